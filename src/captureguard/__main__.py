@@ -1,0 +1,5 @@
+"""``python -m captureguard``."""
+
+from captureguard.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Frame sources: image files (and, later, cameras and videos)."""
