@@ -114,7 +114,12 @@ def profiles_from_mapping(data: Mapping[str, Any], *, origin: str = "<profiles>"
         missing = sorted({"block_score", "warn_score"} - set(table))
         if missing:
             raise ConfigError(f"{origin}: [profiles.{name}] is missing {missing}")
-        out[name] = Profile(name=name, **dict(table))
+        if not isinstance(table.get("class_thresholds", {}), Mapping):
+            raise ConfigError(f"{origin}: [profiles.{name}] class_thresholds must be a table of CLASS = score")
+        try:
+            out[name] = Profile(name=name, **dict(table))
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc}") from exc
     return out
 
 

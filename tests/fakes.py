@@ -1,0 +1,50 @@
+"""Fakes over mocks: a scripted detector and helpers to build detections."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from captureguard.detection import Detections
+from captureguard.frame import Frame
+
+
+def region(label: str, score: float, box: tuple[float, float, float, float] = (0, 0, 10, 10), model: str = "fake") -> Detections:
+    """One region detection."""
+    return Detections.from_arrays([box], [score], [label], model=model)
+
+
+def whole(score: float, model: str = "fake_cls") -> Detections:
+    """A whole-image classifier score on a 100x100 frame."""
+    return Detections.whole_image(score, height=100, width=100, model=model)
+
+
+@dataclass
+class Hang:
+    """A script step that blocks until released (or for ``seconds``)."""
+
+    seconds: float = 5.0
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+Step = Detections | Exception | Hang
+
+
+@dataclass
+class FakeDetector:
+    """Plays a script: one step per call (the last step repeats). Records the frames it saw."""
+
+    script: Sequence[Step]
+    name: str = "fake"
+    seen: list[int] = field(default_factory=list)
+
+    def detect(self, frame: Frame) -> Detections:
+        step = self.script[min(len(self.seen), len(self.script) - 1)]
+        self.seen.append(frame.index)
+        if isinstance(step, Exception):
+            raise step
+        if isinstance(step, Hang):
+            step.release.wait(step.seconds)
+            return Detections.empty()
+        return step

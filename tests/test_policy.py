@@ -1,0 +1,94 @@
+"""Policy: profile validation and the decision table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from captureguard.errors import ConfigError
+from captureguard.fusion import Assessment
+from captureguard.policy import Profile, decide, load_profiles, profiles_from_mapping
+from captureguard.verdict import Decision, Reason
+
+STRICT = Profile("strict", block_score=0.5, warn_score=0.3, class_thresholds={"FEMALE_GENITALIA_EXPOSED": 0.4},
+                 warn_underwear=True, underwear_threshold=0.5)
+
+
+def assessment(score: float, **classes: float) -> Assessment:
+    regions = tuple(Reason(k, v, "fake") for k, v in sorted(classes.items(), key=lambda kv: -kv[1]))
+    return Assessment(score, dict(classes), None, regions, (), ("fake",))
+
+
+@pytest.mark.parametrize(
+    ("a", "expected", "codes"),
+    [
+        (assessment(0.9), Decision.BLOCK, {"FUSED"}),
+        (assessment(0.5), Decision.BLOCK, {"FUSED"}),
+        (assessment(0.49), Decision.WARN, {"FUSED"}),
+        (assessment(0.1), Decision.ALLOW, set()),
+        (assessment(0.1, FEMALE_GENITALIA_EXPOSED=0.4), Decision.BLOCK, {"FEMALE_GENITALIA_EXPOSED"}),
+        (assessment(0.1, FEMALE_GENITALIA_EXPOSED=0.39), Decision.ALLOW, set()),
+        (assessment(0.1, FEMALE_BREAST_EXPOSED=0.99), Decision.ALLOW, set()),  # not listed for this profile
+        (assessment(0.1, FEMALE_BREAST_COVERED=0.6, BELLY_EXPOSED=0.6), Decision.WARN, {"UNDERWEAR"}),
+        (assessment(0.1, FEMALE_BREAST_COVERED=0.6, BELLY_EXPOSED=0.6, BELLY_COVERED=0.7), Decision.ALLOW, set()),
+        (assessment(0.1, FEMALE_BREAST_COVERED=0.6), Decision.ALLOW, set()),
+        (assessment(0.1, BUTTOCKS_COVERED=0.55, ARMPITS_EXPOSED=0.51), Decision.WARN, {"UNDERWEAR"}),
+    ],
+    ids=["high", "at-block", "warn-band", "low", "class-at-threshold", "class-below", "class-not-listed",
+         "underwear", "belly-covered-is-clothes", "covered-only", "underwear-buttocks"],
+)
+def test_decide_table(a: Assessment, expected: Decision, codes: set[str]) -> None:
+    v = decide(a, STRICT)
+    assert v.decision is expected
+    assert {r.code for r in v.reasons} & {"FUSED", "UNDERWEAR", *STRICT.class_thresholds} == codes
+    assert v.profile == "strict"
+
+
+def test_underwear_rule_only_when_enabled() -> None:
+    lax = Profile("lax", block_score=0.5, warn_score=0.3)
+    assert decide(assessment(0.1, FEMALE_BREAST_COVERED=0.9, BELLY_EXPOSED=0.9), lax).decision is Decision.ALLOW
+
+
+def test_shipped_profiles_are_ordered_by_strictness() -> None:
+    p = load_profiles()
+    assert {"child", "teen", "adult"} <= set(p)
+    assert p["child"].is_stricter_or_equal(p["teen"])
+    assert p["teen"].is_stricter_or_equal(p["adult"])
+    assert not p["adult"].is_stricter_or_equal(p["child"])
+    assert p["child"].warn_underwear
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({}, "expected a [profiles.NAME] table"),
+        ({"profiles": {"x": {"warn_score": 0.1}}}, "missing ['block_score']"),
+        ({"profiles": {"x": {"block_score": 1.5, "warn_score": 0.1}}}, "block_score must be a number in [0, 1]"),
+        ({"profiles": {"x": {"block_score": 0.2, "warn_score": 0.5}}}, "must not exceed"),
+        ({"profiles": {"x": {"block_score": 0.5, "warn_score": 0.1, "colour": 1}}}, "unknown keys ['colour']"),
+        ({"profiles": {"x": {"block_score": 0.5, "warn_score": 0.1, "class_thresholds": {"NOSE": 0.5}}}},
+         "unknown class 'NOSE'"),
+        ({"profiles": {"x": {"block_score": 0.5, "warn_score": 0.1,
+                             "class_thresholds": {"ANUS_EXPOSED": 0}}}}, "must be in (0, 1]"),
+        ({"profiles": {"x": {"block_score": "high", "warn_score": 0.1}}}, "must be a number"),
+    ],
+    ids=["empty", "missing", "range", "warn-above-block", "unknown-key", "unknown-class", "zero-threshold", "type"],
+)
+def test_invalid_profiles_explain_themselves(doc: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        profiles_from_mapping(doc, origin="test.toml")
+    assert message in str(err.value)
+    assert "test.toml" in str(err.value)
+
+
+def test_load_profiles_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read profiles file"):
+        load_profiles(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[profiles.child\nblock_score = 0.5")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_profiles(bad)
+    good = tmp_path / "good.toml"
+    good.write_text("[profiles.school]\nblock_score = 0.4\nwarn_score = 0.2\n")
+    assert load_profiles(good)["school"].block_score == 0.4
