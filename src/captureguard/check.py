@@ -10,10 +10,11 @@ from __future__ import annotations
 import concurrent.futures
 import importlib.resources
 import logging
+import queue
 import threading
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,7 +47,7 @@ class Checker:
     fusion: FusionModel
     profile: Profile
     deadline_s: float | None = None
-    _pool: concurrent.futures.ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _worker: _DaemonWorker | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
@@ -112,16 +113,47 @@ class Checker:
 
     def _pool_submit(self, frame: Frame) -> concurrent.futures.Future[Verdict]:
         with self._lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="captureguard-check")
-            return self._pool.submit(self._check, frame)
+            if self._worker is None:
+                self._worker = _DaemonWorker(self._check)
+            return self._worker.submit(frame)
 
     def close(self) -> None:
-        """Release the deadline worker (a hung check is abandoned, not waited for)."""
+        """Stop the deadline worker (a hung check is abandoned, not waited for)."""
         with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
+
+
+class _DaemonWorker:
+    """One daemon thread running checks in order, so a hung model can never hold up exit.
+
+    (A ThreadPoolExecutor's threads are joined at interpreter exit: a hung check would hang the
+    process.) Checks queued behind a hung one time out in their callers and so block.
+    """
+
+    def __init__(self, fn: Callable[[Frame], Verdict]) -> None:
+        self._fn = fn
+        self._queue: queue.SimpleQueue[tuple[Frame, concurrent.futures.Future[Verdict]] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._loop, name="captureguard-check", daemon=True).start()
+
+    def submit(self, frame: Frame) -> concurrent.futures.Future[Verdict]:
+        future: concurrent.futures.Future[Verdict] = concurrent.futures.Future()
+        self._queue.put((frame, future))
+        return future
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            frame, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(self._fn(frame))
+            except BaseException as exc:  # handed to the caller, who turns it into a block
+                future.set_exception(exc)
 
 
 def load_detector_configs(path: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:

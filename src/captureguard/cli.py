@@ -22,6 +22,8 @@ from captureguard.sources.image import DEFAULT_MAX_MEGAPIXELS, iter_image_paths
 from captureguard.verdict import Decision
 
 EXIT_OK, EXIT_FLAGGED, EXIT_ERROR = 0, 1, 2
+#: A photo check that takes longer than this is blocked (fail closed), not waited for.
+DEFAULT_DEADLINE_MS = 10_000.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="photo: thorough check (default); live: the fast stream check")
         sp.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_MEGAPIXELS,
                         help=f"refuse larger images (decompression-bomb guard, default {DEFAULT_MAX_MEGAPIXELS:g})")
-        sp.add_argument("--deadline-ms", type=float, default=None, help="block any check slower than this")
+        sp.add_argument("--deadline-ms", type=float, default=DEFAULT_DEADLINE_MS,
+                        help=f"block any check slower than this (default {DEFAULT_DEADLINE_MS:g}; 0 = no limit)")
 
     c = sub.add_parser("check", help="check image files; exit 0 if all allowed, 1 if any blocked/warned, 2 on errors")
     c.add_argument("images", nargs="+", type=Path, metavar="IMG")

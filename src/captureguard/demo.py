@@ -26,7 +26,7 @@ def run_demo(*, out_dir: Path, profile: str = "child") -> int:
     samples = bundled_samples()
     print(f"captureguard demo: photo guard, profile '{profile}', {len(samples)} bundled public-domain stills")
     t0 = time.perf_counter()
-    checker = Checker.create(profile=profile, mode="photo")
+    checker = Checker.create(profile=profile, mode="photo", deadline_s=10.0)
     names = " + ".join(d.name for d in checker.detectors)
     checker.check(Frame.from_bgr(np.full((480, 640, 3), 128, np.uint8)))  # warm-up, not timed below
     print(f"models loaded in {time.perf_counter() - t0:.1f} s ({names}); allowed photos go to {out_dir / 'photos'}\n")
