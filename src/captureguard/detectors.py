@@ -113,6 +113,8 @@ class YoloDetector:
             tiles = plan_tiles(h, w, grid=s.tiles, overlap=s.tile_overlap)
             crops = [frame.bgr[t.y0 : t.y1, t.x0 : t.x1] for t in tiles]
             parts += self._run_batch(crops, [(t.x0, t.y0) for t in tiles])
+        if len(parts) == 1:
+            return parts[0]
         found = Detections.concat(parts)
         if len(parts) > 1 and len(found):
             found = found.select(nms(found.xyxy, found.scores, iou_threshold=s.iou_threshold))
@@ -132,7 +134,7 @@ class YoloDetector:
             tensors += [t[:, :, :, ::-1].copy() for t in tensors]
             if box.resized_hw[1] != box.input_hw[1]:  # mirror moved the padding: rebuild
                 tensors[len(crops) :] = [self._tensor(c[:, ::-1], box) for c in crops]
-        out = self.model.run(np.concatenate(tensors))
+        out = self.model.run(tensors[0] if len(tensors) == 1 else np.concatenate(tensors))
         results = []
         for i, (crop, (ox, oy)) in enumerate(zip(crops, offsets, strict=True)):
             views = [self._decode(out[i], box, crop.shape[:2], ox, oy, mirrored=False)]
@@ -161,6 +163,8 @@ class YoloDetector:
             raw, scale=box.scale, frame_hw=hw, score_threshold=s.score_threshold,
             iou_threshold=s.iou_threshold,
         )
+        if not len(scores):
+            return Detections.empty()
         if mirrored:
             xyxy = np.stack([hw[1] - xyxy[:, 2], xyxy[:, 1], hw[1] - xyxy[:, 0], xyxy[:, 3]], axis=1)
         xyxy = xyxy + np.array([ox, oy, ox, oy], np.float32)
@@ -192,12 +196,17 @@ def open_nsfw_input(bgr: np.ndarray) -> np.ndarray:
     """``(H, W, 3) uint8`` BGR -> open_nsfw input ``(1, 224, 224, 3) float32`` (BGR - mean)."""
     from PIL import Image
 
-    img = Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]), "RGB")
+    # PIL resamples each band alike, so resize the BGR pixels as they are and swap to RGB on
+    # the 224x224 crop (the JPEG encoder needs RGB): same bytes, without copying the frame.
+    img = Image.fromarray(np.ascontiguousarray(bgr), "RGB")
     img = img.resize((256, 256), resample=Image.Resampling.BILINEAR).crop((16, 16, 240, 240))
+    b, g, r = img.split()
     buf = BytesIO()
-    img.save(buf, format="JPEG")
-    rgb = np.asarray(Image.open(buf), dtype=np.float32)
-    return (rgb[:, :, ::-1] - OPEN_NSFW_MEAN_BGR)[np.newaxis].copy()
+    Image.merge("RGB", (r, g, b)).save(buf, format="JPEG")
+    rgb = np.asarray(Image.open(buf))
+    out = np.empty((1, 224, 224, 3), np.float32)
+    np.subtract(rgb[:, :, ::-1], OPEN_NSFW_MEAN_BGR, out=out[0])
+    return out
 
 
 def nudenet_detector(settings: YoloSettings | None = None, *, threads: int = 2) -> YoloDetector:

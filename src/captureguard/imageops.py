@@ -1,6 +1,6 @@
 """Pixel operations that need OpenCV: resizing for model inputs and photo encoding.
 
-Kept apart from the numpy-only core because OpenCV's warp is ~10x faster than any numpy
+Kept apart from the numpy-only core because OpenCV's resize is ~10x faster than any numpy
 equivalent and the model hot path has a budget of about a millisecond for pre-processing.
 """
 
@@ -10,18 +10,36 @@ import cv2
 import numpy as np
 
 from captureguard.errors import BadInputError
-from captureguard.preprocess import Letterbox, letterbox_matrix
+from captureguard.preprocess import Letterbox
 
 cv2.setNumThreads(1)
 
 
 def letterbox(bgr: np.ndarray, box: Letterbox) -> np.ndarray:
-    """Scale ``(H, W, 3) uint8`` into a zero-padded ``box.input_hw`` canvas in one bilinear warp."""
-    h, w = box.input_hw
-    return cv2.warpAffine(
-        bgr, letterbox_matrix(box), (w, h), flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0),
-    )
+    """Scale ``(H, W, 3) uint8`` BGR into a zero-padded ``box.input_hw`` canvas (top-left aligned).
+
+    Bit-identical to NudeNet's "pad to a black square, then ``cv2.resize`` to the input size"
+    (then cropped to ``box.input_hw``) without building the square: ``cv2.resize`` with the
+    square's scale factor maps every output pixel to the same source position, and only the
+    first black rows/columns past the short side can reach the output, so two are enough.
+    """
+    h, w = bgr.shape[:2]
+    ih, iw = box.input_hw
+    side = max(h, w)
+    pad_y, pad_x = min(2, side - h), min(2, side - w)
+    s = box.scale
+    if round((h + pad_y) * s) < 1 or round((w + pad_x) * s) < 1:
+        return np.zeros((ih, iw, 3), np.uint8)  # a sliver smaller than one input pixel
+    src = bgr
+    if pad_y or pad_x:
+        src = cv2.copyMakeBorder(bgr, 0, pad_y, 0, pad_x, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    small = cv2.resize(src, (0, 0), fx=s, fy=s, interpolation=cv2.INTER_LINEAR)
+    if small.shape[:2] == (ih, iw):
+        return small
+    canvas = np.zeros((ih, iw, 3), np.uint8)
+    rh, rw = min(ih, small.shape[0]), min(iw, small.shape[1])
+    canvas[:rh, :rw] = small[:rh, :rw]
+    return canvas
 
 
 def encode(bgr: np.ndarray, *, suffix: str, jpeg_quality: int = 95) -> bytes:

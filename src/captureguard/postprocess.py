@@ -30,11 +30,11 @@ def decode_yolov8(
         descending score.
     """
     cls_scores = output[4:]
-    best = cls_scores.argmax(axis=0)
-    conf = cls_scores[best, np.arange(cls_scores.shape[1])]
+    conf = cls_scores.max(axis=0)
     keep = conf >= score_threshold
     if not keep.any():
         return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+    best = cls_scores[:, keep].argmax(axis=0)  # only for the few kept candidates
     cx, cy, w, h = (output[i, keep] for i in range(4))
     fh, fw = frame_hw
     inv = 1.0 / scale
@@ -43,7 +43,7 @@ def decode_yolov8(
     x2 = np.clip((cx + w / 2) * inv, 0, fw)
     y2 = np.clip((cy + h / 2) * inv, 0, fh)
     boxes = np.stack([x1, y1, x2, y2], axis=1).astype(np.float32)
-    scores, ids = conf[keep].astype(np.float32), best[keep].astype(np.int64)
+    scores, ids = conf[keep].astype(np.float32), best.astype(np.int64)
     order = nms(boxes, scores, iou_threshold=iou_threshold)
     boxes = boxes[order] + np.array([*offset_xy, *offset_xy], np.float32)
     return boxes, scores[order], ids[order]

@@ -48,7 +48,7 @@ def plan_letterbox(
 
 
 def _round_up(value: int, stride: int) -> int:
-    return max(stride, int(math.ceil(value / stride)) * stride)
+    return max(stride, math.ceil(value / stride) * stride)
 
 
 def to_nchw(canvas_bgr: np.ndarray, *, channels: ChannelOrder) -> np.ndarray:
@@ -66,7 +66,9 @@ def letterbox_matrix(box: Letterbox) -> np.ndarray:
     """``(2, 3)`` affine map from frame pixels to model-input pixels (pixel-centre aligned).
 
     It is the mapping of a bilinear resize by ``box.scale`` (``dst = s * (src + 0.5) - 0.5``),
-    so warping with it reproduces "pad to a square, then resize" without building the square.
+    the same one :func:`captureguard.imageops.letterbox` applies; use it to map points between
+    frame and model input (``cv2.warpAffine`` with it is close to, not bit-identical with, the
+    resize, because the warp quantises sub-pixel positions to 1/32).
     """
     s = box.scale
     t = 0.5 * s - 0.5
