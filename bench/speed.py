@@ -113,9 +113,7 @@ def patch_sessions(*, spinning: bool, default_nudenet: bool) -> None:
             sess_options = ort.SessionOptions() if default_nudenet else session_options()
         if not spinning:
             sess_options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # type: ignore[attr-defined]
-        return original(
-            path, sess_options=sess_options, providers=providers or ["CPUExecutionProvider"], **kwargs
-        )
+        return original(path, sess_options=sess_options, providers=providers or ["CPUExecutionProvider"], **kwargs)
 
     ort.InferenceSession = build
 
@@ -305,9 +303,7 @@ def plot(rows: list[Row], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=4, help="passes over the frames (default 4)")
     parser.add_argument("--frames", type=int, default=20, help="distinct 1280x720 frames (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up calls per implementation")
@@ -316,9 +312,7 @@ def main() -> None:
         action="store_true",
         help="keep NudeDetector's own session (default options) instead of ours",
     )
-    parser.add_argument(
-        "--spinning", action="store_true", help="keep onnxruntime's thread spinning (as shipped)"
-    )
+    parser.add_argument("--spinning", action="store_true", help="keep onnxruntime's thread spinning (as shipped)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = parser.parse_args()
 

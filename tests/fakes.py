@@ -10,7 +10,9 @@ from captureguard.detection import Detections
 from captureguard.frame import Frame
 
 
-def region(label: str, score: float, box: tuple[float, float, float, float] = (0, 0, 10, 10), model: str = "fake") -> Detections:
+def region(
+    label: str, score: float, box: tuple[float, float, float, float] = (0, 0, 10, 10), model: str = "fake"
+) -> Detections:
     """One region detection."""
     return Detections.from_arrays([box], [score], [label], model=model)
 

@@ -17,8 +17,9 @@ from captureguard.samples import Sample
 pytestmark = pytest.mark.models
 
 
-def test_check_exit_codes_and_lines(nude_samples: list[Sample], safe_samples: list[Sample],
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_exit_codes_and_lines(
+    nude_samples: list[Sample], safe_samples: list[Sample], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["check", str(safe_samples[0].path), str(safe_samples[1].path)]) == 0
     out = capsys.readouterr().out
     assert out.count("ALLOW") == 2
@@ -36,8 +37,9 @@ def test_check_json(nude_samples: list[Sample], capsys: pytest.CaptureFixture[st
     assert "pixels" not in json.dumps(doc)
 
 
-def test_check_bad_file_exits_2_and_goes_on(tmp_path: Path, safe_samples: list[Sample],
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_bad_file_exits_2_and_goes_on(
+    tmp_path: Path, safe_samples: list[Sample], capsys: pytest.CaptureFixture[str]
+) -> None:
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     code = main(["check", str(broken), str(safe_samples[0].path), str(tmp_path / "missing.png")])
@@ -60,8 +62,9 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize("report_name", ["report.csv", "report.json"])
-def test_scan_directory_with_report(tmp_path: Path, samples: list[Sample], report_name: str,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_scan_directory_with_report(
+    tmp_path: Path, samples: list[Sample], report_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     tree = tmp_path / "photos"
     (tree / "sub").mkdir(parents=True)
     picked = [s for s in samples if s.label == "nudity"][:1] + [s for s in samples if s.label == "safe"][:2]
@@ -75,7 +78,8 @@ def test_scan_directory_with_report(tmp_path: Path, samples: list[Sample], repor
     assert "scanned 4 images" in captured.out and "1 blocked" in captured.out and "1 unreadable" in captured.out
     assert "zero.png" in captured.err
     if report.suffix == ".csv":
-        rows = list(csv.DictReader(report.open()))
+        with report.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
         assert {r["decision"] for r in rows} == {"allow", "block", ""}
         assert sum(bool(r["error"]) for r in rows) == 1
     else:
@@ -94,8 +98,9 @@ def test_profiles_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "child:" in out and "teen:" in out and "adult:" in out
 
 
-def test_demo_saves_only_allowed_photos(tmp_path: Path, samples: list[Sample],
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_saves_only_allowed_photos(
+    tmp_path: Path, samples: list[Sample], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     saved = {p.stem for p in (tmp_path / "photos").iterdir()}
@@ -106,6 +111,11 @@ def test_demo_saves_only_allowed_photos(tmp_path: Path, samples: list[Sample],
 
 
 def test_python_dash_m_entry_point() -> None:
-    result = subprocess.run([sys.executable, "-m", "captureguard", "--version"], capture_output=True, text=True,
-                            check=False, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "captureguard", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert result.returncode == 0 and result.stdout.startswith("captureguard ")

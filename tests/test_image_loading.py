@@ -178,9 +178,7 @@ MODE_CASES = [
     ),
     pytest.param(lambda: pil_bytes(palette_image(), "PNG"), ".png", PALETTE, 0, id="P"),
     pytest.param(lambda: pil_bytes(palette_image(0), "PNG"), ".png", PALETTE, 0, id="P-transparent-index"),
-    pytest.param(
-        lambda: pil_bytes(palette_image(b"\x00\x80"), "PNG"), ".png", PALETTE, 0, id="P-alpha-table"
-    ),
+    pytest.param(lambda: pil_bytes(palette_image(b"\x00\x80"), "PNG"), ".png", PALETTE, 0, id="P-alpha-table"),
     pytest.param(lambda: pil_bytes(palette_image(), "GIF"), ".gif", PALETTE, 0, id="P-gif"),
     pytest.param(lambda: pil_bytes(gray16(GRAY16), "PNG"), ".png", grays(255, 128, 0, 1), 0, id="I;16-png"),
     pytest.param(
@@ -205,12 +203,8 @@ MODE_CASES = [
         id="I-32-bit-signed-tiff",
     ),
     pytest.param(from_array([[0.0, 0.5, 1.0]], np.float32), ".tif", grays(0, 128, 255), 0, id="F-unit-range"),
-    pytest.param(
-        from_array([[-10.0, 990.0]], np.float32), ".tif", grays(0, 255), 0, id="F-any-range-stretched"
-    ),
-    pytest.param(
-        flat("CMYK", (0, 255, 255, 0), "TIFF"), ".tif", bgr_row(RED_BGR, RED_BGR), 0, id="CMYK-tiff"
-    ),
+    pytest.param(from_array([[-10.0, 990.0]], np.float32), ".tif", grays(0, 255), 0, id="F-any-range-stretched"),
+    pytest.param(flat("CMYK", (0, 255, 255, 0), "TIFF"), ".tif", bgr_row(RED_BGR, RED_BGR), 0, id="CMYK-tiff"),
     pytest.param(flat("YCbCr", (76, 85, 255), "TIFF"), ".tif", bgr_row(RED_BGR, RED_BGR), 2, id="YCbCr-tiff"),
     pytest.param(lab_red_and_grey, ".tif", bgr_row((11, 9, 251), (119, 119, 119)), 3, id="LAB-tiff"),
     pytest.param(lambda: cv2_bytes(rgb16(), ".png"), ".png", RGB16_AS_8, 0, id="RGB-48-bit-png"),
@@ -313,9 +307,7 @@ BAD_FILES = [
     pytest.param(
         "cut.png", lambda: png()[: len(png()) // 2], BadInputError, "corrupt or truncated", id="truncated-png"
     ),
-    pytest.param(
-        "head.png", lambda: png()[:20], BadInputError, "corrupt or truncated", id="png-cut-in-header"
-    ),
+    pytest.param("head.png", lambda: png()[:20], BadInputError, "corrupt or truncated", id="png-cut-in-header"),
     pytest.param(
         "noise.jpg",
         lambda: np.random.default_rng(0).bytes(4096),
@@ -343,9 +335,7 @@ BAD_FILES = [
     pytest.param("anim.gif", lambda: animated("GIF"), BadInputError, "has 3 frames", id="animated-gif"),
     pytest.param("anim.png", lambda: animated("PNG"), BadInputError, "has 3 frames", id="animated-png"),
     pytest.param("anim.webp", lambda: animated("WEBP"), BadInputError, "has 3 frames", id="animated-webp"),
-    pytest.param(
-        "pages.tif", lambda: animated("TIFF", frames=2), BadInputError, "has 2 frames", id="multi-page-tiff"
-    ),
+    pytest.param("pages.tif", lambda: animated("TIFF", frames=2), BadInputError, "has 2 frames", id="multi-page-tiff"),
     pytest.param(
         "bomb.png",
         lambda: bilevel_png(50_000, 50_000, with_pixels=False),
@@ -414,9 +404,7 @@ def test_bad_bytes_raise_the_same_errors(
     ],
     ids=["nonexistent", "directory", "fifo"],
 )
-def test_unusable_path_raises_clear_error(
-    tmp_path: Path, make: Callable[[Path], Path], fragment: str
-) -> None:
+def test_unusable_path_raises_clear_error(tmp_path: Path, make: Callable[[Path], Path], fragment: str) -> None:
     path = make(tmp_path)
     with pytest.raises(BadInputError) as info:
         load_image(str(path))

@@ -11,8 +11,14 @@ from captureguard.fusion import Assessment
 from captureguard.policy import Profile, decide, load_profiles, profiles_from_mapping
 from captureguard.verdict import Decision, Reason
 
-STRICT = Profile("strict", block_score=0.5, warn_score=0.3, class_thresholds={"FEMALE_GENITALIA_EXPOSED": 0.4},
-                 warn_underwear=True, underwear_threshold=0.5)
+STRICT = Profile(
+    "strict",
+    block_score=0.5,
+    warn_score=0.3,
+    class_thresholds={"FEMALE_GENITALIA_EXPOSED": 0.4},
+    warn_underwear=True,
+    underwear_threshold=0.5,
+)
 
 
 def assessment(score: float, **classes: float) -> Assessment:
@@ -31,12 +37,27 @@ def assessment(score: float, **classes: float) -> Assessment:
         (assessment(0.1, FEMALE_GENITALIA_EXPOSED=0.39), Decision.ALLOW, set()),
         (assessment(0.1, FEMALE_BREAST_EXPOSED=0.99), Decision.ALLOW, set()),  # not listed for this profile
         (assessment(0.1, FEMALE_BREAST_COVERED=0.6, BELLY_EXPOSED=0.6), Decision.WARN, {"UNDERWEAR"}),
-        (assessment(0.1, FEMALE_BREAST_COVERED=0.6, BELLY_EXPOSED=0.6, BELLY_COVERED=0.7), Decision.ALLOW, set()),
+        (
+            assessment(0.1, FEMALE_BREAST_COVERED=0.6, BELLY_EXPOSED=0.6, BELLY_COVERED=0.7),
+            Decision.ALLOW,
+            set(),
+        ),
         (assessment(0.1, FEMALE_BREAST_COVERED=0.6), Decision.ALLOW, set()),
         (assessment(0.1, BUTTOCKS_COVERED=0.55, ARMPITS_EXPOSED=0.51), Decision.WARN, {"UNDERWEAR"}),
     ],
-    ids=["high", "at-block", "warn-band", "low", "class-at-threshold", "class-below", "class-not-listed",
-         "underwear", "belly-covered-is-clothes", "covered-only", "underwear-buttocks"],
+    ids=[
+        "high",
+        "at-block",
+        "warn-band",
+        "low",
+        "class-at-threshold",
+        "class-below",
+        "class-not-listed",
+        "underwear",
+        "belly-covered-is-clothes",
+        "covered-only",
+        "underwear-buttocks",
+    ],
 )
 def test_decide_table(a: Assessment, expected: Decision, codes: set[str]) -> None:
     v = decide(a, STRICT)
@@ -64,16 +85,35 @@ def test_shipped_profiles_are_ordered_by_strictness() -> None:
     [
         ({}, "expected a [profiles.NAME] table"),
         ({"profiles": {"x": {"warn_score": 0.1}}}, "missing ['block_score']"),
-        ({"profiles": {"x": {"block_score": 1.5, "warn_score": 0.1}}}, "block_score must be a number in [0, 1]"),
+        (
+            {"profiles": {"x": {"block_score": 1.5, "warn_score": 0.1}}},
+            "block_score must be a number in [0, 1]",
+        ),
         ({"profiles": {"x": {"block_score": 0.2, "warn_score": 0.5}}}, "must not exceed"),
-        ({"profiles": {"x": {"block_score": 0.5, "warn_score": 0.1, "colour": 1}}}, "unknown keys ['colour']"),
-        ({"profiles": {"x": {"block_score": 0.5, "warn_score": 0.1, "class_thresholds": {"NOSE": 0.5}}}},
-         "unknown class 'NOSE'"),
-        ({"profiles": {"x": {"block_score": 0.5, "warn_score": 0.1,
-                             "class_thresholds": {"ANUS_EXPOSED": 0}}}}, "must be in (0, 1]"),
+        (
+            {"profiles": {"x": {"block_score": 0.5, "warn_score": 0.1, "colour": 1}}},
+            "unknown keys ['colour']",
+        ),
+        (
+            {"profiles": {"x": {"block_score": 0.5, "warn_score": 0.1, "class_thresholds": {"NOSE": 0.5}}}},
+            "unknown class 'NOSE'",
+        ),
+        (
+            {"profiles": {"x": {"block_score": 0.5, "warn_score": 0.1, "class_thresholds": {"ANUS_EXPOSED": 0}}}},
+            "must be in (0, 1]",
+        ),
         ({"profiles": {"x": {"block_score": "high", "warn_score": 0.1}}}, "must be a number"),
     ],
-    ids=["empty", "missing", "range", "warn-above-block", "unknown-key", "unknown-class", "zero-threshold", "type"],
+    ids=[
+        "empty",
+        "missing",
+        "range",
+        "warn-above-block",
+        "unknown-key",
+        "unknown-class",
+        "zero-threshold",
+        "type",
+    ],
 )
 def test_invalid_profiles_explain_themselves(doc: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as err:

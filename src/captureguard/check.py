@@ -96,9 +96,16 @@ class Checker:
                 verdict = self._pool_submit(frame).result(timeout=self.deadline_s)
         except concurrent.futures.TimeoutError:
             log.warning("check of %s exceeded %.0f ms: blocked", frame.source or "frame", self.deadline_s * 1e3)  # type: ignore[operator]
-            verdict = Verdict.failure("timeout", f"check took longer than {self.deadline_s} s", profile=self.profile.name)
+            verdict = Verdict.failure(
+                "timeout", f"check took longer than {self.deadline_s} s", profile=self.profile.name
+            )
         except Exception as exc:  # fail closed on anything, including bugs
-            log.error("check of %s failed, blocked: %s", frame.source or "frame", exc, exc_info=not isinstance(exc, CaptureGuardError))
+            log.error(
+                "check of %s failed, blocked: %s",
+                frame.source or "frame",
+                exc,
+                exc_info=not isinstance(exc, CaptureGuardError),
+            )
             verdict = Verdict.failure("error", f"{type(exc).__name__}: {exc}", profile=self.profile.name)
         verdict.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
         return verdict

@@ -28,7 +28,9 @@ DEFAULT_DEADLINE_MS = 10_000.0
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also documents the commands)."""
-    p = argparse.ArgumentParser(prog="captureguard", description="On-device guard that keeps nudity out of what a camera saves.")
+    p = argparse.ArgumentParser(
+        prog="captureguard", description="On-device guard that keeps nudity out of what a camera saves."
+    )
     p.add_argument("--version", action="version", version=f"captureguard {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -36,12 +38,24 @@ def build_parser() -> argparse.ArgumentParser:
     def add_checker_options(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--profile", default="child", help="policy profile: child (default), teen, adult")
         sp.add_argument("--profiles-file", type=Path, help="TOML file of profiles (default: shipped)")
-        sp.add_argument("--mode", choices=("photo", "live"), default="photo",
-                        help="photo: thorough check (default); live: the fast stream check")
-        sp.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_MEGAPIXELS,
-                        help=f"refuse larger images (decompression-bomb guard, default {DEFAULT_MAX_MEGAPIXELS:g})")
-        sp.add_argument("--deadline-ms", type=float, default=DEFAULT_DEADLINE_MS,
-                        help=f"block any check slower than this (default {DEFAULT_DEADLINE_MS:g}; 0 = no limit)")
+        sp.add_argument(
+            "--mode",
+            choices=("photo", "live"),
+            default="photo",
+            help="photo: thorough check (default); live: the fast stream check",
+        )
+        sp.add_argument(
+            "--max-megapixels",
+            type=float,
+            default=DEFAULT_MAX_MEGAPIXELS,
+            help=f"refuse larger images (decompression-bomb guard, default {DEFAULT_MAX_MEGAPIXELS:g})",
+        )
+        sp.add_argument(
+            "--deadline-ms",
+            type=float,
+            default=DEFAULT_DEADLINE_MS,
+            help=f"block any check slower than this (default {DEFAULT_DEADLINE_MS:g}; 0 = no limit)",
+        )
 
     c = sub.add_parser("check", help="check image files; exit 0 if all allowed, 1 if any blocked/warned, 2 on errors")
     c.add_argument("images", nargs="+", type=Path, metavar="IMG")
@@ -119,8 +133,10 @@ def _scan(args: argparse.Namespace) -> int:
     rows = check_paths(checker, paths, max_megapixels=args.max_megapixels, progress=not args.no_progress)
     counts = {d.value: sum(1 for r in rows if r.verdict and r.verdict.decision is d) for d in Decision}
     errors = [r for r in rows if r.error]
-    print(f"scanned {len(rows)} images under {args.directory}: "
-          f"{counts['allow']} allowed, {counts['warn']} warned, {counts['block']} blocked, {len(errors)} unreadable")
+    print(
+        f"scanned {len(rows)} images under {args.directory}: "
+        f"{counts['allow']} allowed, {counts['warn']} warned, {counts['block']} blocked, {len(errors)} unreadable"
+    )
     for r in rows:
         if r.verdict is not None and r.verdict.decision is not Decision.ALLOW:
             print(r.to_line())
@@ -137,8 +153,10 @@ def _scan(args: argparse.Namespace) -> int:
 def _profiles(args: argparse.Namespace) -> int:
     for p in load_profiles(args.profiles_file).values():
         classes = ", ".join(f"{k}>={v:g}" for k, v in p.class_thresholds.items()) or "none"
-        print(f"{p.name}: block at fused score >= {p.block_score:g}, warn >= {p.warn_score:g}; "
-              f"per-class blocks: {classes}; underwear warning: {'on' if p.warn_underwear else 'off'}")
+        print(
+            f"{p.name}: block at fused score >= {p.block_score:g}, warn >= {p.warn_score:g}; "
+            f"per-class blocks: {classes}; underwear warning: {'on' if p.warn_underwear else 'off'}"
+        )
         if p.description:
             print(f"    {p.description}")
     return EXIT_OK

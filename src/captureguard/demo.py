@@ -31,7 +31,9 @@ def run_demo(*, out_dir: Path, profile: str = "child") -> int:
     checker.check(Frame.from_bgr(np.full((480, 640, 3), 128, np.uint8)))  # warm-up, not timed below
     print(f"models loaded in {time.perf_counter() - t0:.1f} s ({names}); allowed photos go to {out_dir / 'photos'}\n")
     guard = PhotoGuard(checker, PhotoStore(out_dir / "photos"))
-    print(f"{'expected':8s}  {'decision':8s}  {'score':>5s}  {'ms':>5s}  {'size':>9s}  {'saved':5s}  title / strongest evidence")
+    print(
+        f"{'expected':8s}  {'decision':8s}  {'score':>5s}  {'ms':>5s}  {'size':>9s}  {'saved':5s}  title / strongest evidence"
+    )
     hits = {"nudity": 0, "safe": 0}
     times = []
     for s in samples:
@@ -43,12 +45,16 @@ def run_demo(*, out_dir: Path, profile: str = "child") -> int:
         hits[s.label] += correct
         top = ", ".join(f"{r.code} {r.score:.2f}" for r in v.reasons[:2]) or "-"
         mark = "" if correct else "   <-- " + ("missed" if s.label == "nudity" else "false block")
-        print(f"{s.label:8s}  {v.decision.value.upper():8s}  {v.score:5.2f}  {times[-1]:5.0f}  "
-              f"{frame.width:>4d}x{frame.height:<4d}  {'yes' if result.path else 'no':5s}  {s.title[:48]}{mark}")
+        print(
+            f"{s.label:8s}  {v.decision.value.upper():8s}  {v.score:5.2f}  {times[-1]:5.0f}  "
+            f"{frame.width:>4d}x{frame.height:<4d}  {'yes' if result.path else 'no':5s}  {s.title[:48]}{mark}"
+        )
         print(f"{'':58s}{top}")
     n_nude = sum(s.label == "nudity" for s in samples)
-    print(f"\nnude paintings stopped: {hits['nudity']}/{n_nude}; safe pictures allowed: "
-          f"{hits['safe']}/{len(samples) - n_nude}; median check {statistics.median(times):.0f} ms "
-          f"(2 CPU threads). Blocked photos were never written to disk.")
+    print(
+        f"\nnude paintings stopped: {hits['nudity']}/{n_nude}; safe pictures allowed: "
+        f"{hits['safe']}/{len(samples) - n_nude}; median check {statistics.median(times):.0f} ms "
+        f"(2 CPU threads). Blocked photos were never written to disk."
+    )
     sys.stdout.flush()
     return 0

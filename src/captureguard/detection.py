@@ -83,9 +83,7 @@ class Detections:
     @classmethod
     def empty(cls) -> Detections:
         """No detections."""
-        return cls(
-            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), _strings([]), _strings([])
-        )
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), _strings([]), _strings([]))
 
     @classmethod
     def from_arrays(
@@ -129,9 +127,7 @@ class Detections:
     def __iter__(self) -> Iterator[Detection]:
         for i in range(len(self)):
             x1, y1, x2, y2 = (float(v) for v in self.xyxy[i])
-            yield Detection(
-                str(self.labels[i]), float(self.scores[i]), (x1, y1, x2, y2), str(self.models[i])
-            )
+            yield Detection(str(self.labels[i]), float(self.scores[i]), (x1, y1, x2, y2), str(self.models[i]))
 
     def select(self, mask: np.ndarray) -> Detections:
         """The rows where the boolean ``mask`` is true."""
@@ -149,7 +145,8 @@ class Detections:
     def areas(self) -> np.ndarray:
         """``(N,) float32`` box areas in square pixels."""
         wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
-        return wh[:, 0] * wh[:, 1]
+        area: np.ndarray = wh[:, 0] * wh[:, 1]
+        return area
 
     def to_records(self) -> list[dict[str, object]]:
         """JSON-ready list of ``{label, score, box, model}`` (box is xyxy, rounded)."""

@@ -9,7 +9,6 @@ integrator can catch one type. Messages say what was expected, what arrived and 
     ├── ModelMissingError      a model file is not installed or cannot be loaded
     ├── ConfigError            a profile/fusion/detector configuration is invalid
     └── DetectionError         a detector failed at run time (the guard turns it into a block)
-        └── DeadlineExceeded   a check took longer than its deadline (also a block)
 """
 
 from __future__ import annotations
@@ -37,7 +36,3 @@ class ConfigError(CaptureGuardError):
 
 class DetectionError(CaptureGuardError):
     """A detector failed while checking a frame."""
-
-
-class DeadlineExceeded(DetectionError):
-    """A check did not finish within its deadline."""

@@ -96,7 +96,14 @@ class Profile:
         return all(a <= b for a, b in zip(self.strictness_key(), other.strictness_key(), strict=True))
 
 
-_FIELDS = {"block_score", "warn_score", "class_thresholds", "warn_underwear", "underwear_threshold", "description"}
+_FIELDS = {
+    "block_score",
+    "warn_score",
+    "class_thresholds",
+    "warn_underwear",
+    "underwear_threshold",
+    "description",
+}
 
 
 def profiles_from_mapping(data: Mapping[str, Any], *, origin: str = "<profiles>") -> dict[str, Profile]:
@@ -153,8 +160,9 @@ def decide(assessment: Assessment, profile: Profile) -> Verdict:
     fires; otherwise allow. Reasons list the evidence that decided, strongest first.
     """
     blocking = [
-        r for r in assessment.regions if r.code in profile.class_thresholds
-        and r.score >= profile.class_thresholds[r.code]
+        r
+        for r in assessment.regions
+        if r.code in profile.class_thresholds and r.score >= profile.class_thresholds[r.code]
     ]
     fused = Reason("FUSED", assessment.score, "+".join(assessment.models), "fused nudity score")
     if assessment.score >= profile.block_score or blocking:

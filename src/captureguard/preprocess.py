@@ -29,9 +29,7 @@ class Letterbox:
     input_hw: tuple[int, int]
 
 
-def plan_letterbox(
-    height: int, width: int, *, size: int, keep_aspect: bool = True, stride: int = 32
-) -> Letterbox:
+def plan_letterbox(height: int, width: int, *, size: int, keep_aspect: bool = True, stride: int = 32) -> Letterbox:
     """Plan the letterbox of a ``height x width`` frame for a model input of long side ``size``.
 
     With ``keep_aspect`` the short side of the input is the scaled short side rounded up to a

@@ -49,9 +49,7 @@ class ScanRow:
         return f"{v.decision.value.upper():5s} {v.score:.2f}  {self.path}  {reasons}  [{v.timings_ms.get('total', 0):.0f} ms]"
 
 
-def check_paths(
-    checker: Checker, paths: Sequence[Path], *, max_megapixels: float, progress: bool
-) -> list[ScanRow]:
+def check_paths(checker: Checker, paths: Sequence[Path], *, max_megapixels: float, progress: bool) -> list[ScanRow]:
     """Load and check each file; bad files become error rows and the rest go on."""
     rows = []
     for path in tqdm(paths, desc="checking", unit="img", disable=not progress, leave=False):
@@ -89,12 +87,18 @@ def write_report(rows: Iterable[ScanRow], target: Path, *, profile: str) -> None
             w.writeheader()
             for r in rows:
                 v = r.verdict
-                w.writerow({
-                    "path": str(r.path), "error": r.error, "width": r.width or "", "height": r.height or "",
-                    "decision": v.decision.value if v else "", "score": f"{v.score:.4f}" if v else "",
-                    "reasons": ";".join(f"{x.code}:{x.score:.3f}" for x in v.reasons) if v else "",
-                    "profile": v.profile if v else profile,
-                    "total_ms": f"{v.timings_ms.get('total', 0):.1f}" if v else "",
-                })
+                w.writerow(
+                    {
+                        "path": str(r.path),
+                        "error": r.error,
+                        "width": r.width or "",
+                        "height": r.height or "",
+                        "decision": v.decision.value if v else "",
+                        "score": f"{v.score:.4f}" if v else "",
+                        "reasons": ";".join(f"{x.code}:{x.score:.3f}" for x in v.reasons) if v else "",
+                        "profile": v.profile if v else profile,
+                        "total_ms": f"{v.timings_ms.get('total', 0):.1f}" if v else "",
+                    }
+                )
     except OSError as exc:
         raise CaptureGuardError(f"cannot write report {target}: {exc.strerror or exc}") from exc
