@@ -32,7 +32,8 @@ def run_demo(*, out_dir: Path, profile: str = "child") -> int:
     print(f"models loaded in {time.perf_counter() - t0:.1f} s ({names}); allowed photos go to {out_dir / 'photos'}\n")
     guard = PhotoGuard(checker, PhotoStore(out_dir / "photos"))
     print(
-        f"{'expected':8s}  {'decision':8s}  {'score':>5s}  {'ms':>5s}  {'size':>9s}  {'saved':5s}  title / strongest evidence"
+        f"{'expected':8s}  {'decision':8s}  {'score':>5s}  {'ms':>5s}  {'size':>9s}  {'saved':5s}  "
+        "title / strongest evidence"
     )
     hits = {"nudity": 0, "safe": 0}
     times = []

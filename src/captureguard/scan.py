@@ -46,7 +46,8 @@ class ScanRow:
             return f"error: {self.error}"
         v = self.verdict
         reasons = ", ".join(f"{r.code} {r.score:.2f}" + (f" ({r.model})" if r.model else "") for r in v.reasons[:3])
-        return f"{v.decision.value.upper():5s} {v.score:.2f}  {self.path}  {reasons}  [{v.timings_ms.get('total', 0):.0f} ms]"
+        ms = v.timings_ms.get("total", 0.0)
+        return f"{v.decision.value.upper():5s} {v.score:.2f}  {self.path}  {reasons}  [{ms:.0f} ms]"
 
 
 def check_paths(checker: Checker, paths: Sequence[Path], *, max_megapixels: float, progress: bool) -> list[ScanRow]:
