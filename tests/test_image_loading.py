@@ -590,3 +590,9 @@ def test_bundled_images_load_like_opencv(samples: list[Sample]) -> None:
         assert frame.bgr.shape == reference.shape, sample.path.name
         diff = np.abs(frame.bgr.astype(int) - reference.astype(int))
         assert diff.max() <= TOLERANCE[sample.path.suffix.lower()], sample.path.name
+
+
+def test_scanner_lists_heic_so_it_is_reported_not_skipped(tmp_path: Path) -> None:
+    (tmp_path / "IMG_0001.HEIC").write_bytes(HEIC)
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert [p.name for p in iter_image_paths(tmp_path)] == ["IMG_0001.HEIC"]

@@ -42,8 +42,11 @@ if _HEIF:  # optional: lets Pillow open HEIC/HEIF phone photos
     importlib.import_module("pillow_heif").register_heif_opener()
 _FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF") + (("HEIF",) if _HEIF else ())
 #: File suffixes :func:`iter_image_paths` yields (lower case; matched case-insensitively).
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp") + (
-    (".heic", ".heif") if _HEIF else ()
+#: HEIC/HEIF are listed even without pillow-heif, so a scan reports them ("install
+#: pillow-heif") instead of silently skipping a phone's photos.
+SUPPORTED_SUFFIXES: tuple[str, ...] = (
+    *(".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"),
+    *(".heic", ".heif"),
 )
 
 # What Pillow raises on damaged data (the list its own fuzz tests accept, plus struct errors).
