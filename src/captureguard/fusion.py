@@ -69,6 +69,8 @@ FEATURES: dict[str, Callable[[Mapping[str, float], float | None], float]] = {
     "intimate_max": lambda c, g: _max_over(c, EXPOSED_INTIMATE),
     "skin_max": lambda c, g: _max_over(c, EXPOSED_SKIN),
     "exposed_count": lambda c, g: float(sum(c.get(x, 0.0) >= 0.25 for x in EXPOSED_INTIMATE + EXPOSED_SKIN)),
+    # A soft count: many weak exposed-part findings add up, one spurious one stays small.
+    "exposed_sum": lambda c, g: float(sum(c.get(x, 0.0) for x in EXPOSED_INTIMATE + EXPOSED_SKIN)),
 }
 
 
@@ -104,8 +106,11 @@ class FusionModel:
     def from_mapping(cls, data: Mapping[str, Any]) -> FusionModel:
         """Build from ``{"intercept": float, "weights": {...}, "version": str}``."""
         try:
-            return cls(float(data["intercept"]), {k: float(v) for k, v in data["weights"].items()},
-                       str(data.get("version", "unversioned")))
+            return cls(
+                float(data["intercept"]),
+                {k: float(v) for k, v in data["weights"].items()},
+                str(data.get("version", "unversioned")),
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"invalid fusion parameters: {exc}") from exc
 
