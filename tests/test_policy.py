@@ -132,3 +132,20 @@ def test_load_profiles_file_errors(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text("[profiles.school]\nblock_score = 0.4\nwarn_score = 0.2\n")
     assert load_profiles(good)["school"].block_score == 0.4
+
+
+def test_reasons_put_intimate_evidence_before_supporting_skin() -> None:
+    a = Assessment(
+        0.9,
+        {"FEET_EXPOSED": 0.63, "FEMALE_BREAST_EXPOSED": 0.36},
+        0.26,
+        (Reason("FEET_EXPOSED", 0.63, "m"), Reason("FEMALE_BREAST_EXPOSED", 0.36, "m")),
+        (
+            Reason("IMAGE_NSFW", 0.26, "c"),
+            Reason("FEET_EXPOSED", 0.63, "m"),
+            Reason("FEMALE_BREAST_EXPOSED", 0.36, "m"),
+        ),
+        ("c", "m"),
+    )
+    codes = [r.code for r in decide(a, STRICT).reasons]
+    assert codes == ["FUSED", "FEMALE_BREAST_EXPOSED", "IMAGE_NSFW", "FEET_EXPOSED"]

@@ -31,10 +31,7 @@ def run_demo(*, out_dir: Path, profile: str = "child") -> int:
     checker.check(Frame.from_bgr(np.full((480, 640, 3), 128, np.uint8)))  # warm-up, not timed below
     print(f"models loaded in {time.perf_counter() - t0:.1f} s ({names}); allowed photos go to {out_dir / 'photos'}\n")
     guard = PhotoGuard(checker, PhotoStore(out_dir / "photos"))
-    print(
-        f"{'expected':8s}  {'decision':8s}  {'score':>5s}  {'ms':>5s}  {'size':>9s}  {'saved':5s}  "
-        "title / strongest evidence"
-    )
+    print(f"{'expected':8s} {'decision':8s} {'score':>5s} {'ms':>4s} {'size':>9s} {'saved':5s} {'title':38s} evidence")
     hits = {"nudity": 0, "safe": 0}
     times = []
     for s in samples:
@@ -44,13 +41,14 @@ def run_demo(*, out_dir: Path, profile: str = "child") -> int:
         times.append(v.timings_ms.get("total", 0.0))
         correct = (v.decision is not Decision.ALLOW) == (s.label == "nudity")
         hits[s.label] += correct
-        top = ", ".join(f"{r.code} {r.score:.2f}" for r in v.reasons[:2]) or "-"
-        mark = "" if correct else "   <-- " + ("missed" if s.label == "nudity" else "false block")
+        evidence = [r for r in v.reasons if r.code != "FUSED"][:2]
+        top = ", ".join(f"{r.code.lower()} {r.score:.2f}" for r in evidence) or "-"
+        mark = "" if correct else "  <-- " + ("MISSED" if s.label == "nudity" else "FALSE BLOCK")
+        size = f"{frame.width}x{frame.height}"
         print(
-            f"{s.label:8s}  {v.decision.value.upper():8s}  {v.score:5.2f}  {times[-1]:5.0f}  "
-            f"{frame.width:>4d}x{frame.height:<4d}  {'yes' if result.path else 'no':5s}  {s.title[:48]}{mark}"
+            f"{s.label:8s} {v.decision.value.upper():8s} {v.score:5.2f} {times[-1]:4.0f} {size:>9s} "
+            f"{'yes' if result.path else 'no':5s} {s.title[:38]:38s} {top}{mark}"
         )
-        print(f"{'':58s}{top}")
     n_nude = sum(s.label == "nudity" for s in samples)
     print(
         f"\nnude paintings stopped: {hits['nudity']}/{n_nude}; safe pictures allowed: "

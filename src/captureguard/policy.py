@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from captureguard.detection import BODY_PART_LABELS
+from captureguard.detection import BODY_PART_LABELS, IMAGE_NSFW
 from captureguard.errors import ConfigError
 from captureguard.fusion import Assessment
 from captureguard.verdict import Decision, Reason, Verdict
@@ -187,8 +187,20 @@ def _underwear(assessment: Assessment, profile: Profile) -> list[Reason]:
     return []
 
 
+#: Reasons are listed by kind first (what decided, then intimate parts, then the whole-image
+#: score, then supporting skin), and by score within a kind: "FEET_EXPOSED 0.63" must not read
+#: as the main reason a painting was blocked.
+_REASON_RANK: dict[str, int] = {
+    "FUSED": 0,
+    "UNDERWEAR": 0,
+    **dict.fromkeys(DEFAULT_BLOCK_CLASSES, 1),
+    **dict.fromkeys(UNDERWEAR_CLASSES, 2),
+    IMAGE_NSFW: 3,
+}
+
+
 def _verdict(decision: Decision, a: Assessment, profile: Profile, reasons: list[Reason]) -> Verdict:
-    ordered = sorted(_unique(reasons), key=lambda r: -r.score)
+    ordered = sorted(_unique(reasons), key=lambda r: (_REASON_RANK.get(r.code, 4), -r.score))
     return Verdict(decision, a.score, tuple(ordered), profile.name)
 
 
