@@ -12,12 +12,10 @@ no session options: by default it builds ``InferenceSession(path)`` with default
 session differs (``--nudenet-default-session`` keeps its own). ``NSFWClassifier`` takes
 ``intra_op_num_threads=2``.
 
-onnxruntime's intra-op threads spin for a while after each run; with several sessions on 2 cores
-the next session's run then competes with them (measured: a 320 NudeNet run took ~2x as long right
-after an open_nsfw run). So by default every session here gets
-``session.intra_op.allow_spinning=0``, which isolates each implementation's own cost;
-``--spinning`` keeps onnxruntime's default (as ``OnnxModel`` ships today) and then mostly measures
-the 8 sessions in this process fighting over 2 cores.
+onnxruntime's intra-op threads spin for a while after each run by default; with several sessions
+on 2 cores the next session's run then competes with them (measured: a 320 NudeNet run took ~2x
+as long right after an open_nsfw run). ``OnnxModel`` therefore turns spinning off, and this bench
+gives the reference implementations' sessions the same setting, so each row measures its own cost.
 
 Usage::
 
@@ -95,14 +93,17 @@ def session_options() -> object:
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return opts
 
 
-def patch_sessions(*, spinning: bool, default_nudenet: bool) -> None:
+def patch_sessions(*, default_nudenet: bool) -> None:
     """Make every ``onnxruntime.InferenceSession`` built from here on use our options.
 
     Sessions built without options (``NudeDetector``'s) get ours unless ``default_nudenet``;
-    with ``spinning=False`` every session's intra-op threads sleep instead of spinning.
+    sessions built with options of their own (``NSFWClassifier``'s) get spinning turned off, as
+    ours have it.
     """
     import onnxruntime as ort
 
@@ -111,8 +112,13 @@ def patch_sessions(*, spinning: bool, default_nudenet: bool) -> None:
     def build(path: str, sess_options: object = None, providers: object = None, **kwargs: object) -> object:
         if sess_options is None:
             sess_options = ort.SessionOptions() if default_nudenet else session_options()
-        if not spinning:
-            sess_options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # type: ignore[attr-defined]
+        key = "session.intra_op.allow_spinning"
+        try:
+            already = sess_options.get_session_config_entry(key)  # type: ignore[attr-defined]
+        except RuntimeError:  # onnxruntime raises when the key is unset
+            already = None
+        if already != "0":
+            sess_options.add_session_config_entry(key, "0")  # type: ignore[attr-defined]
         return original(path, sess_options=sess_options, providers=providers or ["CPUExecutionProvider"], **kwargs)
 
     ort.InferenceSession = build
@@ -266,11 +272,21 @@ def table(rows: list[Row], header: str) -> str:
         "Notes: 'vs reference API' divides by `NudeDetector.detect` (NudeNet rows) or "
         "`NSFWClassifier.classify` (open_nsfw rows); 'vs raw session' divides by our bare "
         "`OnnxModel.run` on a pre-built tensor of the same shape. The `Checker` rows include every "
-        "configured detector (live: NudeNet 320 + open_nsfw; photo: NudeNet 640 + open_nsfw), fusion "
+        f"configured detector ({configured_detectors()}), fusion "
         "and policy. open_nsfw's pre-processing (PIL resize, crop, JPEG round-trip) is kept exactly "
         "as the reference, so its overhead over the session is that pre-processing.",
     ]
     return "\n".join(lines)
+
+
+def configured_detectors() -> str:
+    """The shipped detector set per mode, e.g. ``live: nudenet 480 + open_nsfw``."""
+    from captureguard.check import load_detector_configs
+
+    def name(cfg: dict[str, object]) -> str:
+        return f"{cfg['type']} {cfg['input_size']}" if "input_size" in cfg else str(cfg["type"])
+
+    return "; ".join(f"{mode}: " + " + ".join(map(name, dets)) for mode, dets in load_detector_configs().items())
 
 
 def plot(rows: list[Row], path: Path) -> None:
@@ -312,23 +328,18 @@ def main() -> None:
         action="store_true",
         help="keep NudeDetector's own session (default options) instead of ours",
     )
-    parser.add_argument("--spinning", action="store_true", help="keep onnxruntime's thread spinning (as shipped)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = parser.parse_args()
 
     bgrs = make_frames(args.frames)
-    patch_sessions(spinning=args.spinning, default_nudenet=args.nudenet_default_session)
+    patch_sessions(default_nudenet=args.nudenet_default_session)
     rows = build_rows(bgrs)
     measure(rows, len(bgrs), args.rounds, args.warmup)
-    cmd = (
-        f"python bench/speed.py --rounds {args.rounds} --frames {args.frames}"
-        + (" --nudenet-default-session" if args.nudenet_default_session else "")
-        + (" --spinning" if args.spinning else "")
+    cmd = f"python bench/speed.py --rounds {args.rounds} --frames {args.frames}" + (
+        " --nudenet-default-session" if args.nudenet_default_session else ""
     )
     header = (
-        f"# Speed, {len(bgrs)} frames of 1280x720 x {args.rounds} rounds, {THREADS} threads, CPU, "
-        f"onnxruntime thread spinning {'on' if args.spinning else 'off'}\n\n"
-        f"Command: `{cmd}`"
+        f"# Speed, {len(bgrs)} frames of 1280x720 x {args.rounds} rounds, {THREADS} threads, CPU\n\nCommand: `{cmd}`"
     )
     text = table(rows, header)
     print(text)
