@@ -55,11 +55,7 @@ def assert_inside(found: Detections, frame: Frame) -> None:
 def test_nudenet_finds_exposed_breasts_in_nude_paintings(
     nudenet: YoloDetector, nude_samples: list[Sample], frames: dict[str, Frame]
 ) -> None:
-    hits = [
-        s.path.name
-        for s in nude_samples
-        if nudenet.detect(frames[s.path.name]).max_score("FEMALE_BREAST_EXPOSED")
-    ]
+    hits = [s.path.name for s in nude_samples if nudenet.detect(frames[s.path.name]).max_score("FEMALE_BREAST_EXPOSED")]
     # Measured: 4 of the 5 bundled nude paintings at the default settings.
     assert len(hits) >= 3, hits
 
@@ -150,19 +146,13 @@ def test_open_nsfw_input_matches_reference_on_stills(frames: dict[str, Frame]) -
     [
         pytest.param({"type": "darknet"}, "unknown detector type 'darknet'", id="unknown-type"),
         pytest.param({}, "unknown detector type None", id="no-type"),
-        pytest.param(
-            {"type": "open_nsfw", "input_size": 320}, "open_nsfw takes no options", id="nsfw-options"
-        ),
-        pytest.param(
-            {"type": "nudenet", "colour": "red"}, "invalid nudenet detector config", id="unknown-field"
-        ),
+        pytest.param({"type": "open_nsfw", "input_size": 320}, "open_nsfw takes no options", id="nsfw-options"),
+        pytest.param({"type": "nudenet", "colour": "red"}, "invalid nudenet detector config", id="unknown-field"),
         pytest.param({"type": "nudenet", "input_size": 300}, "multiple of 32", id="bad-input-size"),
         pytest.param({"type": "nudenet", "channels": "hsv"}, "channels must be", id="bad-channels"),
         pytest.param({"type": "nudenet", "tiles": 9}, "tiles must be 1..4", id="bad-tiles"),
         pytest.param({"type": "nudenet", "score_threshold": 2}, "score_threshold", id="bad-threshold"),
-        pytest.param(
-            {"type": "yolo", "labels": ["FACE_MALE"]}, "invalid yolo detector config", id="yolo-no-path"
-        ),
+        pytest.param({"type": "yolo", "labels": ["FACE_MALE"]}, "invalid yolo detector config", id="yolo-no-path"),
     ],
 )
 def test_build_detector_config_errors(config: dict[str, object], message: str) -> None:

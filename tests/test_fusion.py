@@ -16,8 +16,14 @@ from tests.fakes import region, whole
 
 
 def test_class_scores_take_the_max_per_label() -> None:
-    d = Detections.concat([region("FEMALE_BREAST_EXPOSED", 0.3), region("FEMALE_BREAST_EXPOSED", 0.7),
-                           region("FACE_FEMALE", 0.5), whole(0.9)])
+    d = Detections.concat(
+        [
+            region("FEMALE_BREAST_EXPOSED", 0.3),
+            region("FEMALE_BREAST_EXPOSED", 0.7),
+            region("FACE_FEMALE", 0.5),
+            whole(0.9),
+        ]
+    )
     assert class_scores(d) == pytest.approx({"FEMALE_BREAST_EXPOSED": 0.7, "FACE_FEMALE": 0.5})
 
 

@@ -99,8 +99,7 @@ class YoloDetector:
         unknown = sorted(set(self.labels) - KNOWN_LABELS)
         if unknown:
             raise ConfigError(
-                f"labels {unknown} are not in the project vocabulary; map them to one of "
-                f"{sorted(KNOWN_LABELS)}"
+                f"labels {unknown} are not in the project vocabulary; map them to one of {sorted(KNOWN_LABELS)}"
             )
         self._labels = np.array(list(self.labels), dtype=object)
 
@@ -123,9 +122,7 @@ class YoloDetector:
     def _run_view(self, bgr: np.ndarray, offset: tuple[int, int]) -> Detections:
         return self._run_batch([bgr], [offset])[0]
 
-    def _run_batch(
-        self, crops: Sequence[np.ndarray], offsets: Sequence[tuple[int, int]]
-    ) -> list[Detections]:
+    def _run_batch(self, crops: Sequence[np.ndarray], offsets: Sequence[tuple[int, int]]) -> list[Detections]:
         """Run same-sized crops as one batch (plus their mirrors when ``flip`` is on)."""
         s = self.settings
         box = plan_letterbox(*crops[0].shape[:2], size=s.input_size, keep_aspect=s.keep_aspect)
@@ -160,7 +157,10 @@ class YoloDetector:
     ) -> Detections:
         s = self.settings
         xyxy, scores, ids = decode_yolov8(
-            raw, scale=box.scale, frame_hw=hw, score_threshold=s.score_threshold,
+            raw,
+            scale=box.scale,
+            frame_hw=hw,
+            score_threshold=s.score_threshold,
             iou_threshold=s.iou_threshold,
         )
         if not len(scores):
