@@ -45,6 +45,7 @@ from captureguard.detectors import (
 )
 from captureguard.frame import Frame
 from captureguard.preprocess import plan_letterbox
+from captureguard import runtime
 from captureguard.runtime import OnnxModel
 from captureguard.samples import bundled_samples
 
@@ -86,16 +87,7 @@ def make_frames(count: int) -> list[np.ndarray]:
 
 def session_options() -> object:
     """onnxruntime options identical to :class:`~captureguard.runtime.OnnxModel`'s."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = THREADS
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return opts
+    return runtime.session_options(threads=THREADS)
 
 
 def patch_sessions(*, default_nudenet: bool) -> None:

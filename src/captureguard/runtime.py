@@ -32,6 +32,25 @@ def packaged_model(package: str, filename: str) -> Path:
     return path
 
 
+def session_options(*, threads: int = 2) -> Any:
+    """The onnxruntime options every captureguard session uses (also used by the benchmarks).
+
+    ``threads`` intra-op threads, one inter-op thread, full graph optimisation, and no
+    busy-waiting between runs: with two models (and the stream worker) sharing two cores,
+    spinning threads starve the next session (measured: live check 42.7 -> 15.9 ms median).
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return opts
+
+
 class OnnxModel:
     """An onnxruntime CPU session with one image input.
 
@@ -46,15 +65,7 @@ class OnnxModel:
         path = Path(path)
         if not path.is_file():
             raise ModelMissingError(f"model file not found: {path}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        # No busy-waiting between runs: with two models (and the stream worker) sharing two cores,
-        # spinning threads starve the next session (measured: live check 42.7 -> 15.9 ms median).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        opts = session_options(threads=threads)
         try:
             self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises several private types
