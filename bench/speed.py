@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from captureguard import runtime
 from captureguard.check import Checker
 from captureguard.detectors import (
     YoloDetector,
@@ -45,7 +46,6 @@ from captureguard.detectors import (
 )
 from captureguard.frame import Frame
 from captureguard.preprocess import plan_letterbox
-from captureguard import runtime
 from captureguard.runtime import OnnxModel
 from captureguard.samples import bundled_samples
 
