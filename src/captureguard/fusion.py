@@ -76,11 +76,7 @@ FEATURES: dict[str, Callable[[Mapping[str, float], float | None], float]] = {
 
 def class_scores(found: Detections) -> dict[str, float]:
     """Highest score per body-part label."""
-    out: dict[str, float] = {}
-    for label, score in zip(found.labels, found.scores, strict=True):
-        if label in BODY_PART_LABELS and score > out.get(label, 0.0):
-            out[str(label)] = float(score)
-    return out
+    return {r.code: r.score for r in _strongest_regions(found)}
 
 
 @dataclass(frozen=True)
@@ -126,29 +122,23 @@ class FusionModel:
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"cannot load fusion parameters from {path or 'data/fusion.json'}: {exc}") from exc
 
-    def feature_vector(self, found: Detections) -> dict[str, float]:
-        """The named features of one frame's detections."""
-        scores = class_scores(found)
-        g = float(found.scores[found.labels == IMAGE_NSFW].max()) if (found.labels == IMAGE_NSFW).any() else None
-        return {name: FEATURES[name](scores, g) for name in self.weights}
-
     def assess(self, found: Detections) -> Assessment:
         """Fuse one frame's detections into an :class:`Assessment`."""
-        scores = class_scores(found)
-        has_global = bool((found.labels == IMAGE_NSFW).any())
-        g = float(found.scores[found.labels == IMAGE_NSFW].max()) if has_global else None
-        feats = {name: FEATURES[name](scores, g) for name in self.weights}
-        z = self.intercept + sum(self.weights[k] * v for k, v in feats.items())
-        fused = 1.0 / (1.0 + math.exp(-z))
         regions = _strongest_regions(found)
+        scores = {r.code: r.score for r in regions}
+        is_global = found.labels == IMAGE_NSFW
+        g = float(found.scores[is_global].max()) if is_global.any() else None
+        z = self.intercept + sum(w * FEATURES[name](scores, g) for name, w in self.weights.items())
+        fused = 1.0 / (1.0 + math.exp(-z))
         support = tuple(r for r in regions if r.code in EXPOSED_INTIMATE + EXPOSED_SKIN and r.score >= 0.25)
         if g is not None:
-            model = str(found.models[found.labels == IMAGE_NSFW][0])
+            model = str(found.models[is_global][int(found.scores[is_global].argmax())])
             support = (Reason(IMAGE_NSFW, g, model, "whole-image nudity probability"), *support)
         return Assessment(fused, scores, g, regions, support, tuple(sorted(set(map(str, found.models)))))
 
 
 def _strongest_regions(found: Detections) -> tuple[Reason, ...]:
+    """The highest-scored region of each body-part label, strongest first."""
     best: dict[str, Reason] = {}
     for d in found:
         if d.label in BODY_PART_LABELS and (d.label not in best or d.score > best[d.label].score):
