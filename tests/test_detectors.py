@@ -191,3 +191,26 @@ def test_corrupt_model_file_raises_model_missing(tmp_path: Path) -> None:
 def test_yolo_settings_defaults_are_valid() -> None:
     s = YoloSettings()
     assert (s.input_size, s.keep_aspect, s.channels) == (320, True, "bgr")
+
+
+@models
+def test_label_count_must_match_the_model(tmp_path: Path) -> None:
+    path = str(nudenet_detector().model.path)
+    with pytest.raises(ConfigError, match="outputs 18 classes per box but 2 labels"):
+        build_detector({"type": "yolo", "path": path, "labels": ["FACE_MALE", "FACE_FEMALE"]})
+
+
+@models
+def test_integrator_swaps_models_through_a_detectors_file(tmp_path: Path, nude_samples: list[Sample]) -> None:
+    """The documented swap path: a TOML of detector configs -> Checker.create -> reasons cite the model."""
+    from captureguard.check import Checker
+
+    config = tmp_path / "my-detectors.toml"
+    labels = ", ".join(f'"{label}"' for label in BODY_PART_LABELS)
+    model = nudenet_detector().model.path
+    config.write_text(f'[[photo.detectors]]\ntype = "yolo"\nname = "my_model"\npath = "{model}"\nlabels = [{labels}]\n')
+    checker = Checker.create(mode="photo", detectors_path=config)
+    assert [d.name for d in checker.detectors] == ["my_model"]
+    verdict = checker.check(read_frame(nude_samples[2].path))
+    assert "detect:my_model" in verdict.timings_ms
+    assert any(r.model == "my_model" for r in verdict.reasons)

@@ -101,6 +101,12 @@ class YoloDetector:
             raise ConfigError(
                 f"labels {unknown} are not in the project vocabulary; map them to one of {sorted(KNOWN_LABELS)}"
             )
+        channels = self.model.output_shape[1] if len(self.model.output_shape) == 3 else None
+        if isinstance(channels, int) and channels != 4 + len(self.labels):
+            raise ConfigError(
+                f"{self.model.path.name} outputs {channels - 4} classes per box but {len(self.labels)} labels "
+                "were given; list one project label per model class, in the model's order"
+            )
         self._labels = np.array(list(self.labels), dtype=object)
 
     def detect(self, frame: Frame) -> Detections:

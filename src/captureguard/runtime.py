@@ -73,6 +73,7 @@ class OnnxModel:
         self.path = path
         self.input_name: str = self._session.get_inputs()[0].name
         self.input_shape: list[Any] = list(self._session.get_inputs()[0].shape)
+        self.output_shape: list[Any] = list(self._session.get_outputs()[0].shape)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Run the model on one input batch and return its first output.
