@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from captureguard.allowed import AllowedFrame, AllowedPhoto, mint_photo
+from captureguard.allowed import AllowedFrame, AllowedPhoto, Release, mint_frame, mint_photo
 from captureguard.check import Checker
 from captureguard.errors import BadInputError, CaptureGuardError, DetectionError
 from captureguard.frame import Frame
@@ -87,7 +87,9 @@ def test_allowed_types_cannot_be_forged() -> None:
     with pytest.raises(TypeError, match="made only by a captureguard guard"):
         AllowedPhoto(f, ok, object())
     with pytest.raises(TypeError):
-        AllowedFrame(f, ok, None)
+        AllowedFrame(f, Release.CHECKED, ok, None)
+    with pytest.raises(TypeError, match="only pass as a placeholder"):
+        mint_frame(f, Release.COVERED, Verdict(Decision.BLOCK, 1.0))
     with pytest.raises(TypeError, match="blocked frame"):
         mint_photo(f, Verdict(Decision.BLOCK, 1.0))
 

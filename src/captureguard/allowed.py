@@ -1,4 +1,4 @@
-"""The safety rule as a type: sinks accept only frames the guard has allowed.
+"""The safety rule as a type: sinks accept only frames a guard has let through.
 
 :class:`AllowedFrame` and :class:`AllowedPhoto` can be made only by the guards in this package
 (they need a private capability); every sink's ``write`` takes one of them, so code that hands a
@@ -7,6 +7,7 @@ sink an unchecked frame does not type-check, and fails at run time if it tries t
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from captureguard.frame import Frame
@@ -15,25 +16,54 @@ from captureguard.verdict import Decision, Verdict
 _CAPABILITY = object()
 
 
+class Release(enum.Enum):
+    """Why a stream frame may reach a sink.
+
+    ``CHECKED``: the frame itself was checked and allowed. ``COVERED``: it lies between two
+    allowed checks at most ``max_gap`` frames apart. ``PLACEHOLDER``: the guard replaced it with
+    pixels of its own (black, or a heavy blur with a notice) because it was not found safe.
+    """
+
+    CHECKED = "checked"
+    COVERED = "covered"
+    PLACEHOLDER = "placeholder"
+
+
 @dataclass(frozen=True, eq=False)
-class _Allowed:
+class AllowedPhoto:
+    """A full-resolution photo the photo guard checked and allowed (or a confirmed warning)."""
+
     frame: Frame
     verdict: Verdict
     _capability: object
 
     def __post_init__(self) -> None:
         if self._capability is not _CAPABILITY:
-            raise TypeError(f"{type(self).__name__} is made only by a captureguard guard")
+            raise TypeError("AllowedPhoto is made only by a captureguard guard")
         if self.verdict.decision is Decision.BLOCK:
-            raise TypeError(f"a blocked frame cannot become {type(self).__name__}")
+            raise TypeError("a blocked frame cannot become AllowedPhoto")
 
 
-class AllowedFrame(_Allowed):
-    """A stream frame released by the stream guard (checked safe, or covered by safe checks)."""
+@dataclass(frozen=True, eq=False)
+class AllowedFrame:
+    """A stream frame the stream guard let through to sinks.
 
+    Attributes:
+        frame: the pixels to show/record (the camera's, or the guard's placeholder).
+        release: why it may pass (:class:`Release`).
+        verdict: the verdict that decided it (for a placeholder: the one that blocked).
+    """
 
-class AllowedPhoto(_Allowed):
-    """A full-resolution photo the photo guard checked and allowed (or a confirmed warning)."""
+    frame: Frame
+    release: Release
+    verdict: Verdict
+    _capability: object
+
+    def __post_init__(self) -> None:
+        if self._capability is not _CAPABILITY:
+            raise TypeError("AllowedFrame is made only by a captureguard guard")
+        if self.release is not Release.PLACEHOLDER and self.verdict.decision is not Decision.ALLOW:
+            raise TypeError(f"a frame whose verdict is {self.verdict.decision.value} can only pass as a placeholder")
 
 
 def mint_photo(frame: Frame, verdict: Verdict) -> AllowedPhoto:
@@ -41,6 +71,6 @@ def mint_photo(frame: Frame, verdict: Verdict) -> AllowedPhoto:
     return AllowedPhoto(frame, verdict, _CAPABILITY)
 
 
-def mint_frame(frame: Frame, verdict: Verdict) -> AllowedFrame:
-    """For guards only: wrap a released stream frame."""
-    return AllowedFrame(frame, verdict, _CAPABILITY)
+def mint_frame(frame: Frame, release: Release, verdict: Verdict) -> AllowedFrame:
+    """For guards only: wrap a stream frame that may reach sinks."""
+    return AllowedFrame(frame, release, verdict, _CAPABILITY)
