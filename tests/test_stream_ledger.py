@@ -75,6 +75,13 @@ def test_gap_frames_are_covered_between_safe_checks() -> None:
     assert set(fates) == set(range(10))
 
 
+def test_first_frame_is_checked_first_even_if_later_frames_are_already_waiting() -> None:
+    ledger = StreamLedger(StreamSettings(max_gap=2))
+    for i in range(5):
+        ledger.add(i, i / FPS, cut=False)
+    assert ledger.next_check() == 0
+
+
 def test_end_of_stream_checks_the_last_frame_off_grid() -> None:
     fates, checked, _ = run(8, lambda i: False, StreamSettings(max_gap=2))
     assert checked == [0, 3, 6, 7]

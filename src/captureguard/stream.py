@@ -40,7 +40,9 @@ class StreamSettings:
         max_gap: at most this many unchecked frames between two safe checks (0: check all).
         reopen_checks: after a block, safe checks in a row needed to release frames again.
         reopen_s: ...and the seconds those checks must span.
-        scene_cut: thumbnail difference (0..1) from the last checked frame that forces a check.
+        scene_cut: thumbnail difference (0..1) from the previous frame, or from the last checked
+            one, that forces a check. Measured: ordinary motion in the safe eval videos stays
+            <= 0.074 frame to frame (p99), cuts between different stills are >= 0.161.
         max_delay_frames: delay-line bound. Live: older undecided frames are given up (never
             released); file: the producer waits.
         live: a live source (catch up by skipping to the newest frame) vs a file (check all).
@@ -149,13 +151,15 @@ class StreamLedger:
         if self._queued():
             return None  # one check at a time, in stream order
         target = self._last_scheduled + self.settings.max_gap + 1
-        if self.settings.live and candidates[-1].index - target > self.settings.max_gap:
+        if self._must_check_front(candidates):
+            chosen = candidates[0]  # nothing behind it can cover it: check it first
+        elif self.settings.live and candidates[-1].index - target > self.settings.max_gap:
             chosen = candidates[-1]  # behind: catch up; frames in between cannot be covered
         else:
             due = [s for s in candidates if s.index >= target or s.cut]
             if due:
                 chosen = due[0]
-            elif self._ended or self._must_check_front(candidates):
+            elif self._ended:
                 chosen = candidates[-1]
             else:
                 return None
@@ -170,8 +174,8 @@ class StreamLedger:
         return any(s.state == "queued" for s in self._slots)
 
     def _must_check_front(self, candidates: list[_Slot]) -> bool:
-        # The first frame of a stream, or the first after given-up frames, has no check behind it.
-        return self._last_check is None and self._slots[0] is candidates[0]
+        # The first frame of a stream has no check behind it.
+        return self._last_check is None and self._last_scheduled < 0 and self._slots[0] is candidates[0]
 
     def record(self, index: int, *, allowed: bool) -> None:
         """The check of frame ``index`` finished: ``allowed`` is the verdict's decision == ALLOW."""
@@ -196,6 +200,12 @@ class StreamLedger:
             out.append((slot.index, fate))
         return out
 
+    def abandon(self) -> list[tuple[int, Fate]]:
+        """Give up every frame in the delay line (worker died, stream cut short): none is released."""
+        out = [(s.index, self._unreleasable()) for s in self._slots]
+        self._slots.clear()
+        return out
+
     def _overloaded(self) -> bool:
         # Only frames nobody is checking are given up: a check in flight still moves the
         # hysteresis (a block found late must still shut it).
@@ -213,7 +223,7 @@ class StreamLedger:
             return None
         nxt = next((s for s in self._slots if s.state in ("queued", "done")), None)
         if nxt is None:
-            return self._unreleasable() if self._ended and not self._any_new_after(front) else None
+            return None  # next_check will schedule a check at or after it (at the end: the last frame)
         if nxt.state == "queued":
             return None
         prev = self._last_check
@@ -222,9 +232,6 @@ class StreamLedger:
         gap = nxt.index - prev.index - 1
         cut_between = any(s.cut and s.state != "done" for s in self._slots if s.index < nxt.index)
         return Fate.COVERED if gap <= self.settings.max_gap and not cut_between else self._unreleasable()
-
-    def _any_new_after(self, front: _Slot) -> bool:
-        return any(s.state in ("new", "queued") for s in self._slots if s.index > front.index)
 
     def _unreleasable(self) -> Fate:
         return Fate.DROPPED if self.settings.unreleasable == "drop" else Fate.PLACEHOLDER

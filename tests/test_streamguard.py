@@ -1,0 +1,193 @@
+"""StreamGuard with a scripted fake checker: order, blocks, failures, hangs, dead worker, overload."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from captureguard.allowed import AllowedFrame, Release
+from captureguard.errors import DetectionError
+from captureguard.frame import Frame
+from captureguard.stream import StreamSettings
+from captureguard.streamguard import StreamGuard
+from captureguard.verdict import Decision, Verdict
+from tests.conftest import synthetic_bgr
+
+SAFE = Verdict(Decision.ALLOW, 0.01)
+NUDE = Verdict(Decision.BLOCK, 0.99)
+
+
+class Die(BaseException):
+    """Kills the worker thread (a bug outside the checker's own error handling)."""
+
+
+@dataclass
+class ScriptedChecker:
+    """``script(index)`` returns a Verdict, raises, or sleeps; records what it checked."""
+
+    script: Callable[[int], Verdict]
+    delay_s: float = 0.0
+    checked: list[int] = field(default_factory=list)
+
+    def check(self, frame: Frame) -> Verdict:
+        self.checked.append(frame.index)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return self.script(frame.index)
+
+
+def frames(n: int, *, cut_at: int | None = None) -> list[Frame]:
+    base = synthetic_bgr(36, 64, seed=1)
+    other = 255 - base  # a hard cut: every thumbnail sample changes
+    out = []
+    for i in range(n):
+        pixels = (other if cut_at is not None and i >= cut_at else base).copy()
+        pixels[0, 0] = i % 256  # each frame distinct, scene unchanged
+        out.append(Frame.from_bgr(pixels, index=i, timestamp_s=i / 30))
+    return out
+
+
+def run(guard: StreamGuard, items: list[Frame], *, timeout_s: float = 10.0) -> list[AllowedFrame]:
+    """Feed every frame and finish, in a thread, failing the test instead of hanging."""
+    out: list[AllowedFrame] = []
+    error: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            for f in items:
+                out.extend(guard.process(f))
+            out.extend(guard.finish(timeout_s=timeout_s))
+        except BaseException as exc:
+            error.append(exc)
+
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    t.join(timeout_s + 5)
+    assert not t.is_alive(), "the stream guard hung"
+    guard.close()
+    if error:
+        raise error[0]
+    return out
+
+
+def test_file_mode_releases_every_safe_frame_in_order_with_the_same_pixels() -> None:
+    src = frames(20)
+    checker = ScriptedChecker(lambda i: SAFE)
+    out = run(StreamGuard(checker, StreamSettings(max_gap=2)), src)
+    assert [o.frame.index for o in out] == list(range(20))
+    assert all(o.frame is f for o, f in zip(out, src, strict=True))
+    assert {o.release for o in out} == {Release.CHECKED, Release.COVERED}
+    assert checker.checked == [0, 3, 6, 9, 12, 15, 18, 19]
+
+
+def test_unsafe_frames_become_placeholders_and_their_pixels_never_leave() -> None:
+    src = frames(30)
+    unsafe = set(range(10, 16))
+    guard = StreamGuard(
+        ScriptedChecker(lambda i: NUDE if i in unsafe else SAFE),
+        StreamSettings(max_gap=1, reopen_checks=2, reopen_s=0.0),
+    )
+    out = run(guard, src)
+    assert len(out) == 30
+    for o, f in zip(out, src, strict=True):
+        if f.index in unsafe:
+            assert o.release is Release.PLACEHOLDER
+            assert not np.array_equal(o.frame.bgr, f.bgr)
+            assert o.verdict.decision is Decision.BLOCK
+    assert guard.stats.placeholders >= len(unsafe)
+    assert guard.stats.to_dict()["blocked_checks"] >= 3
+
+
+def test_a_checker_that_raises_blocks_and_the_stream_goes_on() -> None:
+    def script(i: int) -> Verdict:
+        if i == 4:
+            raise RuntimeError("model crashed")
+        return SAFE
+
+    out = run(StreamGuard(ScriptedChecker(script), StreamSettings(max_gap=0, reopen_checks=1, reopen_s=0)), frames(10))
+    assert out[4].release is Release.PLACEHOLDER and out[4].verdict.reasons[0].code == "error"
+    assert [o.release for o in out[5:]] == [Release.CHECKED] * 5
+
+
+def test_a_hung_check_times_out_as_a_block_and_a_new_worker_takes_over() -> None:
+    release = threading.Event()
+
+    def script(i: int) -> Verdict:
+        if i == 3:
+            release.wait(10)
+        return SAFE
+
+    guard = StreamGuard(ScriptedChecker(script), StreamSettings(max_gap=0, reopen_checks=1, reopen_s=0), deadline_s=0.1)
+    out = run(guard, frames(8))
+    release.set()
+    assert out[3].release is Release.PLACEHOLDER and out[3].verdict.reasons[0].code == "timeout"
+    assert [o.release for o in out[4:]] == [Release.CHECKED] * 4
+    assert guard.stats.failures == 1
+
+
+def test_a_dead_worker_blocks_pending_frames_and_reraises_in_the_caller() -> None:
+    def script(i: int) -> Verdict:
+        if i == 5:
+            raise Die("boom")
+        return SAFE
+
+    guard = StreamGuard(ScriptedChecker(script), StreamSettings(max_gap=0, max_delay_frames=4))
+    collected: list[AllowedFrame] = []
+    with pytest.raises(DetectionError, match="stream guard stopped") as err:
+        for f in frames(50):
+            guard.submit(f)
+            collected += guard.collect(timeout=0.05)
+        collected += guard.finish(timeout_s=2)
+    assert isinstance(err.value.__cause__, Die)
+    released = [o for o in collected if o.release is not Release.PLACEHOLDER]
+    assert all(o.frame.index < 5 for o in released)
+    guard.close()
+
+
+def test_live_overload_drops_to_stay_current_and_never_releases_unchecked() -> None:
+    checker = ScriptedChecker(lambda i: SAFE, delay_s=0.03)
+    settings = StreamSettings(max_gap=1, live=True, max_delay_frames=6, reopen_checks=1, reopen_s=0)
+    guard = StreamGuard(checker, settings)
+    out: list[AllowedFrame] = []
+    for f in frames(60):
+        guard.submit(f)
+        out += guard.collect()
+        time.sleep(0.005)  # a camera faster than the checker
+    out += guard.finish()
+    guard.close()
+    checked = set(checker.checked)
+    for o in out:
+        if o.release is Release.CHECKED:
+            assert o.frame.index in checked
+        elif o.release is Release.COVERED:
+            i = o.frame.index
+            assert max(c for c in checked if c < i) >= i - 1 and min(c for c in checked if c > i) <= i + 1
+    assert guard.stats.placeholders > 0
+    assert guard.stats.to_dict()["latency_ms_p99"] < 1000
+
+
+def test_a_scene_cut_is_checked_off_the_grid() -> None:
+    checker = ScriptedChecker(lambda i: SAFE)
+    run(StreamGuard(checker, StreamSettings(max_gap=5)), frames(14, cut_at=8))
+    assert 8 in checker.checked
+
+
+def test_blur_placeholder_shows_nothing_of_the_frame() -> None:
+    src = frames(3)
+    out = run(StreamGuard(ScriptedChecker(lambda i: NUDE), StreamSettings(max_gap=0), placeholder="blur"), src)
+    assert all(o.release is Release.PLACEHOLDER for o in out)
+    assert not np.array_equal(out[0].frame.bgr, src[0].bgr)
+
+
+def test_stats_are_counted() -> None:
+    guard = StreamGuard(ScriptedChecker(lambda i: SAFE), StreamSettings(max_gap=1))
+    run(guard, frames(10))
+    s = guard.stats.to_dict()
+    assert s["frames_in"] == 10 and s["released"] == 10 and s["placeholders"] == 0
+    assert s["checks"] == guard.stats.checks >= 5
+    assert s["latency_ms_p99"] >= s["latency_ms_p50"] >= 0
