@@ -50,3 +50,25 @@ class FakeDetector:
             step.release.wait(step.seconds)
             return Detections.empty()
         return step
+
+
+@dataclass
+class ListSource:
+    """A source playing a list of frames; raises ``fail_with`` after ``fail_after`` frames."""
+
+    frames: Sequence[Frame]
+    fps: float = 30.0
+    live: bool = False
+    name: str = "list"
+    fail_after: int | None = None
+    fail_with: Exception | None = None
+    closed: bool = False
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for i, f in enumerate(self.frames):
+            if self.fail_after is not None and i == self.fail_after and self.fail_with is not None:
+                raise self.fail_with
+            yield f
+
+    def close(self) -> None:
+        self.closed = True

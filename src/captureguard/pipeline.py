@@ -1,0 +1,183 @@
+"""Source -> StreamGuard -> sinks, with a writer thread and a recording policy.
+
+The reading loop submits frames; a writer thread hands each released or placeholder frame to
+every sink as soon as the guard decides it. Errors anywhere end the run cleanly: the guard is
+finished (frames not yet decided become placeholders), sinks are closed (files finalised with
+only what was let through), and the error is re-raised in the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from captureguard.allowed import AllowedFrame, Release
+from captureguard.sinks import Sink
+from captureguard.sources import Source
+from captureguard.streamguard import UNCOVERED, StreamGuard
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    """What a guarded run did (no pixels).
+
+    Attributes:
+        source: the source's name.
+        fps: the source's nominal fps.
+        written: frames handed to the sinks (released + placeholders).
+        stopped_on_block: the run ended early because ``on_block="stop"`` and a block came.
+        stats: the guard's counters (:meth:`StreamStats.to_dict`).
+        error: the error that ended the run early, or "".
+        blocks: ``(frame index, timestamp_s, reasons)`` of each frame withheld because of a block
+            (the blocked checks and the unchecked frames next to them), in order.
+    """
+
+    source: str
+    fps: float
+    written: int = 0
+    stopped_on_block: bool = False
+    stats: dict[str, float | int] = field(default_factory=dict)
+    error: str = ""
+    blocks: list[tuple[int, float, list[str]]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "source": self.source,
+            "fps": self.fps,
+            "written": self.written,
+            "stopped_on_block": self.stopped_on_block,
+            "error": self.error,
+            "stats": self.stats,
+            "blocks": [{"frame": i, "time_s": round(t, 3), "reasons": r} for i, t, r in self.blocks],
+        }
+
+
+def _is_block(item: AllowedFrame) -> bool:
+    """A placeholder caused by a check's verdict (not by a gap the guard could not cover)."""
+    return item.release is Release.PLACEHOLDER and item.verdict is not UNCOVERED
+
+
+class _Writer(threading.Thread):
+    """Writes the guard's output to the sinks; its exception is re-raised by :meth:`stop`."""
+
+    def __init__(self, guard: StreamGuard, deliver: Callable[[AllowedFrame], bool]) -> None:
+        super().__init__(name="captureguard-writer", daemon=True)
+        self._guard, self._deliver = guard, deliver
+        self._stopping = threading.Event()
+        self.error: BaseException | None = None
+        self.wants_stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                for item in self._guard.collect(timeout=0.05):
+                    if not self._deliver(item):
+                        self.wants_stop.set()
+                        return
+        except BaseException as exc:
+            self.error = exc
+            self.wants_stop.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
+def run_guarded(
+    source: Source,
+    guard: StreamGuard,
+    sinks: Sequence[Sink],
+    *,
+    on_block: str = "placeholder",
+    on_frame: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> RunReport:
+    """Guard a whole source into ``sinks``; returns the report. Sinks are closed at the end.
+
+    Args:
+        source: frames to guard.
+        guard: a fresh :class:`StreamGuard` (its ``settings.live`` should match ``source.live``).
+        sinks: every destination; each receives only :class:`AllowedFrame`.
+        on_block: ``"placeholder"`` keeps recording with placeholders; ``"stop"`` ends the run at
+            the first block (the files keep only what came before it).
+        on_frame: called with each frame index read (progress bars).
+        stop: set it to end the run early (signal handlers, a UI's stop button).
+
+    Raises:
+        BadInputError: the source broke off (what was let through before is kept and finalised).
+        DetectionError: the guard's worker died.
+    """
+    report = RunReport(source.name, source.fps)
+
+    def deliver(item: AllowedFrame) -> bool:
+        if _is_block(item):
+            report.blocks.append((item.frame.index, item.frame.timestamp_s, [r.code for r in item.verdict.reasons]))
+            if on_block == "stop":
+                report.stopped_on_block = True
+                return False
+        for sink in sinks:
+            sink.write(item)
+        report.written += 1
+        return True
+
+    writer = _Writer(guard, deliver)
+    writer.start()
+    try:
+        _read(source, guard, writer, on_frame, stop)
+        writer.stop()
+        if not report.stopped_on_block:
+            for item in guard.finish():
+                if not deliver(item):
+                    break
+    except BaseException as exc:
+        report.error = f"{type(exc).__name__}: {exc}"
+        _wind_down(writer, guard, deliver, report)
+        raise
+    finally:
+        report.stats = guard.stats.to_dict()
+        guard.close()
+        source.close()
+        _close_all(sinks)
+    return report
+
+
+def _read(
+    source: Source,
+    guard: StreamGuard,
+    writer: _Writer,
+    on_frame: Callable[[int], None] | None,
+    stop: threading.Event | None,
+) -> None:
+    for frame in source:
+        if writer.wants_stop.is_set() or (stop is not None and stop.is_set()):
+            return
+        guard.submit(frame)
+        if on_frame is not None:
+            on_frame(frame.index)
+
+
+def _wind_down(writer: _Writer, guard: StreamGuard, deliver: Callable[[AllowedFrame], bool], report: RunReport) -> None:
+    """After an error: write what was decided before it; nothing undecided is released."""
+    try:
+        writer.stop()
+        if not report.stopped_on_block:
+            for item in guard.finish(timeout_s=5.0):
+                if not deliver(item):
+                    break
+    except BaseException as exc:  # the first error is the one re-raised
+        log.error("while winding down after an error: %r", exc)
+
+
+def _close_all(sinks: Sequence[Sink]) -> None:
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception as exc:  # close every sink even if one fails
+            log.error("closing %s failed: %s", type(sink).__name__, exc)

@@ -1,0 +1,101 @@
+"""The guarded pipeline with fakes: order, recording policy, faults, and no hangs."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from captureguard.allowed import AllowedFrame, Release
+from captureguard.errors import BadInputError
+from captureguard.pipeline import RunReport, run_guarded
+from captureguard.sinks import MemorySink
+from captureguard.stream import StreamSettings
+from captureguard.streamguard import StreamGuard
+from tests.fakes import ListSource
+from tests.test_streamguard import NUDE, SAFE, ScriptedChecker, frames
+
+
+def guarded(
+    n: int, unsafe: set[int], *, on_block: str = "placeholder", source: ListSource | None = None
+) -> tuple[RunReport, MemorySink, ListSource]:
+    src = source or ListSource(frames(n))
+    sink = MemorySink()
+    guard = StreamGuard(
+        ScriptedChecker(lambda i: NUDE if i in unsafe else SAFE), StreamSettings(max_gap=1, reopen_checks=1, reopen_s=0)
+    )
+    result: list[RunReport] = []
+    error: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            result.append(run_guarded(src, guard, [sink], on_block=on_block))
+        except BaseException as exc:
+            error.append(exc)
+
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    t.join(20)
+    assert not t.is_alive(), "the pipeline hung"
+    if error:
+        raise error[0]
+    return result[0], sink, src
+
+
+def test_every_frame_reaches_the_sink_in_order() -> None:
+    report, sink, src = guarded(25, set())
+    assert [i.frame.index for i in sink.items] == list(range(25))
+    assert report.written == 25 and report.stats["released"] == 25
+    assert sink.closed and src.closed
+
+
+def test_blocks_keep_recording_with_placeholders_by_default() -> None:
+    report, sink, _ = guarded(20, {8, 9})
+    assert len(sink.items) == 20
+    assert {i.frame.index for i in sink.items if i.release is Release.PLACEHOLDER} >= {8, 9}
+    assert {8, 9} <= {b[0] for b in report.blocks}  # (and 7: between a safe and a blocked check)
+
+
+def test_stop_on_block_ends_the_recording_before_the_block() -> None:
+    report, sink, _ = guarded(40, {12}, on_block="stop")
+    assert report.stopped_on_block
+    assert all(i.release is not Release.PLACEHOLDER for i in sink.items)
+    assert max(i.frame.index for i in sink.items) < 12
+    assert sink.closed
+
+
+def test_after_a_source_fault_the_sink_holds_only_frames_before_it() -> None:
+    src = ListSource(frames(30), fail_after=17, fail_with=BadInputError("broken"))
+    sink = MemorySink()
+    guard = StreamGuard(ScriptedChecker(lambda i: SAFE), StreamSettings(max_gap=1))
+    with pytest.raises(BadInputError):
+        run_guarded(src, guard, [sink])
+    assert [i.frame.index for i in sink.items] == list(range(17))
+    assert sink.closed
+
+
+class BrokenSink(MemorySink):
+    def write(self, item: AllowedFrame) -> None:
+        if item.frame.index == 5:
+            raise OSError(28, "No space left on device")
+        super().write(item)
+
+
+def test_a_failing_sink_stops_the_run_without_hanging() -> None:
+    sink, other = BrokenSink(), MemorySink()
+    guard = StreamGuard(ScriptedChecker(lambda i: SAFE), StreamSettings(max_gap=1))
+    with pytest.raises(OSError, match="No space"):
+        run_guarded(ListSource(frames(200)), guard, [sink, other])
+    assert sink.closed and other.closed
+    assert max(i.frame.index for i in sink.items) < 5
+
+
+def test_stop_event_ends_a_run_early() -> None:
+    stop = threading.Event()
+    sink = MemorySink()
+    guard = StreamGuard(ScriptedChecker(lambda i: SAFE), StreamSettings(max_gap=1))
+    report = run_guarded(
+        ListSource(frames(100)), guard, [sink], on_frame=lambda i: stop.set() if i == 9 else None, stop=stop
+    )
+    assert 10 <= report.stats["frames_in"] <= 11
+    assert len(sink.items) == report.stats["frames_in"]
