@@ -95,7 +95,7 @@ def test_stop_event_ends_a_run_early() -> None:
     sink = MemorySink()
     guard = StreamGuard(ScriptedChecker(lambda i: SAFE), StreamSettings(max_gap=1))
     report = run_guarded(
-        ListSource(frames(100)), guard, [sink], on_frame=lambda i: stop.set() if i == 9 else None, stop=stop
+        ListSource(frames(100)), guard, [sink], on_frame=lambda f: stop.set() if f.index == 9 else None, stop=stop
     )
     assert 10 <= report.stats["frames_in"] <= 11
     assert len(sink.items) == report.stats["frames_in"]

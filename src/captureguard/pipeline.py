@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from captureguard.allowed import AllowedFrame, Release
+from captureguard.frame import Frame
 from captureguard.sinks import Sink
 from captureguard.sources import Source
 from captureguard.streamguard import UNCOVERED, StreamGuard
@@ -96,8 +97,9 @@ def run_guarded(
     sinks: Sequence[Sink],
     *,
     on_block: str = "placeholder",
-    on_frame: Callable[[int], None] | None = None,
+    on_frame: Callable[[Frame], None] | None = None,
     stop: threading.Event | None = None,
+    report: RunReport | None = None,
 ) -> RunReport:
     """Guard a whole source into ``sinks``; returns the report. Sinks are closed at the end.
 
@@ -107,14 +109,16 @@ def run_guarded(
         sinks: every destination; each receives only :class:`AllowedFrame`.
         on_block: ``"placeholder"`` keeps recording with placeholders; ``"stop"`` ends the run at
             the first block (the files keep only what came before it).
-        on_frame: called with each frame index read (progress bars).
+        on_frame: called with each frame read, after it was submitted (progress bars, the
+            camera's photo trigger: the photo guard then checks that full frame itself).
         stop: set it to end the run early (signal handlers, a UI's stop button).
+        report: filled in place if given, so a caller still has the counters when this raises.
 
     Raises:
         BadInputError: the source broke off (what was let through before is kept and finalised).
         DetectionError: the guard's worker died.
     """
-    report = RunReport(source.name, source.fps)
+    report = report or RunReport(source.name, source.fps)
 
     def deliver(item: AllowedFrame) -> bool:
         if _is_block(item):
@@ -152,7 +156,7 @@ def _read(
     source: Source,
     guard: StreamGuard,
     writer: _Writer,
-    on_frame: Callable[[int], None] | None,
+    on_frame: Callable[[Frame], None] | None,
     stop: threading.Event | None,
 ) -> None:
     for frame in source:
@@ -160,7 +164,7 @@ def _read(
             return
         guard.submit(frame)
         if on_frame is not None:
-            on_frame(frame.index)
+            on_frame(frame)
 
 
 def _wind_down(writer: _Writer, guard: StreamGuard, deliver: Callable[[AllowedFrame], bool], report: RunReport) -> None:
