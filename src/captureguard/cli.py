@@ -15,6 +15,7 @@ from pathlib import Path
 
 from captureguard import __version__
 from captureguard.check import Checker
+from captureguard.cli_stream import add_stream_commands, run_camera, run_video
 from captureguard.errors import CaptureGuardError
 from captureguard.policy import load_profiles
 from captureguard.scan import ScanRow, check_paths, write_report
@@ -72,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, default=Path("captureguard-demo"), help="where allowed photos are saved")
     d.add_argument("--profile", default="child", help="policy profile (default: child)")
 
+    add_stream_commands(sub)
+
     pr = sub.add_parser("profiles", help="list the policy profiles and their thresholds")
     pr.add_argument("--profiles-file", type=Path, help="TOML file of profiles (default: shipped)")
     return p
@@ -87,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "scan":
             return _scan(args)
+        if args.command == "video":
+            return run_video(args)
+        if args.command == "camera":
+            return run_camera(args)
         if args.command == "demo":
             from captureguard.demo import run_demo
 
