@@ -97,6 +97,7 @@ def test_constant_rate_file_gives_indexed_timestamped_frozen_bgr(tmp_path: Path)
     frames = read_all(source)
     source.close()
     assert source.fps == 25.0 and not source.live and source.name == str(path)
+    assert source.frame_count == 10
     assert [f.index for f in frames] == list(range(10))
     assert [f.timestamp_s for f in frames] == pytest.approx([i / 25 for i in range(10)])
     assert frames[0].bgr.shape == (48, 64, 3) and frames[0].bgr.dtype == np.uint8

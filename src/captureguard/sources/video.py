@@ -70,6 +70,8 @@ class AvFileSource:
         self._container = _open_container(self.name)
         self._stream = _video_stream(self._container, self.name)
         self.fps = float(self._stream.average_rate or 0.0)
+        #: Frames the container header declares (0 when unknown): a progress bar's total.
+        self.frame_count = int(self._stream.frames or 0)
         self.rotation_deg = 0
         self._used = False
 
