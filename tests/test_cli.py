@@ -98,7 +98,7 @@ def test_profiles_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "child:" in out and "teen:" in out and "adult:" in out
 
 
-def test_demo_saves_only_allowed_photos(
+def test_demo_saves_only_allowed_photos_and_guards_the_clip(
     tmp_path: Path, samples: list[Sample], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["demo", "--out", str(tmp_path)]) == 0
@@ -108,6 +108,8 @@ def test_demo_saves_only_allowed_photos(
     assert not saved & nude, "a nude painting was saved"
     assert "nude paintings stopped: 5/5" in out
     assert len(saved) == len(samples) - len(nude)
+    assert ": 0 unsafe frames released" in out
+    assert (tmp_path / "guarded.mp4").stat().st_size > 0 and (tmp_path / "contact_sheet.png").stat().st_size > 0
 
 
 def test_python_dash_m_entry_point() -> None:

@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="guard the bundled public-domain stills and print decisions and timings")
     d.add_argument("--out", type=Path, default=Path("captureguard-demo"), help="where allowed photos are saved")
     d.add_argument("--profile", default="child", help="policy profile (default: child)")
+    d.add_argument("--no-video", action="store_true", help="skip the video part")
 
     add_stream_commands(sub)
 
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from captureguard.demo import run_demo
 
-            return run_demo(out_dir=args.out, profile=args.profile)
+            return run_demo(out_dir=args.out, profile=args.profile, video=not args.no_video)
         return _profiles(args)
     except CaptureGuardError as exc:
         print(f"captureguard: error: {exc}", file=sys.stderr)

@@ -45,9 +45,9 @@ class ContactSheetSink:
         h = max(1, round(bgr.shape[0] * self.tile_width / bgr.shape[1]))
         tile = cv2.resize(bgr, (self.tile_width, h), interpolation=cv2.INTER_AREA)
         label = f"#{item.frame.index} {item.frame.timestamp_s:.1f}s {item.release.value}"
+        cv2.rectangle(tile, (0, h - 22), (self.tile_width - 1, h - 1), (0, 0, 0), -1)
         cv2.rectangle(tile, (0, 0), (self.tile_width - 1, h - 1), _COLOURS[item.release], 3)
-        cv2.putText(tile, label, (6, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(tile, label, (6, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(tile, label, (8, h - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
         self._tiles.append(tile)
 
     def close(self) -> None:
