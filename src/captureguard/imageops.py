@@ -72,7 +72,7 @@ def placeholder(bgr: np.ndarray, *, mode: str, notice: str) -> np.ndarray:
         out = cv2.resize(tiny, (w, h), interpolation=cv2.INTER_LINEAR)
     else:
         out = np.zeros((h, w, 3), np.uint8)
-    scale = max(0.4, w / 1400)
+    scale = max(0.5, w / 800)  # about a third of the frame wide
     (tw, th), _ = cv2.getTextSize(notice, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
     origin = (max(0, (w - tw) // 2), (h + th) // 2)
     cv2.putText(out, notice, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2, cv2.LINE_AA)
