@@ -111,7 +111,7 @@ def score_table(
     y, kinds = cal.y, np.array([it.kind for it in items])
     curves = {
         "NudeNet 640 (ours, photo view): max exposed intimate": max_score(res, "nn640", EXPOSED_INTIMATE),
-        "NudeNet 480 (ours, live view): max exposed intimate": max_score(res, "nn480", EXPOSED_INTIMATE),
+        "NudeNet 480 (ours): max exposed intimate": max_score(res, "nn480", EXPOSED_INTIMATE),
         "open_nsfw (ours)": max_score(res, "open_nsfw", ["IMAGE_NSFW"]),
         "reference nudenet.NudeDetector().detect: max exposed": max_score(
             res,

@@ -170,13 +170,10 @@ def test_no_frame_released_unchecked_shows_what_the_photo_check_blocks(runs: dic
     assert not sorted(run.unsafe & covered), "frames released between two checks show what the photo check blocks"
 
 
-#: Measured gap, not hidden: on partial views of a painting sliding in or out (11-45% visible) the
-#: live check (NudeNet 480) allowed 3 of 105 frames that the photo check (NudeNet 640) blocks on a
-#: single region just over its threshold (fused score <= 0.09). Strict: it fails once they agree.
-LIVE_VS_PHOTO_GAP = pytest.mark.xfail(strict=True, reason="live check allows 3 partial views the photo check blocks")
-
-
-@pytest.mark.parametrize("name", ["hard-cuts", "pans", pytest.param("slide-ins", marks=LIVE_VS_PHOTO_GAP)])
+# History: with a NudeNet-480 live check, 3 of 105 partial views on the slide-ins (11-45% of a
+# painting visible) were allowed although the 640 photo check blocks them; the live check now runs
+# at 640 (it still keeps 720p30 in real time: bench/stream.py), and this test holds all clips to 0.
+@pytest.mark.parametrize("name", ["hard-cuts", "pans", "slide-ins"])
 def test_no_released_frame_shows_what_the_photo_check_blocks(runs: dict[str, Run], name: str) -> None:
     run = runs[name]
     leaks = sorted(run.unsafe & run.released)
