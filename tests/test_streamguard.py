@@ -191,3 +191,22 @@ def test_stats_are_counted() -> None:
     assert s["frames_in"] == 10 and s["released"] == 10 and s["placeholders"] == 0
     assert s["checks"] == guard.stats.checks >= 5
     assert s["latency_ms_p99"] >= s["latency_ms_p50"] >= 0
+
+
+def test_file_mode_is_reproducible_whatever_the_thread_timing() -> None:
+    """Lockstep: the checks chosen (and so the output) never depend on how fast the checker is."""
+    import random
+
+    src = frames(60, cut_at=33)
+    outcomes = []
+    for seed in (1, 2, 3):
+        rng = random.Random(seed)
+
+        def script(i: int, rng: random.Random = rng) -> Verdict:
+            time.sleep(rng.random() * 0.004)
+            return NUDE if 20 <= i < 24 else SAFE
+
+        checker = ScriptedChecker(script)
+        out = run(StreamGuard(checker, StreamSettings(max_gap=2)), src)
+        outcomes.append((checker.checked, [o.release for o in out]))
+    assert outcomes[0] == outcomes[1] == outcomes[2]

@@ -120,6 +120,7 @@ class StreamGuard:
         self._last_block: Verdict = UNCOVERED
         self._black: dict[tuple[int, int], np.ndarray] = {}
         self._generation = 0
+        self._idle_at = -1  # frames_in when the worker last found nothing to check
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._worker = self._start_worker()
@@ -136,15 +137,13 @@ class StreamGuard:
         return self._ledger.blocked
 
     def submit(self, frame: Frame) -> None:
-        """Add the next frame. File mode waits while the delay line is full (back-pressure).
+        """Add the next frame. File mode (``settings.live=False``) runs in lockstep: it returns once
+        every check this frame makes due has run, so outputs are reproducible.
 
         Raises:
             DetectionError: the worker died (pending frames became placeholders first).
         """
         with self._cond:
-            while not self.settings.live and self._ledger.full and self._error is None:
-                self._watchdog()
-                self._cond.wait(0.02)
             self._raise_if_dead()
             thumb = thumbnail(frame.bgr)
             # A cut: a jump from the previous frame, or drift from the last frame sent to a check.
@@ -158,6 +157,18 @@ class StreamGuard:
             self.stats.frames_in += 1
             self._resolve()
             self._cond.notify_all()
+            if not self.settings.live:
+                self._wait_until_idle()
+
+    def _wait_until_idle(self) -> None:
+        """Lockstep (files): wait until every check the frames so far make due has run.
+
+        So the checks chosen never depend on thread timing: the same file gives the same output.
+        """
+        while self._error is None and not (self._in_flight is None and self._idle_at == self.stats.frames_in):
+            self._watchdog()
+            self._cond.wait(0.02)
+        self._raise_if_dead()
 
     def collect(self, timeout: float = 0.0) -> list[AllowedFrame]:
         """Frames now decided, in order; waits up to ``timeout`` s for at least one."""
@@ -230,10 +241,13 @@ class StreamGuard:
     def _next_job(self, generation: int) -> tuple[int, Frame] | None:
         with self._cond:
             while not self._stop.is_set() and generation == self._generation:
-                if self._in_flight is None and (index := self._ledger.next_check()) is not None:
-                    frame, _, thumb = self._frames[index]
-                    self._in_flight, self._last_thumb = (index, time.monotonic()), thumb
-                    return index, frame
+                if self._in_flight is None:
+                    if (index := self._ledger.next_check()) is not None:
+                        frame, _, thumb = self._frames[index]
+                        self._in_flight, self._last_thumb = (index, time.monotonic()), thumb
+                        return index, frame
+                    self._idle_at = self.stats.frames_in  # nothing due among the frames so far
+                    self._cond.notify_all()
                 self._cond.wait(0.05)
             return None
 
