@@ -347,3 +347,16 @@ def test_virtualcam_without_a_loopback_device_says_how_to_create_one(monkeypatch
 def test_mp4_module_documents_its_crash_safety() -> None:
     doc = mp4_module.__doc__ or ""
     assert "frag_keyframe+empty_moov+default_base_moof" in doc and "os.replace" in doc
+
+
+def test_preview_passes_key_presses_on() -> None:
+    class KeyGui(FakeGui):
+        def waitKey(self, delay: int) -> int:  # noqa: N802 - OpenCV's name
+            return ord("p") if len(self.shown) == 2 else -1
+
+    keys: list[str] = []
+    sink = PreviewSink("cam", gui=KeyGui(), on_key=keys.append)
+    for i in range(3):
+        sink.write(allowed(np.zeros((8, 8, 3), np.uint8), i, i / 30))
+    sink.close()
+    assert keys == ["p"]

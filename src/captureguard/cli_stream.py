@@ -93,9 +93,9 @@ def run_camera(args: argparse.Namespace) -> int:
     from captureguard.sources.video import open_source
 
     source = open_source(args.device)
-    sinks = _camera_sinks(args, source.fps or 30.0)
     stop = threading.Event()
     photos = _PhotoTrigger(args) if args.photos else None
+    sinks = _camera_sinks(args, source.fps or 30.0, stop, photos)
     if args.seconds > 0:
         threading.Timer(args.seconds, stop.set).start()
     print(f"guarding {source.name}; Ctrl-C to stop" + ("; SIGUSR1 takes a photo" if photos else ""), file=sys.stderr)
@@ -106,7 +106,9 @@ def run_camera(args: argparse.Namespace) -> int:
     return _finish(report, args, error, output=args.record)
 
 
-def _camera_sinks(args: argparse.Namespace, fps: float) -> list[Sink]:
+def _camera_sinks(
+    args: argparse.Namespace, fps: float, stop: threading.Event, photos: _PhotoTrigger | None
+) -> list[Sink]:
     sinks: list[Sink] = []
     if args.record:
         from captureguard.sinks.mp4 import Mp4Sink
@@ -115,7 +117,13 @@ def _camera_sinks(args: argparse.Namespace, fps: float) -> list[Sink]:
     if args.preview:
         from captureguard.sinks.preview import PreviewSink
 
-        sinks.append(PreviewSink("captureguard"))
+        def on_key(key: str) -> None:
+            if key == "p" and photos is not None:
+                photos.request()
+            elif key in ("q", "\x1b"):  # q or Esc
+                stop.set()
+
+        sinks.append(PreviewSink("captureguard (p: photo, q: quit)", on_key=on_key))
     if args.virtualcam:
         from captureguard.sinks.virtualcam import VirtualCamSink
 

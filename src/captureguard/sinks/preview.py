@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 import cv2
@@ -32,12 +33,15 @@ class PreviewSink:
         frames_shown: frames shown so far.
     """
 
-    def __init__(self, title: str = "captureguard", *, gui: Gui | None = None) -> None:
+    def __init__(
+        self, title: str = "captureguard", *, gui: Gui | None = None, on_key: Callable[[str], None] | None = None
+    ) -> None:
         """Check a window can be opened.
 
         Args:
             title: window title.
             gui: HighGUI implementation; default ``cv2`` after checking a display exists.
+            on_key: called with the character of each key pressed in the window (e.g. ``"p"``).
 
         Raises:
             ConfigError: no display, or OpenCV was built without GUI support
@@ -54,6 +58,7 @@ class PreviewSink:
         self.title = title
         self.frames_shown = 0
         self._gui: Gui = gui
+        self._on_key = on_key
         self._closed = False
 
     def write(self, item: AllowedFrame) -> None:
@@ -66,8 +71,10 @@ class PreviewSink:
         if self._closed:
             return
         self._gui.imshow(self.title, frame.bgr)
-        self._gui.waitKey(1)  # lets HighGUI paint the window
+        key = self._gui.waitKey(1)  # also lets HighGUI paint the window
         self.frames_shown += 1
+        if key >= 0 and self._on_key is not None:
+            self._on_key(chr(key & 0xFF))
 
     def close(self) -> None:
         """Close the window (idempotent)."""
