@@ -61,14 +61,25 @@ def _add_guard_options(p: argparse.ArgumentParser) -> None:
         default="placeholder",
         help="keep recording with placeholders (default) or stop and finalise",
     )
-    p.add_argument("--placeholder", choices=("black", "blur"), default="black", help="what replaces a withheld frame")
+    p.add_argument(
+        "--placeholder",
+        choices=("black", "blur", "drop"),
+        default="black",
+        help="what replaces a withheld frame: black (default) or a heavy blur, with a notice; or drop it",
+    )
     p.add_argument("--deadline-ms", type=float, default=500.0, help="a check slower than this blocks (default 500)")
 
 
 def _guard(args: argparse.Namespace, *, live: bool) -> StreamGuard:
     checker = Checker.create(profile=args.profile, mode="live", profiles_path=args.profiles_file)
-    settings = StreamSettings(max_gap=args.max_gap, live=live, max_delay_frames=max(12, args.max_gap + 2))
-    return StreamGuard(checker, settings, deadline_s=args.deadline_ms / 1e3, placeholder=args.placeholder)
+    settings = StreamSettings(
+        max_gap=args.max_gap,
+        live=live,
+        max_delay_frames=max(12, args.max_gap + 2),
+        unreleasable="drop" if args.placeholder == "drop" else "placeholder",
+    )
+    look = "black" if args.placeholder == "drop" else args.placeholder
+    return StreamGuard(checker, settings, deadline_s=args.deadline_ms / 1e3, placeholder=look)
 
 
 def run_video(args: argparse.Namespace) -> int:

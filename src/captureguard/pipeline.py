@@ -33,8 +33,7 @@ class RunReport:
         stopped_on_block: the run ended early because ``on_block="stop"`` and a block came.
         stats: the guard's counters (:meth:`StreamStats.to_dict`).
         error: the error that ended the run early, or "".
-        blocks: ``(frame index, timestamp_s, reasons)`` of each frame withheld because of a block
-            (the blocked checks and the unchecked frames next to them), in order.
+        blocks: ``(frame index, timestamp_s, reasons)`` of each check that blocked (or warned), in order.
     """
 
     source: str
@@ -121,11 +120,11 @@ def run_guarded(
     report = report or RunReport(source.name, source.fps)
 
     def deliver(item: AllowedFrame) -> bool:
-        if _is_block(item):
-            report.blocks.append((item.frame.index, item.frame.timestamp_s, [r.code for r in item.verdict.reasons]))
-            if on_block == "stop":
-                report.stopped_on_block = True
-                return False
+        events = guard.stats.block_events
+        first_block = events[0][0] if events else None
+        if on_block == "stop" and (_is_block(item) or (first_block is not None and item.frame.index >= first_block)):
+            report.stopped_on_block = True  # also when withheld frames are dropped, not replaced
+            return False
         for sink in sinks:
             sink.write(item)
         report.written += 1
@@ -146,6 +145,7 @@ def run_guarded(
         raise
     finally:
         report.stats = guard.stats.to_dict()
+        report.blocks = list(guard.stats.block_events)
         guard.close()
         source.close()
         _close_all(sinks)

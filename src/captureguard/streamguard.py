@@ -53,6 +53,8 @@ class StreamStats:
     checks: int = 0
     blocks: int = 0
     failures: int = 0
+    #: ``(frame index, timestamp_s, reason codes)`` of each check that did not allow its frame.
+    block_events: list[tuple[int, float, list[str]]] = field(default_factory=list, repr=False)
     latency_ms: list[float] = field(default_factory=list, repr=False)
     check_ms: list[float] = field(default_factory=list, repr=False)
     started_s: float = field(default_factory=time.monotonic, repr=False)
@@ -276,6 +278,8 @@ class StreamGuard:
             self.stats.blocks += 1
             self.stats.failures += verdict.failed
             self._last_block = verdict
+            frame = self._frames[index][0]
+            self.stats.block_events.append((index, frame.timestamp_s, [r.code for r in verdict.reasons]))
         self._verdicts[index] = verdict
         self._ledger.record(index, allowed=verdict.decision is Decision.ALLOW)
 
