@@ -15,7 +15,7 @@ from pathlib import Path
 
 from captureguard import __version__
 from captureguard.check import Checker
-from captureguard.cli_stream import add_stream_commands, run_camera, run_video
+from captureguard.cli_stream import add_profile_options, add_stream_commands, run_camera, run_video
 from captureguard.errors import CaptureGuardError
 from captureguard.policy import load_profiles
 from captureguard.scan import ScanRow, check_paths, write_report
@@ -37,13 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add_checker_options(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--profile", default="child", help="policy profile: child (default), teen, adult")
-        sp.add_argument("--profiles-file", type=Path, help="TOML file of profiles (default: shipped)")
+        add_profile_options(sp)
         sp.add_argument(
             "--mode",
             choices=("photo", "live"),
             default="photo",
-            help="photo: thorough check (default); live: the fast stream check",
+            help="detector set from detectors.toml: photo (default) or live (the stream's; today the same)",
         )
         sp.add_argument(
             "--max-megapixels",

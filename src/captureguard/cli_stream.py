@@ -45,10 +45,15 @@ def add_stream_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     _add_guard_options(c)
 
 
-def _add_guard_options(p: argparse.ArgumentParser) -> None:
-    d = StreamSettings()
+def add_profile_options(p: argparse.ArgumentParser) -> None:
+    """``--profile`` and ``--profiles-file`` (every command that checks)."""
     p.add_argument("--profile", default="child", help="policy profile: child (default), teen, adult")
     p.add_argument("--profiles-file", type=Path, help="TOML file of profiles (default: shipped)")
+
+
+def _add_guard_options(p: argparse.ArgumentParser) -> None:
+    d = StreamSettings()
+    add_profile_options(p)
     p.add_argument(
         "--max-gap",
         type=int,
