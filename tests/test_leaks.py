@@ -48,7 +48,7 @@ class Cast:
     safe: dict[str, Still]
     videos: dict[str, Path]
 
-    def video(self, name: str, seconds: float, start_s: float = 0.0, *, fallback: str = "citrus") -> Shot:
+    def video(self, name: str, seconds: float, start_s: float = 0.0, *, fallback: str = "citrus-fruits") -> Shot:
         """A shot of a safe eval video, or a pan over a safe still when the eval set is absent."""
         if name in self.videos:
             return VideoShot(self.videos[name], seconds, start_s=start_s)
