@@ -15,6 +15,7 @@ from pathlib import Path
 
 from captureguard import __version__
 from captureguard.check import Checker
+from captureguard.cli_eval import add_eval_command, run_eval
 from captureguard.cli_stream import add_profile_options, add_stream_commands, run_camera, run_video
 from captureguard.errors import CaptureGuardError
 from captureguard.policy import load_profiles
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-video", action="store_true", help="skip the video part")
 
     add_stream_commands(sub)
+    add_eval_command(sub)
 
     pr = sub.add_parser("profiles", help="list the policy profiles and their thresholds")
     pr.add_argument("--profiles-file", type=Path, help="TOML file of profiles (default: shipped)")
@@ -86,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "eval":
+            return run_eval(args)
         if args.command == "check":
             return _check(args)
         if args.command == "scan":
