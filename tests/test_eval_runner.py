@@ -148,7 +148,7 @@ def test_real_run_on_bundled_stills(tmp_path: Path) -> None:
     assert main(["eval", str(manifest), "--out", str(out), "--workers", "1", "--no-progress"]) == 0
     report = (out / "report.md").read_text("utf-8")
     headline = report.split("## Headline")[1].split("\n\n")[1]
-    for name in ("ours:fused", "profile:child", "ref:nudenet", "ref:opennsfw", "ours:nudenet", "ours:open_nsfw"):
+    for name in ("ours:fused", "profile:child", "profile:child:flagged", "ref:nudenet", "ref:opennsfw", "ours:nudenet"):
         assert f"| {name} |" in headline
     doc = json.loads((out / "metrics.json").read_text("utf-8"))
     assert doc["errors"] == []

@@ -28,7 +28,7 @@ from captureguard.verdict import Decision, Reason
 
 PROFILES = ("child", "teen", "adult")
 #: The headline configurations, in report order: ours first, then the reference APIs.
-HEADLINE = ("ours:fused", "profile:child", "ref:nudenet", "ref:opennsfw")
+HEADLINE = ("ours:fused", "profile:child", "profile:child:flagged", "ref:nudenet", "ref:opennsfw")
 #: Profile whose shipped decision the perturbation results use.
 PERTURB_PROFILE = "child"
 
@@ -84,7 +84,8 @@ def _assessment(record: Record) -> Assessment:
 
 
 def derive_ours(profiles: Mapping[str, Profile], record: Record) -> dict[str, Score]:
-    """``ours:*`` scores (no decision of their own) and ``profile:*`` (decision = not ALLOW)."""
+    """``ours:*`` scores (no decision of their own), ``profile:*`` (decision = BLOCK) and
+    ``profile:*:flagged`` (decision = BLOCK or WARN)."""
     rss, total, decode = int(record["rss_kb"]), float(record["total_ms"]), float(record["decode_ms"])
     detect = record["detect_ms"]
     out = {
@@ -94,8 +95,11 @@ def derive_ours(profiles: Mapping[str, Profile], record: Record) -> dict[str, Sc
     }
     assessment = _assessment(record)
     for name, profile in profiles.items():
-        blocked = decide(assessment, profile).decision != Decision.ALLOW
-        out[f"profile:{name}"] = Score(float(record["fused"]), blocked, total, rss)
+        decision = decide(assessment, profile).decision
+        # "blocked": not kept at all. "flagged": blocked or warned (kept only after a person confirms;
+        # a stream withholds it), which is what a user feels as a false block.
+        out[f"profile:{name}"] = Score(float(record["fused"]), decision is Decision.BLOCK, total, rss)
+        out[f"profile:{name}:flagged"] = Score(float(record["fused"]), decision is not Decision.ALLOW, total, rss)
     return out
 
 
