@@ -105,7 +105,7 @@ def derive_ours(profiles: Mapping[str, Profile], record: Record) -> dict[str, Sc
 
 def derive_perturbed(name: str, profile: Profile, record: Record) -> dict[str, Score]:
     """``perturb:NAME``: the fused score and the profile's decision on the perturbed image."""
-    blocked = decide(_assessment(record), profile).decision != Decision.ALLOW
+    blocked = decide(_assessment(record), profile).decision is Decision.BLOCK  # as profile:X (not :flagged)
     return {f"perturb:{name}": Score(float(record["fused"]), blocked, float(record["total_ms"]), int(record["rss_kb"]))}
 
 
