@@ -96,7 +96,12 @@ def _evaluate(args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[
     plots = write_plots(args.out, result.stills, doc["configurations"])
     thumbs = {}
     if args.thumbnails:  # safe rows only: a nudity image must never be embedded
-        thumbs = {str(s.item.path): thumbnail_uri(s.item.path) for s in result.stills if s.item.label == "safe"}
+        shown = {r["path"] for c in doc["configurations"].values() for r in c["false_blocks"]}
+        thumbs = {
+            str(s.item.path): thumbnail_uri(s.item.path)
+            for s in result.stills
+            if s.item.label == "safe" and str(s.item.path) in shown
+        }
     content = blocks(doc, plots, thumbs)
     out = args.out
     write_metrics(doc, out / "metrics.json")
