@@ -30,6 +30,7 @@ from captureguard.verdict import Decision, Reason, Verdict
 log = logging.getLogger(__name__)
 
 _RELEASE = {Fate.CHECKED: Release.CHECKED, Fate.COVERED: Release.COVERED, Fate.PLACEHOLDER: Release.PLACEHOLDER}
+STATS_WINDOW = 100_000
 UNCOVERED = Verdict(Decision.BLOCK, 1.0, (Reason("uncovered", 1.0, "", "not covered by safe checks on both sides"),))
 
 
@@ -55,8 +56,10 @@ class StreamStats:
     failures: int = 0
     #: ``(frame index, timestamp_s, reason codes)`` of each check that did not allow its frame.
     block_events: list[tuple[int, float, list[str]]] = field(default_factory=list, repr=False)
-    latency_ms: list[float] = field(default_factory=list, repr=False)
-    check_ms: list[float] = field(default_factory=list, repr=False)
+    #: The most recent samples only (about an hour at 30 fps), so a camera left running for days
+    #: does not grow without bound; the quantiles describe that window.
+    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW), repr=False)
+    check_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW), repr=False)
     started_s: float = field(default_factory=time.monotonic, repr=False)
     ended_s: float = 0.0
 
@@ -80,7 +83,7 @@ class StreamStats:
         }
 
 
-def _quantile(values: list[float], q: float) -> float:
+def _quantile(values: deque[float], q: float) -> float:
     if len(values) < 2:
         return values[0] if values else 0.0
     return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, round(q * 100) - 1))]
