@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _RELEASE = {Fate.CHECKED: Release.CHECKED, Fate.COVERED: Release.COVERED, Fate.PLACEHOLDER: Release.PLACEHOLDER}
 STATS_WINDOW = 100_000
+MAX_BLOCK_EVENTS = 10_000
 UNCOVERED = Verdict(Decision.BLOCK, 1.0, (Reason("uncovered", 1.0, "", "not covered by safe checks on both sides"),))
 
 
@@ -54,7 +55,8 @@ class StreamStats:
     checks: int = 0
     blocks: int = 0
     failures: int = 0
-    #: ``(frame index, timestamp_s, reason codes)`` of each check that did not allow its frame.
+    #: ``(frame index, timestamp_s, reason codes)`` of the checks that did not allow their frame
+    #: (the first 10,000; ``blocks`` counts them all).
     block_events: list[tuple[int, float, list[str]]] = field(default_factory=list, repr=False)
     #: The most recent samples only (about an hour at 30 fps), so a camera left running for days
     #: does not grow without bound; the quantiles describe that window.
@@ -282,7 +284,8 @@ class StreamGuard:
             self.stats.failures += verdict.failed
             self._last_block = verdict
             frame = self._frames[index][0]
-            self.stats.block_events.append((index, frame.timestamp_s, [r.code for r in verdict.reasons]))
+            if len(self.stats.block_events) < MAX_BLOCK_EVENTS:
+                self.stats.block_events.append((index, frame.timestamp_s, [r.code for r in verdict.reasons]))
         self._verdicts[index] = verdict
         self._ledger.record(index, allowed=verdict.decision is Decision.ALLOW)
 
