@@ -1,0 +1,1 @@
+"""The ``captureguard serve`` web app: the guarded camera, gallery, event log and settings."""
