@@ -16,6 +16,7 @@ from pathlib import Path
 from captureguard import __version__
 from captureguard.check import Checker
 from captureguard.cli_eval import add_eval_command, run_eval
+from captureguard.cli_serve import add_serve_command, run_serve
 from captureguard.cli_stream import add_profile_options, add_stream_commands, run_camera, run_video
 from captureguard.errors import CaptureGuardError
 from captureguard.policy import load_profiles
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_stream_commands(sub)
     add_eval_command(sub)
+    add_serve_command(sub)
 
     pr = sub.add_parser("profiles", help="list the policy profiles and their thresholds")
     pr.add_argument("--profiles-file", type=Path, help="TOML file of profiles (default: shipped)")
@@ -98,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_video(args)
         if args.command == "camera":
             return run_camera(args)
+        if args.command == "serve":
+            return run_serve(args)
         if args.command == "demo":
             from captureguard.demo import run_demo
 

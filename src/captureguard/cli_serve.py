@@ -1,0 +1,82 @@
+"""``captureguard serve``: the guarded camera web app and local API."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_ERROR = 0, 2
+
+
+def add_serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``serve``."""
+    s = sub.add_parser("serve", help="serve the guarded camera web app and the local check API")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=8765, help="TCP port (default 8765; 0 picks a free one)")
+    s.add_argument(
+        "--data",
+        type=Path,
+        default=Path("captureguard-data"),
+        help="folder for settings, the admin PIN, the event log and the gallery (default ./captureguard-data)",
+    )
+    s.add_argument("--profile", default="child", help="profile until the admin saves settings (default child)")
+    s.add_argument("--max-viewers", type=int, default=2, help="viewfinders at once (default 2)")
+    s.add_argument("--messages", type=Path, help="TOML file of block/warn/help texts (default: shipped)")
+    s.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads per model (default 2)")
+    s.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name or address the browser may use for this server (with a non-loopback --host)",
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Load the models, then serve until SIGINT/SIGTERM (recordings finalised on the way out)."""
+    from captureguard.web.config import ServerConfig
+    from captureguard.web.server import serve
+    from captureguard.web.state import load_services
+
+    if not is_loopback(args.host):
+        print(
+            f"captureguard: warning: --host {args.host} is not a loopback address, so other machines on "
+            "the network can reach this camera app, its gallery and its API. "
+            "Use --host 127.0.0.1 unless you mean that.",
+            file=sys.stderr,
+        )
+    config = ServerConfig(
+        data_dir=args.data,
+        host=args.host,
+        port=args.port,
+        max_viewers=args.max_viewers,
+        messages_path=args.messages,
+        default_profile=args.profile,
+        threads=args.threads,
+        allowed_hosts=tuple(args.allow_host),
+    )
+    services = load_services(config, profile=args.profile)  # errors here print cleanly, before listening
+
+    def listening(url: str) -> None:
+        print(f"captureguard serving on {url}", flush=True)
+
+    started = serve(
+        config,
+        services=services,
+        on_listening=listening,
+        log_level=("warning", "info", "debug")[min(args.verbose, 2)],
+        access_log=args.verbose > 1,
+    )
+    return EXIT_OK if started else EXIT_ERROR

@@ -1,0 +1,189 @@
+"""``captureguard serve`` as a user runs it: a real process on the shipped models, a port, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+import pytest
+from websockets.sync.client import connect
+
+from captureguard.cli_serve import is_loopback
+
+DEMO = Path(__file__).resolve().parents[1] / "src" / "captureguard" / "data" / "demo"
+URL = re.compile(r"captureguard serving on (http://\S+/)")
+
+
+@dataclass
+class Served:
+    """A running ``captureguard serve`` and everything it printed so far."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    lines: list[str] = field(default_factory=list)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        self.proc.send_signal(sig)
+        out, _ = self.proc.communicate(timeout=timeout_s)
+        self.lines += out.splitlines(keepends=True)
+        return int(self.proc.returncode)
+
+
+@contextmanager
+def serve(tmp_path: Path, *args: str) -> Iterator[Served]:
+    cmd = [sys.executable, "-m", "captureguard", "serve", "--port", "0", "--data", str(tmp_path / "data"), *args]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 90
+    url = ""
+    while not url and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if m := URL.search(line):
+            url = m.group(1)
+    if not url:
+        proc.kill()
+        raise AssertionError("serve printed no URL:\n" + "".join([*lines, proc.stdout.read()]))
+    served = Served(proc, url, lines)
+    try:
+        yield served
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
+def request(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as answer:
+            return answer.status, json.loads(answer.read()), answer.headers
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read()), err.headers
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("camera.local", False),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.models
+@pytest.mark.slow
+def test_serve_checks_images_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    with serve(tmp_path) as served:
+        assert served.url.startswith("http://127.0.0.1:")
+        status, health, _ = request(served.url + "v1/health")
+        assert status == 200 and health["status"] == "ok" and health["profile"] == "child"
+        assert health["models"]["photo"] and health["models"]["live"]
+
+        nude = (DEMO / "prani_godward_nude_on_the_beach.jpg").read_bytes()
+        portrait = (DEMO / "matplotlib_grace_hopper.jpg").read_bytes()
+        status, verdict, _ = request(served.url + "v1/check", nude, {"content-type": "image/jpeg"})
+        assert status == 200 and verdict["decision"] == "block", verdict
+        status, verdict, _ = request(served.url + "v1/check", portrait, {"content-type": "image/jpeg"})
+        assert status == 200 and verdict["decision"] == "allow", verdict
+        status, error, _ = request(served.url + "v1/check", b"not an image", {"content-type": "image/jpeg"})
+        assert status == 400 and "detail" in error
+
+        status, openapi, _ = request(served.url + "openapi.json")
+        assert status == 200 and "/v1/check" in openapi["paths"]
+
+        assert served.stop() == 0, "".join(served.lines)
+    assert not any("Traceback" in line for line in served.lines), "".join(served.lines)
+
+
+@pytest.mark.models
+@pytest.mark.slow
+def test_shutdown_finalises_an_open_recording(tmp_path: Path) -> None:
+    """SIGTERM while a viewfinder records: the MP4 is closed properly and holds the safe frames."""
+    portrait = cv2.imread(str(DEMO / "matplotlib_grace_hopper.jpg"))
+    ok, jpeg = cv2.imencode(".jpg", cv2.resize(portrait, (320, 240)))
+    assert ok
+    with serve(tmp_path) as served:
+        origin = served.url.rstrip("/")
+        _, session, headers = request(served.url + "api/session")
+        cookie = headers["set-cookie"].split(";")[0]
+        ws_url = "ws" + origin.removeprefix("http") + "/ws/viewfinder"
+        with connect(ws_url, additional_headers={"cookie": cookie, "origin": origin}) as ws:
+            ws.send(json.dumps({"type": "hello", "csrf": session["csrf_token"]}))
+            ws.send(json.dumps({"type": "record", "on": True}))
+            released = 0
+            for _ in range(6):
+                ws.send(jpeg.tobytes())
+                while True:
+                    message = ws.recv(timeout=30)
+                    if isinstance(message, bytes):
+                        break
+                    header = json.loads(message)
+                    if header["type"] == "frame":
+                        released += not header["blocked"]
+            assert released == 6
+            assert served.stop() == 0, "".join(served.lines)
+    videos = list((tmp_path / "data" / "gallery" / "videos").glob("*.mp4"))
+    assert len(videos) == 1, "".join(served.lines)
+    with av.open(str(videos[0])) as container:
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(frames) == 6
+    assert (
+        float(np.abs(cv2.resize(frames[-1], (320, 240)).astype(np.float32) - cv2.resize(portrait, (320, 240))).mean())
+        < 20
+    )
+
+
+@pytest.mark.models
+@pytest.mark.slow
+def test_non_loopback_host_warns(tmp_path: Path) -> None:
+    with serve(tmp_path, "--host", "0.0.0.0") as served:
+        assert served.stop() == 0
+    text = "".join(served.lines)
+    assert "warning: --host 0.0.0.0 is not a loopback address" in text
+
+
+def test_unknown_profile_fails_before_listening(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "captureguard", "serve", "--port", "0", "--data", str(tmp_path), "--profile", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "nope" in proc.stderr and "Traceback" not in proc.stderr
+    assert "serving on" not in proc.stdout
