@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo test lint format typecheck pytest bench clean
+.PHONY: install demo serve test lint format typecheck pytest chromium bench clean
 
 install: $(STAMP)
 
@@ -30,7 +30,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+serve: $(STAMP)
+	$(BIN)/captureguard serve
+
+# The browser tests drive Debian's chromium through playwright (never `playwright install`).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "chromium missing: installing it for the browser tests (Debian)"; \
+	    apt-get update -qq && apt-get install -y -qq chromium; \
+	  else \
+	    echo "chromium is not installed and this is not root: the browser tests will be skipped" \
+	         "(install it with: sudo apt-get install chromium)"; \
+	  fi; }
+
+pytest: $(STAMP) chromium
 	$(BIN)/pytest
 
 test: lint typecheck pytest
