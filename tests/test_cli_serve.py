@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -26,7 +29,7 @@ from websockets.sync.client import connect
 from captureguard.cli_serve import is_loopback
 
 DEMO = Path(__file__).resolve().parents[1] / "src" / "captureguard" / "data" / "demo"
-URL = re.compile(r"captureguard serving on (http://\S+/)")
+URL = re.compile(r"captureguard serving on (https?://\S+/)")
 
 
 @dataclass
@@ -77,10 +80,12 @@ def serve(tmp_path: Path, *args: str) -> Iterator[Served]:
             proc.communicate(timeout=10)
 
 
-def request(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+def request(
+    url: str, data: bytes | None = None, headers: dict[str, str] | None = None, context: ssl.SSLContext | None = None
+) -> tuple[int, Any, Any]:
     req = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data is not None else "GET")
     try:
-        with urllib.request.urlopen(req, timeout=60) as answer:
+        with urllib.request.urlopen(req, timeout=60, context=context) as answer:
             return answer.status, json.loads(answer.read()), answer.headers
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read()), err.headers
@@ -187,3 +192,69 @@ def test_unknown_profile_fails_before_listening(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "nope" in proc.stderr and "Traceback" not in proc.stderr
     assert "serving on" not in proc.stdout
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A throw-away certificate for 127.0.0.1 (openssl CLI)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+         "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.models
+@pytest.mark.slow
+def test_serve_over_tls_for_phones(tmp_path: Path) -> None:
+    """With a certificate the page, the API and the viewfinder socket are HTTPS/WSS, the cookie Secure."""
+    cert, key = self_signed(tmp_path)
+    trust = ssl.create_default_context(cafile=str(cert))
+    portrait = cv2.imread(str(DEMO / "matplotlib_grace_hopper.jpg"))
+    ok, jpeg = cv2.imencode(".jpg", cv2.resize(portrait, (320, 240)))
+    assert ok
+    with serve(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key)) as served:
+        assert served.url.startswith("https://127.0.0.1:"), served.url
+        status, session, headers = request(served.url + "api/session", context=trust)
+        assert status == 200
+        cookie_header = headers["set-cookie"]
+        assert "secure" in cookie_header.lower() and "httponly" in cookie_header.lower()
+        status, health, headers = request(served.url + "v1/health", context=trust)
+        assert status == 200 and health["status"] == "ok"
+        assert "wss://" in headers["content-security-policy"]
+        with pytest.raises((OSError, http.client.HTTPException)):  # plain HTTP on the TLS port: no answer
+            request("http" + served.url.removeprefix("https"))
+        origin = served.url.rstrip("/")
+        ws_url = "wss" + origin.removeprefix("https") + "/ws/viewfinder"
+        cookie = cookie_header.split(";")[0]
+        with connect(ws_url, ssl=trust, additional_headers={"cookie": cookie, "origin": origin}) as ws:
+            ws.send(json.dumps({"type": "hello", "csrf": session["csrf_token"]}))
+            ws.send(jpeg.tobytes())
+            header = json.loads(ws.recv(timeout=30))
+            assert header["type"] == "frame" and not header["blocked"], header
+            assert isinstance(ws.recv(timeout=30), bytes)
+        assert served.stop() == 0, "".join(served.lines)
+
+
+@pytest.mark.parametrize("which", ["cert-only", "missing-files", "not-a-certificate"])
+def test_bad_tls_options_fail_before_loading_models(tmp_path: Path, which: str) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    args = {
+        "cert-only": ["--tls-cert", str(junk)],
+        "missing-files": ["--tls-cert", str(tmp_path / "no.pem"), "--tls-key", str(tmp_path / "no.key")],
+        "not-a-certificate": ["--tls-cert", str(junk), "--tls-key", str(junk)],
+    }[which]
+    proc = subprocess.run(
+        [sys.executable, "-m", "captureguard", "serve", "--port", "0", "--data", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "tls" in proc.stderr.lower() or "certificate" in proc.stderr.lower()
+    assert "Traceback" not in proc.stderr and "serving on" not in proc.stdout

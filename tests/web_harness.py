@@ -34,7 +34,7 @@ FPS = 10
 SEGMENTS = (Segment(SAFE_A, "safe", 3.0), Segment(NUDE, "nudity", 3.0), Segment(SAFE_B, "safe", 3.0))
 LOOP_S = sum(s.seconds for s in SEGMENTS)
 THUMB_W, THUMB_H = 16, 12
-_URL = re.compile(r"captureguard serving on (http://\S+/)")
+_URL = re.compile(r"captureguard serving on (https?://\S+/)")
 
 #: Runs before the page's scripts: every draw onto the visible viewfinder canvas also records a
 #: 16x12 RGB thumbnail of what the canvas then shows (64x48 smooth downscale, 4x4 block means).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import ssl
 import sys
 from pathlib import Path
 
@@ -25,6 +26,8 @@ def add_serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("--max-viewers", type=int, default=2, help="viewfinders at once (default 2)")
     s.add_argument("--messages", type=Path, help="TOML file of block/warn/help texts (default: shipped)")
     s.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads per model (default 2)")
+    s.add_argument("--tls-cert", type=Path, metavar="PEM", help="certificate chain: serve HTTPS (with --tls-key)")
+    s.add_argument("--tls-key", type=Path, metavar="PEM", help="private key of --tls-cert")
     s.add_argument(
         "--allow-host",
         action="append",
@@ -44,17 +47,41 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def tls_problem(cert: Path | None, key: Path | None) -> str | None:
+    """Why ``--tls-cert``/``--tls-key`` cannot be used, or None if they can (or both are absent)."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        return "--tls-cert and --tls-key go together: give both, or neither for plain HTTP"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        return f"cannot use the certificate {cert} with the key {key}: {exc}"
+    return None
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Load the models, then serve until SIGINT/SIGTERM (recordings finalised on the way out)."""
     from captureguard.web.config import ServerConfig
     from captureguard.web.server import serve
     from captureguard.web.state import load_services
 
+    problem = tls_problem(args.tls_cert, args.tls_key)
+    if problem is not None:
+        print(f"captureguard: error: {problem}", file=sys.stderr)
+        return EXIT_ERROR
     if not is_loopback(args.host):
+        hint = (
+            ""
+            if args.tls_cert
+            else " Browsers allow the camera only on https:// (or localhost): give --tls-cert and --tls-key"
+            " for phones and other machines."
+        )
         print(
             f"captureguard: warning: --host {args.host} is not a loopback address, so other machines on "
             "the network can reach this camera app, its gallery and its API. "
-            "Use --host 127.0.0.1 unless you mean that.",
+            "Use --host 127.0.0.1 unless you mean that." + hint,
             file=sys.stderr,
         )
     config = ServerConfig(
@@ -66,6 +93,8 @@ def run_serve(args: argparse.Namespace) -> int:
         default_profile=args.profile,
         threads=args.threads,
         allowed_hosts=tuple(args.allow_host),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     services = load_services(config, profile=args.profile)  # errors here print cleanly, before listening
 

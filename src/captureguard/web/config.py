@@ -29,6 +29,10 @@ class ServerConfig:
         max_pending_checks: photo/API checks running or waiting at once; more get 503.
         threads: ONNX Runtime threads per model (when the server loads the models).
         allowed_hosts: more host names accepted in ``Host`` headers (for a LAN name or address).
+        tls_cert: PEM certificate chain; with ``tls_key``, the service speaks HTTPS (browsers
+            allow the camera only on ``https://`` or on ``localhost``, so a phone on the LAN
+            needs it).
+        tls_key: PEM private key of ``tls_cert``.
     """
 
     data_dir: Path
@@ -47,6 +51,13 @@ class ServerConfig:
     max_pending_checks: int = 4
     threads: int = 2
     allowed_hosts: tuple[str, ...] = ()
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def scheme(self) -> str:
+        """``https`` with a certificate, else ``http``."""
+        return "https" if self.tls_cert is not None else "http"
 
     def limits(self) -> dict[str, float | int]:
         """The limits the page needs to know (``/api/session``)."""

@@ -54,7 +54,8 @@ async def session(request: Request, response: Response, state: State) -> dict[st
     sid = request.cookies.get(SESSION_COOKIE)
     if sid is None or not state.csrf.valid_session(sid):
         sid = state.csrf.new_session()
-    response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", path="/")
+    secure = request.url.scheme == "https"  # over HTTPS the cookie never travels in clear text
+    response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", path="/", secure=secure)
     lang = state.language(request.headers.get("accept-language"))
     return {
         "csrf_token": state.csrf.token_for(sid),

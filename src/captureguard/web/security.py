@@ -110,7 +110,7 @@ def content_security_policy(host_header: str) -> str:
     """The CSP: only this service's own scripts, styles, images and sockets; no framing."""
     return (
         "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
-        f"connect-src 'self' ws://{host_header}; frame-ancestors 'none'; base-uri 'none'; "
+        f"connect-src 'self' ws://{host_header} wss://{host_header}; frame-ancestors 'none'; base-uri 'none'; "
         "form-action 'self'; object-src 'none'"
     )
 

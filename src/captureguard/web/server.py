@@ -18,24 +18,25 @@ from captureguard.web.config import ServerConfig, Services
 log = logging.getLogger(__name__)
 
 
-def url_of(host: str, port: int) -> str:
-    """``http://HOST:PORT/`` with IPv6 addresses in brackets."""
+def url_of(host: str, port: int, scheme: str = "http") -> str:
+    """``SCHEME://HOST:PORT/`` with IPv6 addresses in brackets."""
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    return f"http://{shown}:{port}/"
+    return f"{scheme}://{shown}:{port}/"
 
 
 class _Server(uvicorn.Server):
     """uvicorn's server, calling ``on_listening(url)`` once it accepts connections."""
 
-    def __init__(self, config: uvicorn.Config, on_listening: Callable[[str], None]) -> None:
+    def __init__(self, config: uvicorn.Config, on_listening: Callable[[str], None], scheme: str) -> None:
         super().__init__(config)
         self._on_listening = on_listening
+        self._scheme = scheme
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started and self.servers and self.servers[0].sockets:
             port = int(self.servers[0].sockets[0].getsockname()[1])  # the real one for --port 0
-            self._on_listening(url_of(self.config.host, port))
+            self._on_listening(url_of(self.config.host, port, self._scheme))
 
 
 def serve(
@@ -58,8 +59,10 @@ def serve(
         log_level=log_level,
         access_log=access_log,
         server_header=False,
+        ssl_certfile=None if config.tls_cert is None else str(config.tls_cert),
+        ssl_keyfile=None if config.tls_key is None else str(config.tls_key),
     )
-    server = _Server(uv_config, on_listening)
+    server = _Server(uv_config, on_listening, config.scheme)
     with _signals_end_quietly():
         server.run()
     return bool(server.started)
