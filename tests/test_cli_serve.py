@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import re
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,57 +20,9 @@ import pytest
 from websockets.sync.client import connect
 
 from captureguard.cli_serve import is_loopback
+from tests.web_harness import Server
 
 DEMO = Path(__file__).resolve().parents[1] / "src" / "captureguard" / "data" / "demo"
-URL = re.compile(r"captureguard serving on (https?://\S+/)")
-
-
-@dataclass
-class Served:
-    """A running ``captureguard serve`` and everything it printed so far."""
-
-    proc: subprocess.Popen[str]
-    url: str
-    lines: list[str] = field(default_factory=list)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
-        self.proc.send_signal(sig)
-        out, _ = self.proc.communicate(timeout=timeout_s)
-        self.lines += out.splitlines(keepends=True)
-        return int(self.proc.returncode)
-
-
-@contextmanager
-def serve(tmp_path: Path, *args: str) -> Iterator[Served]:
-    cmd = [sys.executable, "-m", "captureguard", "serve", "--port", "0", "--data", str(tmp_path / "data"), *args]
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 90
-    url = ""
-    while not url and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if m := URL.search(line):
-            url = m.group(1)
-    if not url:
-        proc.kill()
-        raise AssertionError("serve printed no URL:\n" + "".join([*lines, proc.stdout.read()]))
-    served = Served(proc, url, lines)
-    try:
-        yield served
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
 
 
 def request(
@@ -112,7 +57,7 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
 @pytest.mark.models
 @pytest.mark.slow
 def test_serve_checks_images_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    with serve(tmp_path) as served:
+    with Server(tmp_path / "data") as served:
         assert served.url.startswith("http://127.0.0.1:")
         status, health, _ = request(served.url + "v1/health")
         assert status == 200 and health["status"] == "ok" and health["profile"] == "child"
@@ -141,7 +86,7 @@ def test_shutdown_finalises_an_open_recording(tmp_path: Path) -> None:
     portrait = cv2.imread(str(DEMO / "matplotlib_grace_hopper.jpg"))
     ok, jpeg = cv2.imencode(".jpg", cv2.resize(portrait, (320, 240)))
     assert ok
-    with serve(tmp_path) as served:
+    with Server(tmp_path / "data") as served:
         origin = served.url.rstrip("/")
         _, session, headers = request(served.url + "api/session")
         cookie = headers["set-cookie"].split(";")[0]
@@ -175,7 +120,7 @@ def test_shutdown_finalises_an_open_recording(tmp_path: Path) -> None:
 @pytest.mark.models
 @pytest.mark.slow
 def test_non_loopback_host_warns(tmp_path: Path) -> None:
-    with serve(tmp_path, "--host", "0.0.0.0") as served:
+    with Server(tmp_path / "data", extra=["--host", "0.0.0.0"]) as served:
         assert served.stop() == 0
     text = "".join(served.lines)
     assert "warning: --host 0.0.0.0 is not a loopback address" in text
@@ -216,7 +161,7 @@ def test_serve_over_tls_for_phones(tmp_path: Path) -> None:
     portrait = cv2.imread(str(DEMO / "matplotlib_grace_hopper.jpg"))
     ok, jpeg = cv2.imencode(".jpg", cv2.resize(portrait, (320, 240)))
     assert ok
-    with serve(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key)) as served:
+    with Server(tmp_path / "data", extra=["--tls-cert", str(cert), "--tls-key", str(key)]) as served:
         assert served.url.startswith("https://127.0.0.1:"), served.url
         status, session, headers = request(served.url + "api/session", context=trust)
         assert status == 200

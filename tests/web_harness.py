@@ -159,14 +159,15 @@ class Server:
                 found.put(match.group(1))
         found.put("")
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self, timeout_s: float = 15.0) -> int:
+        """SIGTERM, wait (kill after ``timeout_s``) and return the exit code; ``lines`` is then complete."""
         proc = self._proc
         if proc is None:
-            return
+            raise RuntimeError("the server is not running")
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
@@ -175,6 +176,11 @@ class Server:
         if proc.stdout is not None:
             proc.stdout.close()
         self._proc = None
+        return int(proc.returncode)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            self.stop()
 
 
 def launch(playwright: Any, camera: Camera, *, headless: bool = True) -> Any:

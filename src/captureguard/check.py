@@ -8,17 +8,16 @@ an exception becomes ``BLOCK(reason="error")`` and a check that overruns its dea
 from __future__ import annotations
 
 import concurrent.futures
-import importlib.resources
 import logging
 import queue
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from captureguard.datafiles import load_toml
 from captureguard.detection import Detections
 from captureguard.detectors import Detector, build_detector
 from captureguard.errors import CaptureGuardError, ConfigError
@@ -165,14 +164,7 @@ class _DaemonWorker:
 
 def load_detector_configs(path: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:
     """Read ``{mode: [detector config, ...]}`` from a TOML file (default: shipped ``detectors.toml``)."""
-    try:
-        if path is None:
-            text = importlib.resources.files("captureguard").joinpath("data/detectors.toml").read_text("utf-8")
-        else:
-            text = Path(path).read_text("utf-8")
-        data = tomllib.loads(text)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read detector config {path or 'data/detectors.toml'}: {exc}") from exc
+    data, _ = load_toml(path, "detectors.toml", "detector config")
     out = {}
     for mode, table in data.items():
         dets = table.get("detectors") if isinstance(table, dict) else None

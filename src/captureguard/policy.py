@@ -8,13 +8,12 @@ validates it and explains any mistake. :func:`decide` turns an :class:`Assessmen
 
 from __future__ import annotations
 
-import importlib.resources
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from captureguard.datafiles import load_toml
 from captureguard.detection import BODY_PART_LABELS, IMAGE_NSFW
 from captureguard.errors import ConfigError
 from captureguard.fusion import Assessment
@@ -136,19 +135,7 @@ def load_profiles(path: str | Path | None = None) -> dict[str, Profile]:
     Raises:
         ConfigError: the file is missing, not TOML, or a profile is invalid.
     """
-    if path is None:
-        text = importlib.resources.files("captureguard").joinpath("data/profiles.toml").read_text("utf-8")
-        origin = "shipped profiles.toml"
-    else:
-        try:
-            text = Path(path).read_text("utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read profiles file {path}: {exc.strerror}") from exc
-        origin = str(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{origin} is not valid TOML: {exc}") from exc
+    data, origin = load_toml(path, "profiles.toml", "profiles")
     return profiles_from_mapping(data, origin=origin)
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from captureguard import imageops
 from captureguard.allowed import AllowedPhoto
+from captureguard.atomicfile import write_atomic
 from captureguard.errors import BadInputError, CaptureGuardError
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.(jpg|jpeg|png|webp)$", re.IGNORECASE)
@@ -43,17 +42,7 @@ class PhotoStore:
         data = imageops.encode(photo.frame.bgr, suffix=Path(name).suffix, jpeg_quality=self.jpeg_quality)
         target = self.directory / name
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=self.directory)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(target, data)
         except OSError as exc:
             raise CaptureGuardError(f"cannot save photo to {target}: {exc.strerror or exc}") from exc
         return target

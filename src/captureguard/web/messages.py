@@ -8,13 +8,12 @@ their own file). :func:`load_messages` checks every language has exactly the exp
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
-import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from captureguard.datafiles import load_toml
 from captureguard.errors import ConfigError
 
 #: Notice kinds and the keys their title and body come from.
@@ -108,19 +107,7 @@ def load_messages(path: str | Path | None = None) -> dict[str, Messages]:
         ConfigError: the file cannot be read or is not TOML; a language has missing, unknown or
             non-string keys (the message names the language and the keys); ``en`` is missing.
     """
-    if path is None:
-        text = importlib.resources.files("captureguard").joinpath("data/messages.toml").read_text("utf-8")
-        origin = "shipped messages.toml"
-    else:
-        try:
-            text = Path(path).read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read messages file {path}: {exc}") from exc
-        origin = str(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{origin} is not valid TOML: {exc}") from exc
+    data, origin = load_toml(path, "messages.toml", "messages")
     out = {lang: _messages(lang, table, origin) for lang, table in data.items()}
     if FALLBACK_LANGUAGE not in out:
         raise ConfigError(
