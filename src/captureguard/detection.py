@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from captureguard.errors import DetectionError
+
 #: Body-part labels (NudeNet's vocabulary, adopted as the project's own).
 BODY_PART_LABELS: tuple[str, ...] = (
     "FEMALE_GENITALIA_COVERED",
@@ -79,6 +81,18 @@ class Detections:
                 f"Detections arrays disagree: xyxy {self.xyxy.shape}, scores {n}, "
                 f"labels {len(self.labels)}, models {len(self.models)}"
             )
+        # Fail closed on a broken model: NaN compares false with every threshold, so a NaN score
+        # would otherwise slip past the policy as "below threshold" and let the frame through.
+        if n and not bool(((self.scores >= 0) & (self.scores <= 1)).all()):  # False for NaN too
+            bad = ~((self.scores >= 0) & (self.scores <= 1))
+            models = sorted({str(m) for m in self.models[bad]})
+            raise DetectionError(
+                f"model {', '.join(models)} produced {int(bad.sum())} score(s) that are not probabilities "
+                f"in [0, 1] (first: {float(self.scores[bad][0])!r}); the frame is blocked. "
+                "Check the model file and its conversion"
+            )
+        if n and not np.isfinite(self.xyxy).all():
+            raise DetectionError("a model produced non-finite boxes; the frame is blocked. Check the model file")
 
     @classmethod
     def empty(cls) -> Detections:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from captureguard.detection import BODY_PART_LABELS, IMAGE_NSFW, Detections
-from captureguard.errors import ConfigError
+from captureguard.errors import ConfigError, DetectionError
 from captureguard.verdict import Reason
 
 #: Exposed intimate parts (the default blocked classes).
@@ -129,7 +129,9 @@ class FusionModel:
         is_global = found.labels == IMAGE_NSFW
         g = float(found.scores[is_global].max()) if is_global.any() else None
         z = self.intercept + sum(w * FEATURES[name](scores, g) for name, w in self.weights.items())
-        fused = 1.0 / (1.0 + math.exp(-z))
+        if not math.isfinite(z):  # a NaN feature would make every threshold comparison false
+            raise DetectionError(f"fusion {self.version} produced a non-finite score from {scores}, {g}")
+        fused = 1.0 / (1.0 + math.exp(-min(max(z, -500.0), 500.0)))
         support = tuple(r for r in regions if r.code in EXPOSED_INTIMATE + EXPOSED_SKIN and r.score >= 0.25)
         if g is not None:
             model = str(found.models[is_global][int(found.scores[is_global].argmax())])

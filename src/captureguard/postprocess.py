@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from captureguard.errors import DetectionError
+
 
 def decode_yolov8(
     output: np.ndarray,
@@ -29,6 +31,8 @@ def decode_yolov8(
         ``xyxy (N, 4) float32``, ``scores (N,) float32``, ``class_ids (N,) int64``, sorted by
         descending score.
     """
+    if output.ndim != 2 or output.shape[0] < 5:
+        raise DetectionError(f"YOLOv8 output has shape {output.shape}; expected (4 + classes, boxes)")
     cls_scores = output[4:]
     conf = cls_scores.max(axis=0)
     keep = conf >= score_threshold
@@ -86,5 +90,12 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def nsfw_probability(output: np.ndarray) -> np.ndarray:
-    """open_nsfw's ``(N, 2)`` ``[sfw, nsfw]`` probabilities -> ``(N,)`` nudity probability."""
-    return np.asarray(output, np.float32)[:, 1]
+    """open_nsfw's ``(N, 2)`` ``[sfw, nsfw]`` probabilities -> ``(N,)`` nudity probability.
+
+    Raises:
+        DetectionError: the output is not ``(N, 2)`` probabilities (a broken or wrong model).
+    """
+    out = np.asarray(output, np.float32)
+    if out.ndim != 2 or out.shape[1] != 2:
+        raise DetectionError(f"open_nsfw output has shape {out.shape}; expected (N, 2) [sfw, nsfw] probabilities")
+    return out[:, 1]

@@ -85,4 +85,10 @@ class OnnxModel:
             out = self._session.run(None, {self.input_name: batch})[0]
         except Exception as exc:
             raise DetectionError(f"{self.path.name} failed on input {batch.shape}: {exc}") from exc
-        return np.asarray(out)
+        out = np.asarray(out)
+        if out.dtype.kind == "f" and not np.isfinite(out).all():
+            raise DetectionError(
+                f"{self.path.name} output {int((~np.isfinite(out)).sum())} non-finite value(s) (NaN or inf) "
+                f"for input {batch.shape}; the frame is blocked. Check the model file and its conversion"
+            )
+        return out

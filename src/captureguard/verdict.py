@@ -58,6 +58,11 @@ class Verdict:
     profile: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # A verdict whose score is not a probability would compare false with every threshold.
+        if not 0.0 <= self.score <= 1.0:  # False for NaN too
+            raise ValueError(f"a verdict's score must be in [0, 1], got {self.score!r}")
+
     @classmethod
     def failure(cls, code: str, detail: str, *, profile: str = "") -> Verdict:
         """A block caused by a failure (``error``, ``timeout``, ``overload``, ``no_model``)."""
