@@ -26,7 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import stream_lib as sl  # bench/ is on sys.path when this file runs as a script
-from captureguard.check import Checker
+from captureguard.guard.check import Checker
 from captureguard.sources.synthetic import ClipSource
 
 RESULTS = Path(__file__).resolve().parent / "results"

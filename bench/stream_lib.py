@@ -12,17 +12,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from captureguard.allowed import AllowedFrame, Release
-from captureguard.check import Checker
+from captureguard.core.ledger import StreamSettings
+from captureguard.core.scene import difference, thumbnail
+from captureguard.core.verdict import Decision
+from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.check import Checker
+from captureguard.guard.stream import StreamGuard
 from captureguard.pipeline import run_guarded
 from captureguard.samples import bundled_samples
-from captureguard.scene import difference, thumbnail
 from captureguard.sinks.mp4 import Mp4Sink
 from captureguard.sources.synthetic import ClipSource, Hold, Pan, Shot, Slide, Still, VideoShot
 from captureguard.sources.video import AvFileSource
-from captureguard.stream import StreamSettings
-from captureguard.streamguard import StreamGuard
-from captureguard.verdict import Decision
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
 VIDEOS = sorted((EVAL / "negative" / "video").glob("*"))

@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from captureguard.allowed import Release, mint_frame
-from captureguard.frame import Frame
+from captureguard.core.frame import Frame
+from captureguard.core.verdict import Decision, Verdict
+from captureguard.guard.allowed import Release, mint_frame
 from captureguard.sinks.contact_sheet import ContactSheetSink
-from captureguard.verdict import Decision, Verdict
 from tests.conftest import synthetic_bgr
 
 

@@ -20,16 +20,16 @@ import av
 import numpy as np
 import pytest
 
-from captureguard.allowed import AllowedFrame, Release
-from captureguard.check import Checker
-from captureguard.frame import Frame
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
+from captureguard.core.verdict import Decision
+from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.check import Checker
+from captureguard.guard.stream import StreamGuard
 from captureguard.pipeline import run_guarded
 from captureguard.samples import Sample
 from captureguard.sinks import MemorySink
 from captureguard.sources.synthetic import ClipSource, Hold, Pan, Shot, Slide, Still, VideoShot
-from captureguard.stream import StreamSettings
-from captureguard.streamguard import StreamGuard
-from captureguard.verdict import Decision
 from tests.conftest import EVAL_DIR
 
 pytestmark = pytest.mark.models

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from captureguard.check import Checker
-from captureguard.detection import Detections
+from captureguard.core.detection import Detections
+from captureguard.core.verdict import Decision, Verdict
 from captureguard.errors import DetectionError
-from captureguard.verdict import Decision, Verdict
+from captureguard.guard.check import Checker
 from tests.conftest import read_frame
 
 Corrupt = Callable[[np.ndarray], np.ndarray]

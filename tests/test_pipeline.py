@@ -6,12 +6,12 @@ import threading
 
 import pytest
 
-from captureguard.allowed import AllowedFrame, Release
+from captureguard.core.ledger import StreamSettings
 from captureguard.errors import BadInputError
+from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.stream import StreamGuard
 from captureguard.pipeline import RunReport, run_guarded
 from captureguard.sinks import MemorySink
-from captureguard.stream import StreamSettings
-from captureguard.streamguard import StreamGuard
 from tests.fakes import ListSource
 from tests.test_streamguard import NUDE, SAFE, ScriptedChecker, frames
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
+from captureguard.core.ledger import Fate, Hysteresis, StreamLedger, StreamSettings
 from captureguard.errors import ConfigError
-from captureguard.stream import Fate, Hysteresis, StreamLedger, StreamSettings
 
 FPS = 30.0
 RELEASED = (Fate.CHECKED, Fate.COVERED)

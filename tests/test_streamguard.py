@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from captureguard.allowed import AllowedFrame, Release
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
+from captureguard.core.verdict import Decision, Verdict
 from captureguard.errors import DetectionError
-from captureguard.frame import Frame
-from captureguard.stream import StreamSettings
-from captureguard.streamguard import StreamGuard
-from captureguard.verdict import Decision, Verdict
+from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.stream import StreamGuard
 from tests.conftest import synthetic_bgr
 
 SAFE = Verdict(Decision.ALLOW, 0.01)

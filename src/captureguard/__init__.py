@@ -6,9 +6,10 @@ The path of one frame::
            -> policy.decide -> Verdict -> Guard -> AllowedPhoto/AllowedFrame -> Sink
 """
 
-from captureguard.allowed import AllowedFrame, AllowedPhoto
-from captureguard.check import Checker
-from captureguard.detection import Detection, Detections
+from captureguard.core.detection import Detection, Detections
+from captureguard.core.frame import Frame
+from captureguard.core.policy import Profile, load_profiles
+from captureguard.core.verdict import Decision, Reason, Verdict
 from captureguard.errors import (
     BadInputError,
     CaptureGuardError,
@@ -17,11 +18,10 @@ from captureguard.errors import (
     ImageTooLargeError,
     ModelMissingError,
 )
-from captureguard.frame import Frame
-from captureguard.photo import PhotoGuard, PhotoResult
-from captureguard.policy import Profile, load_profiles
-from captureguard.store import PhotoStore
-from captureguard.verdict import Decision, Reason, Verdict
+from captureguard.guard.allowed import AllowedFrame, AllowedPhoto
+from captureguard.guard.check import Checker
+from captureguard.guard.photo import PhotoGuard, PhotoResult
+from captureguard.sinks.photo_store import PhotoStore
 
 __version__ = "0.1.0"
 

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from captureguard.allowed import AllowedFrame, Release
-from captureguard.frame import Frame
+from captureguard.core.frame import Frame
+from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.stream import UNCOVERED, StreamGuard
 from captureguard.sinks import Sink
 from captureguard.sources import Source
-from captureguard.streamguard import UNCOVERED, StreamGuard
 
 log = logging.getLogger(__name__)
 

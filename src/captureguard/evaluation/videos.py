@@ -21,14 +21,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from captureguard.allowed import AllowedFrame, Release
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
+from captureguard.core.verdict import Decision, Verdict
 from captureguard.evaluation.manifest import Item
-from captureguard.frame import Frame
+from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.stream import FrameChecker, StreamGuard
 from captureguard.pipeline import run_guarded
 from captureguard.sources.video import FALLBACK_FPS, AvFileSource
-from captureguard.stream import StreamSettings
-from captureguard.streamguard import FrameChecker, StreamGuard
-from captureguard.verdict import Decision, Verdict
 
 #: The guard's watchdog deadline in file mode: a slow check is waited for, not turned into a block,
 #: so the result does not depend on the machine's speed.

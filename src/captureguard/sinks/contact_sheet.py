@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from captureguard.allowed import AllowedFrame, Release
 from captureguard.errors import CaptureGuardError
+from captureguard.guard.allowed import AllowedFrame, Release
 from captureguard.sinks import require_allowed
 
 _COLOURS = {Release.CHECKED: (80, 200, 80), Release.COVERED: (200, 160, 60), Release.PLACEHOLDER: (60, 60, 230)}

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from captureguard.atomicfile import write_atomic
+from captureguard._atomic import write_atomic
+from captureguard.core.policy import Profile
 from captureguard.errors import ConfigError
-from captureguard.policy import Profile
 
 logger = logging.getLogger(__name__)
 

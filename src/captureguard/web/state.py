@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, cast
 
 from starlette.requests import HTTPConnection
 
-from captureguard.check import Checker
+from captureguard.core.policy import Profile, load_profiles
 from captureguard.errors import CaptureGuardError, ConfigError
-from captureguard.policy import Profile, load_profiles
+from captureguard.guard.check import Checker
 from captureguard.web.config import ServerConfig, Services
 from captureguard.web.events import Event, EventLog
 from captureguard.web.gallery import Gallery
@@ -24,7 +24,7 @@ from captureguard.web.security import CsrfTokens
 from captureguard.web.settings import GuardSettings, SettingsStore
 
 if TYPE_CHECKING:
-    from captureguard.web.live import LiveSession
+    from captureguard.web.viewfinder.socket import LiveSession
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from captureguard.allowed import AllowedFrame, Release
 from captureguard.errors import CaptureGuardError
+from captureguard.guard.allowed import AllowedFrame, Release
 from captureguard.sinks.mp4 import Mp4Sink
 from captureguard.web.gallery import Gallery
 

@@ -22,16 +22,16 @@ from typing import Literal
 import anyio
 from fastapi import APIRouter, WebSocket
 
-from captureguard.frame import Frame
-from captureguard.stream import StreamSettings
-from captureguard.streamguard import StreamGuard
-from captureguard.verdict import Verdict
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
+from captureguard.core.verdict import Verdict
+from captureguard.guard.stream import StreamGuard
 from captureguard.web.config import MAX_UNANSWERED_FRAMES
 from captureguard.web.events import Event
-from captureguard.web.live_worker import Control, Dropped, Fatal, FrameAnswer, FrameIn, Outgoing, ViewfinderWorker
-from captureguard.web.recorder import Recorder
 from captureguard.web.security import SESSION_COOKIE
 from captureguard.web.state import AppState, app_state
+from captureguard.web.viewfinder.recorder import Recorder
+from captureguard.web.viewfinder.worker import Control, Dropped, Fatal, FrameAnswer, FrameIn, Outgoing, ViewfinderWorker
 
 log = logging.getLogger(__name__)
 

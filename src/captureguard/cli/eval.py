@@ -116,8 +116,8 @@ def _run_videos(videos: Sequence[Any], *, progress: bool) -> tuple[list[dict[str
         return [], []
     from tqdm import tqdm
 
-    from captureguard.check import Checker
     from captureguard.evaluation.videos import evaluate_video
+    from captureguard.guard.check import Checker
 
     checker = Checker.create(mode="live")
     results, errors = [], []

@@ -9,7 +9,7 @@ import anyio
 from fastapi import APIRouter, Depends, Request
 
 from captureguard.web.events import Event
-from captureguard.web.routes_api import image_body
+from captureguard.web.routes.api import image_body
 from captureguard.web.state import AppState, app_state
 from captureguard.web.uploads import CHECK_TYPES, check_slot, decode_upload, read_body, require_type
 

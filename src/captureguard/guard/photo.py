@@ -6,11 +6,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from captureguard.allowed import AllowedPhoto, mint_photo
-from captureguard.check import Checker
-from captureguard.frame import Frame
-from captureguard.store import PhotoStore
-from captureguard.verdict import Decision, Verdict
+from captureguard.core.frame import Frame
+from captureguard.core.verdict import Decision, Verdict
+from captureguard.guard.allowed import AllowedPhoto, mint_photo
+from captureguard.guard.check import Checker
+from captureguard.sinks.photo_store import PhotoStore
 
 log = logging.getLogger(__name__)
 

@@ -9,21 +9,21 @@ from pathlib import Path
 
 import numpy as np
 
-from captureguard.allowed import AllowedFrame, Release
-from captureguard.check import Checker
-from captureguard.frame import Frame
-from captureguard.photo import PhotoGuard
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
+from captureguard.core.verdict import Decision
+from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.check import Checker
+from captureguard.guard.photo import PhotoGuard
+from captureguard.guard.stream import StreamGuard
 from captureguard.pipeline import run_guarded
 from captureguard.samples import bundled_samples
 from captureguard.sinks import MemorySink
 from captureguard.sinks.contact_sheet import ContactSheetSink
 from captureguard.sinks.mp4 import Mp4Sink
+from captureguard.sinks.photo_store import PhotoStore
 from captureguard.sources.image import load_image
 from captureguard.sources.synthetic import ClipSource, Pan, Shot, Slide, Still
-from captureguard.store import PhotoStore
-from captureguard.stream import StreamSettings
-from captureguard.streamguard import StreamGuard
-from captureguard.verdict import Decision
 
 
 def run_demo(*, out_dir: Path, profile: str = "child", video: bool = True) -> int:

@@ -15,16 +15,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from captureguard.datafiles import load_toml
-from captureguard.detection import Detections
-from captureguard.detectors import Detector, build_detector
+from captureguard.core.detection import Detections
+from captureguard.core.frame import Frame
+from captureguard.core.fusion import FusionModel
+from captureguard.core.policy import Profile, decide, load_profiles
+from captureguard.core.verdict import Verdict
 from captureguard.errors import CaptureGuardError, ConfigError
-from captureguard.frame import Frame
-from captureguard.fusion import FusionModel
-from captureguard.policy import Profile, decide, load_profiles
-from captureguard.verdict import Verdict
+from captureguard.models.base import Detector, build_detector, load_detector_configs
 
 log = logging.getLogger(__name__)
 
@@ -160,15 +159,3 @@ class _DaemonWorker:
                 future.set_result(self._fn(frame))
             except BaseException as exc:  # handed to the caller, who turns it into a block
                 future.set_exception(exc)
-
-
-def load_detector_configs(path: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Read ``{mode: [detector config, ...]}`` from a TOML file (default: shipped ``detectors.toml``)."""
-    data, _ = load_toml(path, "detectors.toml", "detector config")
-    out = {}
-    for mode, table in data.items():
-        dets = table.get("detectors") if isinstance(table, dict) else None
-        if not isinstance(dets, list) or not all(isinstance(d, dict) for d in dets):
-            raise ConfigError(f"[{mode}] needs a list of [[{mode}.detectors]] tables")
-        out[mode] = dets
-    return out

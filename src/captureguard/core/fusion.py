@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from captureguard.detection import BODY_PART_LABELS, IMAGE_NSFW, Detections
+from captureguard.core.detection import BODY_PART_LABELS, IMAGE_NSFW, Detections
+from captureguard.core.verdict import Reason
 from captureguard.errors import ConfigError, DetectionError
-from captureguard.verdict import Reason
 
 #: Exposed intimate parts (the default blocked classes).
 EXPOSED_INTIMATE: tuple[str, ...] = (

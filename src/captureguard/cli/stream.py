@@ -13,14 +13,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from captureguard.check import Checker
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
 from captureguard.errors import CaptureGuardError
-from captureguard.frame import Frame
+from captureguard.guard.check import Checker
+from captureguard.guard.stream import StreamGuard
 from captureguard.pipeline import RunReport, run_guarded
 from captureguard.sinks import Sink
 from captureguard.sources import Source
-from captureguard.stream import StreamSettings
-from captureguard.streamguard import StreamGuard
 
 EXIT_OK, EXIT_FLAGGED, EXIT_ERROR = 0, 1, 2
 
@@ -151,8 +151,8 @@ class _PhotoTrigger:
     """On request, hands the next raw camera frame (full resolution) to the photo guard."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from captureguard.photo import PhotoGuard
-        from captureguard.store import PhotoStore
+        from captureguard.guard.photo import PhotoGuard
+        from captureguard.sinks.photo_store import PhotoStore
 
         checker = Checker.create(profile=args.profile, mode="photo", profiles_path=args.profiles_file, deadline_s=10.0)
         self._guard = PhotoGuard(checker, PhotoStore(args.photos))

@@ -11,8 +11,8 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from captureguard.photo import PhotoGuard, PhotoResult
-from captureguard.verdict import Decision
+from captureguard.core.verdict import Decision
+from captureguard.guard.photo import PhotoGuard, PhotoResult
 from captureguard.web.events import Event
 from captureguard.web.gallery import GalleryNotFoundError
 from captureguard.web.security import CSRF_HEADER, SESSION_COOKIE, ApiError

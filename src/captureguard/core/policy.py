@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from captureguard.datafiles import load_toml
-from captureguard.detection import BODY_PART_LABELS, IMAGE_NSFW
+from captureguard._datafiles import load_toml
+from captureguard.core.detection import BODY_PART_LABELS, IMAGE_NSFW
+from captureguard.core.fusion import Assessment
+from captureguard.core.verdict import Decision, Reason, Verdict
 from captureguard.errors import ConfigError
-from captureguard.fusion import Assessment
-from captureguard.verdict import Decision, Reason, Verdict
 
 #: Exposed parts that block by default.
 DEFAULT_BLOCK_CLASSES: tuple[str, ...] = (

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from captureguard import __version__
-from captureguard.check import Checker
-from captureguard.cli_eval import add_eval_command, run_eval
-from captureguard.cli_serve import add_serve_command, run_serve
-from captureguard.cli_stream import add_profile_options, add_stream_commands, run_camera, run_video
+from captureguard.cli.check import ScanRow, check_paths, write_report
+from captureguard.cli.eval import add_eval_command, run_eval
+from captureguard.cli.serve import add_serve_command, run_serve
+from captureguard.cli.stream import add_profile_options, add_stream_commands, run_camera, run_video
+from captureguard.core.policy import load_profiles
+from captureguard.core.verdict import Decision
 from captureguard.errors import CaptureGuardError
-from captureguard.policy import load_profiles
-from captureguard.scan import ScanRow, check_paths, write_report
+from captureguard.guard.check import Checker
 from captureguard.sources.image import DEFAULT_MAX_MEGAPIXELS, iter_image_paths
-from captureguard.verdict import Decision
 
 EXIT_OK, EXIT_FLAGGED, EXIT_ERROR = 0, 1, 2
 #: A photo check that takes longer than this is blocked (fail closed), not waited for.
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return run_serve(args)
         if args.command == "demo":
-            from captureguard.demo import run_demo
+            from captureguard.cli.demo import run_demo
 
             return run_demo(out_dir=args.out, profile=args.profile, video=not args.no_video)
         return _profiles(args)

@@ -10,10 +10,10 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Depends, Request
 
+from captureguard.core.policy import Profile
 from captureguard.errors import ConfigError
-from captureguard.policy import Profile
 from captureguard.web.pin import NoPinError, PinError, PinLockedError, WrongPinError
-from captureguard.web.routes_api import Csrf
+from captureguard.web.routes.api import Csrf
 from captureguard.web.security import ApiError
 from captureguard.web.settings import GuardSettings, InvalidSettingsError, relaxations
 from captureguard.web.state import AppState, app_state

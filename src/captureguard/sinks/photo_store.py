@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from captureguard import imageops
-from captureguard.allowed import AllowedPhoto
-from captureguard.atomicfile import write_atomic
+from captureguard._atomic import write_atomic
 from captureguard.errors import BadInputError, CaptureGuardError
+from captureguard.guard.allowed import AllowedPhoto
+from captureguard.sinks.encode import encode
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.(jpg|jpeg|png|webp)$", re.IGNORECASE)
 
@@ -39,7 +39,7 @@ class PhotoStore:
             raise BadInputError(
                 f"photo name {name!r} must be a plain file name (letters, digits, ._-) ending in .jpg, .png or .webp"
             )
-        data = imageops.encode(photo.frame.bgr, suffix=Path(name).suffix, jpeg_quality=self.jpeg_quality)
+        data = encode(photo.frame.bgr, suffix=Path(name).suffix, jpeg_quality=self.jpeg_quality)
         target = self.directory / name
         try:
             write_atomic(target, data)

@@ -20,15 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from captureguard import imageops
-from captureguard.allowed import AllowedFrame, Release
+from captureguard.core.frame import Frame
+from captureguard.core.verdict import Decision
 from captureguard.errors import BadInputError, DetectionError
-from captureguard.frame import Frame
+from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.stream import StreamGuard
+from captureguard.sinks.encode import encode
 from captureguard.sources.image import decode_image
-from captureguard.streamguard import StreamGuard
-from captureguard.verdict import Decision
 from captureguard.web.events import Event
-from captureguard.web.recorder import Recorder
+from captureguard.web.viewfinder.recorder import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class ViewfinderWorker:
         cached = self._placeholder_jpeg
         if cached is not None and cached[0] is bgr:  # the guard reuses its black placeholder
             return cached[1]
-        data = imageops.encode(bgr, suffix=".jpg", jpeg_quality=JPEG_QUALITY)
+        data = encode(bgr, suffix=".jpg", jpeg_quality=JPEG_QUALITY)
         if out.release is Release.PLACEHOLDER:
             self._placeholder_jpeg = (bgr, data)
         return data

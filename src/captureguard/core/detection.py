@@ -147,6 +147,10 @@ class Detections:
         """The rows where the boolean ``mask`` is true."""
         return Detections(self.xyxy[mask], self.scores[mask], self.labels[mask], self.models[mask])
 
+    def with_nms(self, *, iou_threshold: float) -> Detections:
+        """Class-agnostic greedy non-maximum suppression: the kept rows, highest score first."""
+        return self.select(nms(self.xyxy, self.scores, iou_threshold=iou_threshold))
+
     def with_label(self, *labels: str) -> Detections:
         """Only the rows whose label is one of ``labels``."""
         return self.select(np.isin(self.labels, list(labels)))
@@ -179,3 +183,39 @@ def _strings(values: list[str]) -> np.ndarray:
     arr = np.empty(len(values), dtype=object)
     arr[:] = values
     return arr
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, *, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression.
+
+    Args:
+        boxes: ``(N, 4)`` xyxy.
+        scores: ``(N,)``.
+        iou_threshold: a box is dropped when its IoU with a kept, higher-scored box exceeds this.
+
+    Returns:
+        Indices of kept boxes, highest score first.
+    """
+    order = np.argsort(-scores, kind="stable")
+    if len(order) <= 1:
+        return order
+    iou = pairwise_iou(boxes[order], boxes[order])
+    suppressed = np.zeros(len(order), bool)
+    kept: list[int] = []
+    for i in range(len(order)):
+        if suppressed[i]:
+            continue
+        kept.append(i)
+        suppressed |= iou[i] > iou_threshold
+    return order[np.array(kept, np.int64)]
+
+
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(N, M)`` intersection-over-union of xyxy boxes ``a (N, 4)`` and ``b (M, 4)``."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)

@@ -19,13 +19,13 @@ from typing import Protocol
 
 import numpy as np
 
-from captureguard import imageops
-from captureguard.allowed import AllowedFrame, Release, mint_frame
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import Fate, StreamLedger, StreamSettings
+from captureguard.core.scene import difference, thumbnail
+from captureguard.core.verdict import Decision, Reason, Verdict
 from captureguard.errors import DetectionError
-from captureguard.frame import Frame
-from captureguard.scene import difference, thumbnail
-from captureguard.stream import Fate, StreamLedger, StreamSettings
-from captureguard.verdict import Decision, Reason, Verdict
+from captureguard.guard.allowed import AllowedFrame, Release, mint_frame
+from captureguard.guard.placeholder import placeholder
 
 log = logging.getLogger(__name__)
 
@@ -330,11 +330,11 @@ class StreamGuard:
 
     def _placeholder_of(self, frame: Frame) -> Frame:
         if self._placeholder == "blur":
-            pixels = imageops.placeholder(frame.bgr, mode="blur", notice=self._notice)
+            pixels = placeholder(frame.bgr, mode="blur", notice=self._notice)
         else:
             key = (frame.height, frame.width)
             if key not in self._black:
-                self._black[key] = imageops.placeholder(frame.bgr, mode="black", notice=self._notice)
+                self._black[key] = placeholder(frame.bgr, mode="black", notice=self._notice)
             pixels = self._black[key]
         return Frame.from_bgr(pixels, index=frame.index, timestamp_s=frame.timestamp_s, source=frame.source, copy=False)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from captureguard import __version__
-from captureguard.check import Checker
+from captureguard.core.verdict import Verdict
 from captureguard.errors import BadInputError, CaptureGuardError
+from captureguard.guard.check import Checker
 from captureguard.sources.image import load_image
-from captureguard.verdict import Verdict
 
 
 @dataclass(frozen=True)

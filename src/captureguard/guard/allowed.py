@@ -10,8 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from captureguard.frame import Frame
-from captureguard.verdict import Decision, Verdict
+from captureguard.core.frame import Frame
+from captureguard.core.verdict import Decision, Verdict
 
 _CAPABILITY = object()
 
