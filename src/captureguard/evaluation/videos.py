@@ -25,7 +25,7 @@ from captureguard.core.frame import Frame
 from captureguard.core.ledger import StreamSettings
 from captureguard.core.verdict import Decision, Verdict
 from captureguard.evaluation.manifest import Item
-from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.allowed import AllowedFrame
 from captureguard.guard.stream import FrameChecker, StreamGuard
 from captureguard.pipeline import run_guarded
 from captureguard.sources.video import FALLBACK_FPS, AvFileSource
@@ -170,7 +170,7 @@ class _Recorder:
 
     def write(self, item: AllowedFrame) -> None:
         """Record one frame's fate."""
-        if item.release is not Release.PLACEHOLDER:
+        if item.release.released:
             self.released.add(item.frame.index)
 
     def close(self) -> None:
@@ -243,7 +243,7 @@ def evaluate_video(
     cache, recorder = _VerdictCache(checker), _Recorder()
     tap = _Tap(cache, [_Sampler(1.0 / rate) for rate in sample_rates])
     source = AvFileSource(item.path)
-    guard = StreamGuard(cache, dataclasses.replace(settings, live=False), deadline_s=FILE_DEADLINE_S)
+    guard = StreamGuard(cache, dataclasses.replace(settings, schedule="lockstep"), deadline_s=FILE_DEADLINE_S)
     report = run_guarded(source, guard, [recorder], on_frame=tap)
     tap.flush()
     times, durations = tap.timestamps, _durations(tap.timestamps, source.fps)

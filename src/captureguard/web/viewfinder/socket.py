@@ -103,7 +103,7 @@ class LiveSession:
         self.recorder = Recorder(state.gallery, mode=lambda: state.settings.record_on_block)
         guard = StreamGuard(
             _CurrentChecker(state),
-            StreamSettings(max_gap=0, live=True),
+            StreamSettings(max_gap=0, schedule="lockstep"),
             deadline_s=config.live_deadline_s,
             placeholder=settings.placeholder,
         )
