@@ -10,7 +10,9 @@ One object, changed by a few calls, tested with timelines (no threads, no models
 The rule: a frame is released only if it was checked safe, or it lies between two safe checks at
 most ``max_gap`` frames apart with no unchecked scene cut between them. "Safe" means the check
 allowed the frame **and** the hysteresis was open: after a block, :class:`Hysteresis` stays shut
-until ``reopen_checks`` consecutive safe checks spanning ``reopen_s`` seconds. Everything else
+until a scene cut followed by a confidently safe check, or until ``reopen_checks`` consecutive
+*confidently* safe checks (fused score well below the block threshold) spanning ``reopen_s``
+seconds. An allowed but uncertain check keeps it shut and restarts the count. Everything else
 is withheld (the guard shows a placeholder or drops it); nothing is ever released unchecked.
 Every frame added gets exactly one :class:`Outcome`, in order.
 """
@@ -64,11 +66,18 @@ class StreamSettings:
 
     Attributes:
         max_gap: at most this many unchecked frames between two safe checks (0: check all).
-        reopen_checks: after a block, safe checks in a row needed to release frames again.
-        reopen_s: ...and the seconds those checks must span. Measured (bench/hysteresis.py): with
-            no hysteresis (1 check, 0 s) a frame flickering between allow and block leaked;
-            3 checks over 0.5 s leaked none and still showed 93-94% of the clean frames
-            (1 s: 86-90%).
+        reopen_checks: after a block, confidently safe checks in a row needed to release frames
+            again (K). See ``reopen_s``.
+        reopen_s: ...and the seconds those checks must span (T). Measured on the leak benchmark
+            (``bench/leaks.py``, bench/results/leaks.md): RESULTS_K_T.
+        confident_below: a safe check counts toward reopening only when its fused score is below
+            this fraction of the block threshold (the margin); 1.0 counts every allowed check.
+            RESULTS_MARGIN.
+        reopen_on_cut: a scene cut after the block, followed by a confidently safe check, reopens
+            at once (a new scene owes nothing to the old one). RESULTS_CUT.
+        follow_region: after a block, also re-check a crop around the evidence that caused it on
+            every check while shut, following it (:mod:`captureguard.core.region`); the stream
+            stays shut while the crop blocks. Needs a checker with ``inspect``. RESULTS_FOLLOW.
         scene_cut: thumbnail difference (0..1) from the previous frame, or from the last checked
             one, that forces a check. Measured: ordinary motion in the safe eval videos stays
             <= 0.074 frame to frame (p99), cuts between different stills are >= 0.161.
@@ -81,6 +90,9 @@ class StreamSettings:
     max_gap: int = 1
     reopen_checks: int = 3
     reopen_s: float = 0.5
+    confident_below: float = 0.5
+    reopen_on_cut: bool = True
+    follow_region: bool = True
     scene_cut: float = 0.12
     max_delay_frames: int = 12
     schedule: Schedule = "lockstep"
@@ -91,6 +103,8 @@ class StreamSettings:
             raise ConfigError(f"max_gap must be 0..30 frames, got {self.max_gap}")
         if self.reopen_checks < 1 or self.reopen_s < 0:
             raise ConfigError("reopen_checks must be >= 1 and reopen_s >= 0")
+        if not 0 < self.confident_below <= 1:
+            raise ConfigError(f"confident_below must be in (0, 1] (of the block score), got {self.confident_below}")
         if not 0 < self.scene_cut <= 1:
             raise ConfigError(f"scene_cut must be in (0, 1], got {self.scene_cut}")
         if self.max_delay_frames < self.max_gap + 2:
@@ -103,27 +117,45 @@ class StreamSettings:
 
 @dataclass
 class Hysteresis:
-    """Stay shut after a block until enough safe checks, over enough time, have passed."""
+    """Stay shut after a block until a cut and a confident check, or K confident checks over T seconds.
+
+    ``safe``: the check allowed its frame. ``confident``: its score was well below the block
+    threshold (see :attr:`StreamSettings.confident_below`). ``cut``: a scene cut lies between the
+    previous check and this one. Defaults keep the plain rule (every safe check is confident).
+    """
 
     reopen_checks: int
     reopen_s: float
+    reopen_on_cut: bool = False
     is_open: bool = True
     _streak: int = 0
     _streak_start_s: float = 0.0
+    _cut_seen: bool = False  # a scene cut since the last block
 
-    def update(self, safe: bool, t_s: float) -> bool:
+    def update(self, safe: bool, t_s: float, *, confident: bool = True, cut: bool = False) -> bool:
         """Feed one check (in stream order); returns whether frames may be released at it."""
         if not safe:
-            self.is_open, self._streak = False, 0
+            self.is_open, self._streak, self._cut_seen = False, 0, False
             return False
-        if not self.is_open:
-            if self._streak == 0:
-                self._streak_start_s = t_s
-            self._streak += 1
-            # 1 µs of slack: timestamps from pts * time_base are not exact in binary.
-            if self._streak >= self.reopen_checks and t_s - self._streak_start_s >= self.reopen_s - 1e-6:
-                self.is_open, self._streak = True, 0
+        if self.is_open:
+            return True
+        self._cut_seen = self._cut_seen or cut
+        if not confident:
+            self._streak = 0  # uncertain: not evidence that the cause has gone; count again
+            return False
+        if self.reopen_on_cut and self._cut_seen:
+            self._open()
+            return True
+        if self._streak == 0:
+            self._streak_start_s = t_s
+        self._streak += 1
+        # 1 µs of slack: timestamps from pts * time_base are not exact in binary.
+        if self._streak >= self.reopen_checks and t_s - self._streak_start_s >= self.reopen_s - 1e-6:
+            self._open()
         return self.is_open
+
+    def _open(self) -> None:
+        self.is_open, self._streak, self._cut_seen = True, 0, False
 
 
 @dataclass
@@ -165,10 +197,13 @@ class StreamLedger(Generic[P, R]):
     _hysteresis: Hysteresis = field(init=False)
     _last_scheduled: int = -1  # index of the last frame handed to the detector
     _last_check: _Slot[P, R] | None = None  # the newest finished check before the delay line's front
+    _last_recorded: int = -1  # index of the last check recorded
+    _cut_gone: bool = False  # a cut frame after the last recorded check left the delay line unchecked
     _ended: bool = False
 
     def __post_init__(self) -> None:
-        self._hysteresis = Hysteresis(self.settings.reopen_checks, self.settings.reopen_s)
+        s = self.settings
+        self._hysteresis = Hysteresis(s.reopen_checks, s.reopen_s, reopen_on_cut=s.reopen_on_cut)
 
     @property
     def pending(self) -> int:
@@ -228,13 +263,17 @@ class StreamLedger(Generic[P, R]):
         # The first frame of a stream has no check behind it.
         return self._last_check is None and self._last_scheduled < 0 and self._slots[0] is candidates[0]
 
-    def record(self, index: int, *, allowed: bool, result: R) -> None:
-        """The check of frame ``index`` finished: ``allowed`` is the verdict's decision == ALLOW."""
+    def record(self, index: int, *, allowed: bool, result: R, confident: bool | None = None) -> None:
+        """The check of frame ``index`` finished: ``allowed`` is the verdict's decision == ALLOW;
+        ``confident`` (default: ``allowed``) that its score was well below the block threshold."""
         slot = next((s for s in self._slots if s.index == index), None)
         if slot is None or slot.state is not _State.QUEUED:
             raise ValueError(f"frame {index} was not waiting for a check")
         slot.state, slot.result = _State.DONE, result
-        slot.safe = self._hysteresis.update(allowed, slot.t_s)
+        cut = self._cut_gone or any(s.cut for s in self._slots if self._last_recorded < s.index <= index)
+        self._last_recorded, self._cut_gone = index, False
+        sure = allowed if confident is None else allowed and confident
+        slot.safe = self._hysteresis.update(allowed, slot.t_s, confident=sure, cut=cut)
 
     def resolve(self) -> list[Outcome[P, R]]:
         """Pop every frame at the front whose fate is settled, in order."""
@@ -246,6 +285,7 @@ class StreamLedger(Generic[P, R]):
                     break
                 fate = Fate.UNCOVERED  # live overload: give up the oldest, never release it
             slot = self._slots.popleft()
+            self._cut_gone = self._cut_gone or (slot.cut and slot.index > self._last_recorded)
             if slot.state is _State.DONE:
                 self._last_check = slot
             out.append(Outcome(slot.index, fate, slot.payload, self._result_for(slot, fate)))

@@ -20,7 +20,8 @@ import numpy as np
 from captureguard.core.detection import Detections
 from captureguard.core.frame import Frame
 from captureguard.core.fusion import FusionModel
-from captureguard.core.policy import Profile, decide, load_profiles
+from captureguard.core.policy import DEFAULT_BLOCK_CLASSES, Profile, decide, load_profiles
+from captureguard.core.region import Box, pixel_window, shifted
 from captureguard.core.verdict import Verdict
 from captureguard.errors import CaptureGuardError, ConfigError
 from captureguard.guard.deadline import DeadlineExceededError, DeadlineRunner
@@ -29,6 +30,21 @@ from captureguard.models.base import Detector, build_detector, load_detector_con
 log = logging.getLogger(__name__)
 
 Mode = Literal["photo", "live"]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """A verdict with the detections behind it (boxes in the whole frame's pixels).
+
+    Attributes:
+        verdict: the decision (a failure verdict when the check failed).
+        detections: what the detectors found (empty when the check failed).
+        region: the crop checked (frame pixels), or None for the whole frame.
+    """
+
+    verdict: Verdict
+    detections: Detections
+    region: Box | None = None
 
 
 @dataclass
@@ -46,7 +62,9 @@ class Checker:
     fusion: FusionModel
     profile: Profile
     deadline_s: float | None = None
-    _deadline_runner: DeadlineRunner[Frame, Verdict] | None = field(default=None, init=False, repr=False)
+    _deadline_runner: DeadlineRunner[tuple[Frame, Box | None], Inspection] | None = field(
+        default=None, init=False, repr=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
@@ -100,14 +118,32 @@ class Checker:
             timings[f"detect:{det.name}"] = (time.perf_counter() - t0) * 1e3
         return Detections.concat(parts), timings
 
+    @property
+    def block_score(self) -> float:
+        """The fused score at or above which this checker blocks (the profile's)."""
+        return self.profile.block_score
+
+    @property
+    def region_labels(self) -> frozenset[str]:
+        """Region labels that block (whose boxes a stream guard follows after a block)."""
+        return frozenset(self.profile.class_thresholds) or frozenset(DEFAULT_BLOCK_CLASSES)
+
     def check(self, frame: Frame) -> Verdict:
         """Decide about one frame. Never raises for detection failures: they block."""
+        return self.inspect(frame).verdict
+
+    def inspect(self, frame: Frame, *, region: Box | None = None) -> Inspection:
+        """Decide about ``frame`` (or only the crop ``region`` of it, in frame pixels) and say why.
+
+        The crop is checked like a frame of its own (at the detectors' full input size); its
+        detections are returned in the whole frame's pixels. Never raises: failures block.
+        """
         t0 = time.perf_counter()
         try:
-            verdict = self._runner().run(frame)
+            found = self._runner().run((frame, region))
         except DeadlineExceededError as exc:
             log.warning("check of %s blocked: %s", frame.source or "frame", exc)
-            verdict = Verdict.failure("timeout", f"check {exc}", profile=self.profile.name)
+            found = self._failed(Verdict.failure("timeout", f"check {exc}", profile=self.profile.name), region)
         except Exception as exc:  # fail closed on anything, including bugs
             log.error(
                 "check of %s failed, blocked: %s",
@@ -115,20 +151,34 @@ class Checker:
                 exc,
                 exc_info=not isinstance(exc, CaptureGuardError),
             )
-            verdict = Verdict.failure("error", f"{type(exc).__name__}: {exc}", profile=self.profile.name)
-        return verdict.with_timings(total=(time.perf_counter() - t0) * 1e3)
+            failure = Verdict.failure("error", f"{type(exc).__name__}: {exc}", profile=self.profile.name)
+            found = self._failed(failure, region)
+        verdict = found.verdict.with_timings(total=(time.perf_counter() - t0) * 1e3)
+        return Inspection(verdict, found.detections, region)
 
-    def _check(self, frame: Frame) -> Verdict:
+    @staticmethod
+    def _failed(verdict: Verdict, region: Box | None) -> Inspection:
+        return Inspection(verdict, Detections.empty(), region)
+
+    def _inspect(self, job: tuple[Frame, Box | None]) -> Inspection:
+        frame, region = job
+        dx = dy = 0
+        if region is not None:
+            x0, y0, x1, y1 = pixel_window(region, width=frame.width, height=frame.height)
+            frame = Frame.from_bgr(
+                frame.bgr[y0:y1, x0:x1], index=frame.index, timestamp_s=frame.timestamp_s, source=frame.source
+            )
+            dx, dy = x0, y0
         found, timings = self.detect(frame)
         t0 = time.perf_counter()
         verdict = decide(self.fusion.assess(found), self.profile)
         timings["fuse+decide"] = (time.perf_counter() - t0) * 1e3
-        return verdict.with_timings(**timings)
+        return Inspection(verdict.with_timings(**timings), shifted(found, dx, dy) if region else found, region)
 
-    def _runner(self) -> DeadlineRunner[Frame, Verdict]:
+    def _runner(self) -> DeadlineRunner[tuple[Frame, Box | None], Inspection]:
         with self._lock:
             if self._deadline_runner is None:
-                self._deadline_runner = DeadlineRunner(self._check, deadline_s=self.deadline_s)
+                self._deadline_runner = DeadlineRunner(self._inspect, deadline_s=self.deadline_s)
             return self._deadline_runner
 
     def close(self) -> None:

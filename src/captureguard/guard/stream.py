@@ -20,17 +20,20 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
+from captureguard.core.detection import Detections
 from captureguard.core.frame import Frame
 from captureguard.core.ledger import Fate, Outcome, StreamLedger, StreamSettings
+from captureguard.core.region import Box
 from captureguard.core.scene import difference, thumbnail
 from captureguard.core.verdict import Decision, Reason, Verdict
 from captureguard.errors import DetectionError
 from captureguard.guard.allowed import AllowedFrame, Release, mint_frame
+from captureguard.guard.check import Inspection
 from captureguard.guard.deadline import DeadlineExceededError, DeadlineRunner
+from captureguard.guard.follow import FrameChecker, Look, look, next_focus, rule_for
 from captureguard.guard.placeholder import Placeholder, placeholder
 
 log = logging.getLogger(__name__)
@@ -41,12 +44,7 @@ MAX_BLOCK_EVENTS = 10_000
 UNCOVERED = Verdict(Decision.BLOCK, 1.0, (Reason("uncovered", 1.0, "", "not covered by safe checks on both sides"),))
 
 
-class FrameChecker(Protocol):
-    """Anything with ``check(frame) -> Verdict`` (a :class:`~captureguard.guard.check.Checker`)."""
-
-    def check(self, frame: Frame) -> Verdict:
-        """Decide about one frame."""
-        ...
+__all__ = ["FrameChecker", "StreamGuard", "StreamStats"]
 
 
 @dataclass(frozen=True)
@@ -112,7 +110,9 @@ class StreamGuard:
     """Guards one stream: submit frames in order, collect what may reach sinks in order.
 
     Args:
-        checker: runs one check (normally ``Checker.create(mode="live")``).
+        checker: runs one check (normally ``Checker.create(mode="live")``). With ``inspect``
+            (a :class:`~captureguard.guard.check.Checker`), the guard also re-checks the crop that
+            caused a block while the stream is shut (``settings.follow_region``).
         settings: the ledger's settings (gap, hysteresis, cuts, schedule, withheld frames).
         deadline_s: a check running longer than this is abandoned and blocks as a timeout.
         placeholder: how withheld frames look (:data:`Placeholder`).
@@ -130,7 +130,12 @@ class StreamGuard:
     ) -> None:
         self.settings = settings or StreamSettings()
         self.stats = StreamStats()
-        self._runner = DeadlineRunner(checker.check, deadline_s=deadline_s, name="captureguard-stream-check")
+        self._checker = checker
+        self._runner = DeadlineRunner(self._look, deadline_s=deadline_s, name="captureguard-stream-check")
+        # A safe check counts toward reopening only below this fused score (the margin).
+        self._confident_score = self.settings.confident_below * float(getattr(checker, "block_score", 1.0))
+        self._rule = rule_for(checker)
+        self._focus: Box | None = None  # the crop re-checked while shut (frame pixels)
         self._placeholder, self._notice = placeholder, notice
         self._ledger: StreamLedger[_Pending, Verdict] = StreamLedger(self.settings)
         self._cond = threading.Condition()
@@ -234,10 +239,10 @@ class StreamGuard:
     def _run(self) -> None:
         try:
             while (job := self._next_job()) is not None:
-                index, frame = job
+                index, frame, focus = job
                 t0 = time.monotonic()
-                verdict = self._check(frame)
-                self._finish_check(index, verdict, (time.monotonic() - t0) * 1e3)
+                seen = self._check(frame, focus)
+                self._finish_check(index, frame, seen, (time.monotonic() - t0) * 1e3)
         except BaseException as exc:  # surfaced in the caller; pending frames become placeholders
             log.error("stream guard worker died: %r", exc)
             with self._cond:
@@ -245,29 +250,33 @@ class StreamGuard:
                 self._resolve(self._ledger.abandon())
                 self._cond.notify_all()
 
-    def _next_job(self) -> tuple[int, Frame] | None:
+    def _next_job(self) -> tuple[int, Frame, Box | None] | None:
         with self._cond:
             while not self._stop.is_set():
                 if (index := self._ledger.next_check()) is not None:
                     pending = self._ledger.payload(index)
                     self._in_flight, self._last_thumb = index, pending.thumb
-                    return index, pending.frame
+                    return index, pending.frame, self._focus if self.settings.follow_region else None
                 self._idle_at = self.stats.frames_in  # nothing due among the frames so far
                 self._cond.notify_all()
                 self._cond.wait(0.05)
             return None
 
-    def _check(self, frame: Frame) -> Verdict:
+    def _look(self, job: tuple[Frame, Box | None]) -> Look:
+        return look(self._checker, *job)
+
+    def _check(self, frame: Frame, focus: Box | None) -> Look:
         try:
-            return self._runner.run(frame)
+            return self._runner.run((frame, focus))
         except DeadlineExceededError as exc:
             log.warning("check of frame %d blocked: %s", frame.index, exc)
-            return Verdict.failure("timeout", f"check {exc}")
+            return _failed(Verdict.failure("timeout", f"check {exc}"))
         except Exception as exc:  # a checker that raises blocks, it does not stop the stream
             log.error("check of frame %d failed, blocked: %s", frame.index, exc)
-            return Verdict.failure("error", f"{type(exc).__name__}: {exc}")
+            return _failed(Verdict.failure("error", f"{type(exc).__name__}: {exc}"))
 
-    def _finish_check(self, index: int, verdict: Verdict, ms: float) -> None:
+    def _finish_check(self, index: int, frame: Frame, seen: Look, ms: float) -> None:
+        verdict = seen.verdict
         with self._cond:
             self._in_flight = None
             self.stats.checks += 1
@@ -279,11 +288,21 @@ class StreamGuard:
                 if len(self.stats.block_events) < MAX_BLOCK_EVENTS:
                     t_s = self._ledger.payload(index).frame.timestamp_s
                     self.stats.block_events.append((index, t_s, [r.code for r in verdict.reasons]))
-            self._ledger.record(index, allowed=verdict.decision is Decision.ALLOW, result=verdict)
+            allowed = verdict.decision is Decision.ALLOW
+            confident = seen.confident(self._confident_score)
+            self._ledger.record(index, allowed=allowed, result=verdict, confident=confident)
+            self._follow(seen, frame)
             self._resolve(self._ledger.resolve())
             self._cond.notify_all()
 
     # -- under the lock -----------------------------------------------------------------------
+
+    def _follow(self, seen: Look, frame: Frame) -> None:
+        """Keep (and move) the focus while the stream is shut; forget it once it reopens."""
+        if not self.settings.follow_region or not self._ledger.blocked:
+            self._focus = None
+            return
+        self._focus = next_focus(seen, self._focus, self._rule, width=frame.width, height=frame.height)
 
     def _resolve(self, outcomes: list[Outcome[_Pending, Verdict]]) -> None:
         for outcome in outcomes:
@@ -333,3 +352,7 @@ class StreamGuard:
     def _raise_if_dead(self) -> None:
         if self._error is not None:
             raise DetectionError(f"stream guard stopped: {self._error!r}") from self._error
+
+
+def _failed(verdict: Verdict) -> Look:
+    return Look(Inspection(verdict, Detections.empty()))
