@@ -1,0 +1,277 @@
+"""Leak benchmark: released frames in which a nude artwork is substantially visible, end to end.
+
+    python bench/leaks.py                 # every dev positive, every safe video (about 40 min on 2 busy cores)
+    python bench/leaks.py --limit 12      # a quick look
+
+Each dev positive (``../shared/data/eval/manifest.csv``, label ``nudity``; read in place, never
+copied) is filmed once into a 720p30 clip: a safe video, the artwork over another safe video for
+``--seconds`` (one of six motions: cut in, pan, zoom out, zoom in, slide in, camera shake; at one
+of six scales, 10-95% of the frame's area; motion and scale rotate over the artworks), a safe
+video again, joined by hard cuts, encoded with H.264 in memory. Every clip and every safe video
+of the manifest runs through ``run_guarded`` with the shipped live checker (``Checker.create(
+mode="live", profile="child")``, lockstep file mode like ``captureguard video``) once per
+stream setting. Whole-frame checks are shared between settings (:class:`MemoChecker`).
+
+Counted per setting: released frames in which a nude artwork fills >= 10% of the frame with
+>= 60% of it in view, split by whether the photo check blocks that artwork as a still; safe
+videos' withheld seconds per minute; per-frame live recall (whole-frame live checks on the
+substantially visible frames). Writes ``bench/results/leaks.md`` (no pixels anywhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
+from captureguard.core.verdict import Decision
+from captureguard.evaluation.leaks import MOTIONS, SCALES, LeakClip, MemoChecker, make_clip, run_clip, run_source
+from captureguard.evaluation.manifest import VIDEO_SUFFIXES
+from captureguard.guard.check import Checker
+from captureguard.sources.synthetic import Shot, Still, VideoShot
+from captureguard.sources.video import AvFileSource
+
+EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
+OUT = Path(__file__).resolve().parent / "results" / "leaks.md"
+
+PREVIOUS = StreamSettings(confident_below=1.0, reopen_on_cut=False, follow_region=False)
+SETTINGS: dict[str, StreamSettings] = {
+    "previous (K3 T0.5, no margin)": PREVIOUS,
+    "K3 T0.5 margin0.5": StreamSettings(reopen_on_cut=False, follow_region=False),
+    "K3 T0.5 follow": StreamSettings(confident_below=1.0, reopen_on_cut=False),
+    "K3 T0.5 margin0.5 follow cut": StreamSettings(),
+    "K3 T0.5 margin0.3 follow cut": StreamSettings(confident_below=0.3),
+    "K5 T1.0 margin0.5 follow cut": StreamSettings(reopen_checks=5, reopen_s=1.0),
+}
+
+
+@dataclass
+class Tally:
+    """Counts for one setting."""
+
+    leaks_blocked: int = 0  # released substantial frames, artwork blocked as a still
+    leaks_other: int = 0
+    frames_blocked: int = 0  # substantial frames, artwork blocked as a still
+    frames_other: int = 0
+    clips_leaking: list[str] = field(default_factory=list)  # clips of still-blocked artworks that leaked
+    safe_withheld_s: float = 0.0
+    safe_minutes: float = 0.0
+    per_video: dict[str, float] = field(default_factory=dict)  # withheld s/min per safe video
+
+
+def manifest() -> tuple[list[dict[str, str]], list[Path]]:
+    rows = list(csv.DictReader((EVAL / "manifest.csv").open()))
+    nude = [r for r in rows if r["label"] == "nudity"]
+    videos = [
+        EVAL / r["path"]
+        for r in rows
+        if r["label"] == "safe" and (Path(r["path"]).suffix.lower() in VIDEO_SUFFIXES or r["kind"].startswith("video"))
+    ]
+    return nude, videos
+
+
+def backgrounds(videos: list[Path], i: int):  # type: ignore[no-untyped-def]
+    moving = [v for v in videos if v.suffix.lower() != ".gif"]
+
+    def make(seconds: float, part: int) -> Shot:
+        return VideoShot(moving[(3 * i + part) % len(moving)], seconds)
+
+    return make
+
+
+def build(i: int, row: dict[str, str], videos: list[Path], photo: Checker, args: argparse.Namespace) -> LeakClip:
+    """Film dev positive ``i``; its motion and scale rotate with ``i``."""
+    art = Still.from_path(EVAL / row["path"], unsafe=True, name=Path(row["path"]).stem)
+    blocked = photo.check(Frame.from_bgr(art.bgr, source=art.name)).decision is Decision.BLOCK
+    return make_clip(
+        art,
+        blocked_as_still=blocked,
+        background=backgrounds(videos, i),
+        motion=MOTIONS[i % len(MOTIONS)],
+        scale=SCALES[(i + i // len(MOTIONS)) % len(SCALES)],
+        seconds=args.seconds,
+        safe_s=args.safe_seconds,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--limit", type=int, default=0, help="only the first N positives (0: all)")
+    ap.add_argument("--videos", type=int, default=0, help="only the first N safe videos (0: all)")
+    ap.add_argument("--seconds", type=float, default=2.0, help="seconds the artwork is on screen per clip")
+    ap.add_argument("--safe-seconds", type=float, default=0.75, help="safe video before and after it")
+    ap.add_argument("--part", choices=("all", "clips", "videos"), default="all", help="run only part (2 processes)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--json", type=Path, default=Path("/tmp/leaks.json"), help="raw numbers (no pixels)")
+    ap.add_argument("--assemble", type=Path, nargs="*", help="only write the report from these raw JSON files")
+    args = ap.parse_args()
+    if args.assemble:
+        raw: dict[str, list[dict[str, object]]] = {"clips": [], "videos": []}
+        for path in args.assemble:
+            part = json.loads(path.read_text())
+            raw["clips"] += part["clips"]
+            raw["videos"] += part["videos"]
+        args.out.write_text(report(raw, args=args))
+        print(args.out.read_text())
+        return
+    rows, videos = manifest()
+    rows = rows[: args.limit] if args.limit else rows
+    safe_videos = videos[: args.videos] if args.videos else videos
+    live = MemoChecker(Checker.create(mode="live", profile="child"))
+    raw = {"clips": [], "videos": []}
+    if args.part in ("all", "clips"):
+        photo = Checker.create(mode="photo", profile="child")
+        for i, row in enumerate(rows):
+            clip = build(i, row, videos, photo, args)
+            raw["clips"].append(run_clip_all(clip, live))
+            args.json.write_text(json.dumps(raw))
+            print(f"ran {i + 1}/{len(rows)} {clip.name} still-blocked={clip.blocked_as_still}", flush=True)
+            live.memo.clear()  # one clip's checks are never needed again
+    if args.part in ("all", "videos"):
+        for path in safe_videos:
+            raw["videos"].append(run_video_all(path, live))
+            args.json.write_text(json.dumps(raw))
+            print(f"video {path.name}", flush=True)
+    args.out.write_text(report(raw, args=args))
+    print(args.out.read_text())
+
+
+def run_clip_all(clip: LeakClip, live: MemoChecker) -> dict[str, object]:
+    """One clip through every setting; returns its raw numbers (scores, no pixels)."""
+    entry: dict[str, object] = {
+        "name": clip.name,
+        "blocked_as_still": clip.blocked_as_still,
+        "substantial": sum(clip.substantial),
+    }
+    for name, settings in SETTINGS.items():
+        released = run_clip(clip, live, settings)
+        leaked = sum(r and s for r, s in zip(released, clip.substantial, strict=True))
+        safe = [r for r, v in zip(released, clip.visible_any, strict=True) if not v]
+        entry[name] = {"leaked": int(leaked), "released": int(sum(released)), "safe_withheld": safe.count(False)}
+    whole = live.whole(clip.name)
+    entry["whole"] = {int(i): round(v.verdict.score, 4) for i, v in whole.items()}
+    entry["whole_block"] = [int(i) for i, v in whole.items() if v.verdict.decision is not Decision.ALLOW]
+    entry["substantial_frames"] = [i for i, s in enumerate(clip.substantial) if s]
+    return entry
+
+
+def run_video_all(path: Path, live: MemoChecker) -> dict[str, object]:
+    """One safe video through every setting: withheld frames per setting."""
+    entry: dict[str, object] = {"name": path.name}
+    for name, settings in SETTINGS.items():
+        source = AvFileSource(path)
+        fps = source.fps or 25.0
+        released = run_source(source, live, settings)
+        entry[name] = {"withheld": released.count(False), "frames": len(released), "fps": float(fps)}
+    entry["whole"] = {int(i): round(v.verdict.score, 4) for i, v in live.whole(str(path)).items()}
+    return entry
+
+
+def tally(raw: dict[str, list[dict[str, Any]]]) -> dict[str, Tally]:
+    """Sum the raw per-clip and per-video numbers per setting."""
+    out = {name: Tally() for name in SETTINGS}
+    for name, t in out.items():
+        for c in raw["clips"]:
+            leaked = c[name]["leaked"]
+            if c["blocked_as_still"]:
+                t.leaks_blocked += leaked
+                t.frames_blocked += c["substantial"]
+                if leaked:
+                    t.clips_leaking.append(c["name"])
+            else:
+                t.leaks_other += leaked
+                t.frames_other += c["substantial"]
+        for v in raw["videos"]:
+            r = v[name]
+            withheld_s, minutes = r["withheld"] / r["fps"], r["frames"] / r["fps"] / 60
+            t.safe_withheld_s += withheld_s
+            t.safe_minutes += minutes
+            t.per_video[v["name"]] = withheld_s / max(minutes, 1e-9)
+    return out
+
+
+def report(raw: dict[str, list[dict[str, Any]]], *, args: argparse.Namespace) -> str:
+    """The markdown report: the settings side by side, live recall, score quantiles."""
+    tallies = tally(raw)
+    clips = raw["clips"]
+    blocked = [c for c in clips if c["blocked_as_still"]]
+    lines = [
+        "# Leak benchmark: released frames showing a substantially visible nude artwork",
+        "",
+        f"`python bench/leaks.py` ({time.strftime('%Y-%m-%d')}). {len(clips)} clips (one per dev positive; "
+        f"the photo check blocks {len(blocked)} of these artworks as stills), 720p30 H.264 in memory, the "
+        f"artwork on screen {args.seconds} s between {args.safe_seconds} s of safe video; {len(raw['videos'])} "
+        "safe videos of the manifest. Shipped live checker, child profile, lockstep file mode (like "
+        "`captureguard video`). Substantially visible: the artwork fills >= 10% of the frame with >= 60% of it "
+        "in view (clip geometry, not a model).",
+        "",
+        "| setting | leaked frames, still-blocked artworks | clips leaking | leaked frames, other artworks "
+        "| safe videos withheld s/min | worst safe video s/min |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, t in tallies.items():
+        worst = max(t.per_video.values(), default=0.0)
+        per_min = t.safe_withheld_s / max(t.safe_minutes, 1e-9)
+        lines.append(
+            f"| {name} | {t.leaks_blocked} / {t.frames_blocked} | {len(t.clips_leaking)} / {len(blocked)} "
+            f"| {t.leaks_other} / {t.frames_other} | {per_min:.2f} | {worst:.1f} |"
+        )
+    leaking = sorted({c for t in tallies.values() for c in t.clips_leaking})
+    lines += ["", "Clips of still-blocked artworks that leaked under any setting: " + (", ".join(leaking) or "none")]
+    lines += ["", *live_recall(raw), "", *margins(raw), ""]
+    return "\n".join(lines) + "\n"
+
+
+def live_recall(raw) -> list[str]:  # type: ignore[no-untyped-def]
+    out = ["## Per-frame live recall (whole-frame live checks on substantially visible frames)", ""]
+    out += ["| artworks | checked frames | blocked by the live check |", "|---|---:|---:|"]
+    for label, want in (("blocked as stills", True), ("not blocked as stills", False)):
+        n = hit = 0
+        for c in raw["clips"]:
+            if c["blocked_as_still"] is not want:
+                continue
+            subst = set(c["substantial_frames"])
+            checked = [i for i in c["whole"] if int(i) in subst]
+            n += len(checked)
+            hit += sum(1 for i in checked if int(i) in set(c["whole_block"]))
+        out.append(f"| {label} | {n} | {hit} ({hit / max(n, 1):.0%}) |")
+    return out
+
+
+def margins(raw) -> list[str]:  # type: ignore[no-untyped-def]
+    missed = []
+    for c in raw["clips"]:
+        if not c["blocked_as_still"]:
+            continue
+        subst, blocks = set(c["substantial_frames"]), set(c["whole_block"])
+        missed += [s for i, s in c["whole"].items() if int(i) in subst and int(i) not in blocks]
+    safe = [s for v in raw["videos"] for s in v["whole"].values()]
+
+    def q(values: list[float], p: float) -> str:
+        if not values:
+            return "-"
+        values = sorted(values)
+        return f"{values[min(len(values) - 1, int(p * len(values)))]:.3f}"
+
+    return [
+        "## Fused live scores (for the margin): whole-frame checks the live path allowed",
+        "",
+        "| frames | n | p10 | p25 | p50 | p75 | p90 | p99 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| substantially visible, still-blocked artworks, allowed (misses) | {len(missed)} | "
+        + " | ".join(q(missed, p) for p in (0.1, 0.25, 0.5, 0.75, 0.9, 0.99))
+        + " |",
+        f"| safe videos (all checks) | {len(safe)} | "
+        + " | ".join(q(safe, p) for p in (0.1, 0.25, 0.5, 0.75, 0.9, 0.99))
+        + " |",
+    ]
+
+
+if __name__ == "__main__":
+    main()
