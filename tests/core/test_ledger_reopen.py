@@ -108,7 +108,17 @@ def test_without_reopen_on_cut_a_cut_does_not_shorten_the_block() -> None:
     assert {i for i, f in fates.items() if f.released} == set(range(3))
 
 
-@pytest.mark.parametrize("value", [0.0, -0.1, 1.01])
-def test_confident_below_is_validated(value: float) -> None:
-    with pytest.raises(ConfigError, match="confident_below"):
-        StreamSettings(confident_below=value)
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"confident_below": 0.0}, "confident_below"),
+        ({"confident_below": -0.1}, "confident_below"),
+        ({"confident_below": 1.01}, "confident_below"),
+        ({"follow_min_score": -0.1}, "follow_min_score"),
+        ({"follow_min_score": 1.5}, "follow_min_score"),
+    ],
+    ids=["margin-zero", "margin-negative", "margin-above-one", "follow-negative", "follow-above-one"],
+)
+def test_new_settings_are_validated(kwargs: dict[str, float], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        StreamSettings(**kwargs)  # type: ignore[arg-type]

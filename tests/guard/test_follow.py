@@ -120,6 +120,13 @@ def test_the_crop_keeps_the_stream_shut_while_the_whole_frame_misses_the_cause()
     assert x1 <= 100 and y1 <= 60 and x2 >= 120 and y2 >= 80
 
 
+def test_a_weak_block_does_not_start_following() -> None:
+    scene = Scene(lambda i: (100, 60, 120, 80), whole_sees={2}, gone_at=9)
+    weak = StreamSettings(**FAST, follow_min_score=0.95)  # the scene's block scores 0.9
+    assert released(StreamGuard(scene, weak), 14) == [0, 1, *range(3, 14)]
+    assert scene.crops == []
+
+
 def test_without_following_the_whole_frame_miss_reopens_at_once() -> None:
     scene = Scene(lambda i: (100, 60, 120, 80), whole_sees={2}, gone_at=9)
     got = released(StreamGuard(scene, StreamSettings(**FAST, follow_region=False)), 14)

@@ -78,6 +78,8 @@ class StreamSettings:
         follow_region: after a block, also re-check a crop around the evidence that caused it on
             every check while shut, following it (:mod:`captureguard.core.region`); the stream
             stays shut while the crop blocks. Needs a checker with ``inspect``. RESULTS_FOLLOW.
+        follow_min_score: only a block with at least this fused score starts following (strong
+            evidence: a crop, seen larger, also finds more in an ordinary picture). RESULTS_FOLLOW_MIN.
         scene_cut: thumbnail difference (0..1) from the previous frame, or from the last checked
             one, that forces a check. Measured: ordinary motion in the safe eval videos stays
             <= 0.074 frame to frame (p99), cuts between different stills are >= 0.161.
@@ -93,6 +95,7 @@ class StreamSettings:
     confident_below: float = 0.5
     reopen_on_cut: bool = True
     follow_region: bool = True
+    follow_min_score: float = 0.6
     scene_cut: float = 0.12
     max_delay_frames: int = 12
     schedule: Schedule = "lockstep"
@@ -105,6 +108,8 @@ class StreamSettings:
             raise ConfigError("reopen_checks must be >= 1 and reopen_s >= 0")
         if not 0 < self.confident_below <= 1:
             raise ConfigError(f"confident_below must be in (0, 1] (of the block score), got {self.confident_below}")
+        if not 0 <= self.follow_min_score <= 1:
+            raise ConfigError(f"follow_min_score must be in [0, 1], got {self.follow_min_score}")
         if not 0 < self.scene_cut <= 1:
             raise ConfigError(f"scene_cut must be in (0, 1], got {self.scene_cut}")
         if self.max_delay_frames < self.max_gap + 2:

@@ -302,6 +302,8 @@ class StreamGuard:
         if not self.settings.follow_region or not self._ledger.blocked:
             self._focus = None
             return
+        if self._focus is None and seen.verdict.score < self.settings.follow_min_score:
+            return  # weak evidence (a warn, a borderline block): the whole frame decides
         self._focus = next_focus(seen, self._focus, self._rule, width=frame.width, height=frame.height)
 
     def _resolve(self, outcomes: list[Outcome[_Pending, Verdict]]) -> None:
