@@ -44,10 +44,11 @@ PREVIOUS = StreamSettings(confident_below=1.0, reopen_on_cut=False, follow_regio
 SETTINGS: dict[str, StreamSettings] = {
     "previous (K3 T0.5, no margin)": PREVIOUS,
     "K3 T0.5 margin0.5": StreamSettings(reopen_on_cut=False, follow_region=False),
-    "K3 T0.5 follow": StreamSettings(confident_below=1.0, reopen_on_cut=False),
-    "K3 T0.5 margin0.5 follow cut": StreamSettings(),
-    "K3 T0.5 margin0.3 follow cut": StreamSettings(confident_below=0.3),
-    "K5 T1.0 margin0.5 follow cut": StreamSettings(reopen_checks=5, reopen_s=1.0),
+    "K3 T0.5 follow": StreamSettings(confident_below=1.0, reopen_on_cut=False, follow_min_score=0.0),
+    "K3 T0.5 margin0.5 follow cut": StreamSettings(follow_min_score=0.0),
+    "K3 T0.5 margin0.3 follow cut": StreamSettings(confident_below=0.3, follow_min_score=0.0),
+    "K5 T1.0 margin0.5 follow cut": StreamSettings(reopen_checks=5, reopen_s=1.0, follow_min_score=0.0),
+    "shipped: K3 T0.5 margin0.5 follow>=0.6 cut": StreamSettings(),
 }
 
 
@@ -110,14 +111,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--json", type=Path, default=Path("/tmp/leaks.json"), help="raw numbers (no pixels)")
     ap.add_argument("--assemble", type=Path, nargs="*", help="only write the report from these raw JSON files")
+    ap.add_argument("--settings", help="comma-separated prefixes of the settings to run (default: all)")
     args = ap.parse_args()
+    if args.settings:
+        keep = [k for k in SETTINGS if any(k.startswith(p) for p in args.settings.split(","))]
+        for k in set(SETTINGS) - set(keep):
+            del SETTINGS[k]
     if args.assemble:
-        raw: dict[str, list[dict[str, object]]] = {"clips": [], "videos": []}
-        for path in args.assemble:
-            part = json.loads(path.read_text())
-            raw["clips"] += part["clips"]
-            raw["videos"] += part["videos"]
-        args.out.write_text(report(raw, args=args))
+        args.out.write_text(report(assemble(args.assemble), args=args))
         print(args.out.read_text())
         return
     rows, videos = manifest()
@@ -140,6 +141,23 @@ def main() -> None:
             print(f"video {path.name}", flush=True)
     args.out.write_text(report(raw, args=args))
     print(args.out.read_text())
+
+
+def assemble(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
+    """Merge raw JSON files (entries of the same clip or video from runs of different settings)."""
+    merged: dict[str, dict[str, dict[str, Any]]] = {"clips": {}, "videos": {}}
+    for path in paths:
+        part = json.loads(path.read_text())
+        for key, entries in merged.items():
+            for entry in part[key]:
+                entries.setdefault(entry["name"], {}).update(entry)
+    complete = {
+        key: [e for e in entries.values() if all(name in e for name in SETTINGS)] for key, entries in merged.items()
+    }
+    for key, entries in merged.items():
+        if len(complete[key]) < len(entries):
+            print(f"{key}: {len(entries) - len(complete[key])} without every setting left out")
+    return complete
 
 
 def run_clip_all(clip: LeakClip, live: MemoChecker) -> dict[str, object]:
