@@ -60,6 +60,7 @@ class Tally:
     leaks_other: int = 0
     frames_blocked: int = 0  # substantial frames, artwork blocked as a still
     frames_other: int = 0
+    clips: int = 0  # clips run with this setting
     clips_leaking: list[str] = field(default_factory=list)  # clips of still-blocked artworks that leaked
     safe_withheld_s: float = 0.0
     safe_minutes: float = 0.0
@@ -86,10 +87,12 @@ def backgrounds(videos: list[Path], i: int):  # type: ignore[no-untyped-def]
     return make
 
 
-def build(i: int, row: dict[str, str], videos: list[Path], photo: Checker, args: argparse.Namespace) -> LeakClip:
-    """Film dev positive ``i``; its motion and scale rotate with ``i``."""
+def build(i: int, row: dict[str, str], videos: list[Path], photo: Checker, args: argparse.Namespace) -> LeakClip | None:
+    """Film dev positive ``i``; its motion and scale rotate with ``i`` (None: skipped, ``--only-blocked``)."""
     art = Still.from_path(EVAL / row["path"], unsafe=True, name=Path(row["path"]).stem)
     blocked = photo.check(Frame.from_bgr(art.bgr, source=art.name)).decision is Decision.BLOCK
+    if args.only_blocked and not blocked:
+        return None
     return make_clip(
         art,
         blocked_as_still=blocked,
@@ -104,6 +107,7 @@ def build(i: int, row: dict[str, str], videos: list[Path], photo: Checker, args:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=0, help="only the first N positives (0: all)")
+    ap.add_argument("--start", type=int, default=0, help="skip the first N positives (split a run over processes)")
     ap.add_argument("--videos", type=int, default=0, help="only the first N safe videos (0: all)")
     ap.add_argument("--seconds", type=float, default=2.0, help="seconds the artwork is on screen per clip")
     ap.add_argument("--safe-seconds", type=float, default=0.75, help="safe video before and after it")
@@ -111,6 +115,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--json", type=Path, default=Path("/tmp/leaks.json"), help="raw numbers (no pixels)")
     ap.add_argument("--assemble", type=Path, nargs="*", help="only write the report from these raw JSON files")
+    ap.add_argument("--only-blocked", action="store_true", help="only artworks the photo check blocks as stills")
     ap.add_argument("--settings", help="comma-separated prefixes of the settings to run (default: all)")
     args = ap.parse_args()
     if args.settings:
@@ -129,7 +134,11 @@ def main() -> None:
     if args.part in ("all", "clips"):
         photo = Checker.create(mode="photo", profile="child")
         for i, row in enumerate(rows):
+            if i < args.start:
+                continue
             clip = build(i, row, videos, photo, args)
+            if clip is None:
+                continue
             raw["clips"].append(run_clip_all(clip, live))
             args.json.write_text(json.dumps(raw))
             print(f"ran {i + 1}/{len(rows)} {clip.name} still-blocked={clip.blocked_as_still}", flush=True)
@@ -151,13 +160,7 @@ def assemble(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
         for key, entries in merged.items():
             for entry in part[key]:
                 entries.setdefault(entry["name"], {}).update(entry)
-    complete = {
-        key: [e for e in entries.values() if all(name in e for name in SETTINGS)] for key, entries in merged.items()
-    }
-    for key, entries in merged.items():
-        if len(complete[key]) < len(entries):
-            print(f"{key}: {len(entries) - len(complete[key])} without every setting left out")
-    return complete
+    return {key: list(entries.values()) for key, entries in merged.items()}
 
 
 def run_clip_all(clip: LeakClip, live: MemoChecker) -> dict[str, object]:
@@ -196,6 +199,9 @@ def tally(raw: dict[str, list[dict[str, Any]]]) -> dict[str, Tally]:
     out = {name: Tally() for name in SETTINGS}
     for name, t in out.items():
         for c in raw["clips"]:
+            if name not in c:
+                continue  # a run of some settings only (``--settings``, ``--only-blocked``)
+            t.clips += 1
             leaked = c[name]["leaked"]
             if c["blocked_as_still"]:
                 t.leaks_blocked += leaked
@@ -206,6 +212,8 @@ def tally(raw: dict[str, list[dict[str, Any]]]) -> dict[str, Tally]:
                 t.leaks_other += leaked
                 t.frames_other += c["substantial"]
         for v in raw["videos"]:
+            if name not in v:
+                continue
             r = v[name]
             withheld_s, minutes = r["withheld"] / r["fps"], r["frames"] / r["fps"] / 60
             t.safe_withheld_s += withheld_s
@@ -230,15 +238,18 @@ def report(raw: dict[str, list[dict[str, Any]]], *, args: argparse.Namespace) ->
         "in view (clip geometry, not a model).",
         "",
         "| setting | leaked frames, still-blocked artworks | clips leaking | leaked frames, other artworks "
-        "| safe videos withheld s/min | worst safe video s/min |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| safe frames withheld in the clips | safe videos withheld s/min | worst safe video s/min |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, t in tallies.items():
         worst = max(t.per_video.values(), default=0.0)
         per_min = t.safe_withheld_s / max(t.safe_minutes, 1e-9)
+        other = f"{t.leaks_other} / {t.frames_other}" if t.clips > len(blocked) else "(not run)"
+        videos = f"{per_min:.2f} | {worst:.1f}" if t.per_video else "(not run) | "
+        held = sum(c[name]["safe_withheld"] for c in clips if name in c)
         lines.append(
             f"| {name} | {t.leaks_blocked} / {t.frames_blocked} | {len(t.clips_leaking)} / {len(blocked)} "
-            f"| {t.leaks_other} / {t.frames_other} | {per_min:.2f} | {worst:.1f} |"
+            f"| {other} | {held} | {videos} |"
         )
     leaking = sorted({c for t in tallies.values() for c in t.clips_leaking})
     lines += ["", "Clips of still-blocked artworks that leaked under any setting: " + (", ".join(leaking) or "none")]

@@ -114,7 +114,8 @@ class StreamGuard:
             (a :class:`~captureguard.guard.check.Checker`), the guard also re-checks the crop that
             caused a block while the stream is shut (``settings.follow_region``).
         settings: the ledger's settings (gap, hysteresis, cuts, schedule, withheld frames).
-        deadline_s: a check running longer than this is abandoned and blocks as a timeout.
+        deadline_s: a check running longer than this is abandoned and blocks as a timeout (a check
+            that also looks at the crop of a block: twice this).
         placeholder: how withheld frames look (:data:`Placeholder`).
         notice: the line drawn on placeholders.
     """
@@ -132,6 +133,8 @@ class StreamGuard:
         self.stats = StreamStats()
         self._checker = checker
         self._runner = DeadlineRunner(self._look, deadline_s=deadline_s, name="captureguard-stream-check")
+        # A check with a crop is two checks (whole frame + crop): twice the deadline.
+        self._runner2 = DeadlineRunner(self._look, deadline_s=2 * deadline_s, name="captureguard-stream-crop")
         # A safe check counts toward reopening only below this fused score (the margin).
         self._confident_score = self.settings.confident_below * float(getattr(checker, "block_score", 1.0))
         self._rule = rule_for(checker)
@@ -231,6 +234,7 @@ class StreamGuard:
             self._cond.notify_all()
         self._worker.join(timeout=1.0)
         self._runner.close()
+        self._runner2.close()
         if not self.stats.ended_s:
             self.stats.ended_s = time.monotonic()
 
@@ -267,7 +271,7 @@ class StreamGuard:
 
     def _check(self, frame: Frame, focus: Box | None) -> Look:
         try:
-            return self._runner.run((frame, focus))
+            return (self._runner if focus is None else self._runner2).run((frame, focus))
         except DeadlineExceededError as exc:
             log.warning("check of frame %d blocked: %s", frame.index, exc)
             return _failed(Verdict.failure("timeout", f"check {exc}"))
