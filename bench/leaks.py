@@ -196,7 +196,7 @@ def run_video_all(path: Path, live: MemoChecker) -> dict[str, object]:
 
 def tally(raw: dict[str, list[dict[str, Any]]]) -> dict[str, Tally]:
     """Sum the raw per-clip and per-video numbers per setting."""
-    out = {name: Tally() for name in SETTINGS}
+    out = {name: Tally() for name in SETTINGS if all(name in e for e in (*raw["clips"], *raw["videos"]))}
     for name, t in out.items():
         for c in raw["clips"]:
             if name not in c:
@@ -223,38 +223,61 @@ def tally(raw: dict[str, list[dict[str, Any]]]) -> dict[str, Tally]:
 
 
 def report(raw: dict[str, list[dict[str, Any]]], *, args: argparse.Namespace) -> str:
-    """The markdown report: the settings side by side, live recall, score quantiles."""
-    tallies = tally(raw)
+    """The markdown report: settings side by side on the same clips, live recall, score quantiles."""
     clips = raw["clips"]
     blocked = [c for c in clips if c["blocked_as_still"]]
+    head = [k for k in SETTINGS if k.startswith(("previous", "shipped"))]
     lines = [
         "# Leak benchmark: released frames showing a substantially visible nude artwork",
         "",
-        f"`python bench/leaks.py` ({time.strftime('%Y-%m-%d')}). {len(clips)} clips (one per dev positive; "
+        f"`python bench/leaks.py` ({time.strftime('%Y-%m-%d')}). Up to {len(clips)} clips (one per dev positive; "
         f"the photo check blocks {len(blocked)} of these artworks as stills), 720p30 H.264 in memory, the "
-        f"artwork on screen {args.seconds} s between {args.safe_seconds} s of safe video; {len(raw['videos'])} "
-        "safe videos of the manifest. Shipped live checker, child profile, lockstep file mode (like "
-        "`captureguard video`). Substantially visible: the artwork fills >= 10% of the frame with >= 60% of it "
-        "in view (clip geometry, not a model).",
+        f"artwork on screen {args.seconds} s between {args.safe_seconds} s of safe video; up to "
+        f"{len(raw['videos'])} safe videos of the manifest. Shipped live checker, child profile, lockstep file "
+        "mode (like `captureguard video`). Substantially visible: the artwork fills >= 10% of the frame with "
+        ">= 60% of it in view (clip geometry, not a model). Each table compares its settings on the clips and "
+        "videos that ran with all of them.",
+        "",
+        "## Previous vs shipped stream settings",
+        "",
+        *table(raw, head),
+        "",
+        "## Every setting tried",
+        "",
+        *table(raw, [k for k in SETTINGS if not k.startswith("shipped")]),
+        "",
+        *live_recall(raw),
+        "",
+        *margins(raw),
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def table(raw: dict[str, list[dict[str, Any]]], names: list[str]) -> list[str]:
+    """One table of ``names`` side by side, on the clips and videos that ran with all of them."""
+    sub = {key: [e for e in entries if all(n in e for n in names)] for key, entries in raw.items()}
+    tallies = tally(sub)
+    n_blocked = sum(1 for c in sub["clips"] if c["blocked_as_still"])
+    lines = [
+        f"{len(sub['clips'])} clips ({n_blocked} of artworks the photo check blocks as stills), "
+        f"{len(sub['videos'])} safe videos.",
         "",
         "| setting | leaked frames, still-blocked artworks | clips leaking | leaked frames, other artworks "
         "| safe frames withheld in the clips | safe videos withheld s/min | worst safe video s/min |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, t in tallies.items():
+    for name in names:
+        t = tallies[name]
         worst = max(t.per_video.values(), default=0.0)
         per_min = t.safe_withheld_s / max(t.safe_minutes, 1e-9)
-        other = f"{t.leaks_other} / {t.frames_other}" if t.clips > len(blocked) else "(not run)"
-        videos = f"{per_min:.2f} | {worst:.1f}" if t.per_video else "(not run) | "
-        held = sum(c[name]["safe_withheld"] for c in clips if name in c)
+        held = sum(c[name]["safe_withheld"] for c in sub["clips"])
         lines.append(
-            f"| {name} | {t.leaks_blocked} / {t.frames_blocked} | {len(t.clips_leaking)} / {len(blocked)} "
-            f"| {other} | {held} | {videos} |"
+            f"| {name} | {t.leaks_blocked} / {t.frames_blocked} | {len(t.clips_leaking)} / {n_blocked} "
+            f"| {t.leaks_other} / {t.frames_other} | {held} | {per_min:.2f} | {worst:.1f} |"
         )
     leaking = sorted({c for t in tallies.values() for c in t.clips_leaking})
-    lines += ["", "Clips of still-blocked artworks that leaked under any setting: " + (", ".join(leaking) or "none")]
-    lines += ["", *live_recall(raw), "", *margins(raw), ""]
-    return "\n".join(lines) + "\n"
+    return [*lines, "", "Still-blocked artworks' clips that leaked: " + (", ".join(leaking) or "none")]
 
 
 def live_recall(raw) -> list[str]:  # type: ignore[no-untyped-def]
