@@ -75,8 +75,8 @@ class StreamSettings:
             (4.66 vs 4.42 s/min with margin, following and cuts): K3 over 0.5 s.
         confident_below: a safe check counts toward reopening only when its fused score is below
             this fraction of the block threshold (the margin); 1.0 counts every allowed check.
-            Measured: the live misses of still-blocked artworks score p25 0.155 / p50 0.174 (child
-            block 0.31), safe-video checks p90 0.079; 0.5 (< 0.155) removed the flicker leak of a
+            Measured: the live misses of still-blocked artworks score p25 0.096 / p50 0.155 (child
+            block 0.31), safe-video checks p90 0.130; 0.5 (< 0.155) removed the flicker leak of a
             shaken artwork (3 -> 0 frames; 29 -> 25 overall) at +0.47 s/min on the safe videos
             without following; 0.3 leaked no less and withheld more (371 vs 308 clip frames).
         reopen_on_cut: a scene cut after the block, followed by a confidently safe check, reopens
