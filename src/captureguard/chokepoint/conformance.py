@@ -176,13 +176,14 @@ def audit(
     received: Sequence[np.ndarray],
     clip: MarkedClip,
     *,
-    withheld: set[int] = frozenset(),  # type: ignore[assignment]
+    withheld: set[int] | frozenset[int] = frozenset(),
+    truth_leaks: bool = True,
     tolerance: float = 10.0,
 ) -> Audit:
     """Judge received ``(H, W, 3) uint8`` BGR frames against the clip.
 
-    A frame leaks when its mark names a withheld frame or one whose ground truth shows a nude
-    painting; ``tolerance`` is the largest mean absolute difference (0-255) still counted as the
+    A frame leaks when its mark names a withheld frame or (``truth_leaks``) one whose geometric
+    ground truth shows any part of a nude painting; ``tolerance`` is the largest mean absolute difference (0-255) still counted as the
     same picture (YUV 4:2:2 round trips differ by a few levels at edges).
     """
     out = Audit()
@@ -194,7 +195,7 @@ def audit(
                 out.placeholders += 1
             else:
                 out.unknown += 1
-        elif index in withheld or clip.truth[index]:
+        elif index in withheld or (truth_leaks and clip.truth[index]):
             out.leaked.append(index)
         elif bgr.shape != clip.frame(index).bgr.shape or _mad(bgr, clip.frame(index).bgr) > tolerance:
             out.mismatched.append(index)

@@ -48,9 +48,11 @@ class PublishOptions:
 
 def gst_command(width: int, height: int, opts: PublishOptions, *, gst_launch: str = "gst-launch-1.0") -> list[str]:
     """The ``gst-launch-1.0`` argv that turns raw BGR frames on stdin into the PipeWire camera (pure)."""
+    # gst-launch joins argv with spaces and parses the result: quote the structure, escape inner quotes.
+    desc = opts.description.replace("\\", "").replace('"', "'")
     props = (
-        "props,media.class=Video/Source,media.role=Camera,"
-        f'node.name={opts.node_name},node.description="{opts.description}",media.name={opts.node_name}'
+        f"props,media.class=Video/Source,media.role=Camera,node.name={opts.node_name},"
+        f'media.name={opts.node_name},node.description=\\"{desc}\\"'
     )
     return [
         gst_launch,
@@ -61,7 +63,7 @@ def gst_command(width: int, height: int, opts: PublishOptions, *, gst_launch: st
         "!", f"video/x-raw,format={opts.pixel_format}",
         "!", "identity", "drop-allocation=true",  # Debian 12 pipewiresink crash without it
         "!", "pipewiresink", "mode=provide", "sync=false", f"client-name={opts.node_name}",
-        f"stream-properties={props}",
+        f'stream-properties="{props}"',
     ]  # fmt: skip
 
 
