@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "/run/captureguard/frames.sock"
 MAGIC, VERSION = b"CGFS", 1
-_HEADER = struct.Struct("<4sBBBB4sIIIQQqQ12x")  # 64 bytes
+_HEADER = struct.Struct("<4sBBBB4sIIIQQqQ8x")  # 64 bytes
 HEADER_SIZE = _HEADER.size
 MAX_SIDE = 16384
 _SEALS = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK
