@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -29,7 +30,9 @@ def need_pipewire() -> None:
     if missing and os.geteuid() == 0:
         pytest.fail(f"{missing} missing although this is root: make test installs them (make pipewire-tools)")
     if missing:
-        pytest.skip(f"needs {missing} (sudo apt-get install pipewire wireplumber gstreamer1.0-pipewire gstreamer1.0-tools)")
+        pytest.skip(
+            f"needs {missing} (sudo apt-get install pipewire wireplumber gstreamer1.0-pipewire gstreamer1.0-tools)"
+        )
     if subprocess.run(["gst-inspect-1.0", "pipewiresink"], capture_output=True, timeout=30, check=False).returncode:
         pytest.fail("gst-inspect-1.0 finds no pipewiresink: install gstreamer1.0-pipewire")
 
@@ -76,10 +79,8 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=5)
     if proc.stdout is not None:
         time.sleep(0.05)  # let a reader thread see end-of-file first
@@ -144,7 +145,8 @@ class Consumer:
         self.times: list[float] = []
         argv = [
             "gst-launch-1.0", "-q", "pipewiresrc", f"target-object={target}", f"num-buffers={frames}",
-            "!", "videoconvert", "!", f"video/x-raw,format=BGR,width={w},height={h}", "!", "fdsink", "fd=1", "sync=false",
+            "!", "videoconvert", "!", f"video/x-raw,format=BGR,width={w},height={h}",
+            "!", "fdsink", "fd=1", "sync=false",
         ]  # fmt: skip
         self.proc = session.procs.start("consumer", argv, stdout=subprocess.PIPE)
         self._thread = threading.Thread(target=self._read, daemon=True)

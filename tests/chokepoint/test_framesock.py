@@ -28,7 +28,9 @@ from captureguard.errors import ConfigError
 from captureguard.frame import Frame
 from captureguard.verdict import Decision, Verdict
 
-H = FrameHeader(width=64, height=48, seq=3, index=7, timestamp_us=233_333, release=Release.CHECKED, decision=Decision.ALLOW)
+H = FrameHeader(
+    width=64, height=48, seq=3, index=7, timestamp_us=233_333, release=Release.CHECKED, decision=Decision.ALLOW
+)
 
 
 def test_header_round_trip() -> None:

@@ -58,7 +58,9 @@ def released_log(path: Path) -> tuple[set[int], set[int]]:
     return shown, hidden
 
 
-def test_app_receives_only_released_frames_or_placeholders(session: PipeWireSession, tmp_path: Path, clip: MarkedClip) -> None:
+def test_app_receives_only_released_frames_or_placeholders(
+    session: PipeWireSession, tmp_path: Path, clip: MarkedClip
+) -> None:
     _, log = start_chain(session, tmp_path, "oracle")
     app = Consumer(session, SIZE, frames=240, target=NODE)
     assert app.wait(60), f"the app did not get 240 frames in 60 s: {session.procs.log('consumer')}"
@@ -73,7 +75,9 @@ def test_app_receives_only_released_frames_or_placeholders(session: PipeWireSess
 
 
 @pytest.mark.parametrize("mode", ["raise", "hang"])
-def test_failing_detector_gives_placeholders_only(session: PipeWireSession, tmp_path: Path, clip: MarkedClip, mode: str) -> None:
+def test_failing_detector_gives_placeholders_only(
+    session: PipeWireSession, tmp_path: Path, clip: MarkedClip, mode: str
+) -> None:
     start_chain(session, tmp_path, mode)
     app = Consumer(session, SIZE, frames=45, target=NODE)
     assert app.wait(60), session.procs.log("consumer")
@@ -81,7 +85,9 @@ def test_failing_detector_gives_placeholders_only(session: PipeWireSession, tmp_
     assert result.placeholders == len(app.frames) == 45, result.summary()
 
 
-def test_killing_camerad_stops_the_stream_without_raw_frames(session: PipeWireSession, tmp_path: Path, clip: MarkedClip) -> None:
+def test_killing_camerad_stops_the_stream_without_raw_frames(
+    session: PipeWireSession, tmp_path: Path, clip: MarkedClip
+) -> None:
     start_chain(session, tmp_path, "oracle")
     camerad = session.procs.procs[1]
     app = Consumer(session, SIZE, frames=100_000, target=NODE)

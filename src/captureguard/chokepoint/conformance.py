@@ -183,7 +183,8 @@ def audit(
     """Judge received ``(H, W, 3) uint8`` BGR frames against the clip.
 
     A frame leaks when its mark names a withheld frame or (``truth_leaks``) one whose geometric
-    ground truth shows any part of a nude painting; ``tolerance`` is the largest mean absolute difference (0-255) still counted as the
+    ground truth shows any part of a nude painting; ``tolerance`` is the largest mean absolute
+    difference (0-255) still counted as the
     same picture (YUV 4:2:2 round trips differ by a few levels at edges).
     """
     out = Audit()
