@@ -142,3 +142,28 @@ def test_config_that_a_user_could_relax_is_refused(tmp_path: Path, text: str, mo
     os.chmod(cfg, mode)
     with pytest.raises(ConfigError, match=problem):
         cli.load_config(cfg)
+
+
+def test_publish_pipeline_keeps_the_debian_12_workaround() -> None:
+    from captureguard.chokepoint.publish import PublishOptions, gst_command
+
+    argv = gst_command(1280, 720, PublishOptions(node_name="cam-x", description='My "cam"'))
+    text = " ".join(argv)
+    assert text.index("identity drop-allocation=true") < text.index("pipewiresink mode=provide")
+    assert "media.class=Video/Source,media.role=Camera,node.name=cam-x" in text
+    assert "blocksize=2764800" in text and "width=1280 height=720" in text
+    assert "My 'cam'" in text  # quotes cannot break out of the property string
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("conformance", (1280, 720, 10.0)),
+        ("conformance:320x240", (320, 240, 10.0)),
+        ("conformance:64x48:2", (64, 48, 2.0)),
+    ],
+)
+def test_conformance_source_spec(spec: str, expected: tuple[int, int, float]) -> None:
+    assert cli._conformance_spec(spec) == expected
+    with pytest.raises(ConfigError):
+        cli._conformance_spec("conformance:big")

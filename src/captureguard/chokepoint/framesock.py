@@ -187,7 +187,7 @@ def seal_pixels(bgr: np.ndarray) -> int:
     """Copy ``(H, W, 3) uint8`` BGR pixels into a new memfd and seal it; returns the fd (caller closes)."""
     fd = os.memfd_create("captureguard-frame", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
-        view = memoryview(np.ascontiguousarray(bgr).tobytes())  # one copy: the memfd gets its own bytes
+        view = np.ascontiguousarray(bgr).data.cast("B")
         while view:
             view = view[os.write(fd, view) :]
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS | fcntl.F_SEAL_SEAL)
