@@ -167,3 +167,43 @@ def test_conformance_source_spec(spec: str, expected: tuple[int, int, float]) ->
     assert cli._conformance_spec(spec) == expected
     with pytest.raises(ConfigError):
         cli._conformance_spec("conformance:big")
+
+
+def test_camerad_plays_a_video_file_like_a_camera(tmp_path: Path) -> None:
+    """``camerad --source FILE``: paced at the file's rate, every frame checked or covered, then end of stream."""
+    import cv2
+    import numpy as np
+
+    from tests.conftest import synthetic_bgr
+
+    video = tmp_path / "safe.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (160, 120))
+    for i in range(30):
+        writer.write(mark(synthetic_bgr(120, 160, seed=1), i))
+    writer.release()
+    sock = tmp_path / "f.sock"
+    parser = argparse.ArgumentParser()
+    cli.add_parsers(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["camerad", "--source", str(video), "--socket", str(sock), "--view-group", "none"])
+    checker = OracleChecker("oracle")
+    checker.truth = [False] * 30
+    daemon = threading.Thread(target=cli.run_camerad, args=(args,), kwargs={"checker": checker})
+    daemon.start()
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        got = []
+        with FrameClient(str(sock), connect_timeout_s=5) as client:
+            t0 = time.monotonic()
+            while (item := client.receive(timeout_s=10)) is not None:
+                got.append(item)
+            elapsed = time.monotonic() - t0
+    finally:
+        daemon.join(15)
+    marks = [read_mark(np.asarray(g.bgr)) for g in got]
+    assert marks == sorted(marks) and len(got) >= 25, marks
+    assert all(g.header.release.value in ("checked", "covered", "placeholder") for g in got)
+    assert elapsed > 1.0, "a 1.5 s file must play on its frame clock, not as fast as it decodes"
+    assert not sock.exists(), "the socket is removed when camerad ends"

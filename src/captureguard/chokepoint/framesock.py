@@ -318,7 +318,12 @@ class FrameServer:
             self._admit(conn)
 
     def _admit(self, conn: socket.socket) -> None:
-        peer = peer_credentials(conn)
+        try:
+            peer = peer_credentials(conn)
+        except OSError as exc:  # cannot tell who it is: refuse
+            log.warning("refused a frame reader whose credentials could not be read: %s", exc)
+            conn.close()
+            return
         with self._lock:
             full = len(self._clients) >= self.max_clients
             if full or not may_view(peer, view_gid=self.view_gid, owner_uid=self._owner):
