@@ -61,12 +61,12 @@ def camerad_child(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     cli.add_parsers(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["camerad", *rest])
-    times: dict[int, float] = {}
+    times: dict[int, list[float]] = {}
 
     class Timed(MarkedClip):
         def __iter__(self):  # type: ignore[no-untyped-def]
             for frame in super().__iter__():
-                times[frame.index] = time.monotonic()
+                times.setdefault(frame.index, []).append(time.monotonic())
                 yield frame
 
     clips: list[MarkedClip] = []
@@ -219,25 +219,22 @@ def run_once(label: str, seconds: float, frames: int, unsafe: set[int], *, stub:
         session.start("publish", [py, "-m", "captureguard", "publish", "--socket", str(sock)])
         wait_for("the PipeWire node", lambda: NODE in session.sources(), 120)
         app_argv = ["gst-launch-1.0", "-q", "pipewiresrc", f"target-object={NODE}", f"num-buffers={frames}"]
+        # A leaky queue, like an app that always hands buffers back: Debian 12's gst pipewiresrc
+        # otherwise stalls for good after its downstream blocked once (docs/chokepoint.md).
+        app_argv += ["!", "queue", "leaky=downstream", "max-size-buffers=2"]
         app_argv += ["!", "videoconvert", "!", "video/x-raw,format=BGR,width=1280,height=720"]
         app_argv += ["!", "fdsink", "fd=1", "sync=false"]
         app = session.start("app", app_argv, stdout=subprocess.PIPE)
-        got, received, (t0, cpu0, stages) = read_app(app, frames, session, max_s=frames / 30 * 2 + 10)
-        t1 = got[-1][0]
-        cpu1 = {k: sum(cpu_ticks(p) for p in v) for k, v in stages.items()}
+        got, received, (t0, cpu0, _, t1, cpu1) = read_app(app, frames, session, max_s=frames / 30 * 2 + 10)
         run.cpu = {k: 100.0 * (cpu1[k] - cpu0[k]) / CLK_TCK / (t1 - t0) for k in cpu0}
         run.frames = len(got)
-        run.fps = (len(got) - 30) / (t1 - t0)
+        run.fps = sum(1 for t, _ in got if t0 < t <= t1) / (t1 - t0)
         gaps = [b[0] - a[0] for a, b in itertools.pairwise(got)]
         run.longest_gap_ms = max(gaps) * 1e3 if gaps else 0.0
         os.killpg(session.procs["camerad"].pid, signal.SIGTERM)
         session.procs["camerad"].wait(timeout=30)
         captured = {int(k): v for k, v in json.loads(times_file.read_text()).items()}
-        # Loops replay indices: match each arrival with the latest capture of its index before it
-        # (the times file keeps the last capture only, so use arrivals from the final loop pass).
-        run.latency_ms = [
-            (t - captured[i]) * 1e3 for t, i in got if i is not None and i in captured and 0 <= t - captured[i] < 5
-        ]
+        run.latency_ms = latencies(got, captured)
         tally = judge(got, received, clip, unsafe)
         run.released, run.placeholders = tally["released"], tally["placeholder"]
         run.leaked_unsafe, run.leaked_any_part = tally["leaked"], tally["any_part"]
@@ -247,6 +244,16 @@ def run_once(label: str, seconds: float, frames: int, unsafe: set[int], *, stub:
         session.close()
         shutil.rmtree(work, ignore_errors=True)
     return run
+
+
+def latencies(got: list[tuple[float, int | None]], captured: dict[int, list[float]]) -> list[float]:
+    """Per marked arrival: ms since the latest capture of that frame index before it (the clip loops)."""
+    out = []
+    for t, index in got:
+        before = [c for c in captured.get(index, []) if c <= t] if index is not None else []
+        if before:
+            out.append((t - max(before)) * 1e3)
+    return out
 
 
 def guard_stats(log: str) -> dict[str, float]:
@@ -286,12 +293,16 @@ def judge(
     return tally
 
 
+#: (t0, cpu ticks at t0, pids per stage, t1, cpu ticks at t1)
+CpuWindow = tuple[float, dict[str, int], dict[str, list[int]], float, dict[str, int]]
+
+
 def read_app(
     app: subprocess.Popen[bytes], frames: int, session: Session, *, max_s: float
-) -> tuple[list[tuple[float, int | None]], list[np.ndarray], tuple[float, dict[str, int], dict[str, list[int]]]]:
+) -> tuple[list[tuple[float, int | None]], list[np.ndarray], CpuWindow]:
     """Read the app's BGR frames for at most ``max_s``: arrival time, mark, every 4th pixel.
 
-    The CPU window opens at the 30th frame (steady state).
+    The CPU window opens at the 30th frame (steady state) and closes at the last 10th frame.
     """
     from captureguard.chokepoint.conformance import read_mark
 
@@ -301,6 +312,7 @@ def read_app(
     received: list[np.ndarray] = []
     nbytes = 1280 * 720 * 3
     window: list[tuple[float, dict[str, int], dict[str, list[int]]]] = []
+    end: list[tuple[float, dict[str, int]]] = []
 
     def read() -> None:
         while len(got) < frames:
@@ -314,6 +326,9 @@ def read_app(
             if len(got) == 30:
                 stages = pids_of(session)
                 window.append((now, {k: sum(cpu_ticks(p) for p in v) for k, v in stages.items()}, stages))
+            if window and len(got) % 10 == 0:  # the window closes at the last sample
+                stages = window[0][2]
+                end[:] = [(now, {k: sum(cpu_ticks(p) for p in v) for k, v in stages.items()})]
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -323,7 +338,10 @@ def read_app(
         os.killpg(app.pid, signal.SIGKILL)
         reader.join(10)
     n = len(got)
-    return got[:n], received[:n], window[0] if window else (0.0, {}, {})
+    if not window or not end:
+        raise SystemExit(f"the app received only {n} frames: see the logs")
+    last = [i for i, (t, _) in enumerate(got) if t <= end[0][0]][-1] + 1
+    return got[:last], received[:last], (window[0][0], window[0][1], window[0][2], end[0][0], end[0][1])
 
 
 def q(values: list[float], p: float) -> float:

@@ -145,6 +145,7 @@ class Consumer:
         self.times: list[float] = []
         argv = [
             "gst-launch-1.0", "-q", "pipewiresrc", f"target-object={target}", f"num-buffers={frames}",
+            "!", "queue", "leaky=downstream", "max-size-buffers=2",  # see docs/chokepoint.md: pipewiresrc stall
             "!", "videoconvert", "!", f"video/x-raw,format=BGR,width={w},height={h}",
             "!", "fdsink", "fd=1", "sync=false",
         ]  # fmt: skip
