@@ -54,7 +54,7 @@ def released_log(path: Path) -> tuple[set[int], set[int]]:
     shown, hidden = set(), set()
     for line in path.read_text().splitlines():
         index, release = line.split()
-        (hidden if release == "placeholder" else shown).add(int(index))
+        (shown if release in ("checked", "covered") else hidden).add(int(index))
     return shown, hidden
 
 

@@ -64,7 +64,12 @@ class Kind(enum.IntEnum):
     END = 2
 
 
-_RELEASES = {Release.CHECKED: 1, Release.COVERED: 2, Release.PLACEHOLDER: 3}
+#: Wire codes of the releases, by name (stable across versions of the Release enum).
+_RELEASE_CODES = {"checked": 1, "covered": 2, "placeholder": 3, "blocked": 4, "failed": 5, "uncovered": 6}
+_RELEASES = {r: _RELEASE_CODES[r.value] for r in Release}
+#: Released frames carry the camera's pixels; every other release carries the guard's placeholder.
+SHOWN = frozenset(r for r in Release if r.value in ("checked", "covered"))
+_WITHHELD = next(r for r in Release if r.value not in ("checked", "covered"))
 _DECISIONS = {Decision.ALLOW: 1, Decision.WARN: 2, Decision.BLOCK: 3}
 FORMAT_BGR = b"BGR3"
 
@@ -169,7 +174,7 @@ def _validate(h: FrameHeader) -> None:
         raise ProtocolError(f"unsupported pixel format {h.fourcc!r}; expected {FORMAT_BGR!r}")
     if h.kind is Kind.FRAME and not (0 < h.width <= MAX_SIDE and 0 < h.height <= MAX_SIDE):
         raise ProtocolError(f"frame size {h.width}x{h.height} out of range 1..{MAX_SIDE}")
-    if h.release is not Release.PLACEHOLDER and h.decision is not Decision.ALLOW:
+    if h.release in SHOWN and h.decision is not Decision.ALLOW:
         raise ProtocolError(f"a {h.release.value} frame must have an allow verdict, got {h.decision.value}")
     if min(h.seq, h.index) < 0:
         raise ProtocolError("seq and index must be >= 0")
@@ -177,7 +182,7 @@ def _validate(h: FrameHeader) -> None:
 
 def end_header(seq: int) -> FrameHeader:
     """The last message of a stream that ended cleanly."""
-    return FrameHeader(0, 0, seq, 0, 0, Release.PLACEHOLDER, Decision.BLOCK, Kind.END)
+    return FrameHeader(0, 0, seq, 0, 0, _WITHHELD, Decision.BLOCK, Kind.END)
 
 
 # -- pixels in a sealed memfd -------------------------------------------------------------------
