@@ -49,10 +49,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def camerad_child(argv: list[str]) -> int:
     """``captureguard camerad`` whose source records when each frame is handed out (monotonic s)."""
-    from captureguard.chokepoint import cli
+    from captureguard import Decision, Frame, Verdict
     from captureguard.chokepoint.conformance import MarkedClip
-    from captureguard.frame import Frame
-    from captureguard.verdict import Decision, Verdict
+    from captureguard.cli import chokepoint as cli
 
     own = argparse.ArgumentParser()
     own.add_argument("--times", type=Path, required=True)
@@ -269,11 +268,11 @@ def judge(
     got: list[tuple[float, int | None]], small: list[np.ndarray], clip: object, unsafe: set[int]
 ) -> dict[str, int]:
     """Frames at the app vs the clip, on every 4th pixel (full frames would need GBs of RAM)."""
-    from captureguard import imageops
     from captureguard.chokepoint.conformance import NOTICE, MarkedClip
+    from captureguard.guard.placeholder import placeholder as placeholder_pixels
 
     assert isinstance(clip, MarkedClip)
-    placeholder = imageops.placeholder(np.zeros((720, 1280, 3), np.uint8), mode="black", notice=NOTICE)[::4, ::4]
+    placeholder = placeholder_pixels(np.zeros((720, 1280, 3), np.uint8), mode="black", notice=NOTICE)[::4, ::4]
     tally = dict.fromkeys(("released", "placeholder", "leaked", "any_part", "unknown"), 0)
 
     def mad(a: np.ndarray, b: np.ndarray) -> float:
@@ -359,9 +358,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("models", "stub"), help="run one of the two rows")
     args = parser.parse_args()
 
-    from captureguard.check import Checker
+    from captureguard import Checker, Decision
     from captureguard.chokepoint.conformance import MarkedClip
-    from captureguard.verdict import Decision
 
     clip = MarkedClip(size=(1280, 720), seconds=args.seconds, paced=False)
     photo = Checker.create(mode="photo")

@@ -14,13 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from captureguard.allowed import AllowedFrame
-from captureguard.chokepoint import cli
+from captureguard import AllowedFrame, Decision, DetectionError, Frame, Reason, Verdict
 from captureguard.chokepoint.conformance import read_mark
-from captureguard.errors import DetectionError
-from captureguard.frame import Frame
+from captureguard.cli import chokepoint as cli
 from captureguard.sources import Source
-from captureguard.verdict import Decision, Reason, Verdict
 
 SAFE = Verdict(Decision.ALLOW, 0.01)
 NUDE = Verdict(Decision.BLOCK, 0.99, (Reason("FEMALE_BREAST_EXPOSED", 0.99, "fake", "oracle"),))

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from captureguard.chokepoint import cli
+from captureguard import ConfigError
 from captureguard.chokepoint.camerad import ServeOptions, serve
 from captureguard.chokepoint.conformance import MarkedClip, audit, mark, read_mark
 from captureguard.chokepoint.framesock import SHOWN, FrameClient, FrameServer
-from captureguard.errors import ConfigError
+from captureguard.cli import chokepoint as cli
 from tests.chokepoint.camerad_fake import OracleChecker
 
 SIZE = (160, 120)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captureguard.allowed import Release, mint_frame
+from captureguard import ConfigError, Decision, Frame, Release, Verdict
 from captureguard.chokepoint.camerad import SocketSink
 from captureguard.chokepoint.framesock import (
     HEADER_SIZE,
@@ -25,9 +25,7 @@ from captureguard.chokepoint.framesock import (
     seal_pixels,
 )
 from captureguard.chokepoint.peercred import PeerCred, may_view, peer_credentials
-from captureguard.errors import ConfigError
-from captureguard.frame import Frame
-from captureguard.verdict import Decision, Verdict
+from captureguard.guard.allowed import mint_frame
 
 H = FrameHeader(
     width=64, height=48, seq=3, index=7, timestamp_us=233_333, release=Release.CHECKED, decision=Decision.ALLOW

@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captureguard.allowed import Release, mint_frame
+from captureguard import Decision, Frame, Release, Verdict
 from captureguard.chokepoint.camerad import SocketSink
 from captureguard.chokepoint.framesock import FrameServer
-from captureguard.frame import Frame
-from captureguard.verdict import Decision, Verdict
+from captureguard.guard.allowed import mint_frame
 
 PROBE = r"""
 import errno, os, socket, sys

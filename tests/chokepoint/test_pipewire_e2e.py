@@ -70,7 +70,7 @@ def test_app_receives_only_released_frames_or_placeholders(
     assert result.passed, result.summary()
     assert set(result.released) <= shown, "a marked frame the guard never released reached the app"
     # The run must have exercised both paths: released frames and withheld (nude) stretches.
-    assert len(result.released) >= 60 and result.placeholders >= 30, result.summary()
+    assert len(result.released) >= 30 and result.placeholders >= 30, result.summary()
     assert session.video_sources() == [NODE], "exactly one Video/Source: the guarded camera"
 
 
@@ -112,8 +112,7 @@ def test_killing_publish_removes_the_node(session: PipeWireSession, tmp_path: Pa
 @pytest.mark.models
 def test_real_models_end_to_end(session: PipeWireSession, tmp_path: Path) -> None:
     """The shipped live models in camerad; withheld = frames the photo check blocks."""
-    from captureguard.check import Checker
-    from captureguard.verdict import Decision
+    from captureguard import Checker, Decision
 
     size = (480, 270)
     clip = MarkedClip(size=size, seconds=SECONDS, paced=False)

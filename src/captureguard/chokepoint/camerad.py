@@ -1,6 +1,6 @@
 """``captureguard camerad``: the one process that opens the real camera.
 
-Camera -> :class:`~captureguard.streamguard.StreamGuard` -> released frames only, to
+Camera -> :class:`~captureguard.guard.stream.StreamGuard` -> released frames only, to
 
 * the frame socket (:class:`SocketSink` -> :class:`~.framesock.FrameServer`), which each user's
   ``captureguard publish`` turns into a PipeWire camera, and optionally
@@ -19,14 +19,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
-from captureguard.allowed import AllowedFrame
-from captureguard.frame import Frame
-from captureguard.pipeline import RunReport, run_guarded
-from captureguard.sinks import Sink, require_allowed
-from captureguard.sources import Source
-from captureguard.streamguard import StreamGuard
-
-from .framesock import FrameHeader, FrameServer
+from captureguard import AllowedFrame, Frame, RunReport, Sink, Source, StreamGuard, run_guarded
+from captureguard.chokepoint.framesock import FrameHeader, FrameServer
+from captureguard.sinks import require_allowed
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from captureguard import imageops
-from captureguard.frame import Frame
+from captureguard import Frame
+from captureguard.guard.placeholder import placeholder as placeholder_pixels
 from captureguard.samples import bundled_samples
 from captureguard.sources.synthetic import ClipSource, Hold, Pan, Shot, Slide, Still
 
@@ -188,7 +188,7 @@ def audit(
     same picture (YUV 4:2:2 round trips differ by a few levels at edges).
     """
     out = Audit()
-    placeholder = imageops.placeholder(np.zeros((clip.size[1], clip.size[0], 3), np.uint8), mode="black", notice=NOTICE)
+    placeholder = placeholder_pixels(np.zeros((clip.size[1], clip.size[0], 3), np.uint8), mode="black", notice=NOTICE)
     for bgr in received:
         index = read_mark(bgr)
         if index is None or index >= len(clip):

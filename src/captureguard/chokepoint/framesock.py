@@ -11,7 +11,7 @@ daemon; measured: a 300,000-byte message fails with EMSGSIZE), and a 720p frame 
 The memfd is sealed (no write, grow or shrink) before it is sent, so every reader sees exactly
 the bytes the guard released, and it lives in RAM only: no pixel touches a disk.
 
-Only :class:`~captureguard.allowed.AllowedFrame` s are ever encoded (see
+Only :class:`~captureguard.guard.allowed.AllowedFrame` s are ever encoded (see
 ``captureguard.chokepoint.camerad.SocketSink``): unchecked frames cannot enter the socket.
 """
 
@@ -34,11 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from captureguard.allowed import Release
-from captureguard.errors import BadInputError, ConfigError
-from captureguard.verdict import Decision
-
-from .peercred import PeerCred, may_view, peer_credentials
+from captureguard import BadInputError, ConfigError, Decision, Release
+from captureguard.chokepoint.peercred import PeerCred, may_view, peer_credentials
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,8 @@ import subprocess
 import threading
 from dataclasses import dataclass
 
-from captureguard.errors import ConfigError
-
-from .framesock import DEFAULT_SOCKET, FrameClient, ReceivedFrame
+from captureguard import ConfigError
+from captureguard.chokepoint.framesock import DEFAULT_SOCKET, FrameClient, ReceivedFrame
 
 log = logging.getLogger(__name__)
 
