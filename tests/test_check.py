@@ -15,7 +15,7 @@ from captureguard.core.verdict import Decision
 from captureguard.errors import ConfigError, DetectionError
 from captureguard.guard.check import Checker
 from captureguard.models.base import load_detector_configs
-from tests.fakes import FakeDetector, Hang, region, whole
+from captureguard.testing import FakeDetector, Hang, region, whole
 
 PROFILE = Profile("t", block_score=0.5, warn_score=0.3, class_thresholds={"ANUS_EXPOSED": 0.5})
 FUSION = FusionModel(-4.0, {"nsfw_logit": 1.0, "intimate_max": 6.0})

@@ -12,7 +12,7 @@ import pytest
 from captureguard.core.detection import Detections
 from captureguard.core.fusion import FEATURES, FusionModel, class_scores, fit_logistic
 from captureguard.errors import ConfigError
-from tests.fakes import region, whole
+from captureguard.testing import region, whole
 
 
 def test_class_scores_take_the_max_per_label() -> None:

@@ -18,8 +18,8 @@ from captureguard.guard.allowed import AllowedFrame, AllowedPhoto, Release, mint
 from captureguard.guard.check import Checker
 from captureguard.guard.photo import PhotoGuard
 from captureguard.sinks.photo_store import PhotoStore
+from captureguard.testing import FakeDetector, Hang, region, whole
 from tests.conftest import synthetic_bgr
-from tests.fakes import FakeDetector, Hang, region, whole
 
 PROFILE = Profile("t", block_score=0.5, warn_score=0.3, warn_underwear=True, underwear_threshold=0.5)
 FUSION = FusionModel(-4.0, {"nsfw_logit": 1.0})

@@ -11,8 +11,7 @@ from captureguard.errors import BadInputError
 from captureguard.guard.allowed import AllowedFrame, Release
 from captureguard.guard.stream import StreamGuard
 from captureguard.pipeline import RunReport, run_guarded
-from captureguard.sinks import MemorySink
-from tests.fakes import ListSource
+from captureguard.testing import ListSource, MemorySink
 from tests.test_streamguard import NUDE, SAFE, ScriptedChecker, frames
 
 

@@ -21,8 +21,8 @@ from captureguard.core.fusion import FusionModel
 from captureguard.core.policy import Profile
 from captureguard.errors import DetectionError
 from captureguard.guard.check import Checker
+from captureguard.testing import region, whole
 from captureguard.web.app import ServerConfig, Services, create_app
-from tests.fakes import region, whole
 
 with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its test client; httpx still works
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
