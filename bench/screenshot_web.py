@@ -25,7 +25,7 @@ from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the fake-camera harness lives with the tests
-from tests import web_harness as wh  # noqa: E402
+from tests.support import web_harness as wh  # noqa: E402
 
 from captureguard.core.frame import Frame  # noqa: E402
 from captureguard.guard.check import Checker  # noqa: E402

@@ -12,7 +12,7 @@ from captureguard.guard.allowed import AllowedFrame, Release
 from captureguard.guard.stream import StreamGuard
 from captureguard.pipeline import RunReport, run_guarded
 from captureguard.testing import ListSource, MemorySink
-from tests.test_streamguard import NUDE, SAFE, ScriptedChecker, frames
+from tests.guard.test_streamguard import NUDE, SAFE, ScriptedChecker, frames
 
 
 def guarded(

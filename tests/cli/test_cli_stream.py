@@ -17,7 +17,7 @@ from captureguard.cli.stream import _PhotoTrigger
 from captureguard.samples import Sample
 from captureguard.sources.image import load_image
 from tests.conftest import read_frame
-from tests.test_sources import write_video
+from tests.sources.test_sources import write_video
 
 pytestmark = pytest.mark.models
 SIZE = (640, 360)  # width, height

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from tests.webutil import (
+from tests.support.webutil import (
     BASE,
     BLUE,
     GREEN,

@@ -17,7 +17,7 @@ from captureguard.guard.check import Checker
 from captureguard.web.app import ServerConfig, Services, create_app
 from captureguard.web.security import ApiError
 from captureguard.web.uploads import read_body
-from tests.webutil import (
+from tests.support.webutil import (
     BASE,
     BLUE,
     FUSION,
@@ -35,7 +35,7 @@ from tests.webutil import (
     running,
 )
 
-DEMO = Path(__file__).resolve().parents[1] / "src" / "captureguard" / "data" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "src" / "captureguard" / "data" / "demo"
 JPEG = {"content-type": "image/jpeg"}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-DEMO_DIR = Path(__file__).resolve().parents[1] / "src" / "captureguard" / "data" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "src" / "captureguard" / "data" / "demo"
 
 
 def letterbox(bgr: np.ndarray, *, width: int = 640, height: int = 480) -> np.ndarray:

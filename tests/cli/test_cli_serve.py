@@ -20,9 +20,9 @@ import pytest
 from websockets.sync.client import connect
 
 from captureguard.cli.serve import is_loopback
-from tests.web_harness import Server
+from tests.support.web_harness import Server
 
-DEMO = Path(__file__).resolve().parents[1] / "src" / "captureguard" / "data" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "src" / "captureguard" / "data" / "demo"
 
 
 def request(

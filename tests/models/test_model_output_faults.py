@@ -90,10 +90,10 @@ def test_corrupt_model_output_blocks_every_picture(
 @pytest.mark.models
 def test_the_web_api_blocks_and_logs_a_nan_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from captureguard.web.app import ServerConfig, create_app
-    from tests.webutil import running
+    from tests.support.webutil import running
 
     app = create_app(ServerConfig(data_dir=tmp_path / "data", photo_deadline_s=30.0))
-    demo = Path(__file__).resolve().parents[1] / "src" / "captureguard" / "data" / "demo"
+    demo = Path(__file__).resolve().parents[2] / "src" / "captureguard" / "data" / "demo"
     with running(app) as c:
         state = app.state.captureguard
         _corrupt(state.photo(), "both", CORRUPTIONS["nan"], monkeypatch)

@@ -18,7 +18,7 @@ from captureguard.evaluation.manifest import (
     read_manifest,
 )
 
-EVAL_MANIFEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval" / "manifest.csv"
+EVAL_MANIFEST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "eval" / "manifest.csv"
 
 
 def write(tmp_path: Path, text: str, files: tuple[str, ...] = ()) -> Path:

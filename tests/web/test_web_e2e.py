@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from captureguard.web.messages import load_messages
-from tests import web_harness as wh
+from tests.support import web_harness as wh
 
 pytestmark = [pytest.mark.browser, pytest.mark.models, pytest.mark.slow]
 

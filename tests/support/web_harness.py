@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.y4m import Segment, build_script, thumbnail
+from tests.support.y4m import Segment, build_script, thumbnail
 
 CHROMIUM = Path("/usr/bin/chromium")
 SAFE_A = "matplotlib_grace_hopper.jpg"
