@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import threading
 import time
@@ -35,10 +34,10 @@ import httpx
 import numpy as np
 from playwright.sync_api import sync_playwright
 
+from captureguard.testing import web_harness as wh
+from captureguard.testing.y4m import load_fixture
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the fake-camera harness lives with the tests
-from tests.support import web_harness as wh  # noqa: E402
-from tests.support.y4m import load_fixture  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

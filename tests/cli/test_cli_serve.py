@@ -20,7 +20,7 @@ import pytest
 from websockets.sync.client import connect
 
 from captureguard.cli.serve import is_loopback
-from tests.support.web_harness import Server
+from captureguard.testing.web_harness import Server
 
 DEMO = Path(__file__).resolve().parents[2] / "src" / "captureguard" / "data" / "demo"
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from captureguard.testing import web_harness as wh
 from captureguard.web.messages import load_messages
-from tests.support import web_harness as wh
 
 pytestmark = [pytest.mark.browser, pytest.mark.models, pytest.mark.slow]
 

@@ -2,11 +2,13 @@
 
 Chromium loops the file, so a script of stills (safe, painting, safe) becomes a repeating
 camera feed. Frames are BGR ``(H, W, 3) uint8``; the file is ``C420`` (I420, BT.601 as OpenCV
-converts it).
+converts it). Used by :mod:`captureguard.testing.web_harness` (the browser tests and
+``bench/web.py``).
 """
 
 from __future__ import annotations
 
+import importlib.resources
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "src" / "captureguard" / "data" / "demo"
+#: The bundled public-domain stills (``captureguard/data/demo``).
+DEMO_DIR = Path(str(importlib.resources.files("captureguard").joinpath("data/demo")))
 
 
 def letterbox(bgr: np.ndarray, *, width: int = 640, height: int = 480) -> np.ndarray:

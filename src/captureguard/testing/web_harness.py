@@ -1,4 +1,4 @@
-"""Drive ``captureguard serve`` with Chromium's fake camera (shared by the e2e test and bench/web.py).
+"""Drive ``captureguard serve`` with Chromium's fake camera (the browser e2e test and ``bench/web.py``).
 
 * :func:`build_camera` writes a looping y4m (safe, painting, safe) and the reference thumbnails
   of its stills, so any picture seen later (drawn on the viewfinder, in the camera, in a
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.support.y4m import Segment, build_script, thumbnail
+from captureguard.testing.y4m import Segment, build_script, thumbnail
 
 CHROMIUM = Path("/usr/bin/chromium")
 SAFE_A = "matplotlib_grace_hopper.jpg"
@@ -151,8 +151,11 @@ class Server:
         return self
 
     def _drain(self, found: queue.Queue[str]) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        for line in self._proc.stdout:
+        stdout = self._proc.stdout if self._proc is not None else None
+        if stdout is None:
+            found.put("")
+            return
+        for line in stdout:
             self.lines.append(line)
             match = _URL.search(line)
             if match:
