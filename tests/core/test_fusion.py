@@ -6,11 +6,10 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from captureguard.core.detection import Detections
-from captureguard.core.fusion import FEATURES, FusionModel, class_scores, fit_logistic
+from captureguard.core.fusion import FEATURES, FusionModel, class_scores
 from captureguard.errors import ConfigError
 from captureguard.testing import region, whole
 
@@ -62,21 +61,3 @@ def test_unknown_feature_is_a_config_error(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"weights": {}}))
     with pytest.raises(ConfigError, match="invalid fusion parameters"):
         FusionModel.load(bad)
-
-
-def test_fit_logistic_recovers_known_weights() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(4000, 2))
-    true = np.array([-0.5, 2.0, -1.0])
-    p = 1 / (1 + np.exp(-(true[0] + x @ true[1:])))
-    y = (rng.random(4000) < p).astype(float)
-    w = fit_logistic(x, y, l2=1e-6)
-    assert w == pytest.approx(true, abs=0.15)
-
-
-def test_fit_logistic_penalty_shrinks_weights() -> None:
-    x = np.array([[0.0], [1.0], [2.0], [3.0]])
-    y = np.array([0.0, 0.0, 1.0, 1.0])  # separable: unpenalised weights would diverge
-    w = fit_logistic(x, y, l2=1.0)
-    assert np.isfinite(w).all()
-    assert 0 < w[1] < 10

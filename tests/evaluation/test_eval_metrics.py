@@ -169,7 +169,7 @@ def test_operating_point_edges(
 
 
 def test_operating_point_matches_the_calibration_script_formula() -> None:
-    """Same recall as bench/calibrate_fusion.py (threshold just above the (k+1)-th highest negative)."""
+    """Same recall as tools/calibrate_fusion.py (threshold just above the (k+1)-th highest negative)."""
     rng = np.random.default_rng(7)
     for _ in range(200):
         n = int(rng.integers(2, 60))

@@ -18,8 +18,8 @@ Steps:
 
 Usage::
 
-    .venv/bin/python bench/calibrate_fusion.py                 # explore + write shipped files
-    .venv/bin/python bench/calibrate_fusion.py --dry-run       # numbers only
+    .venv/bin/python tools/calibrate_fusion.py                 # explore + write shipped files
+    .venv/bin/python tools/calibrate_fusion.py --dry-run       # numbers only
 """
 
 from __future__ import annotations
@@ -42,13 +42,13 @@ from tqdm import tqdm
 
 from captureguard.core.detection import IMAGE_NSFW, Detections
 from captureguard.core.frame import Frame
-from captureguard.core.fusion import FEATURES, class_scores, fit_logistic
+from captureguard.core.fusion import FEATURES, class_scores
 from captureguard.models.base import Detector, build_detector
 from captureguard.models.yolo import YoloDetector, YoloSettings, nudenet_detector, with_settings
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-CACHE = BENCH / "results" / "cache"
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+CACHE = BENCH / "results" / "cache"  # shared with bench/accuracy.py (git-ignored)
 DATA = ROOT / "src" / "captureguard" / "data"
 DEFAULT_MANIFEST = ROOT.parent / "shared" / "data" / "eval" / "manifest.csv"
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".webm"}
@@ -280,6 +280,33 @@ class Fitted:
         return np.asarray(1 / (1 + np.exp(-(self.intercept + x @ self.weights))))
 
 
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, iterations: int = 200) -> np.ndarray:
+    """Fit L2-regularised logistic regression by Newton's method (build time only: the package only infers).
+
+    Args:
+        x: ``(N, F)`` features.
+        y: ``(N,)`` 0/1 labels.
+        l2: penalty on the weights (not the intercept).
+        iterations: most Newton steps (it stops when a step is below 1e-8).
+
+    Returns:
+        ``(F + 1,)`` parameters: intercept first.
+    """
+    xa = np.hstack([np.ones((len(x), 1)), x])
+    w = np.zeros(xa.shape[1])
+    penalty = np.full(xa.shape[1], l2)
+    penalty[0] = 0.0
+    for _ in range(iterations):
+        p = 1 / (1 + np.exp(-(xa @ w)))
+        grad = xa.T @ (p - y) + penalty * w
+        hess = (xa * (p * (1 - p))[:, None]).T @ xa + np.diag(penalty) + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
 def fit(x: np.ndarray, y: np.ndarray, *, l2: float = L2) -> Fitted:
     """Fit on standardised features (so one L2 strength suits all), return raw-unit parameters."""
     mu, sd = x.mean(axis=0), x.std(axis=0)
@@ -362,7 +389,7 @@ def explore(
 PHOTO = System(("nn640", "open_nsfw"), ("nsfw_logit", "exposed_sum"))
 LIVE = System(("nn640", "open_nsfw"), PHOTO.features)
 PROFILE_NAMES = ("child", "teen", "adult")
-COMMAND = ".venv/bin/python bench/calibrate_fusion.py"
+COMMAND = ".venv/bin/python tools/calibrate_fusion.py"
 
 
 @dataclass(frozen=True)
@@ -473,7 +500,7 @@ def write_profiles(thresholds: Mapping[str, Mapping[str, float]]) -> Path:
     path = DATA / "profiles.toml"
     text = path.read_text(encoding="utf-8").replace(
         "Thresholds are placeholders until calibrated (see MODEL_CARD.md).",
-        "block_score/warn_score: set by bench/calibrate_fusion.py from grouped-CV scores (docs/accuracy.md).",
+        "block_score/warn_score: set by tools/calibrate_fusion.py from grouped-CV scores (docs/accuracy.md).",
     )
     for name, values in thresholds.items():
         head = re.search(rf"^\[profiles\.{name}\]$", text, re.M)
@@ -492,7 +519,7 @@ def write_profiles(thresholds: Mapping[str, Mapping[str, float]]) -> Path:
 def write_detectors() -> Path:
     """Write ``data/detectors.toml`` with the chosen photo and live views."""
     lines = [
-        "# Detector set per mode, chosen by grouped cross-validation (bench/calibrate_fusion.py,",
+        "# Detector set per mode, chosen by grouped cross-validation (tools/calibrate_fusion.py,",
         "# docs/accuracy.md). Both modes share data/fusion.json and the profile thresholds.",
     ]
     for mode, system in (("photo", PHOTO), ("live", LIVE)):
