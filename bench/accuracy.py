@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from captureguard.core.detection import EXPOSED_INTIMATE
 from captureguard.core.frame import Frame
-from captureguard.core.fusion import EXPOSED_INTIMATE, FusionModel
+from captureguard.core.fusion import FusionModel
 from captureguard.core.policy import load_profiles
 
 # The tables reuse the calibration's manifest reader, per-image cache and CV metrics (one

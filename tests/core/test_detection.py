@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from captureguard.core import detection, fusion, policy
 from captureguard.core.detection import IMAGE_NSFW, Detection, Detections
 from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError
@@ -157,3 +158,13 @@ def test_frame_rejects_bad_pixels(pixels: object) -> None:
 def test_frame_rejects_writeable_pixels() -> None:
     with pytest.raises(BadInputError, match="frozen"):
         Frame(np.zeros((2, 2, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    "group", ["EXPOSED_INTIMATE", "EXPOSED_SKIN", "DEFAULT_BLOCK_CLASSES", "UNDERWEAR_CLASSES", "BARE_SKIN_CLASSES"]
+)
+def test_label_groups_are_defined_once_from_the_vocabulary(group: str) -> None:
+    labels = getattr(detection, group)
+    assert labels and set(labels) <= set(detection.BODY_PART_LABELS)
+    for user in (fusion, policy):  # users import the group; none defines its own copy
+        assert getattr(user, group, labels) is labels

@@ -15,20 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from captureguard.core.detection import BODY_PART_LABELS, IMAGE_NSFW, Detections
+from captureguard.core.detection import BODY_PART_LABELS, EXPOSED_INTIMATE, EXPOSED_SKIN, IMAGE_NSFW, Detections
 from captureguard.core.verdict import Reason
 from captureguard.errors import ConfigError, DetectionError
-
-#: Exposed intimate parts (the default blocked classes).
-EXPOSED_INTIMATE: tuple[str, ...] = (
-    "FEMALE_GENITALIA_EXPOSED",
-    "MALE_GENITALIA_EXPOSED",
-    "FEMALE_BREAST_EXPOSED",
-    "ANUS_EXPOSED",
-    "BUTTOCKS_EXPOSED",
-)
-#: Exposed non-intimate skin: support for, never proof of, nudity.
-EXPOSED_SKIN: tuple[str, ...] = ("BELLY_EXPOSED", "ARMPITS_EXPOSED", "MALE_BREAST_EXPOSED", "FEET_EXPOSED")
 
 
 @dataclass(frozen=True)
