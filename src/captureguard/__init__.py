@@ -6,6 +6,7 @@ The path of one frame::
            -> policy.decide -> Verdict -> Guard -> AllowedPhoto/AllowedFrame -> Sink
 """
 
+from captureguard._version import __version__
 from captureguard.core.detection import Detection, Detections
 from captureguard.core.frame import Frame
 from captureguard.core.policy import Profile, load_profiles
@@ -22,8 +23,6 @@ from captureguard.guard.allowed import AllowedFrame, AllowedPhoto
 from captureguard.guard.check import Checker
 from captureguard.guard.photo import PhotoGuard, PhotoResult
 from captureguard.sinks.photo_store import PhotoStore
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AllowedFrame",

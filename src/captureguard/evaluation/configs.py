@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from captureguard import __version__
+from captureguard._version import __version__
 from captureguard.core.detection import EXPOSED_INTIMATE, IMAGE_NSFW
 from captureguard.core.fusion import Assessment
 from captureguard.core.policy import Profile, decide, load_profiles
