@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,8 +101,13 @@ def modules(package_dir: Path = PACKAGE_DIR) -> list[Module]:
     return sorted(out, key=lambda m: (layer_rank(m.layer), m.name))
 
 
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|") or "(no docstring)"
+    """A docstring line as a markdown cell: reST roles and double backticks become code spans."""
+    text = _ROLE.sub(lambda m: f"`{m.group(1).rsplit('.', 1)[-1] if m.group(0).count('~') else m.group(1)}`", text)
+    return text.replace("``", "`").replace("|", "\\|") or "(no docstring)"
 
 
 def table(prefix: str = PACKAGE, package_dir: Path = PACKAGE_DIR) -> str:
