@@ -220,3 +220,16 @@ def test_no_import_cycles() -> None:
         " <-> ".join(c) + ": " + "; ".join(str(i) for i in INTERNAL if i.module in c and i.target in c) for c in found
     ]
     assert not found, "import cycles:\n" + "\n".join(details)
+
+
+def test_bench_and_tools_do_not_import_the_tests() -> None:
+    root = PACKAGE_DIR.parents[1]
+    bad = [
+        f"{path.relative_to(root).as_posix()}:{node.lineno}"
+        for folder in ("bench", "tools")
+        for path in sorted((root / folder).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if (isinstance(node, ast.ImportFrom) and _top(node.module or "") == "tests")
+        or (isinstance(node, ast.Import) and any(_top(a.name) == "tests" for a in node.names))
+    ]
+    assert not bad, "bench/ and tools/ must not import from tests/ (use captureguard.testing):\n" + "\n".join(bad)
