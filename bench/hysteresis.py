@@ -24,7 +24,6 @@ import stream_lib as sl
 from captureguard.core.frame import Frame
 from captureguard.core.ledger import StreamSettings
 from captureguard.core.verdict import Decision, Verdict
-from captureguard.guard.allowed import Release
 from captureguard.guard.check import Checker
 from captureguard.guard.stream import StreamGuard
 from captureguard.sources.synthetic import ClipSource
@@ -55,7 +54,7 @@ def replay(clip: ClipSource, verdicts: list[Verdict], k: int, t: float) -> set[i
     for item in guard.finish():
         sink.write(item)
     guard.close()
-    return {item.frame.index for item in sink.items if item.release is not Release.PLACEHOLDER}
+    return {item.frame.index for item in sink.items if item.release.released}
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 from captureguard.core.frame import Frame
 from captureguard.core.ledger import StreamSettings
 from captureguard.core.verdict import Decision
-from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.allowed import AllowedFrame
 from captureguard.guard.check import Checker
 from captureguard.guard.photo import PhotoGuard
 from captureguard.guard.stream import StreamGuard
@@ -112,7 +112,7 @@ def run_video_demo(*, out_dir: Path, profile: str) -> None:
 
     class _Seen(MemorySink):  # remembers released indices only (no pixels kept)
         def write(self, item: AllowedFrame) -> None:
-            if item.release is not Release.PLACEHOLDER:
+            if item.release.released:
                 released.append(item.frame.index)
 
     report = run_guarded(clip, guard, [Mp4Sink(video, fps=clip.fps), ContactSheetSink(sheet, every=9), _Seen()])

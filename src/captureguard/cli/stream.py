@@ -17,6 +17,7 @@ from captureguard.core.frame import Frame
 from captureguard.core.ledger import StreamSettings
 from captureguard.errors import CaptureGuardError
 from captureguard.guard.check import Checker
+from captureguard.guard.placeholder import Placeholder
 from captureguard.guard.stream import StreamGuard
 from captureguard.pipeline import RunReport, run_guarded
 from captureguard.sinks import Sink
@@ -79,11 +80,11 @@ def _guard(args: argparse.Namespace, *, live: bool) -> StreamGuard:
     checker = Checker.create(profile=args.profile, mode="live", profiles_path=args.profiles_file)
     settings = StreamSettings(
         max_gap=args.max_gap,
-        live=live,
+        schedule="latest" if live else "lockstep",
         max_delay_frames=max(12, args.max_gap + 2),
-        unreleasable="drop" if args.placeholder == "drop" else "placeholder",
+        withheld="drop" if args.placeholder == "drop" else "placeholder",
     )
-    look = "black" if args.placeholder == "drop" else args.placeholder
+    look: Placeholder = "blur" if args.placeholder == "blur" else "black"
     return StreamGuard(checker, settings, deadline_s=args.deadline_ms / 1e3, placeholder=look)
 
 

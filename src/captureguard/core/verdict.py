@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 
 class Decision(enum.Enum):
@@ -56,7 +57,7 @@ class Verdict:
     score: float
     reasons: tuple[Reason, ...] = ()
     profile: str = ""
-    timings_ms: dict[str, float] = field(default_factory=dict)
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # A verdict whose score is not a probability would compare false with every threshold.
@@ -69,14 +70,13 @@ class Verdict:
         return cls(Decision.BLOCK, 1.0, (Reason(code, 1.0, "", detail),), profile)
 
     @property
-    def allowed(self) -> bool:
-        """True only for ``ALLOW``."""
-        return self.decision is Decision.ALLOW
-
-    @property
     def failed(self) -> bool:
         """True when the block came from a failure, not from evidence."""
         return any(r.code in FAILURE_CODES for r in self.reasons)
+
+    def with_timings(self, **ms: float) -> Verdict:
+        """A copy with more per-stage timings (``total=12.5``); verdicts are never changed in place."""
+        return replace(self, timings_ms={**self.timings_ms, **ms})
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form: decision, score, reasons, profile, timings. No pixels."""

@@ -25,7 +25,7 @@ from captureguard.core.frame import Frame
 from captureguard.core.ledger import StreamSettings
 from captureguard.core.verdict import Decision, Verdict
 from captureguard.evaluation.manifest import Item
-from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.allowed import AllowedFrame
 from captureguard.guard.stream import FrameChecker, StreamGuard
 from captureguard.pipeline import run_guarded
 from captureguard.sources.video import FALLBACK_FPS, AvFileSource
@@ -163,14 +163,14 @@ class _VerdictCache:
 
 
 @dataclass
-class _Recorder:
+class _ReleaseLog:
     """The sink: each frame's index and release kind, never its pixels."""
 
     released: set[int] = field(default_factory=set)
 
     def write(self, item: AllowedFrame) -> None:
         """Record one frame's fate."""
-        if item.release is not Release.PLACEHOLDER:
+        if item.release.released:
             self.released.add(item.frame.index)
 
     def close(self) -> None:
@@ -240,10 +240,10 @@ def evaluate_video(
     Raises:
         BadInputError: the video cannot be decoded (or breaks off part way).
     """
-    cache, recorder = _VerdictCache(checker), _Recorder()
+    cache, recorder = _VerdictCache(checker), _ReleaseLog()
     tap = _Tap(cache, [_Sampler(1.0 / rate) for rate in sample_rates])
     source = AvFileSource(item.path)
-    guard = StreamGuard(cache, dataclasses.replace(settings, live=False), deadline_s=FILE_DEADLINE_S)
+    guard = StreamGuard(cache, dataclasses.replace(settings, schedule="lockstep"), deadline_s=FILE_DEADLINE_S)
     report = run_guarded(source, guard, [recorder], on_frame=tap)
     tap.flush()
     times, durations = tap.timestamps, _durations(tap.timestamps, source.fps)

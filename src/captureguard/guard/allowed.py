@@ -17,16 +17,31 @@ _CAPABILITY = object()
 
 
 class Release(enum.Enum):
-    """Why a stream frame may reach a sink.
+    """Why a stream frame may reach a sink, and with which pixels.
 
-    ``CHECKED``: the frame itself was checked and allowed. ``COVERED``: it lies between two
-    allowed checks at most ``max_gap`` frames apart. ``PLACEHOLDER``: the guard replaced it with
-    pixels of its own (black, or a heavy blur with a notice) because it was not found safe.
+    Released (the camera's pixels): ``CHECKED``, the frame itself was checked and allowed;
+    ``COVERED``, it lies between two allowed checks at most ``max_gap`` frames apart.
+    Withheld (the guard's placeholder pixels instead): ``BLOCKED``, its check, or the check beside
+    it, found nudity, or it came while the stream was still blocked (hysteresis); ``FAILED``, the
+    check that withheld it failed (error, timeout, overload); ``UNCOVERED``, it was not checked and
+    is not covered although no check blocked (a scene cut, live overload, a stream cut short).
     """
 
     CHECKED = "checked"
     COVERED = "covered"
-    PLACEHOLDER = "placeholder"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+    UNCOVERED = "uncovered"
+
+    @property
+    def released(self) -> bool:
+        """True when the frame carries the camera's pixels (checked or covered)."""
+        return self in (Release.CHECKED, Release.COVERED)
+
+    @property
+    def is_block(self) -> bool:
+        """True when a check decided to withhold it (blocked or failed), not a gap in coverage."""
+        return self in (Release.BLOCKED, Release.FAILED)
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,7 +66,8 @@ class AllowedFrame:
     Attributes:
         frame: the pixels to show/record (the camera's, or the guard's placeholder).
         release: why it may pass (:class:`Release`).
-        verdict: the verdict that decided it (for a placeholder: the one that blocked).
+        verdict: the verdict that decided it (withheld frames: the one that blocked, or a
+            synthetic ``uncovered`` block).
     """
 
     frame: Frame
@@ -62,7 +78,7 @@ class AllowedFrame:
     def __post_init__(self) -> None:
         if self._capability is not _CAPABILITY:
             raise TypeError("AllowedFrame is made only by a captureguard guard")
-        if self.release is not Release.PLACEHOLDER and self.verdict.decision is not Decision.ALLOW:
+        if self.release.released and self.verdict.decision is not Decision.ALLOW:
             raise TypeError(f"a frame whose verdict is {self.verdict.decision.value} can only pass as a placeholder")
 
 

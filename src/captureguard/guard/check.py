@@ -7,15 +7,15 @@ an exception becomes ``BLOCK(reason="error")`` and a check that overruns its dea
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+import numpy as np
 
 from captureguard.core.detection import Detections
 from captureguard.core.frame import Frame
@@ -23,6 +23,7 @@ from captureguard.core.fusion import FusionModel
 from captureguard.core.policy import Profile, decide, load_profiles
 from captureguard.core.verdict import Verdict
 from captureguard.errors import CaptureGuardError, ConfigError
+from captureguard.guard.deadline import DeadlineExceededError, DeadlineRunner
 from captureguard.models.base import Detector, build_detector, load_detector_configs
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class Checker:
     fusion: FusionModel
     profile: Profile
     deadline_s: float | None = None
-    _worker: _DaemonWorker | None = field(default=None, init=False, repr=False)
+    _deadline_runner: DeadlineRunner[Frame, Verdict] | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
@@ -73,7 +74,22 @@ class Checker:
         if mode not in configs:
             raise ConfigError(f"no [{mode}] detectors configured; found {sorted(configs)}")
         detectors = [build_detector(c, threads=threads) for c in configs[mode]]
-        return cls(detectors, FusionModel.load(fusion_path), profiles[profile], deadline_s)
+        checker = cls(detectors, FusionModel.load(fusion_path), profiles[profile], deadline_s)
+        checker.warm_up()
+        return checker
+
+    def warm_up(self) -> None:
+        """Run every detector once on a small grey frame, so the first real check is not cold.
+
+        onnxruntime allocates and plans on a session's first run (measured: the first 720p live
+        check took over 0.5 s, the stream deadline, on a busy 2-core machine; later ones ~30 ms).
+        A failure here is left for the first real check to report (and block).
+        """
+        grey = Frame.from_bgr(np.full((360, 640, 3), 128, np.uint8), source="warm-up")
+        try:
+            self.detect(grey)
+        except Exception as exc:  # the first real check fails closed and logs it
+            log.debug("warm-up failed: %r", exc)
 
     def detect(self, frame: Frame) -> tuple[Detections, dict[str, float]]:
         """Run every detector; returns the joined detections and ms per detector."""
@@ -88,15 +104,10 @@ class Checker:
         """Decide about one frame. Never raises for detection failures: they block."""
         t0 = time.perf_counter()
         try:
-            if self.deadline_s is None:
-                verdict = self._check(frame)
-            else:
-                verdict = self._pool_submit(frame).result(timeout=self.deadline_s)
-        except concurrent.futures.TimeoutError:
-            log.warning("check of %s exceeded %.0f ms: blocked", frame.source or "frame", self.deadline_s * 1e3)  # type: ignore[operator]
-            verdict = Verdict.failure(
-                "timeout", f"check took longer than {self.deadline_s} s", profile=self.profile.name
-            )
+            verdict = self._runner().run(frame)
+        except DeadlineExceededError as exc:
+            log.warning("check of %s blocked: %s", frame.source or "frame", exc)
+            verdict = Verdict.failure("timeout", f"check {exc}", profile=self.profile.name)
         except Exception as exc:  # fail closed on anything, including bugs
             log.error(
                 "check of %s failed, blocked: %s",
@@ -105,57 +116,24 @@ class Checker:
                 exc_info=not isinstance(exc, CaptureGuardError),
             )
             verdict = Verdict.failure("error", f"{type(exc).__name__}: {exc}", profile=self.profile.name)
-        verdict.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
-        return verdict
+        return verdict.with_timings(total=(time.perf_counter() - t0) * 1e3)
 
     def _check(self, frame: Frame) -> Verdict:
         found, timings = self.detect(frame)
         t0 = time.perf_counter()
         verdict = decide(self.fusion.assess(found), self.profile)
         timings["fuse+decide"] = (time.perf_counter() - t0) * 1e3
-        verdict.timings_ms.update(timings)
-        return verdict
+        return verdict.with_timings(**timings)
 
-    def _pool_submit(self, frame: Frame) -> concurrent.futures.Future[Verdict]:
+    def _runner(self) -> DeadlineRunner[Frame, Verdict]:
         with self._lock:
-            if self._worker is None:
-                self._worker = _DaemonWorker(self._check)
-            return self._worker.submit(frame)
+            if self._deadline_runner is None:
+                self._deadline_runner = DeadlineRunner(self._check, deadline_s=self.deadline_s)
+            return self._deadline_runner
 
     def close(self) -> None:
         """Stop the deadline worker (a hung check is abandoned, not waited for)."""
         with self._lock:
-            if self._worker is not None:
-                self._worker.close()
-                self._worker = None
-
-
-class _DaemonWorker:
-    """One daemon thread running checks in order, so a hung model can never hold up exit.
-
-    (A ThreadPoolExecutor's threads are joined at interpreter exit: a hung check would hang the
-    process.) Checks queued behind a hung one time out in their callers and so block.
-    """
-
-    def __init__(self, fn: Callable[[Frame], Verdict]) -> None:
-        self._fn = fn
-        self._queue: queue.SimpleQueue[tuple[Frame, concurrent.futures.Future[Verdict]] | None] = queue.SimpleQueue()
-        threading.Thread(target=self._loop, name="captureguard-check", daemon=True).start()
-
-    def submit(self, frame: Frame) -> concurrent.futures.Future[Verdict]:
-        future: concurrent.futures.Future[Verdict] = concurrent.futures.Future()
-        self._queue.put((frame, future))
-        return future
-
-    def close(self) -> None:
-        self._queue.put(None)
-
-    def _loop(self) -> None:
-        while (item := self._queue.get()) is not None:
-            frame, future = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(self._fn(frame))
-            except BaseException as exc:  # handed to the caller, who turns it into a block
-                future.set_exception(exc)
+            if self._deadline_runner is not None:
+                self._deadline_runner.close()
+                self._deadline_runner = None

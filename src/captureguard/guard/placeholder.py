@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import cv2
 import numpy as np
 
+Placeholder = Literal["black", "blur"]
+"""How a withheld frame looks: black, or a blur so coarse no shape survives; both carry a notice."""
 
-def placeholder(bgr: np.ndarray, *, mode: str, notice: str) -> np.ndarray:
+
+def placeholder(bgr: np.ndarray, *, mode: Placeholder, notice: str) -> np.ndarray:
     """A frame that shows nothing of ``bgr``: black, or a 12-pixel-wide blur, with a notice.
 
     Args:

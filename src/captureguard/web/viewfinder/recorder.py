@@ -7,9 +7,10 @@ import threading
 from collections.abc import Callable
 
 from captureguard.errors import CaptureGuardError
-from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.allowed import AllowedFrame
 from captureguard.sinks.mp4 import Mp4Sink
 from captureguard.web.gallery import Gallery
+from captureguard.web.settings import RecordOnBlock
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class Recorder:
             placeholders, ``pause`` skips them, ``stop`` ends the recording at the first one.
     """
 
-    def __init__(self, gallery: Gallery, *, mode: Callable[[], str]) -> None:
+    def __init__(self, gallery: Gallery, *, mode: Callable[[], RecordOnBlock]) -> None:
         self._gallery = gallery
         self._mode = mode
         self._lock = threading.Lock()
@@ -72,7 +73,7 @@ class Recorder:
         with self._lock:
             if self._sink is None:
                 return None
-            if item.release is Release.PLACEHOLDER:
+            if not item.release.released:
                 mode = self._mode()
                 if mode == "stop":
                     return self._close("blocked")

@@ -73,7 +73,7 @@ async def _hello(websocket: WebSocket, state: AppState) -> bool:
     except ValueError:
         hello = None
     token = hello.get("csrf") if isinstance(hello, dict) and hello.get("type") == "hello" else None
-    if isinstance(token, str) and state.csrf.check(websocket.cookies.get(SESSION_COOKIE), token):
+    if isinstance(token, str) and state.csrf.verify(websocket.cookies.get(SESSION_COOKIE), token):
         return True
     await websocket.close(1008, "the first message must be {type: hello, csrf: TOKEN} from /api/session")
     return False
@@ -103,7 +103,7 @@ class LiveSession:
         self.recorder = Recorder(state.gallery, mode=lambda: state.settings.record_on_block)
         guard = StreamGuard(
             _CurrentChecker(state),
-            StreamSettings(max_gap=0, live=True),
+            StreamSettings(max_gap=0, schedule="lockstep"),
             deadline_s=config.live_deadline_s,
             placeholder=settings.placeholder,
         )

@@ -1,12 +1,13 @@
 """The thread side of a viewfinder session: decode, guard, encode, record, log block episodes.
 
-One thread per session takes the received JPEG frames in order and feeds them to the session's
-:class:`StreamGuard` **one at a time**: it submits a frame and collects until that frame's
-answer is out before it takes the next. With ``max_gap=0`` every frame is checked; one frame at
-a time also means the live ledger never has two frames waiting, so it never skips a frame to
-catch up (a skipped frame would become a placeholder: black flicker in the viewfinder). Frames
-that arrive while the session is behind wait in a short queue; beyond it they are answered
-``dropped`` (never shown) by the socket side.
+A session is one guarded stream through the project's one pump,
+:func:`~captureguard.pipeline.run_guarded`: an :class:`_InboxSource` yields the received JPEG
+frames in order (decoded), the session's :class:`StreamGuard` runs in ``lockstep`` with
+``max_gap=0`` (every frame checked, none skipped to catch up: a skipped frame would flicker as a
+placeholder), and an :class:`_AnswerSink` encodes each released frame or placeholder, answers the
+client, feeds the recorder and logs one event per block episode. Frames that arrive while the
+session is behind wait in a short queue; beyond it they are answered ``dropped`` (never shown) by
+the socket side.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from captureguard.core.frame import Frame
-from captureguard.core.verdict import Decision
-from captureguard.errors import BadInputError, DetectionError
-from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.errors import BadInputError
+from captureguard.guard.allowed import AllowedFrame
 from captureguard.guard.stream import StreamGuard
+from captureguard.pipeline import run_guarded
+from captureguard.sinks import require_allowed
 from captureguard.sinks.encode import encode
 from captureguard.sources.image import decode_image
 from captureguard.web.events import Event
@@ -33,8 +35,6 @@ from captureguard.web.viewfinder.recorder import Recorder
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 85
-#: A frame still unanswered after this long means the guard is broken: the session ends.
-ANSWER_TIMEOUT_S = 10.0
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
 
@@ -85,6 +85,38 @@ class BadFrameError(BadInputError):
     """A frame that is not a usable JPEG, or is too large."""
 
 
+class _InboxSource:
+    """The received frames, decoded, in order; ends when the worker stops (a ``None`` in the inbox)."""
+
+    fps = 30.0
+    live = False  # the guard runs in lockstep: every frame is answered before the next is taken
+    name = "viewfinder"
+
+    def __init__(self, inbox: queue.Queue[FrameIn | None], decode: Callable[[FrameIn], Frame]) -> None:
+        self._inbox, self._decode = inbox, decode
+
+    def __iter__(self) -> Iterator[Frame]:
+        while (item := self._inbox.get()) is not None:
+            yield self._decode(item)
+
+    def close(self) -> None:
+        """Nothing to release: the socket side owns the connection."""
+
+
+class _AnswerSink:
+    """Answers the client for every frame the guard decides, records it, logs block episodes."""
+
+    def __init__(self, worker: ViewfinderWorker) -> None:
+        self._worker = worker
+
+    def write(self, item: AllowedFrame) -> None:
+        """Answer one frame (the sink side of the pump)."""
+        self._worker._answer(require_allowed(item, "the viewfinder"))
+
+    def close(self) -> None:
+        """The recording is finalised by the worker when the session ends."""
+
+
 class ViewfinderWorker:
     """Runs one session's frames through its guard in a thread.
 
@@ -118,11 +150,8 @@ class ViewfinderWorker:
         self._inbox: queue.Queue[FrameIn | None] = queue.Queue()
         self._stop = threading.Event()
         self._received: dict[int, float] = {}
-        self._last_index = -1
         self._in_block = False
         self._placeholder_jpeg: tuple[np.ndarray, bytes] | None = None
-        # A frame's answer is due within the guard's deadline; this only catches a broken guard.
-        self._answer_timeout_s = ANSWER_TIMEOUT_S
         self.done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="captureguard-viewfinder", daemon=True)
 
@@ -134,6 +163,7 @@ class ViewfinderWorker:
         """Queue a frame; False (the caller answers ``dropped``) when too many are waiting."""
         if self._stop.is_set() or self._inbox.qsize() >= self._max_waiting:
             return False
+        self._received[item.index] = item.received_s
         self._inbox.put(item)
         return True
 
@@ -144,29 +174,15 @@ class ViewfinderWorker:
 
     def _run(self) -> None:
         try:
-            while not self._stop.is_set():
-                item = self._inbox.get()
-                if item is None or self._stop.is_set():
-                    break
-                self._process(item)
+            run_guarded(_InboxSource(self._inbox, self._decode), self._guard, [_AnswerSink(self)], stop=self._stop)
         except BadFrameError as exc:
             self._post(Fatal(1003, str(exc)))
         except Exception as exc:  # the guard died or encoding failed: fail closed, end the session
             log.error("viewfinder session failed: %r", exc)
             self._post(Fatal(1011, "the viewfinder guard stopped; reload the page"))
         finally:
-            self._end()
-
-    def _process(self, item: FrameIn) -> None:
-        frame = self._decode(item)
-        self._received[item.index] = item.received_s
-        self._guard.submit(frame)
-        deadline = time.monotonic() + self._answer_timeout_s
-        while self._last_index < item.index:
-            if time.monotonic() > deadline:
-                raise DetectionError(f"frame {item.index} got no answer from the stream guard")
-            for out in self._guard.collect(timeout=0.1):
-                self._answer(out)
+            self._recorder.stop("ended")
+            self.done.set()
 
     def _decode(self, item: FrameIn) -> Frame:
         if not item.data.startswith(_JPEG_MAGIC):
@@ -185,14 +201,14 @@ class ViewfinderWorker:
 
     def _answer(self, out: AllowedFrame) -> None:
         index = out.frame.index
-        self._last_index = index
-        blocked = out.release is Release.PLACEHOLDER
+        blocked = not out.release.released
         self._track_episode(out)
         received = self._received.pop(index, time.monotonic())
         header: dict[str, object] = {
             "type": "frame",
             "index": index,
-            "release": out.release.value,
+            "release": out.release.value if out.release.released else "placeholder",
+            "withheld": None if out.release.released else out.release.value,
             "blocked": blocked,
             "latency_ms": round((time.monotonic() - received) * 1e3, 1),
             "notice": self._notice if blocked else None,
@@ -209,32 +225,19 @@ class ViewfinderWorker:
         if cached is not None and cached[0] is bgr:  # the guard reuses its black placeholder
             return cached[1]
         data = encode(bgr, suffix=".jpg", jpeg_quality=JPEG_QUALITY)
-        if out.release is Release.PLACEHOLDER:
+        if not out.release.released:
             self._placeholder_jpeg = (bgr, data)
         return data
 
     def _track_episode(self, out: AllowedFrame) -> None:
         """Log one event when a block episode starts; it ends at the next released frame."""
-        if out.release is not Release.PLACEHOLDER:
+        if out.release.released:
             self._in_block = False
             return
-        verdict = out.verdict
-        uncovered = all(r.code == "uncovered" for r in verdict.reasons)
-        if self._in_block or verdict.decision is Decision.ALLOW or uncovered:
+        if self._in_block or not out.release.is_block:
             return
         self._in_block = True
         detail = f"frame {out.frame.index} at {out.frame.timestamp_s:.1f} s"
         if self._recorder.recording:
             detail += ", while recording"
-        self._log_event(Event.from_verdict(verdict, source="viewfinder", detail=detail))
-
-    def _end(self) -> None:
-        try:
-            for out in self._guard.finish(timeout_s=2.0):
-                self._answer(out)
-        except Exception as exc:  # the recording is still finalised below
-            log.error("finishing the viewfinder stream failed: %r", exc)
-        finally:
-            self._recorder.stop("ended")
-            self._guard.close()
-            self.done.set()
+        self._log_event(Event.from_verdict(out.verdict, source="viewfinder", detail=detail))
