@@ -1,7 +1,7 @@
 """Fusion: region evidence and whole-image scores -> one calibrated nudity score (numpy only).
 
 A :class:`FusionModel` is a logistic model over a few named features of a frame's
-:class:`~captureguard.detection.Detections`. Its weights are data (``data/fusion.json``),
+:class:`~captureguard.core.detection.Detections`. Its weights are data (``data/fusion.json``),
 fitted at build time by ``tools/calibrate_fusion.py`` with grouped cross-validation on an eval manifest.
 """
 

@@ -3,7 +3,7 @@
 A profile says which evidence blocks, which warns and at what thresholds. Profiles live in a
 TOML file (the shipped one is ``captureguard/data/profiles.toml``); :func:`load_profiles`
 validates it and explains any mistake. :func:`decide` turns an :class:`Assessment` into a
-:class:`~captureguard.verdict.Verdict`.
+:class:`~captureguard.core.verdict.Verdict`.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ types, so importing them is cheap::
     detector = FakeDetector([whole(0.01), region("FEMALE_BREAST_EXPOSED", 0.9), RuntimeError("boom")])
 
 The fake camera and server harness used by the browser tests and ``bench/web.py`` live in
-:mod:`captureguard.testing.fake_camera` and :mod:`captureguard.testing.server` (they need OpenCV
-and a subprocess, so they are not imported here).
+:mod:`captureguard.testing.web_harness` (Chromium's fake camera, the ``serve`` subprocess) and
+:mod:`captureguard.testing.y4m` (the camera file); they need OpenCV, so they are not imported here.
 """
 
 from __future__ import annotations
