@@ -2,7 +2,8 @@
 
 The layers (bottom first) are defined once, in ``tools/architecture_map.py``:
 base (errors, _datafiles, _atomic, _version, samples) -> core -> models -> guard ->
-io (sources, sinks, testing) -> pipeline -> evaluation -> front (cli, web) -> face (``__init__``).
+io (sources, sinks, testing) -> pipeline -> evaluation -> face (``__init__``: the public names) ->
+front (cli, web, chokepoint: they may use the public names, as an integrator does).
 A module may import only from its own layer or below. Imports under ``if TYPE_CHECKING:`` are
 ignored (they never run); imports inside functions (lazy imports) count: they run too.
 """
@@ -96,8 +97,6 @@ KNOWN_UPWARD = {
     # PhotoGuard.save writes through the concrete PhotoStore (io layer). Fix: a small store
     # Protocol in guard/ that sinks/photo_store.py satisfies, or the store moved under guard/.
     ("captureguard.guard.photo", "captureguard.sinks.photo_store"),
-    # The app's version string from the face; every other module reads captureguard._version.
-    ("captureguard.web.app", "captureguard"),
 }
 
 
