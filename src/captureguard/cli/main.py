@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from captureguard import __version__
+from captureguard._version import __version__
 from captureguard.cli import chokepoint as chokepoint_cli
 from captureguard.cli.check import ScanRow, check_paths, write_report
 from captureguard.cli.eval import add_eval_command, run_eval
