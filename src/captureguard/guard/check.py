@@ -17,10 +17,10 @@ from typing import Literal
 
 import numpy as np
 
-from captureguard.core.detection import Detections
+from captureguard.core.detection import DEFAULT_BLOCK_CLASSES, Detections
 from captureguard.core.frame import Frame
 from captureguard.core.fusion import FusionModel
-from captureguard.core.policy import DEFAULT_BLOCK_CLASSES, Profile, decide, load_profiles
+from captureguard.core.policy import Profile, decide, load_profiles
 from captureguard.core.region import Box, pixel_window, shifted
 from captureguard.core.verdict import Verdict
 from captureguard.errors import CaptureGuardError, ConfigError

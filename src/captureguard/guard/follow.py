@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from captureguard.core.detection import Detections
+from captureguard.core.detection import DEFAULT_BLOCK_CLASSES, Detections
 from captureguard.core.frame import Frame
-from captureguard.core.policy import DEFAULT_BLOCK_CLASSES
 from captureguard.core.region import Box, FocusRule, focus_of
 from captureguard.core.verdict import Decision, Verdict
 from captureguard.guard.check import Inspection
