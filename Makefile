@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo serve test lint format typecheck pytest chromium bench clean
+.PHONY: install demo serve test lint format typecheck pytest chromium bench clean fuzz soak
 
 install: $(STAMP)
 
@@ -56,6 +56,14 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/speed.py
 	$(BIN)/python bench/accuracy.py
+
+# Reliability (docs/reliability.md): the property tests and fuzzers with many more examples, and
+# the soak (30 simulated minutes of stream with injected faults + 10 real minutes of the viewfinder).
+fuzz: $(STAMP)
+	CAPTUREGUARD_HYPOTHESIS=long $(BIN)/pytest -q -m fuzz
+
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --out bench/results/soak.md
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache captureguard-demo

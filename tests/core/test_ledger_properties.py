@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from captureguard.core.ledger import Fate, Outcome, StreamLedger, StreamSettings
 from tests.support.invariant import Trace, violations
+
+pytestmark = pytest.mark.fuzz
 
 FPS = 30.0
 

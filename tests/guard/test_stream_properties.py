@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,8 @@ from captureguard.errors import DetectionError
 from captureguard.guard.allowed import AllowedFrame
 from captureguard.guard.stream import StreamGuard
 from tests.support.invariant import Trace, violations
+
+pytestmark = pytest.mark.fuzz
 
 DEADLINE_S = 0.06
 SCENES = [(60, 60, 60), (200, 200, 200), (60, 200, 120)]  # pairwise thumbnail difference > 0.25
