@@ -156,3 +156,21 @@ TIFF_SECOND_PAGE_WITHOUT_WIDTH = bytes.fromhex(
 def test_regression_tiff_page_without_width_is_bad_input(allow_animated: bool) -> None:
     with pytest.raises(BadInputError, match="corrupt or truncated image data"):
         decode_image(TIFF_SECOND_PAGE_WITHOUT_WIDTH, allow_animated=allow_animated)
+
+
+def test_regression_video_with_non_utf8_title_is_checked(tmp_path: Path) -> None:
+    # Found by fuzzing: a byte flip in an MKV's tags made PyAV raise UnicodeDecodeError from
+    # open_source (a traceback). A title in another encoding is not damage: the frames decode.
+    path = tmp_path / "titled.mkv"
+    with av.open(str(path), "w") as container:
+        container.metadata["title"] = "TITLEXYZ"
+        stream: Any = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for _ in range(3):
+            frame = av.VideoFrame.from_ndarray(np.zeros((24, 32, 3), np.uint8), format="bgr24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    path.write_bytes(path.read_bytes().replace(b"TITLEXYZ", bytes(range(0x80, 0x88))))
+    assert _read_all(path) == 3
