@@ -53,7 +53,7 @@ from captureguard.pipeline import run_guarded
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "src" / "captureguard" / "data" / "demo"
 FPS = 30
-SAFE_COLOURS = [(40, 160, 40), (160, 120, 60), (90, 90, 200)]
+SAFE_COLOURS = [(40, 160, 40), (160, 120, 60), (200, 90, 90)]  # BGR: none of them red
 NUDE_COLOUR = (30, 30, 220)  # BGR red: the scripted detector calls it nudity
 FAULTS = ("raise", "hang", "nan")
 RSS_TOLERANCE = 0.10  # mid -> end growth allowed (fraction of mid), plus 8 MB of allocator noise
