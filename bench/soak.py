@@ -238,8 +238,9 @@ WEB_SCRIPT = (
 )
 
 
-def web_soak(minutes: float, *, fps: float = 10.0) -> dict[str, Any]:
-    """Run ``captureguard serve`` and a websocket fake camera for ``minutes``; returns its figures."""
+def web_soak(minutes: float, *, fps: float = 10.0, min_frames: int = 0) -> dict[str, Any]:
+    """Run ``captureguard serve`` and a websocket fake camera for ``minutes`` (and at least
+    ``min_frames`` frames, however slow the machine); returns its figures."""
     from websockets.sync.client import connect
 
     sys.path.insert(0, str(ROOT))
@@ -262,7 +263,7 @@ def web_soak(minutes: float, *, fps: float = 10.0) -> dict[str, Any]:
         with connect(ws_url, additional_headers={"Cookie": cookie}, max_size=2**24) as ws:
             ws.send(json.dumps({"type": "hello", "csrf": token}))
             n = 0
-            while time.monotonic() < t_end:
+            while time.monotonic() < t_end or n < min_frames:
                 if n == per_segment:  # after warm-up: the baseline
                     samples.append(Sample("start", rss_mb(pid), open_fds(pid)))
                 if not samples[1:] and time.monotonic() >= t_mid and samples:
