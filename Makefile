@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo serve test lint format typecheck pytest chromium bench clean fuzz soak
+.PHONY: install demo serve test lint format typecheck pytest chromium bench clean pipewire-tools install-chokepoint uninstall-chokepoint fuzz soak
 
 install: $(STAMP)
 
@@ -24,8 +24,8 @@ demo: $(STAMP)
 	$(BIN)/captureguard demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -44,14 +44,24 @@ chromium:
 	         "(install it with: sudo apt-get install chromium)"; \
 	  fi; }
 
-pytest: $(STAMP) chromium
+# The chokepoint tests run a throwaway PipeWire session and check the udev rule and units.
+pipewire-tools:
+	@sh packaging/test-deps.sh
+
+# The camera chokepoint (root): users/groups, udev rule, units, WirePlumber drop-ins; and back.
+install-chokepoint:
+	sh packaging/install-chokepoint.sh install
+uninstall-chokepoint:
+	sh packaging/install-chokepoint.sh uninstall
+
+pytest: $(STAMP) chromium pipewire-tools
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
 
 bench: $(STAMP)
 	$(BIN)/python bench/speed.py

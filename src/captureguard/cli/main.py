@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from captureguard import __version__
+from captureguard._version import __version__
+from captureguard.cli import chokepoint as chokepoint_cli
 from captureguard.cli.check import ScanRow, check_paths, write_report
 from captureguard.cli.eval import add_eval_command, run_eval
 from captureguard.cli.serve import add_serve_command, run_serve
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_stream_commands(sub)
     add_eval_command(sub)
     add_serve_command(sub)
+    chokepoint_cli.add_parsers(sub)
 
     pr = sub.add_parser("profiles", help="list the policy profiles and their thresholds")
     pr.add_argument("--profiles-file", type=Path, help="TOML file of profiles (default: shipped)")
@@ -90,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if (code := chokepoint_cli.run(args)) is not None:
+            return code
         if args.command == "eval":
             return run_eval(args)
         if args.command == "check":
