@@ -243,8 +243,7 @@ def web_soak(minutes: float, *, fps: float = 10.0, min_frames: int = 0) -> dict[
     ``min_frames`` frames, however slow the machine); returns its figures."""
     from websockets.sync.client import connect
 
-    sys.path.insert(0, str(ROOT))
-    from tests.web_harness import Server
+    from captureguard.testing.web_harness import Server
 
     pictures = [(label, _jpeg(name)) for label, name in WEB_SCRIPT]
     per_segment = round(3 * fps)

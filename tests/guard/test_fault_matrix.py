@@ -34,11 +34,11 @@ from captureguard.models.runtime import OnnxModel
 from captureguard.pipeline import run_guarded
 from captureguard.sinks.mp4 import Mp4Sink
 from captureguard.sinks.photo_store import PhotoStore
+from captureguard.testing import ListSource
 from captureguard.web.app import ServerConfig, Services, create_app
-from tests.fakes import ListSource
 from tests.support import fault_matrix
 from tests.support.fault_matrix import FAULTS, PATHS, TABLE
-from tests.webutil import BASE, FUSION, GREEN, PROFILE, RED, WS_URL, TestClient, csrf, hello, mean_bgr, picture
+from tests.support.webutil import BASE, FUSION, GREEN, PROFILE, RED, WS_URL, TestClient, csrf, hello, mean_bgr, picture
 
 DEADLINE_S = 0.4
 HANG_S = 1.2
@@ -334,7 +334,7 @@ def run_viewfinder(fault: str, tmp: Path, *, record: bool, monkeypatch: pytest.M
         )
         red_hidden = all(head["blocked"] for (head, _), c in zip(answers, WEB_FRAMES, strict=False) if c == RED)
         serving = web_serving(client)
-    videos = sorted((tmp / "data").rglob("*.mp4")) + sorted((tmp / "data").rglob(".*.partial.mp4"))
+    videos = _recordings(tmp / "data") if record else []
     recorded_red = sum(count_red_frames(v) for v in videos)
     if record:
         stopped = any(s.get("type") == "recording" and s.get("reason") == "error" for s in statuses)
@@ -351,6 +351,18 @@ def run_viewfinder(fault: str, tmp: Path, *, record: bool, monkeypatch: pytest.M
     else:
         outcome = f"unexpected (close {code}, {len(answers)} answers)"
     return Observed(outcome, unsafe=unsafe + recorded_red, serving=serving)
+
+
+def _recordings(data: Path, timeout_s: float = 5.0) -> list[Path]:
+    """The recordings once finalised: a client that leaves mid-recording ends its session at once,
+    and the session's thread finalises the file just after (partial -> final), so wait for that."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        files = sorted(data.rglob("*.mp4"))
+        partial = [p for p in files if p.name.endswith(".partial.mp4")]
+        if (files and not partial) or time.monotonic() > deadline:
+            return files
+        time.sleep(0.02)
 
 
 def _session_ended(app: Any, timeout_s: float = 5.0) -> bool:

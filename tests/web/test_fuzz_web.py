@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from captureguard.errors import BadInputError
 from captureguard.sources.image import decode_image
 from tests.support.fuzzing import fuzz_inputs, must_end, mutated
-from tests.webutil import GREEN, RED, WS_URL, TestClient, csrf, hello, make_app, mean_bgr, picture, running
+from tests.support.webutil import GREEN, RED, WS_URL, TestClient, csrf, hello, make_app, mean_bgr, picture, running
 
 pytestmark = pytest.mark.fuzz
 
