@@ -36,7 +36,11 @@ BODY_PART_LABELS: tuple[str, ...] = (
 )
 #: Label of a whole-image nudity probability from a classifier.
 IMAGE_NSFW = "IMAGE_NSFW"
-KNOWN_LABELS: frozenset[str] = frozenset((*BODY_PART_LABELS, IMAGE_NSFW))
+#: A person (box from a person detector): context for region evidence, never a reason to block.
+PERSON = "PERSON"
+#: Nudity probability of a whole-image classifier re-run on a square crop around one person.
+PERSON_NSFW = "PERSON_NSFW"
+KNOWN_LABELS: frozenset[str] = frozenset((*BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW))
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,18 @@ def letterbox(bgr: np.ndarray, box: Letterbox) -> np.ndarray:
     return canvas
 
 
+def resize(bgr: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of ``(H, W, 3) uint8`` to ``wh = (width, height)``."""
+    return np.asarray(cv2.resize(bgr, wh, interpolation=cv2.INTER_LINEAR))
+
+
+def pad(bgr: np.ndarray, *, top: int, bottom: int, left: int, right: int, value: int) -> np.ndarray:
+    """Pad ``(H, W, 3) uint8`` with a constant grey ``value`` on each side."""
+    if not (top or bottom or left or right):
+        return bgr
+    return np.asarray(cv2.copyMakeBorder(bgr, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(value,) * 3))
+
+
 def encode(bgr: np.ndarray, *, suffix: str, jpeg_quality: int = 95) -> bytes:
     """Encode ``(H, W, 3) uint8`` BGR pixels as ``.jpg``/``.png``/``.webp`` bytes in memory."""
     ext = suffix.lower()

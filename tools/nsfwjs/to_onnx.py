@@ -1,21 +1,29 @@
 """nsfwjs InceptionV3 (TF.js layers model, uint8-quantised weights) -> ONNX, NHWC float input in [0,1].
 
-Input: $WORK/incv3/model.json + weights.bin, dumped from the npm package by nsfwjs_dump.js:
-    mkdir -p $WORK/incv3 && cd $WORK/incv3 && node .../nsfwjs_dump.js $WORK/npm/node_modules/nsfwjs/dist/models/inception_v3
-BatchNorm is folded into the preceding convolution. Output: softmax over Drawing, Hentai,
-Neutral, Porn, Sexy. Needs the `onnx` package (exploration only: pip install onnx in a side venv).
-Then nsfwjs_onnx_parity.py compares it with the TF.js scores and times it on onnxruntime.
+Build time only (``make nsfwjs-model`` runs the whole chain). Input: ``model.json`` and
+``weights.bin`` dumped from the npm package ``nsfwjs@4.3.0`` (MIT) by ``dump_tfjs.js``::
+
+    mkdir -p $D/npm && (cd $D/npm && npm install --no-save nsfwjs@4.3.0)
+    mkdir -p $D/incv3 && (cd $D/incv3 && node tools/nsfwjs/dump_tfjs.js $D/npm/node_modules/nsfwjs/dist/models/inception_v3)
+    python tools/nsfwjs/to_onnx.py $D/incv3 OUT.onnx      # needs the `onnx` package (build venv)
+
+BatchNorm is folded into the preceding convolution. Output ``probs [N, 5]``: softmax over
+Drawing, Hentai, Neutral, Porn, Sexy. ``parity.py`` compares it with TF.js scores.
 """
 
+import hashlib
 import json
+import sys
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from common import WORK
-
-model = json.load(open(WORK / "incv3" / "model.json"))
-raw = np.fromfile(WORK / "incv3" / "weights.bin", np.uint8)
+SRC = Path(sys.argv[1])
+OUT = Path(sys.argv[2])
+model = json.load(open(SRC / "model.json"))
+raw = np.fromfile(SRC / "weights.bin", np.uint8)
 weights, off = {}, 0
 for w in model["weightsManifest"][0]["weights"]:
     n = int(np.prod(w["shape"])) if w["shape"] else 1
@@ -120,5 +128,6 @@ graph = helper.make_graph(
 m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="captureguard-explore")
 m.ir_version = 8
 onnx.checker.check_model(m)
-onnx.save(m, str(WORK / "incv3" / "nsfwjs_inception_v3.onnx"))
-print("ok", len(nodes), "nodes")
+OUT.parent.mkdir(parents=True, exist_ok=True)
+onnx.save(m, str(OUT))
+print("wrote", OUT, OUT.stat().st_size, "bytes, sha256", hashlib.sha256(OUT.read_bytes()).hexdigest(), len(nodes), "nodes")
