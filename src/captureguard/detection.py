@@ -40,7 +40,10 @@ IMAGE_NSFW = "IMAGE_NSFW"
 PERSON = "PERSON"
 #: Nudity probability of a whole-image classifier re-run on a square crop around one person.
 PERSON_NSFW = "PERSON_NSFW"
-KNOWN_LABELS: frozenset[str] = frozenset((*BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW))
+#: Other whole-image class probabilities of a multi-class classifier (nsfwjs): evidence for
+#: fusion (a drawing, a neutral photo, a "sexy" but clothed one), never a reason by themselves.
+IMAGE_CLASS_LABELS: tuple[str, ...] = ("IMAGE_DRAWING", "IMAGE_NEUTRAL", "IMAGE_SEXY")
+KNOWN_LABELS: frozenset[str] = frozenset((*BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW, *IMAGE_CLASS_LABELS))
 
 
 @dataclass(frozen=True)

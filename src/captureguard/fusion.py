@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from captureguard.detection import BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW, Detections
+from captureguard.detection import BODY_PART_LABELS, IMAGE_NSFW, KNOWN_LABELS, PERSON, PERSON_NSFW, Detections
 from captureguard.errors import ConfigError
 from captureguard.verdict import Reason
 
@@ -96,6 +96,29 @@ def _person_nsfw_logit(found: Detections) -> float:
     return _logit(max(parts)) if parts else 0.0
 
 
+def _crop_mean_logit(found: Detections) -> float:
+    """Mean open_nsfw score over the person crops (the whole image's without people)."""
+    mask = found.labels == PERSON_NSFW
+    if mask.any():
+        return _logit(float(found.scores[mask].mean()))
+    g = _global(found, nsfwjs=False)
+    return _logit(g) if g is not None else 0.0
+
+
+def _frame_area(found: Detections) -> float:
+    whole = found.labels == IMAGE_NSFW
+    return max(float(found.areas()[whole].max()), 1.0) if whole.any() else 0.0
+
+
+def _small_people(found: Detections) -> float:
+    """People whose box covers less than a tenth of the frame (far away, or small figures)."""
+    area = _frame_area(found)
+    people = found.labels == PERSON
+    if not area or not people.any():
+        return 0.0
+    return float((found.areas()[people] < 0.1 * area).sum())
+
+
 def _people_area(found: Detections) -> float:
     """Largest person box as a fraction of the frame (0 without people, or without a frame box)."""
     people = found.with_label(PERSON)
@@ -110,9 +133,18 @@ DETECTION_FEATURES: dict[str, Callable[[Detections], float]] = {
     "njs_logit": lambda d: _logit(p) if (p := _global(d, nsfwjs=True)) is not None else 0.0,
     "person_nsfw_logit": _person_nsfw_logit,
     "crop_logit": lambda d: _logit(p) if (p := _crop_max(d)) is not None else 0.0,
+    "crop_mean_logit": _crop_mean_logit,
     "has_person": lambda d: float(bool((d.labels == PERSON).any())),
+    "person_count": lambda d: float((d.labels == PERSON).sum()),
+    "small_people": _small_people,
     "person_area": _people_area,
 }
+
+
+def _is_label_feature(name: str) -> bool:
+    """``max:LABEL`` (highest score of LABEL, 0 if absent) or ``logit:LABEL`` (its logit)."""
+    kind, _, label = name.partition(":")
+    return kind in ("max", "logit") and label in KNOWN_LABELS
 
 
 def class_scores(found: Detections) -> dict[str, float]:
@@ -136,7 +168,7 @@ class FusionModel:
 
     def __post_init__(self) -> None:
         known = set(FEATURES) | set(DETECTION_FEATURES)
-        unknown = sorted(set(self.weights) - known)
+        unknown = sorted(n for n in set(self.weights) - known if not _is_label_feature(n))
         if unknown:
             raise ConfigError(f"fusion weights name unknown features {unknown}; known: {sorted(known)}")
 
@@ -169,7 +201,12 @@ class FusionModel:
         """Value of feature ``name`` for one frame (per-class maxima ``scores``, global score ``g``)."""
         if name in FEATURES:
             return FEATURES[name](scores, g)
-        return DETECTION_FEATURES[name](found)
+        if name in DETECTION_FEATURES:
+            return DETECTION_FEATURES[name](found)
+        kind, label = name.split(":", 1)
+        mask = found.labels == label
+        best = float(found.scores[mask].max()) if mask.any() else 0.0
+        return best if kind == "max" else _logit(best)
 
     def assess(self, found: Detections) -> Assessment:
         """Fuse one frame's detections into an :class:`Assessment`."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from captureguard.detection import Detections
+from captureguard.detection import IMAGE_CLASS_LABELS, IMAGE_NSFW, Detections
 from captureguard.errors import DetectionError, ModelMissingError
 from captureguard.frame import Frame
 from captureguard.runtime import OnnxModel
@@ -26,6 +26,8 @@ NSFWJS_MODEL_FILE = "nsfwjs_inception_v3.onnx"
 NSFWJS_CLASSES: tuple[str, ...] = ("Drawing", "Hentai", "Neutral", "Porn", "Sexy")
 #: Classes whose probabilities add up to the reported nudity probability.
 NSFWJS_NUDE: tuple[int, ...] = (1, 3)
+#: Indices of Drawing, Neutral and Sexy: reported as IMAGE_DRAWING, IMAGE_NEUTRAL, IMAGE_SEXY.
+NSFWJS_OTHER: tuple[int, ...] = (0, 2, 4)
 
 
 def model_cache_dir() -> Path:
@@ -57,6 +59,13 @@ def nsfwjs_input(bgr: np.ndarray) -> np.ndarray:
     return out
 
 
+def nsfwjs_detections(probs: np.ndarray, *, height: int, width: int, model: str = "nsfwjs") -> Detections:
+    """nsfwjs' 5 class probabilities -> IMAGE_NSFW (Hentai + Porn), IMAGE_DRAWING, IMAGE_NEUTRAL, IMAGE_SEXY."""
+    box = np.tile(np.array([[0.0, 0.0, width, height]], np.float32), (4, 1))
+    scores = [float(probs[list(NSFWJS_NUDE)].sum()), *(float(probs[i]) for i in NSFWJS_OTHER)]
+    return Detections.from_arrays(box, np.clip(scores, 0.0, 1.0), [IMAGE_NSFW, *IMAGE_CLASS_LABELS], model=model)
+
+
 @dataclass
 class NsfwjsDetector:
     """nsfwjs InceptionV3: one IMAGE_NSFW detection, score = P(Hentai) + P(Porn)."""
@@ -65,18 +74,20 @@ class NsfwjsDetector:
     name: str = "nsfwjs"
 
     def detect(self, frame: Frame) -> Detections:
-        """Return one whole-image detection for ``frame``."""
-        probs = self.probabilities(frame.bgr)
-        return Detections.whole_image(
-            float(probs[list(NSFWJS_NUDE)].sum()), height=frame.height, width=frame.width, model=self.name
-        )
+        """IMAGE_NSFW (P(Hentai) + P(Porn)) plus IMAGE_DRAWING / IMAGE_NEUTRAL / IMAGE_SEXY."""
+        return nsfwjs_detections(self.probabilities(frame.bgr), height=frame.height, width=frame.width, model=self.name)
 
     def probabilities(self, bgr: np.ndarray) -> np.ndarray:
         """``(5,)`` class probabilities (:data:`NSFWJS_CLASSES`) of a BGR image."""
-        out = self.model.run(nsfwjs_input(bgr))
-        if out.shape != (1, 5) or not np.isfinite(out).all():
-            raise DetectionError(f"nsfwjs returned {out.shape} / non-finite output, expected 5 probabilities")
-        return np.asarray(out[0], np.float64)
+        return self.outputs(bgr)[0]
+
+    def outputs(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(5,)`` class probabilities and the ``(2048,)`` pooled embedding of a BGR image."""
+        outs = self.model.run_all(nsfwjs_input(bgr))
+        probs, emb = outs[0], outs[1] if len(outs) > 1 else np.zeros((1, 0), np.float32)
+        if probs.shape != (1, 5) or not np.isfinite(probs).all() or not np.isfinite(emb).all():
+            raise DetectionError(f"nsfwjs returned {probs.shape} / non-finite output, expected 5 probabilities")
+        return np.asarray(probs[0], np.float64), np.asarray(emb[0], np.float32)
 
 
 def nsfwjs_detector(*, threads: int = 2) -> NsfwjsDetector:

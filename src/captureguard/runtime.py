@@ -86,3 +86,15 @@ class OnnxModel:
         except Exception as exc:
             raise DetectionError(f"{self.path.name} failed on input {batch.shape}: {exc}") from exc
         return np.asarray(out)
+
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Run the model on one input batch and return every output, in the model's order.
+
+        Raises:
+            DetectionError: onnxruntime failed.
+        """
+        try:
+            outs = self._session.run(None, {self.input_name: batch})
+        except Exception as exc:
+            raise DetectionError(f"{self.path.name} failed on input {batch.shape}: {exc}") from exc
+        return [np.asarray(o) for o in outs]

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import views as V  # noqa: E402
 from calibrate_fusion import Item, auc, fit, grouped_folds  # noqa: E402
 
-from captureguard.detection import IMAGE_NSFW, PERSON, PERSON_NSFW, Detections  # noqa: E402
+from captureguard.detection import BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW, Detections  # noqa: E402
 from captureguard.fusion import FusionModel, class_scores  # noqa: E402
-from captureguard.nsfwjs import NSFWJS_NUDE  # noqa: E402
+from captureguard.nsfwjs import nsfwjs_detections  # noqa: E402
 from captureguard.policy import load_profiles  # noqa: E402
 
 
@@ -40,8 +40,7 @@ def detections_of(rec: Mapping[str, Any], views: Sequence[str]) -> Detections:
         elif v == "onsfw":
             parts.append(Detections.whole_image(rec["onsfw"], height=h, width=w, model="open_nsfw"))
         elif v == "njs":
-            p = float(np.asarray(rec["njs"])[list(NSFWJS_NUDE)].sum())
-            parts.append(Detections.whole_image(p, height=h, width=w, model="nsfwjs"))
+            parts.append(nsfwjs_detections(np.asarray(rec["njs"]), height=h, width=w))
         elif v.startswith("pose"):
             r = rec[v]
             parts.append(
@@ -139,6 +138,17 @@ def per_kind(blocked: np.ndarray, d: Data, min_n: int = 1) -> str:
     return "\n".join(lines)
 
 
+def heads(d: Data, recs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    print(HEADER.replace("| system |", "| head (OOF; threshold: <= 1% FB pooled and on people) |") + " AUC | t |")
+    out = {}
+    for name, (views, names, l2) in HEADS.items():
+        s, _ = oof(features(recs, views, names), d, l2=l2)
+        t = threshold_for(s, d)
+        print(fmt_table(name, s >= t, d, f" {auc(s, d.y):.3f} | {t:.3f} |"))
+        out[name] = s
+    return out
+
+
 def oof(x: np.ndarray, d: Data, l2: float = 1.0, train_mask: np.ndarray | None = None) -> tuple[np.ndarray, list[Any]]:
     out = np.zeros(len(d.y))
     models = []
@@ -195,6 +205,35 @@ def baseline(d: Data, recs: list[dict[str, Any]]) -> None:
     print("\nper kind, fused only:\n" + per_kind(fused >= child.block_score, d))
 
 
+NN_MAX = [f"max:{c}" for c in BODY_PART_LABELS]
+NJS4 = ["njs_logit", "logit:IMAGE_SEXY", "logit:IMAGE_DRAWING", "logit:IMAGE_NEUTRAL"]
+PEOPLE = ["person_count", "person_area", "small_people"]
+#: Head candidates: (views, features, L2 on standardised weights).
+HEADS: dict[str, tuple[list[str], list[str], float]] = {
+    "photo A: nn640+onsfw+njs (live-cheap)": (["nn640", "onsfw", "njs"], ["nsfw_logit", *NJS4, *NN_MAX], 10.0),
+    "photo B: + people crops": (
+        ["nn640", "onsfw", "njs", "pose640", "crops640"],
+        ["nsfw_logit", "person_nsfw_logit", "crop_mean_logit", *NJS4, *PEOPLE, *NN_MAX],
+        10.0,
+    ),
+    "photo B, L2=3": (
+        ["nn640", "onsfw", "njs", "pose640", "crops640"],
+        ["nsfw_logit", "person_nsfw_logit", "crop_mean_logit", *NJS4, *PEOPLE, *NN_MAX],
+        3.0,
+    ),
+    "photo B, L2=30": (
+        ["nn640", "onsfw", "njs", "pose640", "crops640"],
+        ["nsfw_logit", "person_nsfw_logit", "crop_mean_logit", *NJS4, *PEOPLE, *NN_MAX],
+        30.0,
+    ),
+    "live C: nn640+onsfw (shipped views, all classes)": (["nn640", "onsfw"], ["nsfw_logit", *NN_MAX], 10.0),
+    "live D: nn640+onsfw+people crops": (
+        ["nn640", "onsfw", "pose640", "crops640"],
+        ["nsfw_logit", "person_nsfw_logit", "crop_mean_logit", *PEOPLE, *NN_MAX],
+        10.0,
+    ),
+}
+
 CANDIDATES: dict[str, tuple[list[str], list[str]]] = {
     "shipped features (nn640+onsfw)": (["nn640", "onsfw"], ["nsfw_logit", "exposed_sum"]),
     "+ nsfwjs": (["nn640", "onsfw", "njs"], ["nsfw_logit", "exposed_sum", "njs_logit"]),
@@ -244,6 +283,7 @@ def main(argv: Sequence[str]) -> None:
     commands: dict[str, Callable[[], object]] = {
         "baseline": lambda: baseline(d, recs),
         "cv": lambda: cv(d, V.get(items, ["nn640", "onsfw", "njs", "pose640", "crops640"])),
+        "heads": lambda: heads(d, V.get(items, ["nn640", "onsfw", "njs", "pose640", "crops640"])),
     }
     print(Counter(d.cats))
     commands[cmd]()

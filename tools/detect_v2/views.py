@@ -74,6 +74,8 @@ def compute(models: Models, bgr: np.ndarray, view: str, got: dict[str, Any]) -> 
         return float(models.ons.detect(frame).scores[0])
     if view == "njs":
         return models.njs.probabilities(bgr)
+    if view == "njs_emb":
+        return models.njs.outputs(bgr)[1].astype(np.float16)
     if view.startswith("pose"):
         return _rows(models.pose[int(view[4:])].detect_bgr(bgr))
     if view.startswith("crops"):

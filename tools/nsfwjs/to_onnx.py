@@ -7,8 +7,8 @@ Build time only (``make nsfwjs-model`` runs the whole chain). Input: ``model.jso
     mkdir -p $D/incv3 && (cd $D/incv3 && node tools/nsfwjs/dump_tfjs.js $D/npm/node_modules/nsfwjs/dist/models/inception_v3)
     python tools/nsfwjs/to_onnx.py $D/incv3 OUT.onnx      # needs the `onnx` package (build venv)
 
-BatchNorm is folded into the preceding convolution. Output ``probs [N, 5]``: softmax over
-Drawing, Hentai, Neutral, Porn, Sexy. ``parity.py`` compares it with TF.js scores.
+BatchNorm is folded into the preceding convolution. Outputs ``probs [N, 5]`` (softmax over
+Drawing, Hentai, Neutral, Porn, Sexy) and ``embedding [N, 2048]`` (the pooled features). ``parity.py`` compares it with TF.js scores.
 """
 
 import hashlib
@@ -119,10 +119,15 @@ for l in layers:
 
 final = out_of[model["modelTopology"]["model_config"]["config"]["output_layers"][0][0]]
 nodes.append(helper.make_node("Identity", [final], ["probs"]))
+# The pooled 2048-d InceptionV3 features: captureguard's art-nudity probe reads them.
+nodes.append(helper.make_node("Identity", [out_of["flatten_1"]], ["embedding"]))
 graph = helper.make_graph(
     nodes, "nsfwjs_inception_v3",
     [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 299, 299, 3])],
-    [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 5])],
+    [
+        helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 5]),
+        helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 2048]),
+    ],
     inits,
 )
 m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="captureguard-explore")
