@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 import calibrate_fusion as cf  # bench/ is on sys.path when this file runs as a script
-from captureguard.frame import Frame
-from captureguard.fusion import EXPOSED_INTIMATE, FusionModel
-from captureguard.policy import load_profiles
+from captureguard.core.frame import Frame
+from captureguard.core.fusion import EXPOSED_INTIMATE, FusionModel
+from captureguard.core.policy import load_profiles
 
 RESULTS = cf.BENCH / "results"
 COMMAND = ".venv/bin/python bench/accuracy.py"
@@ -225,7 +225,7 @@ def speed_table(rounds: int = 7) -> str:
     """Median ms of the shipped checks on a 12 MP and a 720p frame (a bundled still, resized)."""
     from PIL import Image
 
-    from captureguard.check import Checker
+    from captureguard.guard.check import Checker
     from captureguard.samples import bundled_samples
 
     with Image.open(bundled_samples()[0].path) as im:

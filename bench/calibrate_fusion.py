@@ -40,17 +40,11 @@ from typing import Any, cast
 import numpy as np
 from tqdm import tqdm
 
-from captureguard.detection import IMAGE_NSFW, Detections
-from captureguard.detectors import (
-    Detector,
-    YoloDetector,
-    YoloSettings,
-    build_detector,
-    nudenet_detector,
-    with_settings,
-)
-from captureguard.frame import Frame
-from captureguard.fusion import FEATURES, class_scores, fit_logistic
+from captureguard.core.detection import IMAGE_NSFW, Detections
+from captureguard.core.frame import Frame
+from captureguard.core.fusion import FEATURES, class_scores, fit_logistic
+from captureguard.models.base import Detector, build_detector
+from captureguard.models.yolo import YoloDetector, YoloSettings, nudenet_detector, with_settings
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -445,9 +439,9 @@ def decisions(
     """
     from dataclasses import replace
 
-    from captureguard.fusion import FusionModel
-    from captureguard.policy import decide
-    from captureguard.verdict import Decision
+    from captureguard.core.fusion import FusionModel
+    from captureguard.core.policy import decide
+    from captureguard.core.verdict import Decision
 
     neutral = FusionModel(0.0, {}, "bench")
     out = []
@@ -516,7 +510,7 @@ def profile_checks(
     """OOF false blocks and recall of each profile's full decision (fused + class thresholds)."""
     from dataclasses import replace
 
-    from captureguard.policy import load_profiles
+    from captureguard.core.policy import load_profiles
 
     shipped = load_profiles()
     out: dict[str, dict[str, Any]] = {}

@@ -21,14 +21,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 import stream_lib as sl
-from captureguard.allowed import Release
-from captureguard.check import Checker
-from captureguard.frame import Frame
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
+from captureguard.core.verdict import Decision, Verdict
+from captureguard.guard.check import Checker
+from captureguard.guard.stream import StreamGuard
 from captureguard.sinks import MemorySink
 from captureguard.sources.synthetic import ClipSource
-from captureguard.stream import StreamSettings
-from captureguard.streamguard import StreamGuard
-from captureguard.verdict import Decision, Verdict
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GRID_K = (1, 2, 3, 4)
@@ -55,7 +54,7 @@ def replay(clip: ClipSource, verdicts: list[Verdict], k: int, t: float) -> set[i
     for item in guard.finish():
         sink.write(item)
     guard.close()
-    return {item.frame.index for item in sink.items if item.release is not Release.PLACEHOLDER}
+    return {item.frame.index for item in sink.items if item.release.released}
 
 
 def main() -> None:

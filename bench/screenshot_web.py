@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the fake-camera harness lives with the tests
 from tests import web_harness as wh  # noqa: E402
 
-from captureguard.check import Checker  # noqa: E402
-from captureguard.frame import Frame  # noqa: E402
+from captureguard.core.frame import Frame  # noqa: E402
+from captureguard.guard.check import Checker  # noqa: E402
 
 
 def _shoot(page: Any, path: Path, checker: Checker) -> None:

@@ -35,18 +35,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from captureguard import runtime
-from captureguard.check import Checker
-from captureguard.detectors import (
-    YoloDetector,
-    YoloSettings,
-    nudenet_detector,
-    open_nsfw_detector,
-    open_nsfw_input,
-)
-from captureguard.frame import Frame
-from captureguard.preprocess import plan_letterbox
-from captureguard.runtime import OnnxModel
+from captureguard.core.frame import Frame
+from captureguard.guard.check import Checker
+from captureguard.models import runtime
+from captureguard.models.letterbox import plan_letterbox
+from captureguard.models.open_nsfw import open_nsfw_detector, open_nsfw_input
+from captureguard.models.runtime import OnnxModel
+from captureguard.models.yolo import YoloDetector, YoloSettings, nudenet_detector
 from captureguard.samples import bundled_samples
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -273,7 +268,7 @@ def table(rows: list[Row], header: str) -> str:
 
 def configured_detectors() -> str:
     """The shipped detector set per mode, e.g. ``live: nudenet 480 + open_nsfw``."""
-    from captureguard.check import load_detector_configs
+    from captureguard.models.base import load_detector_configs
 
     def name(cfg: dict[str, object]) -> str:
         return f"{cfg['type']} {cfg['input_size']}" if "input_size" in cfg else str(cfg["type"])

@@ -3,7 +3,7 @@
 1. **Real time**: a clip built from the bundled stills and the safe eval videos, with nude
    paintings cut in, panned over and slid in, is played on its 30 fps frame clock (a camera: a
    slow consumer makes it skip frames, never queue them) through ``run_guarded`` with the shipped
-   live checker and ``StreamSettings(live=True, max_gap=g)`` into an H.264 MP4 (``Mp4Sink``).
+   live checker and ``StreamSettings(schedule="latest", max_gap=g)`` into an H.264 MP4 (``Mp4Sink``).
    Reported: output fps, frames released / placeholder / skipped, added latency p50/p99, checks
    per second, and unsafe frames released. *Unsafe* = the frame shows part of a nude painting
    (geometric truth) **and** the photo check (``mode="photo"``) blocks that source frame.
@@ -26,7 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import stream_lib as sl  # bench/ is on sys.path when this file runs as a script
-from captureguard.check import Checker
+from captureguard.guard.check import Checker
 from captureguard.sources.synthetic import ClipSource
 
 RESULTS = Path(__file__).resolve().parent / "results"

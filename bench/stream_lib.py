@@ -12,17 +12,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from captureguard.allowed import AllowedFrame, Release
-from captureguard.check import Checker
+from captureguard.core.ledger import StreamSettings
+from captureguard.core.scene import difference, thumbnail
+from captureguard.core.verdict import Decision
+from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.check import Checker
+from captureguard.guard.stream import StreamGuard
 from captureguard.pipeline import run_guarded
 from captureguard.samples import bundled_samples
-from captureguard.scene import difference, thumbnail
 from captureguard.sinks.mp4 import Mp4Sink
 from captureguard.sources.synthetic import ClipSource, Hold, Pan, Shot, Slide, Still, VideoShot
 from captureguard.sources.video import AvFileSource
-from captureguard.stream import StreamSettings
-from captureguard.streamguard import StreamGuard
-from captureguard.verdict import Decision
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
 VIDEOS = sorted((EVAL / "negative" / "video").glob("*"))
@@ -86,7 +86,7 @@ class ReleaseLog:
 
     def released(self) -> set[int]:
         """Indices released (checked or covered)."""
-        return {i for i, r in self.items if r is not Release.PLACEHOLDER}
+        return {i for i, r in self.items if r.released}
 
 
 @dataclass
@@ -106,7 +106,7 @@ class LiveRun:
 
 def live_run(clip: ClipSource, truth: Truth, live: Checker, *, size: str, max_gap: int) -> LiveRun:
     """Play the clip on its frame clock into the guard (live settings) and an H.264 MP4 file."""
-    settings = StreamSettings(live=True, max_gap=max_gap, max_delay_frames=max(12, max_gap + 2))
+    settings = StreamSettings(schedule="latest", max_gap=max_gap, max_delay_frames=max(12, max_gap + 2))
     guard, log = StreamGuard(live, settings), ReleaseLog()
     clip.prerender()
     clip.skipped = 0
@@ -148,7 +148,7 @@ def false_blocks(live: Checker) -> list[tuple[str, int, int, float]]:
         source = AvFileSource(path)
         fps = source.fps
         run_guarded(source, StreamGuard(live, StreamSettings(), deadline_s=5.0), [log])
-        placeholders = sum(1 for _, r in log.items if r is Release.PLACEHOLDER)
+        placeholders = sum(1 for _, r in log.items if not r.released)
         out.append((path.name, len(log.items), placeholders, fps))
     return out
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from captureguard.frame import Frame
+from captureguard.core.frame import Frame
 from captureguard.samples import Sample, bundled_samples
 
 #: The project's evaluation set, beside the repository (optional: some tests skip without it).

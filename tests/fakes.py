@@ -6,8 +6,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from captureguard.detection import Detections
-from captureguard.frame import Frame
+from captureguard.core.detection import Detections
+from captureguard.core.frame import Frame
 
 
 def region(

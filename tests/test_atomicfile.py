@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from captureguard.atomicfile import write_atomic
+from captureguard._atomic import write_atomic
 
 
 def test_writes_and_replaces_with_mode(tmp_path: Path) -> None:

@@ -7,13 +7,14 @@ import time
 import numpy as np
 import pytest
 
-from captureguard.check import Checker, load_detector_configs
-from captureguard.detection import Detections
+from captureguard.core.detection import Detections
+from captureguard.core.frame import Frame
+from captureguard.core.fusion import FusionModel
+from captureguard.core.policy import Profile
+from captureguard.core.verdict import Decision
 from captureguard.errors import ConfigError, DetectionError
-from captureguard.frame import Frame
-from captureguard.fusion import FusionModel
-from captureguard.policy import Profile
-from captureguard.verdict import Decision
+from captureguard.guard.check import Checker
+from captureguard.models.base import load_detector_configs
 from tests.fakes import FakeDetector, Hang, region, whole
 
 PROFILE = Profile("t", block_score=0.5, warn_score=0.3, class_thresholds={"ANUS_EXPOSED": 0.5})

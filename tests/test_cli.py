@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from captureguard.cli import main
+from captureguard.cli.main import main
 from captureguard.samples import Sample
 
 pytestmark = pytest.mark.models

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from websockets.sync.client import connect
 
-from captureguard.cli_serve import is_loopback
+from captureguard.cli.serve import is_loopback
 from tests.web_harness import Server
 
 DEMO = Path(__file__).resolve().parents[1] / "src" / "captureguard" / "data" / "demo"

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from captureguard.cli import main
-from captureguard.cli_stream import _PhotoTrigger
+from captureguard.cli.main import main
+from captureguard.cli.stream import _PhotoTrigger
 from captureguard.samples import Sample
 from captureguard.sources.image import load_image
 from tests.conftest import read_frame

@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from captureguard.allowed import Release, mint_frame
-from captureguard.frame import Frame
+from captureguard.core.frame import Frame
+from captureguard.core.verdict import Decision, Verdict
+from captureguard.guard.allowed import Release, mint_frame
 from captureguard.sinks.contact_sheet import ContactSheetSink
-from captureguard.verdict import Decision, Verdict
 from tests.conftest import synthetic_bgr
 
 
@@ -20,7 +20,7 @@ def test_grid_of_every_nth_frame(tmp_path: Path) -> None:
     ok, blocked = Verdict(Decision.ALLOW, 0.0), Verdict(Decision.BLOCK, 1.0)
     for i in range(20):
         f = Frame.from_bgr(synthetic_bgr(90, 160, seed=i), index=i, timestamp_s=i / 10)
-        kind = Release.PLACEHOLDER if i == 9 else Release.CHECKED
+        kind = Release.BLOCKED if i == 9 else Release.CHECKED
         sheet.write(mint_frame(f, kind, blocked if i == 9 else ok))
     sheet.close()
     sheet.close()  # idempotent

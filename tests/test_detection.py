@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captureguard.detection import IMAGE_NSFW, Detection, Detections
+from captureguard.core.detection import IMAGE_NSFW, Detection, Detections
+from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError
-from captureguard.frame import Frame
 
 
 def sample() -> Detections:

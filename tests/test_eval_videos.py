@@ -18,10 +18,10 @@ import av
 import numpy as np
 import pytest
 
+from captureguard.core.frame import Frame
+from captureguard.core.verdict import Decision, Verdict
 from captureguard.evaluation.manifest import WHOLE_VIDEO, Item, Span
 from captureguard.evaluation.videos import VideoResult, baseline_name, evaluate_video, unsafe_frames
-from captureguard.frame import Frame
-from captureguard.verdict import Decision, Verdict
 
 FPS, FRAMES = 25, 60
 GREY = (200, 200, 200)  # BGR; grey thumbnails 0.78 vs red 0.33: every switch is a scene cut
@@ -151,7 +151,7 @@ def test_baseline_names(rate: float, name: str) -> None:
 @pytest.mark.models
 def test_real_checker_on_a_synthetic_safe_video(tmp_path: Path) -> None:
     """The shipped live checker on 2 s of a slow pan over a smooth colour field (no people)."""
-    from captureguard.check import Checker
+    from captureguard.guard.check import Checker
     from tests.conftest import synthetic_bgr
 
     field_bgr = synthetic_bgr(120, 400, seed=3)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captureguard.detection import Detections
+from captureguard.core.detection import Detections
+from captureguard.core.fusion import FEATURES, FusionModel, class_scores, fit_logistic
 from captureguard.errors import ConfigError
-from captureguard.fusion import FEATURES, FusionModel, class_scores, fit_logistic
 from tests.fakes import region, whole
 
 

@@ -22,13 +22,7 @@ from PIL import Image, ImageFile
 from captureguard.errors import BadInputError, ImageTooLargeError
 from captureguard.samples import Sample
 from captureguard.sources import image as image_mod
-from captureguard.sources.image import (
-    MAX_SIDE_PX,
-    SUPPORTED_SUFFIXES,
-    decode_image,
-    iter_image_paths,
-    load_image,
-)
+from captureguard.sources.image import MAX_SIDE_PX, SUPPORTED_SUFFIXES, decode_image, iter_image_paths, load_image
 from tests.conftest import synthetic_bgr
 
 RED_BGR = (0, 0, 255)

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captureguard.detection import IMAGE_NSFW
+from captureguard.core.detection import IMAGE_CLASS_LABELS, IMAGE_NSFW
 from captureguard.errors import ModelMissingError
-from captureguard.nsfwjs import NSFWJS_CLASSES, NSFWJS_NUDE, NsfwjsDetector, nsfwjs_detector, nsfwjs_input
+from captureguard.models.nsfwjs import NSFWJS_CLASSES, NSFWJS_NUDE, NsfwjsDetector, nsfwjs_detector, nsfwjs_input
 from tests.conftest import read_frame
 
 FIXTURE = Path(__file__).parent / "fixtures" / "nsfwjs_parity.json"
@@ -40,8 +40,9 @@ def test_matches_tfjs(detector: NsfwjsDetector, name: str) -> None:
     ref = np.array(data["stills"][name])
     assert np.abs(probs - ref).max() <= TOL
     found = detector.detect(frame)
-    assert list(found.labels) == [IMAGE_NSFW]
+    assert list(found.labels) == [IMAGE_NSFW, *IMAGE_CLASS_LABELS]
     assert found.scores[0] == pytest.approx(ref[list(NSFWJS_NUDE)].sum(), abs=2 * TOL)
+    assert found.scores[1:] == pytest.approx(ref[[0, 2, 4]], abs=TOL)  # drawing, neutral, sexy
 
 
 def test_input_is_299_rgb_unit_range() -> None:

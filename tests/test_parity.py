@@ -10,15 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captureguard.detection import Detections
-from captureguard.detectors import (
-    OpenNsfwDetector,
-    YoloDetector,
-    YoloSettings,
-    nudenet_detector,
-    open_nsfw_detector,
-)
-from captureguard.postprocess import pairwise_iou
+from captureguard.core.detection import Detections, pairwise_iou
+from captureguard.models.open_nsfw import OpenNsfwDetector, open_nsfw_detector
+from captureguard.models.yolo import YoloDetector, YoloSettings, nudenet_detector
 from captureguard.samples import Sample, bundled_samples
 from tests.conftest import read_frame
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captureguard.detection import PERSON, PERSON_NSFW
-from captureguard.detectors import open_nsfw_detector
+from captureguard.core.detection import PERSON, PERSON_NSFW, pairwise_iou
+from captureguard.core.frame import Frame
 from captureguard.errors import ConfigError, DetectionError
-from captureguard.frame import Frame
-from captureguard.people import (
+from captureguard.models.open_nsfw import open_nsfw_detector
+from captureguard.models.people import (
     PersonCropDetector,
     PersonDetector,
     PersonSettings,
@@ -26,8 +26,7 @@ from captureguard.people import (
     person_crops,
     person_model_path,
 )
-from captureguard.postprocess import pairwise_iou
-from captureguard.runtime import OnnxModel
+from captureguard.models.runtime import OnnxModel
 from tests.conftest import read_frame
 
 FIXTURE = Path(__file__).parent / "fixtures" / "person_parity.json"

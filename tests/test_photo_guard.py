@@ -9,15 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
-from captureguard.allowed import AllowedFrame, AllowedPhoto, Release, mint_frame, mint_photo
-from captureguard.check import Checker
+from captureguard.core.frame import Frame
+from captureguard.core.fusion import FusionModel
+from captureguard.core.policy import Profile
+from captureguard.core.verdict import Decision, Verdict
 from captureguard.errors import BadInputError, CaptureGuardError, DetectionError
-from captureguard.frame import Frame
-from captureguard.fusion import FusionModel
-from captureguard.photo import PhotoGuard
-from captureguard.policy import Profile
-from captureguard.store import PhotoStore
-from captureguard.verdict import Decision, Verdict
+from captureguard.guard.allowed import AllowedFrame, AllowedPhoto, Release, mint_frame, mint_photo
+from captureguard.guard.check import Checker
+from captureguard.guard.photo import PhotoGuard
+from captureguard.sinks.photo_store import PhotoStore
 from tests.conftest import synthetic_bgr
 from tests.fakes import FakeDetector, Hang, region, whole
 
@@ -71,7 +71,7 @@ def test_timeout_blocks_and_writes_nothing(tmp_path: Path) -> None:
 def test_warned_photo_needs_confirmation(tmp_path: Path) -> None:
     underwear = region("FEMALE_BREAST_COVERED", 0.8)
     skin = region("BELLY_EXPOSED", 0.8)
-    from captureguard.detection import Detections
+    from captureguard.core.detection import Detections
 
     g = guard(tmp_path, Detections.concat([underwear, skin]))
     first = g.save(frame(), "a.jpg")

@@ -6,12 +6,12 @@ import threading
 
 import pytest
 
-from captureguard.allowed import AllowedFrame, Release
+from captureguard.core.ledger import StreamSettings
 from captureguard.errors import BadInputError
+from captureguard.guard.allowed import AllowedFrame
+from captureguard.guard.stream import StreamGuard
 from captureguard.pipeline import RunReport, run_guarded
 from captureguard.sinks import MemorySink
-from captureguard.stream import StreamSettings
-from captureguard.streamguard import StreamGuard
 from tests.fakes import ListSource
 from tests.test_streamguard import NUDE, SAFE, ScriptedChecker, frames
 
@@ -52,7 +52,8 @@ def test_every_frame_reaches_the_sink_in_order() -> None:
 def test_blocks_keep_recording_with_placeholders_by_default() -> None:
     report, sink, _ = guarded(20, {8, 9})
     assert len(sink.items) == 20
-    assert {i.frame.index for i in sink.items if i.release is Release.PLACEHOLDER} >= {8, 9}
+    assert {i.frame.index for i in sink.items if not i.release.released} >= {8, 9}
+    assert any(i.release.is_block for i in sink.items)
     blocked_checks = {b[0] for b in report.blocks}
     assert blocked_checks and blocked_checks <= {8, 9}
 
@@ -60,7 +61,7 @@ def test_blocks_keep_recording_with_placeholders_by_default() -> None:
 def test_stop_on_block_ends_the_recording_before_the_block() -> None:
     report, sink, _ = guarded(40, {12}, on_block="stop")
     assert report.stopped_on_block
-    assert all(i.release is not Release.PLACEHOLDER for i in sink.items)
+    assert all(i.release.released for i in sink.items)
     assert max(i.frame.index for i in sink.items) < 12
     assert sink.closed
 

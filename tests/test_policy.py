@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from captureguard.core.fusion import Assessment
+from captureguard.core.policy import Profile, decide, load_profiles, profiles_from_mapping
+from captureguard.core.verdict import Decision, Reason
 from captureguard.errors import ConfigError
-from captureguard.fusion import Assessment
-from captureguard.policy import Profile, decide, load_profiles, profiles_from_mapping
-from captureguard.verdict import Decision, Reason
 
 STRICT = Profile(
     "strict",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captureguard.postprocess import decode_yolov8, nms, nsfw_probability, pairwise_iou
+from captureguard.core.detection import nms, pairwise_iou
+from captureguard.models.open_nsfw import nsfw_probability
+from captureguard.models.yolo import decode_yolov8
 
 N_CLASSES = 3
 
@@ -53,14 +55,6 @@ DECODE_CASES = [
         [0.9],
         [0],
         id="clipped-to-frame",
-    ),
-    pytest.param(
-        head((50, 50, 20, 20, 0, 0.9)),
-        {"offset_xy": (100.0, 7.0)},
-        [[140, 47, 160, 67]],
-        [0.9],
-        [0],
-        id="offset-after-clip",
     ),
     pytest.param(
         head((50, 50, 20, 20, 0, 0.6), (51, 50, 20, 20, 2, 0.8), (150, 150, 10, 10, 1, 0.7)),

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from captureguard.preprocess import Letterbox, letterbox_matrix, plan_letterbox, plan_tiles, to_nchw
+from captureguard.models.letterbox import Letterbox, plan_letterbox, plan_tiles, to_nchw
 
 LETTERBOX_CASES = [
     # (height, width, size, keep_aspect) -> Letterbox(scale, resized_hw, input_hw)
@@ -30,22 +30,6 @@ def test_plan_letterbox(args: tuple[int, int, int, bool], expected: Letterbox) -
     assert box.scale == pytest.approx(expected.scale)
     assert (box.resized_hw, box.input_hw) == (expected.resized_hw, expected.input_hw)
     assert all(r <= i for r, i in zip(box.resized_hw, box.input_hw, strict=True))
-
-
-@pytest.mark.parametrize(
-    ("scale", "expected"),
-    [
-        pytest.param(0.25, [[0.25, 0, -0.375], [0, 0.25, -0.375]], id="downscale-4x"),
-        pytest.param(1.0, [[1, 0, 0], [0, 1, 0]], id="identity"),
-        pytest.param(2.0, [[2, 0, 0.5], [0, 2, 0.5]], id="upscale-2x"),
-    ],
-)
-def test_letterbox_matrix(scale: float, expected: list[list[float]]) -> None:
-    m = letterbox_matrix(Letterbox(scale, (1, 1), (32, 32)))
-    assert m.shape == (2, 3)
-    np.testing.assert_allclose(m, expected)
-    # Pixel edges map to pixel edges: the frame's outer edge -0.5 stays at -0.5.
-    np.testing.assert_allclose(m @ np.array([-0.5, -0.5, 1.0]), [-0.5, -0.5])
 
 
 @pytest.mark.parametrize(

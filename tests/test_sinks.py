@@ -13,9 +13,10 @@ import av
 import numpy as np
 import pytest
 
-from captureguard.allowed import AllowedFrame, Release, mint_frame
+from captureguard.core.frame import Frame
+from captureguard.core.verdict import Decision, Verdict
 from captureguard.errors import ConfigError
-from captureguard.frame import Frame
+from captureguard.guard.allowed import AllowedFrame, Release, mint_frame
 from captureguard.sinks import Sink
 from captureguard.sinks import mp4 as mp4_module
 from captureguard.sinks import preview as preview_module
@@ -23,7 +24,6 @@ from captureguard.sinks import virtualcam as virtualcam_module
 from captureguard.sinks.mp4 import Mp4Sink
 from captureguard.sinks.preview import HeadlessPreview, PreviewSink
 from captureguard.sinks.virtualcam import VirtualCamSink
-from captureguard.verdict import Decision, Verdict
 
 ALLOW = Verdict(Decision.ALLOW, 0.0)
 
@@ -182,10 +182,10 @@ def test_mp4_rejects_bad_settings(tmp_path: Path) -> None:
 _KILL_SCRIPT = """
 import sys, time
 import numpy as np
-from captureguard.allowed import Release, mint_frame
-from captureguard.frame import Frame
+from captureguard.guard.allowed import Release, mint_frame
+from captureguard.core.frame import Frame
 from captureguard.sinks.mp4 import Mp4Sink
-from captureguard.verdict import Decision, Verdict
+from captureguard.core.verdict import Decision, Verdict
 
 sink = Mp4Sink(sys.argv[1], fps=25, keyframe_interval_s=0.2)  # a fragment every 5 frames
 for i in range(10_000):

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
+from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError
-from captureguard.frame import Frame
 from captureguard.sources import Source
 from captureguard.sources.live import CvCaptureSource, LatestFrameReader
 from captureguard.sources.video import AvFileSource, open_source

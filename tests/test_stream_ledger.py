@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
+from captureguard.core.ledger import Fate, Hysteresis, StreamLedger, StreamSettings
 from captureguard.errors import ConfigError
-from captureguard.stream import Fate, Hysteresis, StreamLedger, StreamSettings
 
 FPS = 30.0
 RELEASED = (Fate.CHECKED, Fate.COVERED)
@@ -32,7 +32,7 @@ def run(
     def step(now: int) -> None:
         nonlocal in_flight
         if in_flight and now >= in_flight[1]:
-            ledger.record(in_flight[0], allowed=not unsafe(in_flight[0]))
+            ledger.record(in_flight[0], allowed=not unsafe(in_flight[0]), result=in_flight[0])
             in_flight = None
         if in_flight is None:
             nxt = ledger.next_check()
@@ -41,12 +41,14 @@ def run(
                 in_flight = (nxt, now + check_frames)
                 if check_frames == 0:
                     step(now)
-        for index, fate in ledger.resolve():
+        for outcome in ledger.resolve():
+            index, fate = outcome.index, outcome.fate
             assert index not in fates, f"frame {index} resolved twice"
+            assert outcome.payload == f"frame {index}"
             fates[index] = fate
 
     for i in range(n):
-        ledger.add(i, i / FPS, cut=i in (cuts or set()))
+        ledger.add(i, i / FPS, cut=i in (cuts or set()), payload=f"frame {i}")
         max_pending = max(max_pending, ledger.pending)
         step(i)
     ledger.end()
@@ -78,7 +80,7 @@ def test_gap_frames_are_covered_between_safe_checks() -> None:
 def test_first_frame_is_checked_first_even_if_later_frames_are_already_waiting() -> None:
     ledger = StreamLedger(StreamSettings(max_gap=2))
     for i in range(5):
-        ledger.add(i, i / FPS, cut=False)
+        ledger.add(i, i / FPS, cut=False, payload=i)
     assert ledger.next_check() == 0
 
 
@@ -135,7 +137,7 @@ def test_slow_detector_file_mode_covers_everything_eventually() -> None:
 
 
 def test_live_overload_catches_up_and_never_releases_unchecked() -> None:
-    settings = StreamSettings(max_gap=1, live=True, max_delay_frames=6)
+    settings = StreamSettings(max_gap=1, schedule="latest", max_delay_frames=6)
     fates, checked, max_pending = run(60, lambda i: False, settings, check_frames=4)
     rel = released(fates)
     assert set(fates) == set(range(60))
@@ -143,12 +145,24 @@ def test_live_overload_catches_up_and_never_releases_unchecked() -> None:
         before, after = max(c for c in checked if c < i), min(c for c in checked if c > i)
         assert after - before - 1 <= 1
     assert max_pending <= settings.max_delay_frames + 1
-    assert any(f is Fate.PLACEHOLDER for f in fates.values())  # could not keep up: some not shown
+    assert any(f is Fate.UNCOVERED for f in fates.values())  # could not keep up: some not shown
 
 
-def test_drop_instead_of_placeholder() -> None:
-    fates, _, _ = run(10, lambda i: i >= 5, StreamSettings(max_gap=0, unreleasable="drop"))
-    assert {i for i, f in fates.items() if f is Fate.DROPPED} == set(range(5, 10))
+def test_frames_beside_a_block_are_blocked_too() -> None:
+    fates, checked, _ = run(10, lambda i: i in (4, 5), StreamSettings(max_gap=1, reopen_checks=1, reopen_s=0))
+    assert checked == [0, 2, 4, 6, 8, 9]
+    assert [fates[i] for i in range(10)] == [
+        Fate.CHECKED,
+        Fate.COVERED,
+        Fate.CHECKED,
+        Fate.BLOCKED,  # between a safe check and a block: withheld because of the block
+        Fate.BLOCKED,  # checked unsafe
+        Fate.BLOCKED,  # unsafe, unchecked, next to the block
+        Fate.CHECKED,
+        Fate.COVERED,
+        Fate.CHECKED,
+        Fate.CHECKED,
+    ]
 
 
 @pytest.mark.parametrize("seed", range(200))
@@ -172,7 +186,7 @@ def test_random_streams_never_release_an_unsafe_frame(seed: int) -> None:
         max_gap=max_gap,
         reopen_checks=rng.choice([1, 2, 3]),
         reopen_s=rng.choice([0.0, 0.2]),
-        live=rng.random() < 0.5,
+        schedule="latest" if rng.random() < 0.5 else "lockstep",
         max_delay_frames=max_gap + 2 + rng.randrange(0, 8),
     )
     fates, _, _ = run(n, lambda k: k in unsafe, settings, cuts=cuts, check_frames=rng.choice([0, 1, 2, 4]))
@@ -187,9 +201,10 @@ def test_random_streams_never_release_an_unsafe_frame(seed: int) -> None:
         ({"reopen_checks": 0}, "reopen_checks"),
         ({"scene_cut": 0}, "scene_cut"),
         ({"max_gap": 5, "max_delay_frames": 6}, "max_delay_frames"),
-        ({"unreleasable": "show"}, "unreleasable"),
+        ({"withheld": "show"}, "withheld"),
+        ({"schedule": "live"}, "schedule"),
     ],
-    ids=["gap", "reopen", "cut", "delay", "unreleasable"],
+    ids=["gap", "reopen", "cut", "delay", "withheld", "schedule"],
 )
 def test_settings_validation(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -198,8 +213,8 @@ def test_settings_validation(kwargs: dict[str, object], message: str) -> None:
 
 def test_ledger_rejects_out_of_order_frames_and_unknown_results() -> None:
     ledger = StreamLedger(StreamSettings())
-    ledger.add(3, 0.1, cut=False)
+    ledger.add(3, 0.1, cut=False, payload=None)
     with pytest.raises(ValueError, match="arrived after"):
-        ledger.add(3, 0.2, cut=False)
+        ledger.add(3, 0.2, cut=False, payload=None)
     with pytest.raises(ValueError, match="not waiting"):
-        ledger.record(3, allowed=True)
+        ledger.record(3, allowed=True, result=None)

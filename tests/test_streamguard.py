@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from captureguard.allowed import AllowedFrame, Release
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
+from captureguard.core.verdict import Decision, Verdict
 from captureguard.errors import DetectionError
-from captureguard.frame import Frame
-from captureguard.stream import StreamSettings
-from captureguard.streamguard import StreamGuard
-from captureguard.verdict import Decision, Verdict
+from captureguard.guard.allowed import AllowedFrame, Release
+from captureguard.guard.stream import StreamGuard
 from tests.conftest import synthetic_bgr
 
 SAFE = Verdict(Decision.ALLOW, 0.01)
@@ -96,7 +96,7 @@ def test_unsafe_frames_become_placeholders_and_their_pixels_never_leave() -> Non
     assert len(out) == 30
     for o, f in zip(out, src, strict=True):
         if f.index in unsafe:
-            assert o.release is Release.PLACEHOLDER
+            assert not o.release.released and o.release in (Release.BLOCKED, Release.UNCOVERED)
             assert not np.array_equal(o.frame.bgr, f.bgr)
             assert o.verdict.decision is Decision.BLOCK
     assert guard.stats.placeholders >= len(unsafe)
@@ -110,7 +110,7 @@ def test_a_checker_that_raises_blocks_and_the_stream_goes_on() -> None:
         return SAFE
 
     out = run(StreamGuard(ScriptedChecker(script), StreamSettings(max_gap=0, reopen_checks=1, reopen_s=0)), frames(10))
-    assert out[4].release is Release.PLACEHOLDER and out[4].verdict.reasons[0].code == "error"
+    assert out[4].release is Release.FAILED and out[4].verdict.reasons[0].code == "error"
     assert [o.release for o in out[5:]] == [Release.CHECKED] * 5
 
 
@@ -125,7 +125,7 @@ def test_a_hung_check_times_out_as_a_block_and_a_new_worker_takes_over() -> None
     guard = StreamGuard(ScriptedChecker(script), StreamSettings(max_gap=0, reopen_checks=1, reopen_s=0), deadline_s=0.1)
     out = run(guard, frames(8))
     release.set()
-    assert out[3].release is Release.PLACEHOLDER and out[3].verdict.reasons[0].code == "timeout"
+    assert out[3].release is Release.FAILED and out[3].verdict.reasons[0].code == "timeout"
     assert [o.release for o in out[4:]] == [Release.CHECKED] * 4
     assert guard.stats.failures == 1
 
@@ -144,14 +144,14 @@ def test_a_dead_worker_blocks_pending_frames_and_reraises_in_the_caller() -> Non
             collected += guard.collect(timeout=0.05)
         collected += guard.finish(timeout_s=2)
     assert isinstance(err.value.__cause__, Die)
-    released = [o for o in collected if o.release is not Release.PLACEHOLDER]
+    released = [o for o in collected if o.release.released]
     assert all(o.frame.index < 5 for o in released)
     guard.close()
 
 
 def test_live_overload_drops_to_stay_current_and_never_releases_unchecked() -> None:
     checker = ScriptedChecker(lambda i: SAFE, delay_s=0.03)
-    settings = StreamSettings(max_gap=1, live=True, max_delay_frames=6, reopen_checks=1, reopen_s=0)
+    settings = StreamSettings(max_gap=1, schedule="latest", max_delay_frames=6, reopen_checks=1, reopen_s=0)
     guard = StreamGuard(checker, settings)
     out: list[AllowedFrame] = []
     for f in frames(60):
@@ -180,7 +180,7 @@ def test_a_scene_cut_is_checked_off_the_grid() -> None:
 def test_blur_placeholder_shows_nothing_of_the_frame() -> None:
     src = frames(3)
     out = run(StreamGuard(ScriptedChecker(lambda i: NUDE), StreamSettings(max_gap=0), placeholder="blur"), src)
-    assert all(o.release is Release.PLACEHOLDER for o in out)
+    assert all(o.release is Release.BLOCKED for o in out)
     assert not np.array_equal(out[0].frame.bgr, src[0].bgr)
 
 

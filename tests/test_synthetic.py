@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError
-from captureguard.frame import Frame
 from captureguard.sources import Source
 from captureguard.sources.synthetic import ClipSource, Hold, Pan, Slide, Still, VideoShot
 from tests.conftest import EVAL_DIR, synthetic_bgr

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from captureguard.check import Checker
+from captureguard.guard.check import Checker
 from captureguard.web.app import ServerConfig, Services, create_app
 from captureguard.web.security import ApiError
 from captureguard.web.uploads import read_body

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from captureguard.core.verdict import Decision, Reason, Verdict
 from captureguard.errors import ConfigError
-from captureguard.verdict import Decision, Reason, Verdict
 from captureguard.web.events import CSV_HEADER, Event, EventLog
 
 BLOCK = Event(

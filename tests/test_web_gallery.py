@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from captureguard.errors import CaptureGuardError
-from captureguard.store import PhotoStore
+from captureguard.sinks.photo_store import PhotoStore
 from captureguard.web.gallery import Gallery, GalleryItem, GalleryNotFoundError
 
 

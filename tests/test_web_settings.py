@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from captureguard.core.policy import Profile, load_profiles
 from captureguard.errors import ConfigError
-from captureguard.policy import Profile, load_profiles
 from captureguard.web.settings import GuardSettings, InvalidSettingsError, SettingsStore, relaxations
 
 PROFILES = load_profiles()

@@ -15,12 +15,12 @@ import cv2
 import numpy as np
 from fastapi import FastAPI
 
-from captureguard.check import Checker
-from captureguard.detection import Detections
+from captureguard.core.detection import Detections
+from captureguard.core.frame import Frame
+from captureguard.core.fusion import FusionModel
+from captureguard.core.policy import Profile
 from captureguard.errors import DetectionError
-from captureguard.frame import Frame
-from captureguard.fusion import FusionModel
-from captureguard.policy import Profile
+from captureguard.guard.check import Checker
 from captureguard.web.app import ServerConfig, Services, create_app
 from tests.fakes import region, whole
 

@@ -2,7 +2,7 @@
 cached features of calibrate_fusion's nn640/open_nsfw views, and the shipped OOF numbers."""
 
 from common import *  # noqa: F403
-from captureguard.fusion import class_scores
+from captureguard.core.fusion import class_scores
 
 items = read_manifest(DEFAULT_MANIFEST)
 ref = cf.extract(items, {"nn640": cf.VIEWS["nn640"], "open_nsfw": cf.VIEWS["open_nsfw"]})

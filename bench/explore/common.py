@@ -29,12 +29,13 @@ import calibrate_fusion as cf  # noqa: E402
 from calibrate_fusion import DEFAULT_MANIFEST, Item, auc, fit, grouped_folds, load_frame, read_manifest  # noqa: E402,F401
 
 from captureguard import imageops  # noqa: E402
-from captureguard.detection import BODY_PART_LABELS  # noqa: E402
-from captureguard.detectors import open_nsfw_input  # noqa: E402
-from captureguard.fusion import EXPOSED_INTIMATE, EXPOSED_SKIN, fit_logistic  # noqa: E402
-from captureguard.postprocess import nms, nsfw_probability  # noqa: E402
-from captureguard.preprocess import plan_letterbox, plan_tiles, to_nchw  # noqa: E402
-from captureguard.runtime import OnnxModel, packaged_model  # noqa: E402
+from captureguard.core.detection import BODY_PART_LABELS  # noqa: E402
+from captureguard.models.open_nsfw import open_nsfw_input  # noqa: E402
+from captureguard.core.fusion import EXPOSED_INTIMATE, EXPOSED_SKIN, fit_logistic  # noqa: E402
+from captureguard.core.detection import nms  # noqa: E402
+from captureguard.models.open_nsfw import nsfw_probability  # noqa: E402
+from captureguard.models.letterbox import plan_letterbox, plan_tiles, to_nchw  # noqa: E402
+from captureguard.models.runtime import OnnxModel, packaged_model  # noqa: E402
 
 CACHE = Path("/tmp/explore_cache")
 THREADS = 2

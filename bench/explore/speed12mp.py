@@ -76,8 +76,8 @@ def main() -> None:
         res[f"{c} worst case ({k} crops)"] = timeit(lambda crops=crops: open_nsfw_batch(crops))
     for p in ("clahe", "autolevel"):
         res[f"pre:{p}"] = timeit(lambda p=p: PRE[p](bgr), runs=3)
-    from captureguard.check import Checker
-    from captureguard.frame import Frame
+    from captureguard.guard.check import Checker
+    from captureguard.core.frame import Frame
 
     frame = Frame.from_bgr(bgr)
     checker = Checker.create(mode="photo", threads=2)

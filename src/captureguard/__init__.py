@@ -1,14 +1,32 @@
 """captureguard: on-device AI that stops a camera from recording naked people.
 
-The path of one frame::
+Guard a camera (or a file) into a recording; only frames checked safe, or covered by safe checks
+on both sides, reach the sink, and a blocked stretch becomes placeholders::
 
-    Source -> Frame -> Detector.detect -> Detections -> FusionModel.assess -> Assessment
-           -> policy.decide -> Verdict -> Guard -> AllowedPhoto/AllowedFrame -> Sink
+    from captureguard import Checker, StreamGuard, StreamSettings, open_source, run_guarded
+    from captureguard.sinks.mp4 import Mp4Sink
+
+    source = open_source(0)  # a camera index, an RTSP/HTTP URL or a video file
+    guard = StreamGuard(Checker.create(mode="live"), StreamSettings(schedule="latest" if source.live else "lockstep"))
+    report = run_guarded(source, guard, [Mp4Sink("guarded.mp4", fps=source.fps)])
+    print(report.stats["released"], "released,", report.stats["placeholders"], "withheld")
+
+A photo is checked at full resolution and written only if allowed (a blocked one never touches
+disk): ``PhotoGuard(Checker.create(), PhotoStore("DCIM")).save(frame, "IMG_0001.jpg")``.
+
+The layers (imports point one way; docs/architecture.md has the map):
+``core`` (numpy + stdlib: frames, detections, fusion, policy, verdicts, the stream ledger) ->
+``models`` (onnxruntime adapters) -> ``guard`` (checker, deadline, photo and stream guards) ->
+``sources`` / ``sinks`` -> ``pipeline`` (the one pump) -> ``evaluation``, ``cli``, ``web``.
 """
 
-from captureguard.allowed import AllowedFrame, AllowedPhoto
-from captureguard.check import Checker
-from captureguard.detection import Detection, Detections
+__version__ = "0.1.0"
+
+from captureguard.core.detection import Detection, Detections
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
+from captureguard.core.policy import Profile, load_profiles
+from captureguard.core.verdict import Decision, Reason, Verdict
 from captureguard.errors import (
     BadInputError,
     CaptureGuardError,
@@ -17,13 +35,15 @@ from captureguard.errors import (
     ImageTooLargeError,
     ModelMissingError,
 )
-from captureguard.frame import Frame
-from captureguard.photo import PhotoGuard, PhotoResult
-from captureguard.policy import Profile, load_profiles
-from captureguard.store import PhotoStore
-from captureguard.verdict import Decision, Reason, Verdict
-
-__version__ = "0.1.0"
+from captureguard.guard.allowed import AllowedFrame, AllowedPhoto, Release
+from captureguard.guard.check import Checker
+from captureguard.guard.photo import PhotoGuard, PhotoResult
+from captureguard.guard.stream import StreamGuard
+from captureguard.pipeline import RunReport, run_guarded
+from captureguard.sinks import Sink
+from captureguard.sinks.photo_store import PhotoStore
+from captureguard.sources import Source
+from captureguard.sources.video import open_source
 
 __all__ = [
     "AllowedFrame",
@@ -44,7 +64,15 @@ __all__ = [
     "PhotoStore",
     "Profile",
     "Reason",
+    "Release",
+    "RunReport",
+    "Sink",
+    "Source",
+    "StreamGuard",
+    "StreamSettings",
     "Verdict",
     "__version__",
     "load_profiles",
+    "open_source",
+    "run_guarded",
 ]

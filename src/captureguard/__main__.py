@@ -1,5 +1,5 @@
 """``python -m captureguard``."""
 
-from captureguard.cli import main
+from captureguard.cli.main import main
 
 raise SystemExit(main())

@@ -1,9 +1,11 @@
-"""Source -> StreamGuard -> sinks, with a writer thread and a recording policy.
+"""The one pump: Source -> StreamGuard -> sinks, with a writer thread and a recording policy.
 
-The reading loop submits frames; a writer thread hands each released or placeholder frame to
-every sink as soon as the guard decides it. Errors anywhere end the run cleanly: the guard is
-finished (frames not yet decided become placeholders), sinks are closed (files finalised with
-only what was let through), and the error is re-raised in the caller.
+Every stream in the project goes through :func:`run_guarded` (files, cameras, the web viewfinder,
+the evaluation). The reading loop submits frames; a writer thread hands each frame's
+:class:`~captureguard.guard.allowed.AllowedFrame` to every sink as soon as the guard decides it
+(withheld frames as placeholders, or not at all with ``withheld="drop"``). Errors anywhere end
+the run cleanly: the guard is finished (frames not yet decided become placeholders), sinks are
+closed (files finalised with only what was let through), and the error is re-raised in the caller.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
-from captureguard.allowed import AllowedFrame, Release
-from captureguard.frame import Frame
+from captureguard.core.frame import Frame
+from captureguard.guard.allowed import AllowedFrame
+from captureguard.guard.stream import StreamGuard
 from captureguard.sinks import Sink
 from captureguard.sources import Source
-from captureguard.streamguard import UNCOVERED, StreamGuard
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +60,8 @@ class RunReport:
         }
 
 
-def _is_block(item: AllowedFrame) -> bool:
-    """A placeholder caused by a check's verdict (not by a gap the guard could not cover)."""
-    return item.release is Release.PLACEHOLDER and item.verdict is not UNCOVERED
+OnBlock = Literal["placeholder", "stop"]
+"""At a block: keep going (withheld frames as placeholders), or stop and finalise the sinks."""
 
 
 class _Writer(threading.Thread):
@@ -95,7 +97,7 @@ def run_guarded(
     guard: StreamGuard,
     sinks: Sequence[Sink],
     *,
-    on_block: str = "placeholder",
+    on_block: OnBlock = "placeholder",
     on_frame: Callable[[Frame], None] | None = None,
     stop: threading.Event | None = None,
     report: RunReport | None = None,
@@ -104,7 +106,8 @@ def run_guarded(
 
     Args:
         source: frames to guard.
-        guard: a fresh :class:`StreamGuard` (its ``settings.live`` should match ``source.live``).
+        guard: a fresh :class:`StreamGuard` (``schedule="latest"`` for a live source, else
+            ``"lockstep"``); its ``settings.withheld`` says whether sinks get placeholders.
         sinks: every destination; each receives only :class:`AllowedFrame`.
         on_block: ``"placeholder"`` keeps recording with placeholders; ``"stop"`` ends the run at
             the first block (the files keep only what came before it).
@@ -119,12 +122,14 @@ def run_guarded(
     """
     report = report or RunReport(source.name, source.fps)
 
+    drop = guard.settings.withheld == "drop"
+
     def deliver(item: AllowedFrame) -> bool:
-        events = guard.stats.block_events
-        first_block = events[0][0] if events else None
-        if on_block == "stop" and (_is_block(item) or (first_block is not None and item.frame.index >= first_block)):
-            report.stopped_on_block = True  # also when withheld frames are dropped, not replaced
+        if on_block == "stop" and item.release.is_block:
+            report.stopped_on_block = True
             return False
+        if drop and not item.release.released:
+            return True  # withheld, and the sinks get nothing for it
         for sink in sinks:
             sink.write(item)
         report.written += 1

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import views as V  # noqa: E402
 from calibrate_fusion import Item, auc, fit, grouped_folds  # noqa: E402
 
-from captureguard.detection import BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW, Detections  # noqa: E402
-from captureguard.fusion import FusionModel, class_scores  # noqa: E402
-from captureguard.nsfwjs import nsfwjs_detections  # noqa: E402
-from captureguard.policy import load_profiles  # noqa: E402
+from captureguard.core.detection import BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW, Detections  # noqa: E402
+from captureguard.core.fusion import FusionModel, class_scores  # noqa: E402
+from captureguard.models.nsfwjs import nsfwjs_detections  # noqa: E402
+from captureguard.core.policy import load_profiles  # noqa: E402
 
 
 def detections_of(rec: Mapping[str, Any], views: Sequence[str]) -> Detections:

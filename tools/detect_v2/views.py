@@ -34,11 +34,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from calibrate_fusion import DEFAULT_MANIFEST, Item, load_frame, read_manifest  # noqa: E402
 
-from captureguard.detectors import YoloSettings, nudenet_detector, open_nsfw_detector  # noqa: E402
-from captureguard.frame import Frame  # noqa: E402
-from captureguard.nsfwjs import nsfwjs_detector  # noqa: E402
-from captureguard.people import PersonCropDetector, PersonDetector, PersonSettings, person_model_path  # noqa: E402
-from captureguard.runtime import OnnxModel  # noqa: E402
+from captureguard.models.open_nsfw import open_nsfw_detector
+from captureguard.models.yolo import YoloSettings, nudenet_detector  # noqa: E402
+from captureguard.core.frame import Frame  # noqa: E402
+from captureguard.models.nsfwjs import nsfwjs_detector  # noqa: E402
+from captureguard.models.people import PersonCropDetector, PersonDetector, PersonSettings, person_model_path  # noqa: E402
+from captureguard.models.runtime import OnnxModel  # noqa: E402
 
 CACHE = Path(os.environ.get("CG_V2_CACHE", "/tmp/cg_v2_cache"))
 ALL_VIEWS = ("nn640", "onsfw", "njs", "pose640", "crops640", "pose960", "crops960")

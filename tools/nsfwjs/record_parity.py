@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from captureguard.nsfwjs import NSFWJS_CLASSES, nsfwjs_input
+from captureguard.models.nsfwjs import NSFWJS_CLASSES, nsfwjs_input
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "src" / "captureguard" / "data" / "demo"

@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 
 from captureguard import __version__
-from captureguard.check import Checker
-from captureguard.detection import IMAGE_NSFW
+from captureguard.core.detection import IMAGE_NSFW
+from captureguard.core.fusion import EXPOSED_INTIMATE, Assessment
+from captureguard.core.policy import Profile, decide, load_profiles
+from captureguard.core.verdict import Decision, Reason
 from captureguard.evaluation.runner import Record, Score, Scorer
-from captureguard.fusion import EXPOSED_INTIMATE, Assessment
-from captureguard.policy import Profile, decide, load_profiles
-from captureguard.verdict import Decision, Reason
+from captureguard.guard.check import Checker
 
 PROFILES = ("child", "teen", "adult")
 #: The headline configurations, in report order: ours first, then the reference APIs.
@@ -66,7 +66,7 @@ def _evidence(checker: Checker, frame: Any, t0: float) -> Record:
 
 def score_ours(path: Path, perturbation: Callable[[np.ndarray], np.ndarray] | None = None) -> Record:
     """One photo-mode detection pass on a file (optionally perturbed): the raw evidence and timings."""
-    from captureguard.frame import Frame
+    from captureguard.core.frame import Frame
     from captureguard.sources.image import load_image
 
     t0 = time.perf_counter()

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LABELS", "VIDEO_SUFFIXES", "WHOLE_VIDEO", "Item", "ManifestError", "Span", "parse_spans", "read_manifest"]
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts", ".mpg", ".mpeg")
+#: An animated GIF is a video when its row's ``kind`` says so (``video_*``); otherwise a still.
+VIDEO_KIND_PREFIX = "video"
 LABELS = ("nudity", "safe")
 REQUIRED = ("path", "label")
 MAX_LISTED = 20
@@ -184,13 +186,13 @@ def _item(folder: Path, row: int, record: dict[str, str], problems: list[str]) -
     if label not in LABELS:
         problems.append(f"row {row}: unknown label {record.get('label', '')!r} (allowed: {', '.join(LABELS)})")
     file = Path(os.path.normpath(folder / raw))
-    is_video = file.suffix.lower() in VIDEO_SUFFIXES
+    kind = record.get("kind") or "unknown"
+    is_video = file.suffix.lower() in VIDEO_SUFFIXES or kind.startswith(VIDEO_KIND_PREFIX)
     spans = _spans(row, record.get("unsafe_spans", ""), label, is_video, problems)
     if len(problems) > before:
         return None
     if label == "nudity" and is_video and not spans:
         spans = (WHOLE_VIDEO,)
-    kind = record.get("kind") or "unknown"
     group = record.get("group") or raw
     return Item(file, cast(Label, label), kind, group, is_video, spans, row)
 

@@ -21,14 +21,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from captureguard.allowed import AllowedFrame, Release
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
+from captureguard.core.verdict import Decision, Verdict
 from captureguard.evaluation.manifest import Item
-from captureguard.frame import Frame
+from captureguard.guard.allowed import AllowedFrame
+from captureguard.guard.stream import FrameChecker, StreamGuard
 from captureguard.pipeline import run_guarded
 from captureguard.sources.video import FALLBACK_FPS, AvFileSource
-from captureguard.stream import StreamSettings
-from captureguard.streamguard import FrameChecker, StreamGuard
-from captureguard.verdict import Decision, Verdict
 
 #: The guard's watchdog deadline in file mode: a slow check is waited for, not turned into a block,
 #: so the result does not depend on the machine's speed.
@@ -163,14 +163,14 @@ class _VerdictCache:
 
 
 @dataclass
-class _Recorder:
+class _ReleaseLog:
     """The sink: each frame's index and release kind, never its pixels."""
 
     released: set[int] = field(default_factory=set)
 
     def write(self, item: AllowedFrame) -> None:
         """Record one frame's fate."""
-        if item.release is not Release.PLACEHOLDER:
+        if item.release.released:
             self.released.add(item.frame.index)
 
     def close(self) -> None:
@@ -240,10 +240,10 @@ def evaluate_video(
     Raises:
         BadInputError: the video cannot be decoded (or breaks off part way).
     """
-    cache, recorder = _VerdictCache(checker), _Recorder()
+    cache, recorder = _VerdictCache(checker), _ReleaseLog()
     tap = _Tap(cache, [_Sampler(1.0 / rate) for rate in sample_rates])
     source = AvFileSource(item.path)
-    guard = StreamGuard(cache, dataclasses.replace(settings, live=False), deadline_s=FILE_DEADLINE_S)
+    guard = StreamGuard(cache, dataclasses.replace(settings, schedule="lockstep"), deadline_s=FILE_DEADLINE_S)
     report = run_guarded(source, guard, [recorder], on_frame=tap)
     tap.flush()
     times, durations = tap.timestamps, _durations(tap.timestamps, source.fps)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from captureguard.allowed import AllowedFrame
+from captureguard.guard.allowed import AllowedFrame
 
 
 @runtime_checkable

@@ -11,11 +11,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from captureguard.allowed import AllowedFrame, Release
 from captureguard.errors import CaptureGuardError
+from captureguard.guard.allowed import AllowedFrame, Release
 from captureguard.sinks import require_allowed
 
-_COLOURS = {Release.CHECKED: (80, 200, 80), Release.COVERED: (200, 160, 60), Release.PLACEHOLDER: (60, 60, 230)}
+_WITHHELD = (60, 60, 230)
+_COLOURS = {Release.CHECKED: (80, 200, 80), Release.COVERED: (200, 160, 60)}
 
 
 class ContactSheetSink:
@@ -46,7 +47,7 @@ class ContactSheetSink:
         tile = cv2.resize(bgr, (self.tile_width, h), interpolation=cv2.INTER_AREA)
         label = f"#{item.frame.index} {item.frame.timestamp_s:.1f}s {item.release.value}"
         cv2.rectangle(tile, (0, h - 22), (self.tile_width - 1, h - 1), (0, 0, 0), -1)
-        cv2.rectangle(tile, (0, 0), (self.tile_width - 1, h - 1), _COLOURS[item.release], 3)
+        cv2.rectangle(tile, (0, 0), (self.tile_width - 1, h - 1), _COLOURS.get(item.release, _WITHHELD), 3)
         cv2.putText(tile, label, (8, h - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
         self._tiles.append(tile)
 

@@ -30,9 +30,9 @@ import av
 import cv2
 import numpy as np
 
-from captureguard.allowed import AllowedFrame
+from captureguard.core.frame import Frame
 from captureguard.errors import ConfigError
-from captureguard.frame import Frame
+from captureguard.guard.allowed import AllowedFrame
 from captureguard.sinks import require_allowed
 
 logger = logging.getLogger(__name__)

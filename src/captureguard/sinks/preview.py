@@ -10,8 +10,8 @@ from typing import Any, Protocol, cast
 
 import cv2
 
-from captureguard.allowed import AllowedFrame
 from captureguard.errors import ConfigError
+from captureguard.guard.allowed import AllowedFrame
 from captureguard.sinks import require_allowed
 
 logger = logging.getLogger(__name__)

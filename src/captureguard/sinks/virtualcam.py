@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from captureguard.allowed import AllowedFrame
 from captureguard.errors import ConfigError
+from captureguard.guard.allowed import AllowedFrame
 from captureguard.sinks import require_allowed
 
 logger = logging.getLogger(__name__)

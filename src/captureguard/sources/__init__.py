@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
-from captureguard.frame import Frame
+from captureguard.core.frame import Frame
 
 
 @runtime_checkable

@@ -26,8 +26,8 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError, ImageTooLargeError
-from captureguard.frame import Frame
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError
-from captureguard.frame import Frame
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ import av
 import cv2
 import numpy as np
 
+from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError
-from captureguard.frame import Frame
 
 Direction = Literal["left", "right", "up", "down"]
 #: ``(x, y, w, h)`` integer crop window in canvas pixels.

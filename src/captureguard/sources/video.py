@@ -24,8 +24,8 @@ from typing import Any
 import av
 import numpy as np
 
+from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError
-from captureguard.frame import Frame
 from captureguard.sources import Source
 from captureguard.sources.live import CvCaptureSource, LatestFrameReader
 

@@ -1,7 +1,7 @@
 """The FastAPI app of ``captureguard serve``: pages, page API, viewfinder socket, integrator API.
 
-:func:`create_app` wires the routers (``routes_api``, ``routes_settings``, ``routes_v1``,
-``live``) behind :class:`~captureguard.web.security.GuardMiddleware`. The models are loaded once
+:func:`create_app` wires the routers (``routes.api``, ``routes.settings``, ``routes.v1``,
+``viewfinder.socket``) behind :class:`~captureguard.web.security.GuardMiddleware`. The models are loaded once
 in the lifespan (or injected with :class:`Services`); shutdown finalises open recordings and
 stops the checkers. FastAPI's ``/docs`` and ``/redoc`` are off: they load assets from a CDN,
 and nothing here may reach the network. ``/openapi.json`` stays.
@@ -24,10 +24,11 @@ from starlette.exceptions import HTTPException
 
 from captureguard import __version__
 from captureguard.errors import CaptureGuardError
-from captureguard.web import live, routes_api, routes_settings, routes_v1
 from captureguard.web.config import ServerConfig, Services
+from captureguard.web.routes import api, settings, v1
 from captureguard.web.security import ApiError, GuardMiddleware, allowed_hosts
 from captureguard.web.state import build_state
+from captureguard.web.viewfinder import socket
 
 __all__ = ["STATIC_DIR", "ServerConfig", "Services", "create_app"]
 
@@ -66,7 +67,7 @@ def create_app(config: ServerConfig, *, services: Services | None = None, static
     )
     app.add_middleware(GuardMiddleware, hosts=allowed_hosts(config.host, config.allowed_hosts))
     _add_error_handlers(app)
-    for router in (routes_api.router, routes_settings.router, routes_v1.router, live.router):
+    for router in (api.router, settings.router, v1.router, socket.router):
         app.include_router(router)
     static = static_dir or STATIC_DIR
     for path, filename in PAGES.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from captureguard.check import Checker
+from captureguard.guard.check import Checker
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from captureguard.core.verdict import Decision, Verdict
 from captureguard.errors import ConfigError
-from captureguard.verdict import Decision, Verdict
 
 DECISIONS: tuple[str, ...] = tuple(d.value for d in Decision)
 CSV_HEADER: tuple[str, ...] = ("id", "time_utc", "source", "decision", "reasons", "scores", "profile", "detail")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from captureguard.errors import CaptureGuardError
-from captureguard.store import PhotoStore
+from captureguard.sinks.photo_store import PhotoStore
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 _SUFFIXES: dict[str, tuple[str, ...]] = {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from captureguard.datafiles import load_toml
+from captureguard._datafiles import load_toml
 from captureguard.errors import ConfigError
 
 #: Notice kinds and the keys their title and body come from.

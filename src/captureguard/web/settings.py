@@ -16,18 +16,23 @@ import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-from captureguard.atomicfile import write_atomic
+from captureguard._atomic import write_atomic
+from captureguard.core.policy import Profile
 from captureguard.errors import ConfigError
-from captureguard.policy import Profile
+from captureguard.guard.placeholder import Placeholder
 
 logger = logging.getLogger(__name__)
 
+RecordOnBlock = Literal["stop", "pause", "placeholder"]
+"""What a recording does at a block, strictest first: end it, skip withheld frames, or record
+placeholders in their place."""
+
 #: How a hidden frame looks in the viewfinder and in recordings.
-PLACEHOLDERS: tuple[str, ...] = ("black", "blur")
+PLACEHOLDERS: tuple[str, ...] = get_args(Placeholder)
 #: What a recording does on a block, strictest first.
-RECORD_MODES: tuple[str, ...] = ("stop", "pause", "placeholder")
+RECORD_MODES: tuple[str, ...] = get_args(RecordOnBlock)
 #: Longest replacement help paragraph, in characters.
 MAX_HELP_CHARS = 2000
 
@@ -60,8 +65,8 @@ class GuardSettings:
     profile: str = "child"
     block_score: float | None = None
     warn_score: float | None = None
-    placeholder: str = "black"
-    record_on_block: str = "placeholder"
+    placeholder: Placeholder = "black"
+    record_on_block: RecordOnBlock = "placeholder"
     language: str = "auto"
     help_text: Mapping[str, str] = field(default_factory=dict)
 

@@ -8,13 +8,13 @@ import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 from starlette.requests import HTTPConnection
 
-from captureguard.check import Checker
+from captureguard.core.policy import Profile, load_profiles
 from captureguard.errors import CaptureGuardError, ConfigError
-from captureguard.policy import Profile, load_profiles
+from captureguard.guard.check import Checker
 from captureguard.web.config import ServerConfig, Services
 from captureguard.web.events import Event, EventLog
 from captureguard.web.gallery import Gallery
@@ -23,10 +23,15 @@ from captureguard.web.pin import PinStore
 from captureguard.web.security import CsrfTokens
 from captureguard.web.settings import GuardSettings, SettingsStore
 
-if TYPE_CHECKING:
-    from captureguard.web.live import LiveSession
-
 log = logging.getLogger(__name__)
+
+
+class Session(Protocol):
+    """An open viewfinder session, as the app's shutdown sees it (one per connected viewfinder)."""
+
+    async def stop(self, *, timeout_s: float) -> None:
+        """End the session and finalise its recording."""
+        ...
 
 
 @dataclass
@@ -55,7 +60,7 @@ class AppState:
     live_checker: Checker | None = None
     csrf: CsrfTokens = field(default_factory=CsrfTokens)
     started_s: float = field(default_factory=time.monotonic)
-    sessions: set[LiveSession] = field(default_factory=set)
+    sessions: set[Session] = field(default_factory=set)
     viewers: int = 0
     pending_checks: int = 0
     settings_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -65,7 +70,7 @@ class AppState:
         profile = settings.profile_for(self.profiles)
         old = (self.photo_checker, self.live_checker)
         self.photo_checker = replace(self.base_photo, profile=profile, deadline_s=self.config.photo_deadline_s)
-        # The stream guard's watchdog enforces the viewfinder deadline itself.
+        # The stream guard runs its checks through its own deadline runner (live_deadline_s).
         self.live_checker = replace(self.base_live, profile=profile, deadline_s=None)
         self.settings = settings
         for checker in old:

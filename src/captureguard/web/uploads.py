@@ -9,8 +9,8 @@ from typing import Any
 
 from starlette.requests import Request
 
+from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError, ImageTooLargeError
-from captureguard.frame import Frame
 from captureguard.sources.image import decode_image
 from captureguard.web.security import ApiError
 from captureguard.web.state import AppState

@@ -1,0 +1,132 @@
+"""``captureguard eval MANIFEST.csv``: measure captureguard and the reference APIs on your own data.
+
+Exit codes: 0 on success, 2 on a bad manifest, an unwritable output directory or a missing
+dependency (the message says which and how to fix it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from captureguard.errors import CaptureGuardError
+
+log = logging.getLogger(__name__)
+EXIT_OK, EXIT_ERROR = 0, 2
+
+
+def add_eval_command(sub: Any) -> None:
+    """Add the ``eval`` sub-command to ``sub`` (an argparse sub-parsers object)."""
+    e = sub.add_parser("eval", help="benchmark on a labelled manifest: report.md/.html, metrics.json, plots")
+    e.add_argument("manifest", type=Path, metavar="MANIFEST.csv", help="CSV with columns path,label[,kind,group,...]")
+    e.add_argument(
+        "--out", type=Path, default=Path("captureguard-eval"), help="output directory (default: %(default)s)"
+    )
+    e.add_argument(
+        "--configs",
+        nargs="+",
+        metavar="NAME",
+        help="scorer groups to run: ours, ref:nudenet, ref:opennsfw (default: all)",
+    )
+    e.add_argument("--perturb", action="store_true", help="also re-check every still under camera perturbations")
+    e.add_argument("--thumbnails", action="store_true", help="show thumbnails of SAFE images that were blocked")
+    e.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
+    e.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    e.add_argument("--no-videos", action="store_true", help="skip the video rows")
+
+
+def _prepare_out(out: Path) -> str | None:
+    """Create ``out`` and ``out/cache``; returns an error message instead of raising."""
+    try:
+        (out / "cache").mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("", "utf-8")
+        probe.unlink()
+    except OSError as exc:
+        return f"cannot write the output directory {out}: {exc.strerror or exc}; choose another with --out"
+    return None
+
+
+def run_eval(args: argparse.Namespace, *, scorers: Sequence[Any] | None = None) -> int:
+    """Run ``captureguard eval``; ``scorers`` replaces the shipped configurations (tests use fakes)."""
+    from captureguard.evaluation.manifest import read_manifest
+
+    t0 = time.perf_counter()
+    try:
+        items = read_manifest(args.manifest)
+    except CaptureGuardError as exc:
+        print(f"captureguard eval: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    problem = _prepare_out(args.out)
+    if problem:
+        print(f"captureguard eval: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        written = _evaluate(args, items, scorers)
+    except CaptureGuardError as exc:
+        print(f"captureguard eval: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"wrote {', '.join(str(p) for p in written)} in {time.perf_counter() - t0:.1f} s")
+    return EXIT_OK
+
+
+def _evaluate(args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[Any] | None) -> list[Path]:
+    from captureguard.evaluation.plots import write_plots
+    from captureguard.evaluation.render import blocks, thumbnail_uri, to_html, to_markdown
+    from captureguard.evaluation.report import build_metrics, write_metrics
+    from captureguard.evaluation.runner import run_stills
+
+    if scorers is None:
+        from captureguard.evaluation.configs import default_scorers
+
+        scorers = default_scorers(perturb=args.perturb, configs=args.configs)
+    stills = [i for i in items if not i.is_video]
+    progress = not args.no_progress
+    result = run_stills(stills, scorers, cache_dir=args.out / "cache", workers=max(1, args.workers), progress=progress)
+    if not getattr(args, "no_videos", False):
+        result.videos, video_errors = _run_videos([i for i in items if i.is_video], progress=progress)
+        result.errors += video_errors
+    doc = build_metrics(result, manifest=args.manifest)
+    plots = write_plots(args.out, result.stills, doc["configurations"])
+    thumbs = {}
+    if args.thumbnails:  # safe rows only: a nudity image must never be embedded
+        shown = {r["path"] for c in doc["configurations"].values() for r in c["false_blocks"]}
+        thumbs = {
+            str(s.item.path): thumbnail_uri(s.item.path)
+            for s in result.stills
+            if s.item.label == "safe" and str(s.item.path) in shown
+        }
+    content = blocks(doc, plots, thumbs)
+    out = args.out
+    write_metrics(doc, out / "metrics.json")
+    (out / "report.md").write_text(to_markdown(content), "utf-8")
+    (out / "report.html").write_text(to_html(content), "utf-8")
+    return [out / "report.md", out / "report.html", out / "metrics.json", *plots]
+
+
+def _run_videos(videos: Sequence[Any], *, progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Each video through the stream guard and the sampling baselines, in this process."""
+    if not videos:
+        return [], []
+    from tqdm import tqdm
+
+    from captureguard.evaluation.videos import evaluate_video
+    from captureguard.guard.check import Checker
+
+    checker = Checker.create(mode="live")
+    results, errors = [], []
+    try:
+        for item in tqdm(videos, desc="videos", unit="video", disable=not progress, leave=False):
+            try:
+                results.append(evaluate_video(item, checker).to_dict())
+            except CaptureGuardError as exc:
+                errors.append({"path": str(item.path), "error": str(exc)})
+    finally:
+        checker.close()
+    return results, errors

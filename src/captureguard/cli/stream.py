@@ -1,0 +1,238 @@
+"""``captureguard video`` and ``captureguard camera``: the stream guard from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tqdm import tqdm
+
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
+from captureguard.errors import CaptureGuardError
+from captureguard.guard.check import Checker
+from captureguard.guard.placeholder import Placeholder
+from captureguard.guard.stream import StreamGuard
+from captureguard.pipeline import RunReport, run_guarded
+from captureguard.sinks import Sink
+from captureguard.sources import Source
+
+EXIT_OK, EXIT_FLAGGED, EXIT_ERROR = 0, 1, 2
+
+
+def add_stream_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``video`` and ``camera``."""
+    v = sub.add_parser("video", help="guard a video file into a new MP4 that holds only checked or covered frames")
+    v.add_argument("input", metavar="IN", help="video file")
+    v.add_argument("output", metavar="OUT", type=Path, help="guarded .mp4 to write")
+    v.add_argument("--report", type=Path, help="write a JSON report (counters, blocks; no pixels)")
+    v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_guard_options(v)
+
+    c = sub.add_parser("camera", help="guard a live camera into a recording, a preview and/or a virtual camera")
+    c.add_argument("--device", default="0", help="camera index (default 0), or an RTSP/HTTP URL, or a file")
+    c.add_argument("--record", type=Path, help="record the guarded stream to this .mp4")
+    c.add_argument("--photos", type=Path, help="folder for photos: send SIGUSR1 (or press p in the preview)")
+    c.add_argument("--preview", action="store_true", help="show the guarded stream in a window (needs a display)")
+    c.add_argument("--virtualcam", action="store_true", help="publish the guarded stream as a virtual camera")
+    c.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: until Ctrl-C)")
+    c.add_argument("--report", type=Path, help="write a JSON report when done")
+    _add_guard_options(c)
+
+
+def add_profile_options(p: argparse.ArgumentParser) -> None:
+    """``--profile`` and ``--profiles-file`` (every command that checks)."""
+    p.add_argument("--profile", default="child", help="policy profile: child (default), teen, adult")
+    p.add_argument("--profiles-file", type=Path, help="TOML file of profiles (default: shipped)")
+
+
+def _add_guard_options(p: argparse.ArgumentParser) -> None:
+    d = StreamSettings()
+    add_profile_options(p)
+    p.add_argument(
+        "--max-gap",
+        type=int,
+        default=d.max_gap,
+        help=f"unchecked frames allowed between two safe checks (default {d.max_gap}; 0 = check every frame)",
+    )
+    p.add_argument(
+        "--on-block",
+        choices=("placeholder", "stop"),
+        default="placeholder",
+        help="keep recording with placeholders (default) or stop and finalise",
+    )
+    p.add_argument(
+        "--placeholder",
+        choices=("black", "blur", "drop"),
+        default="black",
+        help="what replaces a withheld frame: black (default) or a heavy blur, with a notice; or drop it",
+    )
+    p.add_argument("--deadline-ms", type=float, default=500.0, help="a check slower than this blocks (default 500)")
+
+
+def _guard(args: argparse.Namespace, *, live: bool) -> StreamGuard:
+    checker = Checker.create(profile=args.profile, mode="live", profiles_path=args.profiles_file)
+    settings = StreamSettings(
+        max_gap=args.max_gap,
+        schedule="latest" if live else "lockstep",
+        max_delay_frames=max(12, args.max_gap + 2),
+        withheld="drop" if args.placeholder == "drop" else "placeholder",
+    )
+    look: Placeholder = "blur" if args.placeholder == "blur" else "black"
+    return StreamGuard(checker, settings, deadline_s=args.deadline_ms / 1e3, placeholder=look)
+
+
+def run_video(args: argparse.Namespace) -> int:
+    """``captureguard video IN OUT``: exit 0 nothing withheld, 1 something withheld, 2 error."""
+    from captureguard.sinks.mp4 import Mp4Sink
+    from captureguard.sources.video import open_source
+
+    source = open_source(args.input)
+    total = getattr(source, "frame_count", None) or None
+    sink = Mp4Sink(args.output, fps=source.fps or 30.0)
+    with tqdm(total=total, unit="frame", desc="guarding", disable=args.no_progress, leave=False) as bar:
+
+        def tick(frame: Frame) -> None:
+            bar.update()
+
+        report, error = _run(source, _guard(args, live=False), [sink], args, on_frame=tick)
+    return _finish(report, args, error, output=args.output)
+
+
+def run_camera(args: argparse.Namespace) -> int:
+    """``captureguard camera``: runs until Ctrl-C/SIGTERM (or ``--seconds``); photos on SIGUSR1."""
+    from captureguard.sources.video import open_source
+
+    source = open_source(args.device)
+    stop = threading.Event()
+    photos = _PhotoTrigger(args) if args.photos else None
+    sinks = _camera_sinks(args, source.fps or 30.0, stop, photos)
+    if args.seconds > 0:
+        threading.Timer(args.seconds, stop.set).start()
+    print(f"guarding {source.name}; Ctrl-C to stop" + ("; SIGUSR1 takes a photo" if photos else ""), file=sys.stderr)
+    with _signals(stop, photos):
+        report, error = _run(source, _guard(args, live=source.live), sinks, args, on_frame=photos, stop=stop)
+    if photos is not None:
+        photos.wait()
+    return _finish(report, args, error, output=args.record)
+
+
+def _camera_sinks(
+    args: argparse.Namespace, fps: float, stop: threading.Event, photos: _PhotoTrigger | None
+) -> list[Sink]:
+    sinks: list[Sink] = []
+    if args.record:
+        from captureguard.sinks.mp4 import Mp4Sink
+
+        sinks.append(Mp4Sink(args.record, fps=fps))
+    if args.preview:
+        from captureguard.sinks.preview import PreviewSink
+
+        def on_key(key: str) -> None:
+            if key == "p" and photos is not None:
+                photos.request()
+            elif key in ("q", "\x1b"):  # q or Esc
+                stop.set()
+
+        sinks.append(PreviewSink("captureguard (p: photo, q: quit)", on_key=on_key))
+    if args.virtualcam:
+        from captureguard.sinks.virtualcam import VirtualCamSink
+
+        sinks.append(VirtualCamSink.for_stream(fps=fps))
+    return sinks
+
+
+class _PhotoTrigger:
+    """On request, hands the next raw camera frame (full resolution) to the photo guard."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from captureguard.guard.photo import PhotoGuard
+        from captureguard.sinks.photo_store import PhotoStore
+
+        checker = Checker.create(profile=args.profile, mode="photo", profiles_path=args.profiles_file, deadline_s=10.0)
+        self._guard = PhotoGuard(checker, PhotoStore(args.photos))
+        self._wanted = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def request(self) -> None:
+        self._wanted.set()
+
+    def __call__(self, frame: Frame) -> None:
+        if self._wanted.is_set():
+            self._wanted.clear()
+            t = threading.Thread(target=self._take, args=(frame,), name="captureguard-photo", daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _take(self, frame: Frame) -> None:
+        name = f"photo-{frame.index:06d}-{frame.timestamp_s:010.3f}.jpg".replace(".", "_", 1)
+        result = self._guard.save(frame, name)
+        outcome = f"saved {result.path}" if result.path else f"not saved ({result.verdict.decision.value})"
+        print(f"photo at frame {frame.index}: {outcome}", file=sys.stderr)
+
+    def wait(self) -> None:
+        for t in self._threads:
+            t.join(timeout=15)
+
+
+@contextmanager
+def _signals(stop: threading.Event, photos: _PhotoTrigger | None) -> Iterator[None]:
+    """Ctrl-C / SIGTERM end the run cleanly (the recording is finalised); SIGUSR1 takes a photo."""
+    handlers: dict[int, Callable[..., object]] = {
+        signal.SIGINT: lambda *_: stop.set(),
+        signal.SIGTERM: lambda *_: stop.set(),
+    }
+    if photos is not None and hasattr(signal, "SIGUSR1"):
+        handlers[signal.SIGUSR1] = lambda *_: photos.request()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, h) for sig, h in handlers.items()}
+    try:
+        yield
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+def _run(
+    source: Source,
+    guard: StreamGuard,
+    sinks: list[Sink],
+    args: argparse.Namespace,
+    *,
+    on_frame: Callable[[Frame], None] | None,
+    stop: threading.Event | None = None,
+) -> tuple[RunReport, str]:
+    report = RunReport(source.name, source.fps)
+    try:
+        run_guarded(source, guard, sinks, on_block=args.on_block, on_frame=on_frame, stop=stop, report=report)
+    except CaptureGuardError as exc:
+        return report, str(exc)
+    return report, ""
+
+
+def _finish(report: RunReport, args: argparse.Namespace, error: str, *, output: Path | None) -> int:
+    s = report.stats
+    print(
+        f"{report.source}: {s.get('frames_in', 0)} frames in, {s.get('released', 0)} released "
+        f"({s.get('released_checked', 0)} checked, {s.get('released_covered', 0)} covered), "
+        f"{s.get('placeholders', 0)} placeholders, {s.get('dropped', 0)} dropped; {s.get('checks', 0)} checks; "
+        f"added latency p50 {s.get('latency_ms_p50', 0)} ms, p99 {s.get('latency_ms_p99', 0)} ms"
+        + ("; stopped at the first block" if report.stopped_on_block else "")
+    )
+    if output is not None and report.written:
+        print(f"wrote {output} ({report.written} frames, only checked or covered frames and placeholders)")
+    if args.report:
+        doc = {"command": args.command, "profile": args.profile, "max_gap": args.max_gap, **report.to_dict()}
+        args.report.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    if error:
+        print(f"captureguard: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_FLAGGED if report.blocks else EXIT_OK

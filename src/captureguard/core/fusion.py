@@ -1,0 +1,271 @@
+"""Fusion: region evidence and whole-image scores -> one calibrated nudity score (numpy only).
+
+A :class:`FusionModel` is a logistic model over a few named features of a frame's
+:class:`~captureguard.detection.Detections`. Its weights are data (``data/fusion.json``),
+fitted by ``bench/calibrate_fusion.py`` with grouped cross-validation on an eval manifest.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from captureguard.core.detection import BODY_PART_LABELS, IMAGE_NSFW, KNOWN_LABELS, PERSON, PERSON_NSFW, Detections
+from captureguard.core.verdict import Reason
+from captureguard.errors import ConfigError, DetectionError
+
+#: Exposed intimate parts (the default blocked classes).
+EXPOSED_INTIMATE: tuple[str, ...] = (
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "ANUS_EXPOSED",
+    "BUTTOCKS_EXPOSED",
+)
+#: Exposed non-intimate skin: support for, never proof of, nudity.
+EXPOSED_SKIN: tuple[str, ...] = ("BELLY_EXPOSED", "ARMPITS_EXPOSED", "MALE_BREAST_EXPOSED", "FEET_EXPOSED")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Evidence about one frame, before any policy is applied.
+
+    Attributes:
+        score: fused nudity probability in ``[0, 1]``.
+        class_scores: highest region score per body-part label (over all region models).
+        global_score: whole-image classifier probability, or ``None`` without a classifier.
+        regions: strongest region evidence per label, as reasons (label, score, model).
+        support: the evidence that contributed most to ``score``, as reasons.
+        models: names of the models that contributed.
+    """
+
+    score: float
+    class_scores: Mapping[str, float]
+    global_score: float | None
+    regions: tuple[Reason, ...]
+    support: tuple[Reason, ...]
+    models: tuple[str, ...]
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+def _max_over(scores: Mapping[str, float], labels: tuple[str, ...]) -> float:
+    return max((scores.get(label, 0.0) for label in labels), default=0.0)
+
+
+#: Feature name -> function of (per-class max scores, global score or None).
+FEATURES: dict[str, Callable[[Mapping[str, float], float | None], float]] = {
+    "nsfw_logit": lambda c, g: _logit(g) if g is not None else 0.0,
+    "nsfw_prob": lambda c, g: g if g is not None else 0.0,
+    "intimate_max": lambda c, g: _max_over(c, EXPOSED_INTIMATE),
+    "skin_max": lambda c, g: _max_over(c, EXPOSED_SKIN),
+    "exposed_count": lambda c, g: float(sum(c.get(x, 0.0) >= 0.25 for x in EXPOSED_INTIMATE + EXPOSED_SKIN)),
+    # A soft count: many weak exposed-part findings add up, one spurious one stays small.
+    "exposed_sum": lambda c, g: float(sum(c.get(x, 0.0) for x in EXPOSED_INTIMATE + EXPOSED_SKIN)),
+}
+
+
+#: Name of the nsfwjs detector: its IMAGE_NSFW score is a feature of its own (``njs_logit``).
+NSFWJS_MODEL = "nsfwjs"
+
+
+def _global(found: Detections, *, nsfwjs: bool) -> float | None:
+    """Highest IMAGE_NSFW score of nsfwjs (``nsfwjs``) or of any other classifier, or None."""
+    mask = (found.labels == IMAGE_NSFW) & ((found.models == NSFWJS_MODEL) == nsfwjs)
+    return float(found.scores[mask].max()) if mask.any() else None
+
+
+def _crop_max(found: Detections) -> float | None:
+    mask = found.labels == PERSON_NSFW
+    return float(found.scores[mask].max()) if mask.any() else None
+
+
+def _person_nsfw_logit(found: Detections) -> float:
+    """The most nude-looking view: max of the whole image and every person crop (open_nsfw)."""
+    parts = [p for p in (_global(found, nsfwjs=False), _crop_max(found)) if p is not None]
+    return _logit(max(parts)) if parts else 0.0
+
+
+def _crop_mean_logit(found: Detections) -> float:
+    """Mean open_nsfw score over the person crops (the whole image's without people)."""
+    mask = found.labels == PERSON_NSFW
+    if mask.any():
+        return _logit(float(found.scores[mask].mean()))
+    g = _global(found, nsfwjs=False)
+    return _logit(g) if g is not None else 0.0
+
+
+def _frame_area(found: Detections) -> float:
+    whole = found.labels == IMAGE_NSFW
+    return max(float(found.areas()[whole].max()), 1.0) if whole.any() else 0.0
+
+
+def _small_people(found: Detections) -> float:
+    """People whose box covers less than a tenth of the frame (far away, or small figures)."""
+    area = _frame_area(found)
+    people = found.labels == PERSON
+    if not area or not people.any():
+        return 0.0
+    return float((found.areas()[people] < 0.1 * area).sum())
+
+
+def _people_area(found: Detections) -> float:
+    """Largest person box as a fraction of the frame (0 without people, or without a frame box)."""
+    people = found.with_label(PERSON)
+    frame = found.select(found.labels == IMAGE_NSFW)
+    if not len(people) or not len(frame):
+        return 0.0
+    return float(people.areas().max() / max(float(frame.areas().max()), 1.0))
+
+
+#: Feature name -> function of the frame's whole detection set (views beyond per-class maxima).
+DETECTION_FEATURES: dict[str, Callable[[Detections], float]] = {
+    "njs_logit": lambda d: _logit(p) if (p := _global(d, nsfwjs=True)) is not None else 0.0,
+    "person_nsfw_logit": _person_nsfw_logit,
+    "crop_logit": lambda d: _logit(p) if (p := _crop_max(d)) is not None else 0.0,
+    "crop_mean_logit": _crop_mean_logit,
+    "has_person": lambda d: float(bool((d.labels == PERSON).any())),
+    "person_count": lambda d: float((d.labels == PERSON).sum()),
+    "small_people": _small_people,
+    "person_area": _people_area,
+}
+
+
+def _is_label_feature(name: str) -> bool:
+    """``max:LABEL`` (highest score of LABEL, 0 if absent) or ``logit:LABEL`` (its logit)."""
+    kind, _, label = name.partition(":")
+    return kind in ("max", "logit") and label in KNOWN_LABELS
+
+
+def class_scores(found: Detections) -> dict[str, float]:
+    """Highest score per body-part label."""
+    return {r.code: r.score for r in _strongest_regions(found)}
+
+
+@dataclass(frozen=True)
+class FusionModel:
+    """Logistic fusion: ``score = sigmoid(intercept + sum(weights[f] * feature_f))``.
+
+    Attributes:
+        intercept: bias term.
+        weights: feature name (a key of :data:`FEATURES`) -> weight.
+        version: identifies the fitted parameters in reports.
+    """
+
+    intercept: float
+    weights: Mapping[str, float]
+    version: str = "unversioned"
+
+    def __post_init__(self) -> None:
+        known = set(FEATURES) | set(DETECTION_FEATURES)
+        unknown = sorted(n for n in set(self.weights) - known if not _is_label_feature(n))
+        if unknown:
+            raise ConfigError(f"fusion weights name unknown features {unknown}; known: {sorted(known)}")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> FusionModel:
+        """Build from ``{"intercept": float, "weights": {...}, "version": str}``."""
+        try:
+            return cls(
+                float(data["intercept"]),
+                {k: float(v) for k, v in data["weights"].items()},
+                str(data.get("version", "unversioned")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"invalid fusion parameters: {exc}") from exc
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, mode: str | None = None) -> FusionModel:
+        """Load fitted parameters (default: the shipped head of ``mode``, ``data/fusion_<mode>.json``,
+        else ``data/fusion.json``)."""
+        try:
+            if path is None:
+                data = importlib.resources.files("captureguard").joinpath("data")
+                own = data.joinpath(f"fusion_{mode}.json") if mode else None
+                text = (own if own is not None and own.is_file() else data.joinpath("fusion.json")).read_text("utf-8")
+            else:
+                text = Path(path).read_text("utf-8")
+            return cls.from_mapping(json.loads(text))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot load fusion parameters from {path or 'data/fusion.json'}: {exc}") from exc
+
+    @staticmethod
+    def feature(name: str, found: Detections, scores: Mapping[str, float], g: float | None) -> float:
+        """Value of feature ``name`` for one frame (per-class maxima ``scores``, global score ``g``)."""
+        if name in FEATURES:
+            return FEATURES[name](scores, g)
+        if name in DETECTION_FEATURES:
+            return DETECTION_FEATURES[name](found)
+        kind, label = name.split(":", 1)
+        mask = found.labels == label
+        best = float(found.scores[mask].max()) if mask.any() else 0.0
+        return best if kind == "max" else _logit(best)
+
+    def assess(self, found: Detections) -> Assessment:
+        """Fuse one frame's detections into an :class:`Assessment`."""
+        regions = _strongest_regions(found)
+        scores = {r.code: r.score for r in regions}
+        is_global = found.labels == IMAGE_NSFW
+        g = _global(found, nsfwjs=False)
+        if g is None and is_global.any():
+            g = float(found.scores[is_global].max())
+        z = self.intercept + sum(w * self.feature(name, found, scores, g) for name, w in self.weights.items())
+        if not math.isfinite(z):  # a NaN feature would make every threshold comparison false
+            raise DetectionError(f"fusion {self.version} produced a non-finite score from {scores}, {g}")
+        fused = 1.0 / (1.0 + math.exp(-min(max(z, -500.0), 500.0)))
+        support = tuple(r for r in regions if r.code in EXPOSED_INTIMATE + EXPOSED_SKIN and r.score >= 0.25)
+        extra = []
+        for mask, what in (
+            (is_global, "whole-image nudity probability"),
+            (found.labels == PERSON_NSFW, "nudity probability of one person's crop"),
+        ):
+            for model in sorted(set(map(str, found.models[mask]))):
+                own = mask & (found.models == model)
+                extra.append(Reason(str(found.labels[own][0]), float(found.scores[own].max()), model, what))
+        support = (*extra, *support)
+        return Assessment(fused, scores, g, regions, support, tuple(sorted(set(map(str, found.models)))))
+
+
+def _strongest_regions(found: Detections) -> tuple[Reason, ...]:
+    """The highest-scored region of each body-part label, strongest first."""
+    best: dict[str, Reason] = {}
+    for d in found:
+        if d.label in BODY_PART_LABELS and (d.label not in best or d.score > best[d.label].score):
+            best[d.label] = Reason(d.label, d.score, d.model, "region detection")
+    return tuple(sorted(best.values(), key=lambda r: -r.score))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, iterations: int = 200) -> np.ndarray:
+    """Fit L2-regularised logistic regression by Newton's method.
+
+    Args:
+        x: ``(N, F)`` features.
+        y: ``(N,)`` 0/1 labels.
+        l2: penalty on the weights (not the intercept).
+
+    Returns:
+        ``(F + 1,)`` parameters: intercept first.
+    """
+    xa = np.hstack([np.ones((len(x), 1)), x])
+    w = np.zeros(xa.shape[1])
+    penalty = np.full(xa.shape[1], l2)
+    penalty[0] = 0.0
+    for _ in range(iterations):
+        p = 1 / (1 + np.exp(-(xa @ w)))
+        grad = xa.T @ (p - y) + penalty * w
+        hess = (xa * (p * (1 - p))[:, None]).T @ xa + np.diag(penalty) + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w

@@ -1,0 +1,335 @@
+"""StreamGuard: the threaded shell around :class:`~captureguard.core.ledger.StreamLedger`.
+
+The caller submits frames in order and collects one :class:`AllowedFrame` per frame (released, or
+withheld with the guard's placeholder pixels), in the same order. One worker thread runs the checks
+the ledger asks for through the one :class:`~captureguard.guard.deadline.DeadlineRunner`. Every
+failure blocks: a check that raises or returns a failure verdict blocks (``FAILED``); a check that
+overruns ``deadline_s`` is abandoned and blocks as a ``timeout``; a dead worker turns every pending
+frame into a placeholder and its exception is re-raised in the caller.
+
+Schedules (:data:`~captureguard.core.ledger.Schedule`): ``lockstep`` (files, the web viewfinder)
+returns from :meth:`StreamGuard.submit` only once every check the frame made due has run, so the
+output never depends on thread timing; ``latest`` (live cameras) never waits and skips ahead.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import Fate, Outcome, StreamLedger, StreamSettings
+from captureguard.core.scene import difference, thumbnail
+from captureguard.core.verdict import Decision, Reason, Verdict
+from captureguard.errors import DetectionError
+from captureguard.guard.allowed import AllowedFrame, Release, mint_frame
+from captureguard.guard.deadline import DeadlineExceededError, DeadlineRunner
+from captureguard.guard.placeholder import Placeholder, placeholder
+
+log = logging.getLogger(__name__)
+
+STATS_WINDOW = 100_000
+MAX_BLOCK_EVENTS = 10_000
+#: The verdict carried by a withheld frame that no check decided (not checked, not covered).
+UNCOVERED = Verdict(Decision.BLOCK, 1.0, (Reason("uncovered", 1.0, "", "not covered by safe checks on both sides"),))
+
+
+class FrameChecker(Protocol):
+    """Anything with ``check(frame) -> Verdict`` (a :class:`~captureguard.guard.check.Checker`)."""
+
+    def check(self, frame: Frame) -> Verdict:
+        """Decide about one frame."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A ledger payload: the frame, when it was submitted (monotonic s), and its thumbnail."""
+
+    frame: Frame
+    submitted_s: float
+    thumb: np.ndarray
+
+
+@dataclass
+class StreamStats:
+    """Counters of one stream (no pixels). Latencies are wall-clock ms from submit to output."""
+
+    frames_in: int = 0
+    released_checked: int = 0
+    released_covered: int = 0
+    placeholders: int = 0  # withheld frames sent on as placeholders
+    dropped: int = 0  # withheld frames the sinks do not get (``withheld="drop"``)
+    uncovered: int = 0  # of the withheld: not checked and not covered (the rest were blocked)
+    checks: int = 0
+    blocks: int = 0
+    failures: int = 0
+    #: ``(frame index, timestamp_s, reason codes)`` of the checks that did not allow their frame
+    #: (the first 10,000; ``blocks`` counts them all).
+    block_events: list[tuple[int, float, list[str]]] = field(default_factory=list, repr=False)
+    #: The most recent samples only (about an hour at 30 fps), so a camera left running for days
+    #: does not grow without bound; the quantiles describe that window.
+    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW), repr=False)
+    check_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW), repr=False)
+    started_s: float = field(default_factory=time.monotonic, repr=False)
+    ended_s: float = 0.0
+
+    def to_dict(self) -> dict[str, float | int]:
+        """JSON-ready summary with p50/p99 latency and throughput."""
+        elapsed = (self.ended_s or time.monotonic()) - self.started_s
+        return {
+            "frames_in": self.frames_in,
+            "released": self.released_checked + self.released_covered,
+            "released_checked": self.released_checked,
+            "released_covered": self.released_covered,
+            "placeholders": self.placeholders,
+            "dropped": self.dropped,
+            "uncovered": self.uncovered,
+            "checks": self.checks,
+            "blocked_checks": self.blocks,
+            "failed_checks": self.failures,
+            "latency_ms_p50": round(_quantile(self.latency_ms, 0.5), 1),
+            "latency_ms_p99": round(_quantile(self.latency_ms, 0.99), 1),
+            "check_ms_p50": round(_quantile(self.check_ms, 0.5), 1),
+            "throughput_fps": round(self.frames_in / elapsed, 2) if elapsed > 0 else 0.0,
+        }
+
+
+def _quantile(values: deque[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, round(q * 100) - 1))]
+
+
+class StreamGuard:
+    """Guards one stream: submit frames in order, collect what may reach sinks in order.
+
+    Args:
+        checker: runs one check (normally ``Checker.create(mode="live")``).
+        settings: the ledger's settings (gap, hysteresis, cuts, schedule, withheld frames).
+        deadline_s: a check running longer than this is abandoned and blocks as a timeout.
+        placeholder: how withheld frames look (:data:`Placeholder`).
+        notice: the line drawn on placeholders.
+    """
+
+    def __init__(
+        self,
+        checker: FrameChecker,
+        settings: StreamSettings | None = None,
+        *,
+        deadline_s: float = 0.5,
+        placeholder: Placeholder = "black",
+        notice: str = "Hidden by captureguard",
+    ) -> None:
+        self.settings = settings or StreamSettings()
+        self.stats = StreamStats()
+        self._runner = DeadlineRunner(checker.check, deadline_s=deadline_s, name="captureguard-stream-check")
+        self._placeholder, self._notice = placeholder, notice
+        self._ledger: StreamLedger[_Pending, Verdict] = StreamLedger(self.settings)
+        self._cond = threading.Condition()
+        self._ready: deque[AllowedFrame] = deque()
+        self._in_flight: int | None = None  # index of the frame being checked
+        self._last_thumb: np.ndarray | None = None  # of the last frame sent to a check
+        self._prev_thumb: np.ndarray | None = None  # of the previous frame
+        self._last_block: Verdict = UNCOVERED  # the verdict withheld frames cite while the hysteresis is shut
+        self._black: dict[tuple[int, int], np.ndarray] = {}
+        self._idle_at = -1  # frames_in when the worker last found nothing to check
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._worker = threading.Thread(target=self._run, name="captureguard-stream", daemon=True)
+        self._worker.start()
+
+    def __enter__(self) -> StreamGuard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def blocked(self) -> bool:
+        """True while the stream is in a block (hysteresis shut): show the notice."""
+        return self._ledger.blocked
+
+    def submit(self, frame: Frame) -> None:
+        """Add the next frame. With ``schedule="lockstep"`` it returns once every check this frame
+        makes due has run (at most ``deadline_s`` each), so outputs are reproducible.
+
+        Raises:
+            DetectionError: the worker died (pending frames became placeholders first).
+        """
+        with self._cond:
+            self._raise_if_dead()
+            thumb = thumbnail(frame.bgr)
+            # A cut: a jump from the previous frame, or drift from the last frame sent to a check.
+            cut = any(
+                ref is not None and difference(thumb, ref) > self.settings.scene_cut
+                for ref in (self._prev_thumb, self._last_thumb)
+            )
+            self._prev_thumb = thumb
+            self._ledger.add(frame.index, frame.timestamp_s, cut=cut, payload=_Pending(frame, time.monotonic(), thumb))
+            self.stats.frames_in += 1
+            self._resolve(self._ledger.resolve())
+            self._cond.notify_all()
+            if self.settings.schedule == "lockstep":
+                while self._error is None and not (self._in_flight is None and self._idle_at == self.stats.frames_in):
+                    self._cond.wait(0.05)
+                self._raise_if_dead()
+
+    def collect(self, timeout: float = 0.0) -> list[AllowedFrame]:
+        """Frames now decided, in order; waits up to ``timeout`` s for at least one."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._ready and self._error is None and (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(min(left, 0.05))
+            self._notice_dead_worker()
+            out = list(self._ready)
+            self._ready.clear()
+            if not out:
+                self._raise_if_dead()
+            return out
+
+    def process(self, frame: Frame) -> list[AllowedFrame]:
+        """``submit`` then ``collect(0)``: the simple loop for files."""
+        self.submit(frame)
+        return self.collect()
+
+    def finish(self, timeout_s: float = 30.0) -> list[AllowedFrame]:
+        """End of stream: wait for the last checks; frames still undecided become placeholders."""
+        with self._cond:
+            self._ledger.end()
+            self._cond.notify_all()
+        out: list[AllowedFrame] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            out += self.collect(timeout=0.05)
+            with self._cond:
+                if not self._ledger.pending or self._error is not None:
+                    break
+        with self._cond:
+            self._resolve(self._ledger.abandon())  # the stream ended before its checks finished
+            out += list(self._ready)
+            self._ready.clear()
+        self.stats.ended_s = time.monotonic()
+        return out
+
+    def close(self) -> None:
+        """Stop the worker (a hung check is abandoned: its thread is a daemon)."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._worker.join(timeout=1.0)
+        self._runner.close()
+        if not self.stats.ended_s:
+            self.stats.ended_s = time.monotonic()
+
+    # -- worker -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while (job := self._next_job()) is not None:
+                index, frame = job
+                t0 = time.monotonic()
+                verdict = self._check(frame)
+                self._finish_check(index, verdict, (time.monotonic() - t0) * 1e3)
+        except BaseException as exc:  # surfaced in the caller; pending frames become placeholders
+            log.error("stream guard worker died: %r", exc)
+            with self._cond:
+                self._error = exc
+                self._resolve(self._ledger.abandon())
+                self._cond.notify_all()
+
+    def _next_job(self) -> tuple[int, Frame] | None:
+        with self._cond:
+            while not self._stop.is_set():
+                if (index := self._ledger.next_check()) is not None:
+                    pending = self._ledger.payload(index)
+                    self._in_flight, self._last_thumb = index, pending.thumb
+                    return index, pending.frame
+                self._idle_at = self.stats.frames_in  # nothing due among the frames so far
+                self._cond.notify_all()
+                self._cond.wait(0.05)
+            return None
+
+    def _check(self, frame: Frame) -> Verdict:
+        try:
+            return self._runner.run(frame)
+        except DeadlineExceededError as exc:
+            log.warning("check of frame %d blocked: %s", frame.index, exc)
+            return Verdict.failure("timeout", f"check {exc}")
+        except Exception as exc:  # a checker that raises blocks, it does not stop the stream
+            log.error("check of frame %d failed, blocked: %s", frame.index, exc)
+            return Verdict.failure("error", f"{type(exc).__name__}: {exc}")
+
+    def _finish_check(self, index: int, verdict: Verdict, ms: float) -> None:
+        with self._cond:
+            self._in_flight = None
+            self.stats.checks += 1
+            self.stats.check_ms.append(ms)
+            if verdict.decision is not Decision.ALLOW:
+                self._last_block = verdict
+                self.stats.blocks += 1
+                self.stats.failures += verdict.failed
+                if len(self.stats.block_events) < MAX_BLOCK_EVENTS:
+                    t_s = self._ledger.payload(index).frame.timestamp_s
+                    self.stats.block_events.append((index, t_s, [r.code for r in verdict.reasons]))
+            self._ledger.record(index, allowed=verdict.decision is Decision.ALLOW, result=verdict)
+            self._resolve(self._ledger.resolve())
+            self._cond.notify_all()
+
+    # -- under the lock -----------------------------------------------------------------------
+
+    def _resolve(self, outcomes: list[Outcome[_Pending, Verdict]]) -> None:
+        for outcome in outcomes:
+            frame = outcome.payload.frame
+            if outcome.fate.released and outcome.result is not None:
+                release = Release.CHECKED if outcome.fate is Fate.CHECKED else Release.COVERED
+                item = mint_frame(frame, release, outcome.result)
+                if release is Release.CHECKED:
+                    self.stats.released_checked += 1
+                else:
+                    self.stats.released_covered += 1
+            else:
+                item = self._withheld(outcome)
+            self.stats.latency_ms.append((time.monotonic() - outcome.payload.submitted_s) * 1e3)
+            self._ready.append(item)
+
+    def _withheld(self, outcome: Outcome[_Pending, Verdict]) -> AllowedFrame:
+        verdict = outcome.result
+        if outcome.fate is Fate.BLOCKED:
+            if verdict is None or verdict.decision is Decision.ALLOW:
+                verdict = self._last_block  # allowed, but the stream was still blocked (hysteresis)
+            release = Release.FAILED if verdict.failed else Release.BLOCKED
+        else:
+            verdict, release = UNCOVERED, Release.UNCOVERED
+            self.stats.uncovered += 1
+        if self.settings.withheld == "drop":
+            self.stats.dropped += 1
+        else:
+            self.stats.placeholders += 1
+        return mint_frame(self._placeholder_of(outcome.payload.frame), release, verdict)
+
+    def _placeholder_of(self, frame: Frame) -> Frame:
+        if self._placeholder == "blur":
+            pixels = placeholder(frame.bgr, mode="blur", notice=self._notice)
+        else:
+            key = (frame.height, frame.width)
+            if key not in self._black:
+                self._black[key] = placeholder(frame.bgr, mode="black", notice=self._notice)
+            pixels = self._black[key]
+        return Frame.from_bgr(pixels, index=frame.index, timestamp_s=frame.timestamp_s, source=frame.source, copy=False)
+
+    def _notice_dead_worker(self) -> None:
+        if not self._worker.is_alive() and not self._stop.is_set() and self._error is None:
+            self._error = DetectionError("the stream guard's worker thread stopped unexpectedly")
+            self._resolve(self._ledger.abandon())
+
+    def _raise_if_dead(self) -> None:
+        if self._error is not None:
+            raise DetectionError(f"stream guard stopped: {self._error!r}") from self._error

@@ -1,0 +1,82 @@
+"""The detector seam: the :class:`Detector` protocol and building detectors from configuration.
+
+A :class:`Detector` turns a :class:`~captureguard.core.frame.Frame` into
+:class:`~captureguard.core.detection.Detections`. Two ship with their models inside PyPI wheels:
+:mod:`~captureguard.models.yolo` (NudeNet) and :mod:`~captureguard.models.open_nsfw`.
+Integrators plug in another model through :func:`build_detector` with a config mapping, or a
+detectors TOML file read by :func:`load_detector_configs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from captureguard._datafiles import load_toml
+from captureguard.core.detection import Detections
+from captureguard.core.frame import Frame
+from captureguard.errors import ConfigError
+from captureguard.models.nsfwjs import nsfwjs_detector
+from captureguard.models.open_nsfw import open_nsfw_detector
+from captureguard.models.people import person_crop_detector
+from captureguard.models.runtime import OnnxModel
+from captureguard.models.yolo import YoloDetector, YoloSettings, nudenet_detector
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Anything that finds nudity evidence in a frame."""
+
+    name: str
+
+    def detect(self, frame: Frame) -> Detections:
+        """Return the detections of one frame (boxes in frame pixels)."""
+        ...
+
+
+def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
+    """Build a detector from a config mapping (e.g. a TOML table).
+
+    ``{"type": "nudenet", ...YoloSettings fields}``, ``{"type": "open_nsfw"}``,
+    ``{"type": "person_crops", "input_size": 640, "max_crops": 6}`` (people re-scored by open_nsfw),
+    ``{"type": "nsfwjs"}`` (built by ``make nsfwjs-model``), or
+    ``{"type": "yolo", "path": "model.onnx", "labels": [...], "name": "...", ...YoloSettings}``.
+
+    Raises:
+        ConfigError: unknown type or fields.
+    """
+    cfg = dict(config)
+    kind = cfg.pop("type", None)
+    try:
+        if kind == "open_nsfw":
+            if cfg:
+                raise ConfigError(f"open_nsfw takes no options, got {sorted(cfg)}")
+            return open_nsfw_detector(threads=threads)
+        if kind == "nudenet":
+            return nudenet_detector(YoloSettings(**cfg), threads=threads)
+        if kind == "person_crops":
+            return person_crop_detector(threads=threads, **cfg)
+        if kind == "nsfwjs":
+            if cfg:
+                raise ConfigError(f"nsfwjs takes no options, got {sorted(cfg)}")
+            return nsfwjs_detector(threads=threads)
+        if kind == "yolo":
+            path, labels = Path(cfg.pop("path")), cfg.pop("labels")
+            name = str(cfg.pop("name", path.stem))
+            return YoloDetector(OnnxModel(path, threads=threads), labels, YoloSettings(**cfg), name=name)
+    except (TypeError, KeyError) as exc:
+        raise ConfigError(f"invalid {kind} detector config {dict(config)}: {exc}") from exc
+    raise ConfigError(f"unknown detector type {kind!r}: use 'nudenet', 'open_nsfw', 'person_crops', 'nsfwjs' or 'yolo'")
+
+
+def load_detector_configs(path: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Read ``{mode: [detector config, ...]}`` from a TOML file (default: shipped ``detectors.toml``)."""
+    data, _ = load_toml(path, "detectors.toml", "detector config")
+    out = {}
+    for mode, table in data.items():
+        dets = table.get("detectors") if isinstance(table, dict) else None
+        if not isinstance(dets, list) or not all(isinstance(d, dict) for d in dets):
+            raise ConfigError(f"[{mode}] needs a list of [[{mode}.detectors]] tables")
+        out[mode] = dets
+    return out

@@ -1,0 +1,49 @@
+"""The integrator API: ``POST /v1/check`` and ``GET /v1/health``."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+
+from captureguard.web.events import Event
+from captureguard.web.routes.api import image_body
+from captureguard.web.state import AppState, app_state
+from captureguard.web.uploads import CHECK_TYPES, check_slot, decode_upload, read_body, require_type
+
+State = Annotated[AppState, Depends(app_state)]
+router = APIRouter()
+
+
+@router.post("/v1/check", openapi_extra=image_body(CHECK_TYPES))
+async def check(request: Request, state: State) -> dict[str, object]:
+    """Check one image (raw bytes, ``Content-Type: image/*``) with the photo checker.
+
+    The verdict is ``allow``, ``warn`` or ``block``; a failed or slow check is a ``block`` with
+    reason ``error``/``timeout`` (fail closed). Nothing is stored but an ``api`` event.
+    """
+    require_type(request, CHECK_TYPES)
+    with check_slot(state):
+        data = await read_body(request, state.config.max_upload_bytes)
+        decode = partial(decode_upload, data, name="upload", max_megapixels=state.config.max_upload_megapixels)
+        frame = await anyio.to_thread.run_sync(decode)
+        verdict = await anyio.to_thread.run_sync(state.photo().check, frame)
+    state.log_event(Event.from_verdict(verdict, source="api"))
+    return {**verdict.to_dict(), "image": {"width": frame.width, "height": frame.height}}
+
+
+@router.get("/v1/health")
+async def health(state: State) -> dict[str, object]:
+    """Liveness, the models loaded, the current profile, uptime and open viewfinders."""
+    return {
+        "status": "ok",
+        "models": {
+            "photo": [d.name for d in state.photo().detectors],
+            "live": [d.name for d in state.live().detectors],
+        },
+        "profile": state.settings.profile,
+        "uptime_s": round(state.uptime_s(), 1),
+        "viewers": state.viewers,
+    }
