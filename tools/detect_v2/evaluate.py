@@ -47,7 +47,8 @@ def detections_of(rec: Mapping[str, Any], views: Sequence[str]) -> Detections:
                 Detections.from_arrays(r["xyxy"], r["scores"], [PERSON] * len(r["scores"]), model="yolo11n_pose")
             )
         elif v.startswith("crops"):
-            r = rec[v]
+            base, _, k = v.partition("k")  # "crops640k2": the first 2 crops (strongest people)
+            r = {key: val[: int(k)] for key, val in rec[base].items()} if k else rec[v]
             parts.append(
                 Detections.from_arrays(r["xyxy"], r["scores"], [PERSON_NSFW] * len(r["scores"]), model="person_crops")
             )
@@ -225,6 +226,16 @@ HEADS: dict[str, tuple[list[str], list[str], float]] = {
         ["nn640", "onsfw", "njs", "pose640", "crops640"],
         ["nsfw_logit", "person_nsfw_logit", "crop_mean_logit", *NJS4, *PEOPLE, *NN_MAX],
         30.0,
+    ),
+    "live E: nn640+onsfw+people crops k<=2": (
+        ["nn640", "onsfw", "pose640", "crops640k2"],
+        ["nsfw_logit", "person_nsfw_logit", "crop_mean_logit", *PEOPLE, *NN_MAX],
+        10.0,
+    ),
+    "live F: E without per-class (nsfw, crops, exposed_sum, people)": (
+        ["nn640", "onsfw", "pose640", "crops640k2"],
+        ["nsfw_logit", "person_nsfw_logit", "crop_mean_logit", "exposed_sum", *PEOPLE],
+        3.0,
     ),
     "live C: nn640+onsfw (shipped views, all classes)": (["nn640", "onsfw"], ["nsfw_logit", *NN_MAX], 10.0),
     "live D: nn640+onsfw+people crops": (
