@@ -27,7 +27,10 @@ TOL = 1e-3
 
 @pytest.fixture(scope="module")
 def detector() -> NsfwjsDetector:
-    return nsfwjs_detector()
+    try:
+        return nsfwjs_detector()
+    except ModelMissingError as exc:  # optional model, not in the shipped defaults
+        pytest.skip(f"{exc}")
 
 
 @pytest.mark.models
