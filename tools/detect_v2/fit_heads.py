@@ -44,6 +44,9 @@ MODES: dict[str, tuple[list[str], list[dict[str, Any]], float]] = {
         ],
         10.0,
     ),
+    # Live: the photo views with at most 2 person crops. (NudeNet 640 + open_nsfw alone, refitted,
+    # gave 46/74 and released slide-in frames of a painting that the photo check blocks:
+    # tests/test_leaks.py.)
     "live": (
         ["nn640", "onsfw", "pose640", "crops640k2"],
         [
@@ -126,7 +129,9 @@ def main() -> None:
         x = E.features(recs, views, FEATURES)
         s = oof_monotone(x, d, FEATURES, l2)
         t_child = E.threshold_for(s, d, RATES["child"])
-        shift = -logit(t_child)
+        # the child threshold lands a hair above 0.5 (1e-4 in logit), so a safe still that sits
+        # exactly at the OOF <= 1% point stays below the shipped 0.5
+        shift = -logit(t_child) - 1e-4
         s = shifted(s, shift)
         oofs[mode] = s
         thr = {p: float(E.threshold_for(s, d, r)) for p, r in RATES.items()}
