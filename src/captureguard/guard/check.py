@@ -92,7 +92,7 @@ class Checker:
         if mode not in configs:
             raise ConfigError(f"no [{mode}] detectors configured; found {sorted(configs)}")
         detectors = [build_detector(c, threads=threads) for c in configs[mode]]
-        checker = cls(detectors, FusionModel.load(fusion_path), profiles[profile], deadline_s)
+        checker = cls(detectors, FusionModel.load(fusion_path, mode=mode), profiles[profile], deadline_s)
         checker.warm_up()
         return checker
 
@@ -151,6 +151,16 @@ class Checker:
                 exc,
                 exc_info=not isinstance(exc, CaptureGuardError),
             )
+            failure = Verdict.failure("error", f"{type(exc).__name__}: {exc}", profile=self.profile.name)
+            found = self._failed(failure, region)
+        except BaseException as exc:
+            # Found by the fault matrix: a BaseException (not an Exception) raised on the deadline
+            # worker's thread was re-raised here, so /v1/check answered 500 instead of a block. It
+            # is that thread's failure, not the caller's: block. Run inline (no deadline), it is the
+            # caller's own (Ctrl-C...), so it propagates.
+            if self.deadline_s is None:
+                raise
+            log.error("check of %s failed, blocked: the check's thread died (%r)", frame.source or "frame", exc)
             failure = Verdict.failure("error", f"{type(exc).__name__}: {exc}", profile=self.profile.name)
             found = self._failed(failure, region)
         verdict = found.verdict.with_timings(total=(time.perf_counter() - t0) * 1e3)
