@@ -97,6 +97,12 @@ def guarded_streams(draw: st.DrawFn) -> tuple[StreamSettings, list[int], list[st
         max_delay_frames=max_gap + 2 + draw(st.integers(0, 6)),
         schedule=draw(st.sampled_from(["lockstep", "latest"])),
         withheld=draw(st.sampled_from(["placeholder", "drop"])),
+        # The oracle (tests/support/invariant.py) models the plain reopening rule; the cut, margin
+        # and following rules are timeline-tested in tests/core/test_ledger_reopen.py and
+        # tests/guard/test_follow.py. TODO: teach the oracle those rules.
+        reopen_on_cut=False,
+        confident_below=1.0,
+        follow_region=False,
     )
     n = draw(st.integers(1, 30))
     scene_runs = draw(st.lists(st.tuples(st.integers(0, 2), st.integers(1, 12)), min_size=1, max_size=6))
