@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError, ImageTooLargeError
-from captureguard.sources.image import decode_image
+from captureguard.sources.image import decode_image, header_megapixels
 from captureguard.web.security import ApiError
 from captureguard.web.state import AppState
 
@@ -87,14 +87,33 @@ def check_slot(state: AppState) -> Iterator[None]:
         state.pending_checks -= 1
 
 
-def decode_upload(data: bytes, *, name: str, max_megapixels: float) -> Frame:
+@contextlib.contextmanager
+def pixel_slot(state: AppState, data: bytes) -> Iterator[None]:
+    """Hold the upload's header megapixels of the server's pixel budget while it is decoded and
+    checked (read from the header: no pixel is decoded to weigh it).
+
+    Raises:
+        ApiError: 503 with ``Retry-After`` when they do not fit in the budget now.
+    """
+    with state.pixels.hold(min(header_megapixels(data), state.config.max_upload_megapixels)):
+        yield
+
+
+def decode_upload(data: bytes, *, name: str, max_megapixels: float, reduced: bool = False) -> Frame:
     """Decode an upload exactly as a viewer shows it (blocking: run in a thread).
+
+    Args:
+        data: the encoded upload.
+        name: how messages name it.
+        max_megapixels: the pixel cap (413 beyond).
+        reduced: check-only decode (``/v1/check``), see :func:`~captureguard.sources.image.load_image`.
+            A shutter photo is decoded at full size: what is saved must be what was checked.
 
     Raises:
         ApiError: 413 for too many pixels, 400 for anything undecodable (the decoder's one line).
     """
     try:
-        return decode_image(data, name=name, max_megapixels=max_megapixels)
+        return decode_image(data, name=name, max_megapixels=max_megapixels, reduced=reduced)
     except ImageTooLargeError as exc:
         raise ApiError(413, "too_large", str(exc)) from exc
     except BadInputError as exc:
