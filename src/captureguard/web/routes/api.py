@@ -57,12 +57,13 @@ async def session(request: Request, response: Response, state: State) -> dict[st
     secure = request.url.scheme == "https"  # over HTTPS the cookie never travels in clear text
     response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", path="/", secure=secure)
     lang = state.language(request.headers.get("accept-language"))
+    locked = state.check_pin_file()  # first: a broken PIN file changes the settings shown below
     return {
         "csrf_token": state.csrf.token_for(sid),
         "settings": state.settings.to_dict(),
         "profiles": sorted(state.profiles),
         "has_pin": state.has_pin(),
-        "settings_locked": state.check_pin_file(),
+        "settings_locked": locked,
         "messages": messages_view(state, lang),
         "limits": state.config.limits(),
     }
