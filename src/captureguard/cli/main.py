@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from captureguard import __version__
-from captureguard.cli.check import ScanRow, check_paths, write_report
+from captureguard.cli.check import ScanRow, check_paths, check_report_path, write_report
 from captureguard.cli.eval import add_eval_command, run_eval
 from captureguard.cli.serve import add_serve_command, run_serve
 from captureguard.cli.stream import add_profile_options, add_stream_commands, run_camera, run_video
@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
             type=float,
             default=DEFAULT_MAX_MEGAPIXELS,
             help=f"refuse larger images (decompression-bomb guard, default {DEFAULT_MAX_MEGAPIXELS:g})",
+        )
+        sp.add_argument(
+            "--detectors",
+            type=Path,
+            metavar="FILE",
+            help="detectors TOML (a [photo] and/or [live] list of models) replacing the shipped one",
         )
         sp.add_argument(
             "--deadline-ms",
@@ -117,7 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _checker(args: argparse.Namespace) -> Checker:
     deadline = args.deadline_ms / 1e3 if args.deadline_ms else None
-    return Checker.create(profile=args.profile, mode=args.mode, profiles_path=args.profiles_file, deadline_s=deadline)
+    return Checker.create(
+        profile=args.profile,
+        mode=args.mode,
+        profiles_path=args.profiles_file,
+        detectors_path=args.detectors,
+        deadline_s=deadline,
+    )
 
 
 def _exit_code(rows: Sequence[ScanRow]) -> int:
@@ -143,6 +155,8 @@ def _scan(args: argparse.Namespace) -> int:
     if not args.directory.is_dir():
         print(f"captureguard: error: {args.directory} is not a directory", file=sys.stderr)
         return EXIT_ERROR
+    if args.report is not None:
+        check_report_path(args.report)  # before scanning, not after
     paths = list(iter_image_paths(args.directory))
     checker = _checker(args)
     rows = check_paths(checker, paths, max_megapixels=args.max_megapixels, progress=not args.no_progress)

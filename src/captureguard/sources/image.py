@@ -138,12 +138,13 @@ def header_megapixels(data: bytes) -> float:
     return size[0] * size[1] / 1e6
 
 
-def header_size(data: bytes) -> tuple[int, int] | None:
+def header_size(data: bytes | str | os.PathLike[str]) -> tuple[int, int] | None:
     """``(width, height)`` as a viewer shows the image (EXIF rotation applied), from the header
-    only; None when the header cannot be read."""
+    of encoded bytes or a file only; None when the header cannot be read."""
+    source = io.BytesIO(data) if isinstance(data, bytes) else os.fspath(data)
     with _pillow_warnings("<header>"), _pillow_pixel_limit(MAX_SIDE_PX**2 / 1e6):
         try:
-            with Image.open(io.BytesIO(data), formats=_FORMATS) as im:
+            with Image.open(source, formats=_FORMATS) as im:
                 width, height = im.size
                 turned = im.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)
         except Image.DecompressionBombError:
