@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from captureguard import __version__
+from captureguard import __version__, _logsafe
 from captureguard.cli.check import ScanRow, check_paths, check_report_path, write_report
 from captureguard.cli.eval import add_eval_command, run_eval
 from captureguard.cli.serve import add_serve_command, run_serve
@@ -95,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    _logsafe.install()  # no level writes pixels or image metadata (Pillow's EXIF dumps, socket frames)
     try:
         if args.command == "eval":
             return run_eval(args)

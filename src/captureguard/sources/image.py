@@ -403,7 +403,7 @@ def _unsupported(fp: IO[bytes], name: str) -> BadInputError:
         return _error(name, "HEIC/HEIF image but pillow-heif is not installed", "pip install pillow-heif")
     if kind is not None:
         return _error(name, f"{kind} is not a supported image format", hint)
-    problem = f"not a recognised image (unknown format or damaged header; starts {head[:8]!r})"
+    problem = "not a recognised image (unknown format or damaged header)"  # no bytes: they may be pixels
     return _error(name, problem, hint)
 
 
