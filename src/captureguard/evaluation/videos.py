@@ -163,7 +163,7 @@ class _VerdictCache:
 
 
 @dataclass
-class _Recorder:
+class _ReleaseLog:
     """The sink: each frame's index and release kind, never its pixels."""
 
     released: set[int] = field(default_factory=set)
@@ -240,7 +240,7 @@ def evaluate_video(
     Raises:
         BadInputError: the video cannot be decoded (or breaks off part way).
     """
-    cache, recorder = _VerdictCache(checker), _Recorder()
+    cache, recorder = _VerdictCache(checker), _ReleaseLog()
     tap = _Tap(cache, [_Sampler(1.0 / rate) for rate in sample_rates])
     source = AvFileSource(item.path)
     guard = StreamGuard(cache, dataclasses.replace(settings, schedule="lockstep"), deadline_s=FILE_DEADLINE_S)

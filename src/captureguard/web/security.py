@@ -99,7 +99,7 @@ class CsrfTokens:
         """The CSRF token of ``session``."""
         return hmac.new(self._secret, session.encode("ascii"), hashlib.sha256).hexdigest()
 
-    def check(self, session: str | None, token: str | None) -> bool:
+    def verify(self, session: str | None, token: str | None) -> bool:
         """True if ``token`` belongs to ``session`` (constant-time compare)."""
         if session is None or token is None or not self.valid_session(session):
             return False

@@ -32,7 +32,7 @@ def require_csrf(request: Request) -> None:
         ApiError: 403 ``csrf`` when either is missing or they do not match.
     """
     state = app_state(request)
-    if not state.csrf.check(request.cookies.get(SESSION_COOKIE), request.headers.get(CSRF_HEADER)):
+    if not state.csrf.verify(request.cookies.get(SESSION_COOKIE), request.headers.get(CSRF_HEADER)):
         raise ApiError(403, "csrf", "missing or wrong X-CSRF-Token for this session; reload the page")
 
 

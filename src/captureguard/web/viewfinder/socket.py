@@ -73,7 +73,7 @@ async def _hello(websocket: WebSocket, state: AppState) -> bool:
     except ValueError:
         hello = None
     token = hello.get("csrf") if isinstance(hello, dict) and hello.get("type") == "hello" else None
-    if isinstance(token, str) and state.csrf.check(websocket.cookies.get(SESSION_COOKIE), token):
+    if isinstance(token, str) and state.csrf.verify(websocket.cookies.get(SESSION_COOKIE), token):
         return True
     await websocket.close(1008, "the first message must be {type: hello, csrf: TOKEN} from /api/session")
     return False
