@@ -97,3 +97,59 @@ def test_cli_check_and_video_log_no_pixels_or_metadata(tmp_path: Path, every_log
     assert main(["-vv", "video", str(video), str(tmp_path / "out.mp4"), "--no-progress"]) in (0, 1)
     assert_clean(every_log.records, data)
     assert_clean(every_log.records, video.read_bytes())
+
+
+@pytest.mark.models
+@pytest.mark.slow
+def test_served_at_vv_the_console_holds_no_frame_bytes_or_metadata(tmp_path: Path) -> None:
+    """The real server (uvicorn + websockets) at -vv: websockets logs each frame at DEBUG
+    (``< BINARY ff d8 ff ...``) and Pillow each EXIF tag; neither may reach the console."""
+    import json
+    import re
+    import subprocess
+    import sys
+    import threading
+    import urllib.request
+    from http.cookiejar import CookieJar
+
+    from websockets.sync.client import connect
+
+    command = [sys.executable, "-m", "captureguard", "-vv", "serve", "--port", "0", "--data", str(tmp_path)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        url = ""
+        for line in proc.stdout:
+            lines.append(line)
+            if found := re.search(r"serving on (\S+/)", line):
+                url = found[1]
+                break
+        assert url, "".join(lines)
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+        reader.start()
+        jar = CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        token = json.loads(opener.open(url + "api/session").read())["csrf_token"]
+        check = urllib.request.Request(url + "v1/check", data=SAFE, headers={"content-type": "image/jpeg"})
+        assert json.loads(opener.open(check).read())["decision"] == "allow"
+        cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+        headers = {"Cookie": cookie, "Origin": url.rstrip("/")}
+        with connect(url.replace("http", "ws", 1) + "ws/viewfinder", additional_headers=headers) as ws:
+            ws.send(json.dumps({"type": "hello", "csrf": token}))
+            for _ in range(3):
+                ws.send(SAFE)
+                assert json.loads(ws.recv())["type"] == "frame"
+                ws.recv()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if "reader" in locals():
+            reader.join(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    text = "".join(lines)
+    assert "DEBUG" in text  # -vv was in effect
+    assert "BINARY" not in text and ARTIST not in text
+    head = SAFE[:12]
+    assert " ".join(f"{b:02x}" for b in head) not in text and head.hex() not in text

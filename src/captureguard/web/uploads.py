@@ -11,14 +11,17 @@ from starlette.requests import Request
 
 from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError, ImageTooLargeError
-from captureguard.sources.image import decode_image, header_megapixels
+from captureguard.sources.image import HEIF_SUPPORTED, decode_image, header_megapixels
 from captureguard.web.security import ApiError
 from captureguard.web.state import AppState
 
 #: What the shutter sends (canvas.toBlob can make these three).
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
-#: What ``/v1/check`` takes: every still format the decoder reads.
-CHECK_TYPES = PHOTO_TYPES | {"image/bmp", "image/gif", "image/tiff", "image/heic", "image/heif"}
+#: What ``/v1/check`` takes: every still format the decoder reads (HEIC/HEIF only with
+#: ``pillow-heif`` installed: without it they are 415, not a 400 after reading the upload).
+CHECK_TYPES = (
+    PHOTO_TYPES | {"image/bmp", "image/gif", "image/tiff"} | ({"image/heic", "image/heif"} if HEIF_SUPPORTED else set())
+)
 MAX_JSON_BYTES = 64 * 1024
 
 
