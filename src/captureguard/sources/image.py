@@ -9,7 +9,6 @@ installed), so rarely used plugins (EPS runs Ghostscript) are never reached from
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import importlib
 import importlib.util
@@ -20,13 +19,14 @@ import stat
 import struct
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from captureguard._memory import release_free_memory
 from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError, ImageTooLargeError
 
@@ -211,33 +211,12 @@ def _decode(fp: IO[bytes], name: str, *, max_megapixels: float, allow_animated: 
     bgr = np.ascontiguousarray(rgb[:, :, ::-1])
     del rgb
     if im.width * im.height >= _TRIM_PIXELS:
-        _release_free_memory()
+        release_free_memory()
     return bgr
 
 
 #: After decoding an image this large, freed heap memory is handed back to the OS.
 _TRIM_PIXELS = 16_000_000
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-        return trim
-    except (OSError, AttributeError):  # not glibc
-        return None
-
-
-def _release_free_memory() -> None:
-    """Return freed heap pages to the OS (glibc ``malloc_trim``; nothing elsewhere).
-
-    A large decode frees hundreds of MB at once, but glibc keeps them in the decoding thread's
-    arena, so a server whose worker threads each decoded one large upload stayed at gigabytes
-    (bench/memory.py: +420 MB a round without this, flat with it).
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
 
 
 _ORIENTATION = 0x0112

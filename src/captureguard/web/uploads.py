@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 
+from captureguard._memory import release_free_memory
 from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError, ImageTooLargeError
 from captureguard.sources.image import HEIF_SUPPORTED, decode_image, header_megapixels
@@ -90,16 +92,24 @@ def check_slot(state: AppState) -> Iterator[None]:
         state.pending_checks -= 1
 
 
-@contextlib.contextmanager
-def pixel_slot(state: AppState, data: bytes) -> Iterator[None]:
+#: Uploads at least this large hand their freed memory back to the OS when done.
+TRIM_MEGAPIXELS = 16.0
+
+
+@contextlib.asynccontextmanager
+async def pixel_slot(state: AppState, data: bytes) -> AsyncIterator[None]:
     """Hold the upload's header megapixels of the server's pixel budget while it is decoded and
-    checked (read from the header: no pixel is decoded to weigh it).
+    checked (read from the header: no pixel is decoded to weigh it). After a large upload the
+    freed memory is returned to the OS, so the server's RSS comes back down (bench/memory.py).
 
     Raises:
         ApiError: 503 with ``Retry-After`` when they do not fit in the budget now.
     """
-    with state.pixels.hold(min(header_megapixels(data), state.config.max_upload_megapixels)):
+    megapixels = min(header_megapixels(data), state.config.max_upload_megapixels)
+    with state.pixels.hold(megapixels):
         yield
+    if megapixels >= TRIM_MEGAPIXELS:
+        await anyio.to_thread.run_sync(release_free_memory)
 
 
 def decode_upload(data: bytes, *, name: str, max_megapixels: float, reduced: bool = False) -> Frame:

@@ -91,7 +91,7 @@ async def photo(request: Request, state: State, confirm: Annotated[int, Query(ge
     with check_slot(state):
         data = await read_body(request, state.config.max_upload_bytes)
         # Decoded at full size (never reduced): the photo that is saved is the frame that was checked.
-        with pixel_slot(state, data):
+        async with pixel_slot(state, data):
             decode = partial(decode_upload, data, name="photo", max_megapixels=state.config.max_upload_megapixels)
             frame = await anyio.to_thread.run_sync(decode)
             guard = PhotoGuard(state.photo(), state.gallery.photo_store())

@@ -35,7 +35,7 @@ async def check(request: Request, state: State) -> dict[str, object]:
         limit = state.config.max_upload_megapixels
         # Nothing is kept here, so the image is decoded only as large as the detectors look
         # (reduced); the pixel budget bounds how many megapixels are in memory at once.
-        with pixel_slot(state, data):
+        async with pixel_slot(state, data):
             decode = partial(decode_upload, data, name="upload", max_megapixels=limit, reduced=True)
             frame = await anyio.to_thread.run_sync(decode)
             verdict = await anyio.to_thread.run_sync(state.photo().check, frame)
