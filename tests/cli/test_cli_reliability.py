@@ -234,3 +234,41 @@ def test_video_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         written = sum(1 for _ in container.decode(video=0))
     assert 0 < written < 2000
     assert not partial.exists()
+
+
+@pytest.mark.models
+@pytest.mark.slow
+def test_serve_prints_a_setup_code_that_sets_the_first_pin(tmp_path: Path) -> None:
+    import re
+    import time as clock
+    import urllib.request
+    from http.cookiejar import CookieJar
+
+    from tests.web_harness import Server
+
+    with Server(tmp_path / "data") as served:
+        deadline = clock.monotonic() + 10
+        while not any("setup code" in line for line in served.lines) and clock.monotonic() < deadline:
+            clock.sleep(0.05)
+        found = re.search(r"first-run setup code: (\S+)", "".join(served.lines))
+        assert found, "".join(served.lines)
+        jar = CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        token = json.loads(opener.open(served.url + "api/session").read())["csrf_token"]
+
+        def set_pin(body: dict[str, str]) -> int:
+            headers = {"content-type": "application/json", "x-csrf-token": token, "origin": served.url.rstrip("/")}
+            req = urllib.request.Request(served.url + "api/pin", json.dumps(body).encode(), headers, method="POST")
+            try:
+                return int(opener.open(req).status)
+            except urllib.error.HTTPError as err:
+                return err.code
+
+        assert set_pin({"new": "2468"}) == 403
+        assert set_pin({"new": "2468", "setup_code": "guess"}) == 403
+        assert set_pin({"new": "2468", "setup_code": found[1]}) == 200
+        assert served.stop() == 0
+    assert PinStore(tmp_path / "data" / "admin.json").has_pin
+    with Server(tmp_path / "data") as again:  # a PIN exists: no code is printed
+        assert again.stop() == 0
+    assert not any("setup code" in line for line in again.lines)

@@ -88,6 +88,7 @@ def run_serve(args: argparse.Namespace) -> int:
     At start-up, while no admin PIN is set, a one-time setup code is printed on the console:
     setting the first PIN on the settings page needs it (``--set-pin`` sets it here instead).
     """
+    from captureguard.errors import ConfigError
     from captureguard.web.config import ServerConfig
     from captureguard.web.pin import PinStore
     from captureguard.web.preflight import check_config
@@ -137,7 +138,12 @@ def run_serve(args: argparse.Namespace) -> int:
 
     def listening(url: str) -> None:
         print(f"captureguard serving on {url}", flush=True)
-        if not pins.has_pin:
+        try:
+            has_pin = pins.has_pin
+        except ConfigError as exc:  # the app runs locked under the strictest settings
+            print(f"captureguard: warning: {exc}", file=sys.stderr, flush=True)
+            return
+        if not has_pin:
             print(
                 f"first-run setup code: {config.setup_code} (setting the admin PIN on {url}settings needs it; "
                 "good for one PIN)",
