@@ -202,7 +202,7 @@ class _PhotoTrigger:
             profile=args.profile,
             mode="photo",
             profiles_path=args.profiles_file,
-            detectors_path=args.detectors,
+            detectors_path=getattr(args, "detectors", None),
             deadline_s=10.0,
         )
         self._guard = PhotoGuard(checker, PhotoStore(args.photos))
