@@ -272,3 +272,23 @@ def test_serve_prints_a_setup_code_that_sets_the_first_pin(tmp_path: Path) -> No
     with Server(tmp_path / "data") as again:  # a PIN exists: no code is printed
         assert again.stop() == 0
     assert not any("setup code" in line for line in again.lines)
+
+
+@pytest.mark.parametrize("command", ["video", "camera", "eval"])
+def test_a_bad_detectors_file_is_one_line_on_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    bad = tmp_path / "detectors.toml"
+    bad.write_text('[[live.detectors]]\ntype = "magic"\n[[photo.detectors]]\ntype = "magic"\n', "utf-8")
+    src = small_video(tmp_path / "in.mp4")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"path,label\n{PORTRAIT},safe\n", "utf-8")
+    argv = {
+        "video": ["video", str(src), str(tmp_path / "out.mp4"), "--no-progress"],
+        "camera": ["camera", "--device", str(src), "--seconds", "1"],
+        "eval": ["eval", str(manifest), "--out", str(tmp_path / "report"), "--no-progress", "--workers", "1"],
+    }[command]
+    assert main([*argv, "--detectors", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown detector type 'magic'" in err and "\n" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "out.mp4").exists()

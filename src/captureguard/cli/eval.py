@@ -59,6 +59,17 @@ def _prepare_out(out: Path) -> str | None:
     return None
 
 
+def _check_detectors(path: Path | None) -> None:
+    """Build the ``--detectors`` file's photo and live detector sets once, before any work, so a bad
+    file is one line here rather than an error per image in the worker processes."""
+    if path is None:
+        return
+    from captureguard.guard.check import Checker
+
+    for mode in ("photo", "live"):
+        Checker.create(mode=mode, detectors_path=path, threads=1).close()
+
+
 def run_eval(args: argparse.Namespace, *, scorers: Sequence[Any] | None = None) -> int:
     """Run ``captureguard eval``; ``scorers`` replaces the shipped configurations (tests use fakes)."""
     from captureguard.evaluation.manifest import read_manifest
@@ -66,6 +77,11 @@ def run_eval(args: argparse.Namespace, *, scorers: Sequence[Any] | None = None) 
     t0 = time.perf_counter()
     try:
         items = read_manifest(args.manifest)
+    except CaptureGuardError as exc:
+        print(f"captureguard eval: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        _check_detectors(getattr(args, "detectors", None))
     except CaptureGuardError as exc:
         print(f"captureguard eval: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -114,11 +114,11 @@ def run_video(args: argparse.Namespace) -> int:
     from captureguard.sources.video import open_source
 
     check_output(args.output, "OUT", source=args.input)
+    guard = _guard(args, live=False)  # a bad --profile/--detectors fails before anything is opened
     source = open_source(args.input)
     total = getattr(source, "frame_count", None) or None
     sink = Mp4Sink(args.output, fps=source.fps or 30.0)
     stop = threading.Event()
-    guard = _guard(args, live=False)
     with tqdm(total=total, unit="frame", desc="guarding", disable=args.no_progress, leave=False) as bar:
 
         def tick(frame: Frame) -> None:
@@ -153,6 +153,11 @@ def run_camera(args: argparse.Namespace) -> int:
     if args.record is not None:
         check_output(args.record, "--record", source=args.device)
     source = open_source(args.device)
+    try:
+        guard = _guard(args, live=source.live)  # a bad --profile/--detectors: one line, nothing recorded
+    except CaptureGuardError:
+        source.close()
+        raise
     stop = threading.Event()
     photos = _PhotoTrigger(args) if args.photos else None
     sinks = _camera_sinks(args, source.fps or 30.0, stop, photos)
@@ -160,7 +165,7 @@ def run_camera(args: argparse.Namespace) -> int:
         threading.Timer(args.seconds, stop.set).start()
     print(f"guarding {source.name}; Ctrl-C to stop" + ("; SIGUSR1 takes a photo" if photos else ""), file=sys.stderr)
     with _signals(stop, photos):
-        report, error = _run(source, _guard(args, live=source.live), sinks, args, on_frame=photos, stop=stop)
+        report, error = _run(source, guard, sinks, args, on_frame=photos, stop=stop)
     if photos is not None:
         photos.wait()
     return _finish(report, args, error, output=args.record)
