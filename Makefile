@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo serve test lint format typecheck pytest chromium bench clean
+.PHONY: install demo serve test lint format typecheck pytest chromium bench clean pipewire-tools install-chokepoint uninstall-chokepoint
 
 install: $(STAMP)
 
@@ -44,7 +44,17 @@ chromium:
 	         "(install it with: sudo apt-get install chromium)"; \
 	  fi; }
 
-pytest: $(STAMP) chromium
+# The chokepoint tests run a throwaway PipeWire session and check the udev rule and units.
+pipewire-tools:
+	@sh packaging/test-deps.sh
+
+# The camera chokepoint (root): users/groups, udev rule, units, WirePlumber drop-ins; and back.
+install-chokepoint:
+	sh packaging/install-chokepoint.sh install
+uninstall-chokepoint:
+	sh packaging/install-chokepoint.sh uninstall
+
+pytest: $(STAMP) chromium pipewire-tools
 	$(BIN)/pytest
 
 test: lint typecheck pytest

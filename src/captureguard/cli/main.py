@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from captureguard import __version__, _logsafe
+from captureguard.cli import chokepoint as chokepoint_cli
 from captureguard.cli.check import ScanRow, check_paths, check_report_path, write_report
 from captureguard.cli.eval import add_eval_command, run_eval
 from captureguard.cli.serve import add_serve_command, run_serve
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_stream_commands(sub)
     add_eval_command(sub)
     add_serve_command(sub)
+    chokepoint_cli.add_parsers(sub)
 
     pr = sub.add_parser("profiles", help="list the policy profiles and their thresholds")
     pr.add_argument("--profiles-file", type=Path, help="TOML file of profiles (default: shipped)")
@@ -97,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     _logsafe.install()  # no level writes pixels or image metadata (Pillow's EXIF dumps, socket frames)
     try:
+        if (code := chokepoint_cli.run(args)) is not None:
+            return code
         if args.command == "eval":
             return run_eval(args)
         if args.command == "check":

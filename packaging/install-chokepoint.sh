@@ -1,0 +1,93 @@
+#!/bin/sh
+# Install or remove the captureguard camera chokepoint (root).
+#   packaging/install-chokepoint.sh install|uninstall
+# Environment: PREFIX (default /opt/captureguard: a venv holding captureguard),
+#   DESTDIR (stage files under this root only: no users, no systemctl/udevadm; used by the tests),
+#   CG_VIEWERS (users to put in cgview; default: every human user, uid 1000-59999).
+set -eu
+ACTION=${1:-}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PKG=$REPO/packaging
+PREFIX=${PREFIX:-/opt/captureguard}
+DESTDIR=${DESTDIR:-}
+BINDIR=$PREFIX/bin
+live() { [ -z "$DESTDIR" ]; }
+say() { echo "install-chokepoint: $*"; }
+
+FILES="
+udev/71-captureguard.rules:/etc/udev/rules.d/71-captureguard.rules:644
+sysusers.d/captureguard.conf:/usr/lib/sysusers.d/captureguard.conf:644
+systemd/captureguard-camerad.service:/etc/systemd/system/captureguard-camerad.service:644
+systemd/captureguard-publish.service:/etc/systemd/user/captureguard-publish.service:644
+modprobe.d/captureguard-v4l2loopback.conf:/etc/modprobe.d/captureguard-v4l2loopback.conf:644
+modules-load.d/captureguard-v4l2loopback.conf:/etc/modules-load.d/captureguard-v4l2loopback.conf:644
+wireplumber/0.4/main.lua.d/51-captureguard.lua:/etc/wireplumber/main.lua.d/51-captureguard.lua:644
+wireplumber/0.5/wireplumber.conf.d/51-captureguard.conf:/etc/wireplumber/wireplumber.conf.d/51-captureguard.conf:644
+"
+
+if live && [ "$(id -u)" != 0 ]; then
+  echo "install-chokepoint: run as root: sudo make $ACTION-chokepoint" >&2; exit 1
+fi
+
+place() {  # src dst mode: copy with @BINDIR@ filled in
+  mkdir -p "$(dirname "$DESTDIR$2")"
+  sed "s|@BINDIR@|$BINDIR|g" "$PKG/$1" > "$DESTDIR$2.tmp"
+  chmod "$3" "$DESTDIR$2.tmp"; mv "$DESTDIR$2.tmp" "$DESTDIR$2"
+}
+
+do_install() {
+  if live; then
+    [ -x "$BINDIR/captureguard" ] || { say "creating $PREFIX"; python3 -m venv "$PREFIX"; }
+    say "installing captureguard into $PREFIX"; "$BINDIR/pip" install --quiet "$REPO"
+  fi
+  for entry in $FILES; do
+    src=${entry%%:*}; rest=${entry#*:}; dst=${rest%%:*}; mode=${rest#*:}
+    place "$src" "$dst" "$mode"
+  done
+  if [ ! -e "$DESTDIR/etc/captureguard/camerad.toml" ]; then  # keep the admin's settings
+    place etc/camerad.toml /etc/captureguard/camerad.toml 644
+  fi
+  live || { say "staged under $DESTDIR"; return 0; }
+  chown root:root /etc/captureguard/camerad.toml
+  if command -v systemd-sysusers >/dev/null; then systemd-sysusers /usr/lib/sysusers.d/captureguard.conf
+  else
+    getent group cgcam >/dev/null || groupadd --system cgcam
+    getent group cgview >/dev/null || groupadd --system cgview
+    id captureguard >/dev/null 2>&1 || useradd --system -g cgcam -G cgview -d /nonexistent -s /usr/sbin/nologin captureguard
+  fi
+  viewers=${CG_VIEWERS:-$(getent passwd | awk -F: '$3>=1000 && $3<60000 {print $1}')}
+  for u in $viewers; do usermod -aG cgview "$u" && say "$u may use the guarded camera (group cgview)"; done
+  if command -v udevadm >/dev/null; then
+    udevadm control --reload || true
+    udevadm trigger --action=change --subsystem-match=video4linux --subsystem-match=media --subsystem-match=usb || true
+  fi
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    systemctl enable --now captureguard-camerad.service
+    systemctl --global enable captureguard-publish.service
+  fi
+  modinfo v4l2loopback >/dev/null 2>&1 || say "v4l2loopback not installed (optional: apt-get install v4l2loopback-dkms; set virtualcam = true)"
+  say "done. Users log out and in once (new group), then run: captureguard doctor"
+}
+
+do_uninstall() {
+  if live && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now captureguard-camerad.service || true
+    systemctl --global disable captureguard-publish.service || true
+  fi
+  for entry in $FILES; do
+    rest=${entry#*:}; rm -f "$DESTDIR${rest%%:*}"
+  done
+  live || { say "removed the staged files under $DESTDIR (kept /etc/captureguard)"; return 0; }
+  systemctl daemon-reload 2>/dev/null || true
+  command -v udevadm >/dev/null && { udevadm control --reload || true; udevadm trigger --action=change --subsystem-match=video4linux --subsystem-match=media --subsystem-match=usb || true; }
+  id captureguard >/dev/null 2>&1 && userdel captureguard || true
+  for g in cgview cgcam; do getent group "$g" >/dev/null && groupdel "$g" || true; done
+  say "removed. Kept /etc/captureguard (settings) and $PREFIX: delete them by hand if wanted"
+}
+
+case "$ACTION" in
+  install) do_install ;;
+  uninstall) do_uninstall ;;
+  *) echo "usage: $0 install|uninstall" >&2; exit 2 ;;
+esac

@@ -1,0 +1,209 @@
+"""camerad in-process: conformance clip -> StreamGuard -> socket -> a reader; fail closed; config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from captureguard import ConfigError
+from captureguard.chokepoint.camerad import ServeOptions, serve
+from captureguard.chokepoint.conformance import MarkedClip, audit, mark, read_mark
+from captureguard.chokepoint.framesock import SHOWN, FrameClient, FrameServer
+from captureguard.cli import chokepoint as cli
+from tests.chokepoint.camerad_fake import OracleChecker
+
+SIZE = (160, 120)
+
+
+@pytest.fixture(scope="module")
+def clip() -> MarkedClip:
+    # 8 s: the safe stretches between paintings outlast the guard's 0.5 s reopening time
+    return MarkedClip(size=SIZE, seconds=SECONDS, paced=False, cache=True)
+
+
+SECONDS = 8.0
+
+
+def run_daemon(tmp_path: Path, clip: MarkedClip, mode: str) -> tuple[list[object], list[int]]:
+    """Serve the clip once (paced) to one reader; returns what it received and the frames' indices."""
+    checker = OracleChecker(mode)
+    checker.truth = clip.truth
+    server = FrameServer(str(tmp_path / "f.sock"))
+    settings = cli.CameradSettings(deadline_ms=200)
+    paced = MarkedClip(size=SIZE, seconds=SECONDS, paced=True, cache=True)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            serve(lambda: paced, cli.guard_factory(settings, checker), server, stop=stop)
+        finally:
+            server.close()  # as run_camerad does: readers get end-of-stream
+
+    daemon = threading.Thread(target=run)
+    got = []
+    with FrameClient(server.path, connect_timeout_s=2) as client:
+        daemon.start()
+        while (item := client.receive(timeout_s=10)) is not None:
+            got.append(item)
+    stop.set()
+    daemon.join(10)
+    return [g.bgr for g in got], [g.header.index for g in got]
+
+
+def test_reader_gets_released_frames_and_placeholders_only(tmp_path: Path, clip: MarkedClip) -> None:
+    frames, indices = run_daemon(tmp_path, clip, "oracle")
+    result = audit(frames, clip)
+    assert result.passed, result.summary()
+    assert len(result.released) > 60 and result.placeholders > 60, result.summary()
+    assert indices == sorted(indices), "frames arrive in order"
+
+
+@pytest.mark.parametrize("mode", ["raise", "hang"])
+def test_failing_detector_gives_only_placeholders(tmp_path: Path, clip: MarkedClip, mode: str) -> None:
+    frames, _ = run_daemon(tmp_path, clip, mode)
+    result = audit(frames, clip)
+    assert frames and result.placeholders == len(frames), result.summary()
+
+
+def test_camera_opens_only_while_someone_reads(tmp_path: Path, clip: MarkedClip) -> None:
+    opened: list[float] = []
+
+    def open_source() -> MarkedClip:
+        opened.append(time.monotonic())
+        return MarkedClip(size=SIZE, seconds=30.0, paced=True)
+
+    checker = OracleChecker("oracle")
+    server = FrameServer(str(tmp_path / "f.sock"))
+    stop = threading.Event()
+    opts = ServeOptions(on_demand=True, idle_close_s=0.3)
+    daemon = threading.Thread(
+        target=serve,
+        args=(open_source, cli.guard_factory(cli.CameradSettings(), checker), server),
+        kwargs={"stop": stop, "options": opts},
+    )
+    daemon.start()
+    try:
+        time.sleep(0.5)
+        assert opened == [], "the camera opened with nobody reading"
+        with FrameClient(server.path, connect_timeout_s=2) as client:
+            assert client.receive(timeout_s=5) is not None
+        assert len(opened) == 1
+        time.sleep(1.0)  # idle: the session closes; the daemon waits for the next reader
+        with FrameClient(server.path, connect_timeout_s=2) as client:
+            assert client.receive(timeout_s=5) is not None
+        assert len(opened) == 2
+    finally:
+        stop.set()
+        daemon.join(10)
+        server.close()
+    assert not daemon.is_alive()
+
+
+def test_marks_survive_and_fail_safely() -> None:
+    import numpy as np
+
+    bgr = np.full((120, 160, 3), 90, np.uint8)
+    assert [read_mark(mark(bgr, i)) for i in (0, 1, 777, 65535)] == [0, 1, 777, 65535]
+    assert read_mark(bgr) is None
+    damaged = mark(bgr, 777)
+    damaged[:, 3 * 6 : 4 * 6] = 255 - damaged[:, 3 * 6 : 4 * 6]  # flip one bit: parity catches it
+    assert read_mark(damaged) is None
+
+
+@pytest.fixture
+def args() -> Iterator[argparse.Namespace]:
+    parser = argparse.ArgumentParser()
+    cli.add_parsers(parser.add_subparsers(dest="command"))
+    yield parser.parse_args(["camerad", "--max-gap", "2"])
+
+
+def test_settings_defaults_then_config_then_command_line(tmp_path: Path, args: argparse.Namespace) -> None:
+    cfg = tmp_path / "camerad.toml"
+    cfg.write_text('[camerad]\nprofile = "teen"\nmax_gap = 0\nview_group = "none"\nsocket_mode = "640"\n')
+    cfg.chmod(0o644)
+    s = cli.resolve_settings(args, cli.load_config(cfg))
+    assert (s.profile, s.max_gap, s.view_group, s.socket_mode, s.placeholder) == ("teen", 2, None, 0o640, "black")
+
+
+@pytest.mark.parametrize(("text", "mode", "problem"), [
+    ("[camerad]\nprofile = 'adult'\n", 0o666, "writable only by root"),
+    ("[camerad]\nprofle = 'adult'\n", 0o644, "unknown"),
+    ("[camerad\n", 0o644, "cannot read"),
+], ids=["group-writable", "typo", "bad-toml"])  # fmt: skip
+def test_config_that_a_user_could_relax_is_refused(tmp_path: Path, text: str, mode: int, problem: str) -> None:
+    cfg = tmp_path / "camerad.toml"
+    cfg.write_text(text)
+    os.chmod(cfg, mode)
+    with pytest.raises(ConfigError, match=problem):
+        cli.load_config(cfg)
+
+
+def test_publish_pipeline_keeps_the_debian_12_workaround() -> None:
+    from captureguard.chokepoint.publish import PublishOptions, gst_command
+
+    argv = gst_command(1280, 720, PublishOptions(node_name="cam-x", description='My "cam"'))
+    text = " ".join(argv)
+    assert text.index("identity drop-allocation=true") < text.index("pipewiresink mode=provide")
+    assert "media.class=Video/Source,media.role=Camera,node.name=cam-x" in text
+    assert "blocksize=2764800" in text and "width=1280 height=720" in text
+    assert "My 'cam'" in text  # quotes cannot break out of the property string
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("conformance", (1280, 720, 10.0)),
+        ("conformance:320x240", (320, 240, 10.0)),
+        ("conformance:64x48:2", (64, 48, 2.0)),
+    ],
+)
+def test_conformance_source_spec(spec: str, expected: tuple[int, int, float]) -> None:
+    assert cli._conformance_spec(spec) == expected
+    with pytest.raises(ConfigError):
+        cli._conformance_spec("conformance:big")
+
+
+def test_camerad_plays_a_video_file_like_a_camera(tmp_path: Path) -> None:
+    """``camerad --source FILE``: paced at the file's rate, every frame checked or covered, then end of stream."""
+    import cv2
+    import numpy as np
+
+    from tests.conftest import synthetic_bgr
+
+    video = tmp_path / "safe.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (160, 120))
+    for i in range(30):
+        writer.write(mark(synthetic_bgr(120, 160, seed=1), i))
+    writer.release()
+    sock = tmp_path / "f.sock"
+    parser = argparse.ArgumentParser()
+    cli.add_parsers(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["camerad", "--source", str(video), "--socket", str(sock), "--view-group", "none"])
+    checker = OracleChecker("oracle")
+    checker.truth = [False] * 30
+    daemon = threading.Thread(target=cli.run_camerad, args=(args,), kwargs={"checker": checker})
+    daemon.start()
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        got = []
+        with FrameClient(str(sock), connect_timeout_s=5) as client:
+            t0 = time.monotonic()
+            while (item := client.receive(timeout_s=10)) is not None:
+                got.append(item)
+            elapsed = time.monotonic() - t0
+    finally:
+        daemon.join(15)
+    marks = [read_mark(np.asarray(g.bgr)) for g in got]
+    assert marks == sorted(marks) and len(got) >= 25, marks
+    assert all(g.header.release in SHOWN for g in got), "a safe file: every frame checked or covered"
+    assert elapsed > 1.0, "a 1.5 s file must play on its frame clock, not as fast as it decodes"
+    assert not sock.exists(), "the socket is removed when camerad ends"

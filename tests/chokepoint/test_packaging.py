@@ -1,0 +1,162 @@
+"""The system files parse: udev rule (udevadm), units (systemd-analyze verify), install staging,
+and the WirePlumber 0.4 drop-in loads (its libcamera monitor then stays off)."""
+
+from __future__ import annotations
+
+import grp
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.chokepoint.support import REPO, PipeWireSession, need_pipewire
+
+PKG = REPO / "packaging"
+RULE = PKG / "udev" / "71-captureguard.rules"
+BINDIR = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin"
+
+
+def need_root_tool(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed (apt-get install systemd udev)")
+
+
+def test_rule_sorts_between_uaccess_and_seat_late() -> None:
+    assert "70-uaccess.rules" < RULE.name < "73-seat-late.rules"
+
+
+@pytest.fixture
+def cgcam_group() -> Iterator[None]:
+    """udev resolves GROUP= names: make cgcam exist for the test (root), removed afterwards."""
+    try:
+        grp.getgrnam("cgcam")
+        yield
+        return
+    except KeyError:
+        pass
+    if os.geteuid() != 0:
+        pytest.skip("group cgcam does not exist and this is not root (install-chokepoint creates it)")
+    subprocess.run(["groupadd", "--system", "cgcam"], check=True, timeout=30)
+    try:
+        yield
+    finally:
+        subprocess.run(["groupdel", "cgcam"], check=False, timeout=30)
+
+
+def udev_problems(rule_text: str) -> list[str]:
+    """Lines udevadm reports about our rule file (it reads /run/udev/rules.d)."""
+    if os.geteuid() != 0:
+        pytest.skip("udevadm test reads rules from /run/udev/rules.d: needs root to place the rule there")
+    target = Path("/run/udev/rules.d") / RULE.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(rule_text)
+    try:
+        out = subprocess.run(
+            ["udevadm", "test", "/sys/class/mem/null"], capture_output=True, text=True, timeout=60, check=False
+        )
+    finally:
+        target.unlink()
+    text = out.stdout + out.stderr
+    assert f"Reading rules file: {target}" in text, text[-2000:]
+    return [line for line in text.splitlines() if f"{target}:" in line]
+
+
+@pytest.mark.usefixtures("cgcam_group")
+def test_udevadm_parses_the_rule() -> None:
+    need_root_tool("udevadm")
+    assert udev_problems(RULE.read_text()) == []
+    if subprocess.run(["udevadm", "verify", "--help"], capture_output=True, timeout=30, check=False).returncode == 0:
+        out = subprocess.run(["udevadm", "verify", str(RULE)], capture_output=True, text=True, timeout=60, check=False)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.usefixtures("cgcam_group")
+def test_udevadm_check_can_fail() -> None:
+    need_root_tool("udevadm")
+    assert udev_problems(RULE.read_text() + 'SUBSYSTEM=="video4linux", GRUOP="x"\n')
+
+
+def render_units(tmp: Path) -> list[Path]:
+    out = []
+    for unit in sorted((PKG / "systemd").glob("*.service")):
+        path = tmp / unit.name
+        path.write_text(unit.read_text().replace("@BINDIR@", str(BINDIR)))
+        out.append(path)
+    return out
+
+
+def verify(unit: Path, *, user: bool) -> str:
+    runtime = tempfile.mkdtemp(prefix="cg-sa-")
+    env = {**os.environ, "XDG_RUNTIME_DIR": runtime}
+    cmd = ["systemd-analyze", *(["--user"] if user else []), "verify", str(unit)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+    return f"rc={out.returncode} {out.stdout}{out.stderr}".strip()
+
+
+def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
+    need_root_tool("systemd-analyze")
+    camerad, publish = render_units(tmp_path)
+    assert verify(camerad, user=False) == "rc=0"
+    assert verify(publish, user=True) == "rc=0"
+    text = camerad.read_text()
+    hardening = ["User=captureguard", "DevicePolicy=closed", "DeviceAllow=char-video4linux rw", "PrivateNetwork=yes"]
+    hardening += ["NoNewPrivileges=yes", "ProtectSystem=strict", "Restart=always"]
+    for line in hardening:
+        assert line in text
+
+
+def test_systemd_check_can_fail(tmp_path: Path) -> None:
+    need_root_tool("systemd-analyze")
+    bad = tmp_path / "bad.service"
+    bad.write_text(f"[Service]\nExecStart={BINDIR}/captureguard camerad\nDevicePolicy=clsoed\n")
+    assert verify(bad, user=False) != "rc=0"
+
+
+def test_install_script_stages_and_removes_every_file(tmp_path: Path) -> None:
+    env = {**os.environ, "DESTDIR": str(tmp_path), "PREFIX": "/opt/cg"}
+    script = str(PKG / "install-chokepoint.sh")
+    subprocess.run(["sh", script, "install"], env=env, check=True, timeout=60, capture_output=True)
+    staged = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert "etc/udev/rules.d/71-captureguard.rules" in staged
+    assert "etc/wireplumber/main.lua.d/51-captureguard.lua" in staged
+    assert "etc/wireplumber/wireplumber.conf.d/51-captureguard.conf" in staged
+    unit = (tmp_path / "etc/systemd/system/captureguard-camerad.service").read_text()
+    assert "ExecStart=/opt/cg/bin/captureguard camerad" in unit and "@BINDIR@" not in unit
+    subprocess.run(["sh", script, "uninstall"], env=env, check=True, timeout=60, capture_output=True)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["etc/captureguard/camerad.toml"], "uninstall keeps only the admin's settings"
+
+
+@pytest.mark.slow
+def test_wireplumber_04_dropin_loads_and_disables_libcamera(tmp_path: Path) -> None:
+    need_pipewire()
+    version = subprocess.run(["wireplumber", "--version"], capture_output=True, text=True, timeout=30, check=False)
+    if "0.4." not in version.stdout:
+        pytest.skip(f"the Lua drop-in is for WirePlumber 0.4; found {version.stdout.strip()!r}")
+    conf = tmp_path / "wireplumber" / "main.lua.d"
+    conf.mkdir(parents=True)
+    shutil.copy(PKG / "wireplumber/0.4/main.lua.d/51-captureguard.lua", conf)
+    logs = {}
+    for name, config_home in (("without", None), ("with", tmp_path)):
+        os.environ.pop("XDG_CONFIG_HOME", None)
+        if config_home is not None:
+            os.environ["XDG_CONFIG_HOME"] = str(config_home)
+        try:
+            s = PipeWireSession()
+        finally:
+            os.environ.pop("XDG_CONFIG_HOME", None)
+        try:
+            logs[name] = s.procs.log("session")
+        finally:
+            s.close()
+    assert "libcamera" in logs["without"], "control: without the drop-in the libcamera monitor loads"
+    assert "libcamera" not in logs["with"], logs["with"]
+    errors = [line for line in logs["with"].splitlines() if line.startswith("E ") or "51-captureguard" in line]
+    assert errors == [], logs["with"]
