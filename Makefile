@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo serve test lint format typecheck pytest chromium bench clean pipewire-tools install-chokepoint uninstall-chokepoint
+.PHONY: install demo serve test lint format typecheck pytest chromium bench clean pipewire-tools install-chokepoint uninstall-chokepoint fuzz soak
 
 install: $(STAMP)
 
@@ -24,8 +24,8 @@ demo: $(STAMP)
 	$(BIN)/captureguard demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -60,12 +60,20 @@ pytest: $(STAMP) chromium pipewire-tools
 test: lint typecheck pytest
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
 
 bench: $(STAMP)
 	$(BIN)/python bench/speed.py
 	$(BIN)/python bench/accuracy.py
+
+# Reliability (docs/reliability.md): the property tests and fuzzers with many more examples, and
+# the soak (30 simulated minutes of stream with injected faults + 10 real minutes of the viewfinder).
+fuzz: $(STAMP)
+	CAPTUREGUARD_HYPOTHESIS=long $(BIN)/pytest -q -m fuzz
+
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --out bench/results/soak.md
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache captureguard-demo

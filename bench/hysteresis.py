@@ -26,8 +26,8 @@ from captureguard.core.ledger import StreamSettings
 from captureguard.core.verdict import Decision, Verdict
 from captureguard.guard.check import Checker
 from captureguard.guard.stream import StreamGuard
-from captureguard.sinks import MemorySink
 from captureguard.sources.synthetic import ClipSource
+from captureguard.testing import MemorySink
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GRID_K = (1, 2, 3, 4)

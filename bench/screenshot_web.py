@@ -14,7 +14,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,11 @@ import cv2
 import numpy as np
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the fake-camera harness lives with the tests
-from tests import web_harness as wh  # noqa: E402
+from captureguard.core.frame import Frame
+from captureguard.guard.check import Checker
+from captureguard.testing import web_harness as wh
 
-from captureguard.core.frame import Frame  # noqa: E402
-from captureguard.guard.check import Checker  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _shoot(page: Any, path: Path, checker: Checker) -> None:

@@ -1,7 +1,7 @@
 """Web viewfinder benchmark: ``captureguard serve`` driven by Chromium's fake camera.
 
 The fake camera loops 3 s of a safe portrait, 3 s of a nude painting and 3 s of a safe cat
-(640x480, ``--camera-fps``; the same script as ``tests/test_web_e2e.py``). For each scenario the camera
+(640x480, ``--camera-fps``; the same script as ``tests/web/test_web_e2e.py``). For each scenario the camera
 page runs ``--seconds`` and the page's own counters (``window.captureguardStats``) give:
 
 * **viewfinder fps**: frames drawn on the visible canvas per second;
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import threading
 import time
@@ -35,10 +34,10 @@ import httpx
 import numpy as np
 from playwright.sync_api import sync_playwright
 
+from captureguard.testing import web_harness as wh
+from captureguard.testing.y4m import load_fixture
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the fake-camera harness lives with the tests
-from tests import web_harness as wh  # noqa: E402
-from tests.y4m import load_fixture  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

@@ -42,3 +42,20 @@ def synthetic_bgr(height: int, width: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+# Property tests and fuzzers (hypothesis): a bounded profile for `make test`, longer ones for
+# `make fuzz` (CAPTUREGUARD_HYPOTHESIS=ci or long). No per-example deadline: the CI machine is shared.
+def _hypothesis_profiles() -> None:
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    quiet = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+    settings.register_profile("dev", max_examples=30, deadline=None, database=None, suppress_health_check=quiet)
+    settings.register_profile("ci", max_examples=300, deadline=None, suppress_health_check=quiet)
+    settings.register_profile("long", max_examples=3000, deadline=None, suppress_health_check=quiet)
+    settings.load_profile(os.environ.get("CAPTUREGUARD_HYPOTHESIS", "dev"))
+
+
+_hypothesis_profiles()

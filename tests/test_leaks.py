@@ -28,8 +28,8 @@ from captureguard.guard.check import Checker
 from captureguard.guard.stream import StreamGuard
 from captureguard.pipeline import run_guarded
 from captureguard.samples import Sample
-from captureguard.sinks import MemorySink
 from captureguard.sources.synthetic import ClipSource, Hold, Pan, Shot, Slide, Still, VideoShot
+from captureguard.testing import MemorySink
 from tests.conftest import EVAL_DIR
 
 pytestmark = pytest.mark.models

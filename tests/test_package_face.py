@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import captureguard
-from tests.y4m import load_fixture
+from captureguard.testing.y4m import load_fixture
 
 
 def test_every_public_name_is_importable_from_the_top() -> None:

@@ -11,9 +11,8 @@ from captureguard.errors import BadInputError
 from captureguard.guard.allowed import AllowedFrame
 from captureguard.guard.stream import StreamGuard
 from captureguard.pipeline import RunReport, run_guarded
-from captureguard.sinks import MemorySink
-from tests.fakes import ListSource
-from tests.test_streamguard import NUDE, SAFE, ScriptedChecker, frames
+from captureguard.testing import ListSource, MemorySink
+from tests.guard.test_streamguard import NUDE, SAFE, ScriptedChecker, frames
 
 
 def guarded(

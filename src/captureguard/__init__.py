@@ -20,8 +20,7 @@ The layers (imports point one way; docs/architecture.md has the map):
 ``sources`` / ``sinks`` -> ``pipeline`` (the one pump) -> ``evaluation``, ``cli``, ``web``.
 """
 
-__version__ = "0.1.0"
-
+from captureguard._version import __version__
 from captureguard.core.detection import Detection, Detections
 from captureguard.core.frame import Frame
 from captureguard.core.ledger import StreamSettings

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 
-from PIL import Image
-
-#: Loggers (besides every ``PIL`` one) whose DEBUG records may hold frame bytes.
+#: Pillow's loggers (every Pillow module that logs; made here before Pillow makes them, so the
+#: filter is in place whenever they log). The filter also drops any other ``PIL.*`` record that
+#: reaches a filtered logger by name.
+PIL_LOGGERS = ("PIL", "PIL.Image", "PIL.ImageFile", "PIL.PngImagePlugin", "PIL.TiffImagePlugin", "PIL.PcxImagePlugin")
+#: Loggers whose DEBUG records may hold frame bytes.
 FRAME_LOGGERS = ("websockets", "websockets.server", "websockets.client", "websockets.protocol", "uvicorn.error")
 
 
@@ -40,9 +42,8 @@ _FILTER = NoImageDataFilter()
 
 def install() -> None:
     """Attach :class:`NoImageDataFilter` to every Pillow logger and the websocket loggers (idempotent)."""
-    Image.init()  # imports every plugin, so each plugin's logger exists now
-    names = [n for n in logging.root.manager.loggerDict if n == "PIL" or n.startswith("PIL.")]
-    for name in {*names, "PIL", *FRAME_LOGGERS}:
+    existing = [n for n in logging.root.manager.loggerDict if n == "PIL" or n.startswith("PIL.")]
+    for name in {*existing, *PIL_LOGGERS, *FRAME_LOGGERS}:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)

@@ -1,0 +1,1 @@
+"""Tests of captureguard.cli (the commands end to end)."""

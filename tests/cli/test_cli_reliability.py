@@ -22,7 +22,7 @@ from captureguard.cli.main import main
 from captureguard.core.detection import BODY_PART_LABELS
 from captureguard.models.runtime import packaged_model
 from captureguard.web.pin import PinStore
-from tests.test_sources import write_video
+from tests.sources.test_sources import write_video
 
 cli_main = importlib.import_module("captureguard.cli.main")  # the module (the package exports main())
 REPO = Path(__file__).resolve().parents[2]
@@ -244,7 +244,7 @@ def test_serve_prints_a_setup_code_that_sets_the_first_pin(tmp_path: Path) -> No
     import urllib.request
     from http.cookiejar import CookieJar
 
-    from tests.web_harness import Server
+    from captureguard.testing.web_harness import Server
 
     with Server(tmp_path / "data") as served:
         deadline = clock.monotonic() + 10

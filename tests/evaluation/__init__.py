@@ -1,0 +1,1 @@
+"""Tests of captureguard.evaluation (manifests, metrics, perturbations, the runner)."""

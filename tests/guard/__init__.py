@@ -1,0 +1,1 @@
+"""Tests of captureguard.guard (the checker, photo guard and stream guard, with fakes)."""

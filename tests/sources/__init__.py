@@ -1,0 +1,1 @@
+"""Tests of captureguard.sources (synthetic and generated inputs only)."""

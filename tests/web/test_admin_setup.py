@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.webutil import (
+from tests.support.webutil import (
     GREEN,
     RED,
     SETUP_CODE,

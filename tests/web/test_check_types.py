@@ -7,7 +7,7 @@ from pathlib import Path
 
 from captureguard.sources.image import HEIF_SUPPORTED
 from captureguard.web.uploads import CHECK_TYPES
-from tests.webutil import make_app, running
+from tests.support.webutil import make_app, running
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

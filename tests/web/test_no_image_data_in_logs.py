@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from captureguard.cli.main import main
-from tests.webutil import GREEN, RED, WS_URL, csrf, hello, make_app, next_answer, running
+from tests.support.webutil import GREEN, RED, WS_URL, csrf, hello, make_app, next_answer, running
 
 ARTIST = "Zq7-ARTIST-MARKER-4711"
 #: Third-party loggers that a -vv run (or an integrator's DEBUG config) turns on too.

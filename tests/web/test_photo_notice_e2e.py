@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from captureguard.testing import web_harness as wh
 from captureguard.web.messages import load_messages
-from tests import web_harness as wh
 
 pytestmark = [pytest.mark.browser, pytest.mark.models, pytest.mark.slow]
 if not wh.CHROMIUM.exists():

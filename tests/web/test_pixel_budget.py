@@ -8,7 +8,7 @@ import pytest
 
 from captureguard.web.budget import PixelBudget
 from captureguard.web.security import ApiError
-from tests.webutil import GREEN, csrf, make_app, picture, running
+from tests.support.webutil import GREEN, csrf, make_app, picture, running
 
 JPEG = {"content-type": "image/jpeg"}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from tests.webutil import GREEN, WS_URL, csrf, hello, make_app, next_answer, picture, running
+from tests.support.webutil import GREEN, WS_URL, csrf, hello, make_app, next_answer, picture, running
 
 
 def wait_for(condition: object, timeout_s: float = 5.0) -> bool:

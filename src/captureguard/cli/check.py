@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from captureguard import __version__
+from captureguard._version import __version__
 from captureguard.core.verdict import Verdict
 from captureguard.errors import BadInputError, CaptureGuardError
 from captureguard.guard.check import Checker

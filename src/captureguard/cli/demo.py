@@ -18,12 +18,12 @@ from captureguard.guard.photo import PhotoGuard
 from captureguard.guard.stream import StreamGuard
 from captureguard.pipeline import run_guarded
 from captureguard.samples import bundled_samples
-from captureguard.sinks import MemorySink
 from captureguard.sinks.contact_sheet import ContactSheetSink
 from captureguard.sinks.mp4 import Mp4Sink
 from captureguard.sinks.photo_store import PhotoStore
 from captureguard.sources.image import load_image
 from captureguard.sources.synthetic import ClipSource, Pan, Shot, Slide, Still
+from captureguard.testing import MemorySink
 
 
 def run_demo(*, out_dir: Path, profile: str = "child", video: bool = True) -> int:

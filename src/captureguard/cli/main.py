@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from captureguard import __version__, _logsafe
+from captureguard import _logsafe
+from captureguard._version import __version__
 from captureguard.cli import chokepoint as chokepoint_cli
 from captureguard.cli.check import ScanRow, check_paths, check_report_path, write_report
 from captureguard.cli.eval import add_eval_command, run_eval

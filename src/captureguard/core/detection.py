@@ -40,6 +40,29 @@ BODY_PART_LABELS: tuple[str, ...] = (
 IMAGE_NSFW = "IMAGE_NSFW"
 KNOWN_LABELS: frozenset[str] = frozenset((*BODY_PART_LABELS, IMAGE_NSFW))
 
+# Label groups: the one definition (fusion features, policy rules, evaluation rows use these).
+#: Exposed intimate parts: the fusion's strongest region evidence, and the classes a profile may
+#: let block on their own.
+EXPOSED_INTIMATE: tuple[str, ...] = (
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "ANUS_EXPOSED",
+    "BUTTOCKS_EXPOSED",
+)
+#: Exposed non-intimate skin: support for, never proof of, nudity.
+EXPOSED_SKIN: tuple[str, ...] = ("BELLY_EXPOSED", "ARMPITS_EXPOSED", "MALE_BREAST_EXPOSED", "FEET_EXPOSED")
+#: Exposed parts that block by default (the exposed intimate parts).
+DEFAULT_BLOCK_CLASSES: tuple[str, ...] = EXPOSED_INTIMATE
+#: Covered intimate parts: "underwear-level" evidence.
+UNDERWEAR_CLASSES: tuple[str, ...] = (
+    "FEMALE_GENITALIA_COVERED",
+    "FEMALE_BREAST_COVERED",
+    "BUTTOCKS_COVERED",
+)
+#: Bare skin that, next to covered intimate parts, suggests underwear rather than clothes.
+BARE_SKIN_CLASSES: tuple[str, ...] = ("BELLY_EXPOSED", "ARMPITS_EXPOSED", "MALE_BREAST_EXPOSED")
+
 
 @dataclass(frozen=True)
 class Detection:

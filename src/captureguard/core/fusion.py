@@ -1,8 +1,8 @@
 """Fusion: region evidence and whole-image scores -> one calibrated nudity score (numpy only).
 
 A :class:`FusionModel` is a logistic model over a few named features of a frame's
-:class:`~captureguard.detection.Detections`. Its weights are data (``data/fusion.json``),
-fitted by ``bench/calibrate_fusion.py`` with grouped cross-validation on an eval manifest.
+:class:`~captureguard.core.detection.Detections`. Its weights are data (``data/fusion.json``),
+fitted at build time by ``tools/calibrate_fusion.py`` with grouped cross-validation on an eval manifest.
 """
 
 from __future__ import annotations
@@ -15,22 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from captureguard.core.detection import BODY_PART_LABELS, IMAGE_NSFW, Detections
+from captureguard.core.detection import BODY_PART_LABELS, EXPOSED_INTIMATE, EXPOSED_SKIN, IMAGE_NSFW, Detections
 from captureguard.core.verdict import Reason
 from captureguard.errors import ConfigError, DetectionError
-
-#: Exposed intimate parts (the default blocked classes).
-EXPOSED_INTIMATE: tuple[str, ...] = (
-    "FEMALE_GENITALIA_EXPOSED",
-    "MALE_GENITALIA_EXPOSED",
-    "FEMALE_BREAST_EXPOSED",
-    "ANUS_EXPOSED",
-    "BUTTOCKS_EXPOSED",
-)
-#: Exposed non-intimate skin: support for, never proof of, nudity.
-EXPOSED_SKIN: tuple[str, ...] = ("BELLY_EXPOSED", "ARMPITS_EXPOSED", "MALE_BREAST_EXPOSED", "FEET_EXPOSED")
 
 
 @dataclass(frozen=True)
@@ -146,29 +133,3 @@ def _strongest_regions(found: Detections) -> tuple[Reason, ...]:
         if d.label in BODY_PART_LABELS and (d.label not in best or d.score > best[d.label].score):
             best[d.label] = Reason(d.label, d.score, d.model, "region detection")
     return tuple(sorted(best.values(), key=lambda r: -r.score))
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, iterations: int = 200) -> np.ndarray:
-    """Fit L2-regularised logistic regression by Newton's method.
-
-    Args:
-        x: ``(N, F)`` features.
-        y: ``(N,)`` 0/1 labels.
-        l2: penalty on the weights (not the intercept).
-
-    Returns:
-        ``(F + 1,)`` parameters: intercept first.
-    """
-    xa = np.hstack([np.ones((len(x), 1)), x])
-    w = np.zeros(xa.shape[1])
-    penalty = np.full(xa.shape[1], l2)
-    penalty[0] = 0.0
-    for _ in range(iterations):
-        p = 1 / (1 + np.exp(-(xa @ w)))
-        grad = xa.T @ (p - y) + penalty * w
-        hess = (xa * (p * (1 - p))[:, None]).T @ xa + np.diag(penalty) + 1e-9 * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return w

@@ -3,7 +3,7 @@
 A profile says which evidence blocks, which warns and at what thresholds. Profiles live in a
 TOML file (the shipped one is ``captureguard/data/profiles.toml``); :func:`load_profiles`
 validates it and explains any mistake. :func:`decide` turns an :class:`Assessment` into a
-:class:`~captureguard.verdict.Verdict`.
+:class:`~captureguard.core.verdict.Verdict`.
 """
 
 from __future__ import annotations
@@ -14,27 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from captureguard._datafiles import load_toml
-from captureguard.core.detection import BODY_PART_LABELS, IMAGE_NSFW
+from captureguard.core.detection import (
+    BARE_SKIN_CLASSES,
+    BODY_PART_LABELS,
+    DEFAULT_BLOCK_CLASSES,
+    IMAGE_NSFW,
+    UNDERWEAR_CLASSES,
+)
 from captureguard.core.fusion import Assessment
 from captureguard.core.verdict import Decision, Reason, Verdict
 from captureguard.errors import ConfigError
-
-#: Exposed parts that block by default.
-DEFAULT_BLOCK_CLASSES: tuple[str, ...] = (
-    "FEMALE_GENITALIA_EXPOSED",
-    "MALE_GENITALIA_EXPOSED",
-    "FEMALE_BREAST_EXPOSED",
-    "ANUS_EXPOSED",
-    "BUTTOCKS_EXPOSED",
-)
-#: Covered intimate parts: "underwear-level" evidence.
-UNDERWEAR_CLASSES: tuple[str, ...] = (
-    "FEMALE_GENITALIA_COVERED",
-    "FEMALE_BREAST_COVERED",
-    "BUTTOCKS_COVERED",
-)
-#: Bare skin that, next to covered intimate parts, suggests underwear rather than clothes.
-BARE_SKIN_CLASSES: tuple[str, ...] = ("BELLY_EXPOSED", "ARMPITS_EXPOSED", "MALE_BREAST_EXPOSED")
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from captureguard import __version__
-from captureguard.core.detection import IMAGE_NSFW
-from captureguard.core.fusion import EXPOSED_INTIMATE, Assessment
+from captureguard._version import __version__
+from captureguard.core.detection import EXPOSED_INTIMATE, IMAGE_NSFW
+from captureguard.core.fusion import Assessment
 from captureguard.core.policy import Profile, decide, load_profiles
 from captureguard.core.verdict import Decision, Reason
 from captureguard.errors import ModelMissingError

@@ -138,6 +138,9 @@ def read_manifest(path: str | Path) -> list[Item]:
     for row, record in rows:
         item = _item(manifest.parent, row, record, problems)
         raw = record.get("path", "")
+        if "\x00" in raw:  # found by fuzzing: os.stat raised ValueError ("embedded null byte")
+            problems.append(f"row {row}: the path contains a NUL character")
+            continue
         file = Path(os.path.normpath(manifest.parent / raw))
         if not raw or _duplicate(row, raw, file.resolve(), seen, problems):
             continue

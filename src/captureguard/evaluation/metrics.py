@@ -257,7 +257,7 @@ def false_blocks_by_kind(blocked: ArrayLike, labels: ArrayLike, kinds: Sequence[
 
 
 def grouped_folds(groups: Sequence[str], labels: ArrayLike, k: int | None = None) -> NDArray[np.int64]:
-    """Fold id per item for grouped k-fold cross-validation (same semantics as ``bench/calibrate_fusion.py``).
+    """Fold id per item for grouped k-fold cross-validation (same semantics as ``tools/calibrate_fusion.py``).
 
     Positive groups (holding any positive) sorted by name go to folds 0, 1, ... (mod ``k``): one per fold
     when ``k`` equals their number. The other groups, ordered by the sha256 of their name (stable and

@@ -81,7 +81,7 @@ def blocks(doc: dict[str, Any], plots: Sequence[Path], thumbs: dict[str, str]) -
             "withheld in a stream). ms/img is one worker process (1 thread per model), decoding included. "
             "The ours:* and profile:* rows use the shipped fusion model and thresholds, which were "
             "calibrated on the project's development set (../shared/data/eval): on that set they are "
-            "in-sample; `python bench/calibrate_fusion.py` prints out-of-fold figures.",
+            "in-sample; `python tools/calibrate_fusion.py` prints out-of-fold figures.",
         ),
         *[("img", p) for p in plots],
         ("h", "How to run on your own data"),

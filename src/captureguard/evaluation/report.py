@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from captureguard import __version__
+from captureguard._version import __version__
 from captureguard.evaluation import metrics as m
 from captureguard.evaluation.runner import RunResult, StillResult, speed
 

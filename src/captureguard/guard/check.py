@@ -116,6 +116,15 @@ class Checker:
                 exc_info=not isinstance(exc, CaptureGuardError),
             )
             verdict = Verdict.failure("error", f"{type(exc).__name__}: {exc}", profile=self.profile.name)
+        except BaseException as exc:
+            # Found by the fault matrix: a BaseException (not an Exception) raised on the deadline
+            # worker's thread was re-raised here, so /v1/check answered 500 instead of a block. It
+            # is that thread's failure, not the caller's: block. Run inline (no deadline), it is the
+            # caller's own (Ctrl-C...), so it propagates.
+            if self.deadline_s is None:
+                raise
+            log.error("check of %s failed, blocked: the check's thread died (%r)", frame.source or "frame", exc)
+            verdict = Verdict.failure("error", f"{type(exc).__name__}: {exc}", profile=self.profile.name)
         return verdict.with_timings(total=(time.perf_counter() - t0) * 1e3)
 
     def _check(self, frame: Frame) -> Verdict:

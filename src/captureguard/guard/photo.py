@@ -5,14 +5,26 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from captureguard.core.frame import Frame
 from captureguard.core.verdict import Decision, Verdict
 from captureguard.guard.allowed import AllowedPhoto, mint_photo
 from captureguard.guard.check import Checker
-from captureguard.sinks.photo_store import PhotoStore
 
 log = logging.getLogger(__name__)
+
+
+class PhotoSink(Protocol):
+    """Where allowed photos go (e.g. :class:`~captureguard.sinks.photo_store.PhotoStore`).
+
+    Its ``write`` takes an :class:`AllowedPhoto`, which only a guard can make: the safety rule
+    as a type, without the guard depending on any one store.
+    """
+
+    def write(self, photo: AllowedPhoto, name: str) -> Path:
+        """Keep one allowed photo as ``name``; returns where it went."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -38,7 +50,7 @@ class PhotoGuard:
         store: where allowed photos go (optional for check-only use).
     """
 
-    def __init__(self, checker: Checker, store: PhotoStore | None = None) -> None:
+    def __init__(self, checker: Checker, store: PhotoSink | None = None) -> None:
         self.checker = checker
         self.store = store
 
@@ -59,7 +71,7 @@ class PhotoGuard:
         raises :class:`~captureguard.errors.CaptureGuardError` if the store cannot write.
         """
         if self.store is None:
-            raise ValueError("PhotoGuard.save needs a PhotoStore")
+            raise ValueError("PhotoGuard.save needs a store (e.g. PhotoStore(directory))")
         result = self.check(frame, confirm_warning=confirm_warning)
         if result.photo is None:
             log.info("photo %s not saved: %s", name, result.verdict.decision.value)

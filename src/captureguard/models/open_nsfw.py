@@ -28,7 +28,7 @@ class OpenNsfwDetector:
     name: str = "open_nsfw"
 
     def detect(self, frame: Frame) -> Detections:
-        """Return one :data:`~captureguard.detection.IMAGE_NSFW` detection for the frame."""
+        """Return one :data:`~captureguard.core.detection.IMAGE_NSFW` detection for the frame."""
         prob = nsfw_probability(self.model.run(open_nsfw_input(frame.bgr)))[0]
         return Detections.whole_image(float(prob), height=frame.height, width=frame.width, model=self.name)
 

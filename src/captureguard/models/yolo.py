@@ -170,7 +170,7 @@ def decode_yolov8(
     Args:
         output: ``(4 + C, B)`` float32: centre x, centre y, width, height in model-input pixels,
             then C class scores, for B candidate boxes.
-        scale: model-input pixels per frame pixel (see :class:`~captureguard.preprocess.Letterbox`).
+        scale: model-input pixels per frame pixel (see :class:`~captureguard.models.letterbox.Letterbox`).
         frame_hw: ``(height, width)`` of the frame (or tile) the boxes are clipped to.
         score_threshold: keep boxes whose best class score is at least this.
         iou_threshold: class-agnostic NMS overlap limit (as NudeNet uses).

@@ -6,6 +6,11 @@ from typing import Protocol, runtime_checkable
 
 from captureguard.guard.allowed import AllowedFrame
 
+# The recording sink now lives with the other shipped test doubles; this name stays for old imports.
+from captureguard.testing import MemorySink
+
+__all__ = ["MemorySink", "Sink", "require_allowed"]
+
 
 @runtime_checkable
 class Sink(Protocol):
@@ -29,19 +34,3 @@ def require_allowed(item: object, sink: str) -> AllowedFrame:
     if not isinstance(item, AllowedFrame):
         raise TypeError(f"{sink} accepts only AllowedFrame from the stream guard, got {type(item).__name__}")
     return item
-
-
-class MemorySink:
-    """Keeps every frame it receives (tests, demos)."""
-
-    def __init__(self) -> None:
-        self.items: list[AllowedFrame] = []
-        self.closed = False
-
-    def write(self, item: AllowedFrame) -> None:
-        """Record one frame."""
-        self.items.append(require_allowed(item, "MemorySink"))
-
-    def close(self) -> None:
-        """Mark closed."""
-        self.closed = True

@@ -58,8 +58,20 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = (
     *(".heic", ".heif"),
 )
 
-# What Pillow raises on damaged data (the list its own fuzz tests accept, plus struct errors).
-_BAD_DATA = (OSError, SyntaxError, ValueError, EOFError, OverflowError, NotImplementedError, struct.error)
+# What Pillow raises on damaged data (the list its own fuzz tests accept, plus struct errors, plus
+# TypeError/KeyError: found by fuzzing, a TIFF whose second page lacks its width tag raises
+# TypeError("Missing dimensions") from a KeyError while counting frames).
+_BAD_DATA = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    OverflowError,
+    NotImplementedError,
+    struct.error,
+    TypeError,
+    KeyError,
+)
 _WARNINGS_LOCK = threading.Lock()
 
 

@@ -172,7 +172,9 @@ def _check_file(name: str) -> None:
 
 def _open_container(name: str) -> Any:
     try:
-        return av.open(name, mode="r")
+        # Tags in another encoding (found by fuzzing: a Latin-1 MKV title) must not stop the
+        # frames from being checked: PyAV's default "strict" raised UnicodeDecodeError.
+        return av.open(name, mode="r", metadata_errors="replace")
     except EOFError as exc:  # av.EOFError: the probe ran out of data
         raise _error(name, "ends before the first video frame (empty or cut short)", _HINT) from exc
     except (av.FFmpegError, OSError) as exc:

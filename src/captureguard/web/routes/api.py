@@ -1,4 +1,4 @@
-"""The page API: session, shutter, gallery and event log (settings and PIN: ``routes_settings``)."""
+"""The page API: session, shutter, gallery and event log (settings and PIN: ``routes.settings``)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ order, the server answers exactly once: a ``{"type": "frame", ...}`` text messag
 one binary JPEG (the released frame or the guard's placeholder), or ``{"type": "dropped"}``.
 
 The socket side (this module) receives and sends on the event loop; the frames go through a
-:class:`~captureguard.web.live_worker.ViewfinderWorker` thread, so inference never blocks the
+:class:`~captureguard.web.viewfinder.worker.ViewfinderWorker` thread, so inference never blocks the
 loop. Only the send task writes to the socket, so a frame's header and JPEG are never split.
 """
 

@@ -1,0 +1,1 @@
+"""Tests of captureguard.core (numpy + stdlib maths, tables and timelines)."""

@@ -1,0 +1,217 @@
+"""Property tests of the stream ledger: the safety invariant holds for any frame sequence.
+
+Random streams (scene cuts, check outcomes, check latencies in frames) under random settings
+(``max_gap``, hysteresis, delay line) and both schedules are driven through
+:class:`~captureguard.core.ledger.StreamLedger`; the invariant of ``tests/support/invariant.py``
+must hold after every step, and every frame must get exactly one fate, in order. A rule-based
+state machine then explores interleavings no driver would produce in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from captureguard.core.ledger import Fate, Outcome, StreamLedger, StreamSettings
+from tests.support.invariant import Trace, violations
+
+pytestmark = pytest.mark.fuzz
+
+FPS = 30.0
+
+
+@st.composite
+def stream_settings(draw: st.DrawFn) -> StreamSettings:
+    max_gap = draw(st.integers(0, 6))
+    return StreamSettings(
+        max_gap=max_gap,
+        reopen_checks=draw(st.integers(1, 4)),
+        reopen_s=draw(st.sampled_from([0.0, 0.05, 0.1, 0.5])),
+        max_delay_frames=max_gap + 2 + draw(st.integers(0, 8)),
+        schedule=draw(st.sampled_from(["lockstep", "latest"])),
+    )
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    cut: bool
+    allowed: bool  # what its check would say (block, error and hang all say "not allowed" here)
+    latency: int  # frames that arrive while its check runs (latest schedule only)
+
+
+frame_specs = st.builds(
+    FrameSpec,
+    cut=st.booleans().map(lambda b: b and True),
+    allowed=st.sampled_from([True, True, True, False]),
+    latency=st.integers(0, 5),
+)
+
+
+def _take(trace: Trace, outcomes: list[Outcome[int, str]]) -> None:
+    for o in outcomes:
+        assert o.payload == o.index  # the payload travels with its frame
+        trace.outcomes.append((o.index, o.fate.released, o.fate.value))
+        if o.fate.released:
+            assert o.result is not None and o.result.startswith("allow"), o
+
+
+def drive(settings: StreamSettings, frames: list[FrameSpec]) -> Trace:
+    """Feed ``frames`` through a ledger the way StreamGuard does (lockstep: checks run between
+    frames; latest: a check takes ``latency`` frame periods), then end the stream."""
+    ledger: StreamLedger[int, str] = StreamLedger(settings)
+    trace = Trace(settings)
+    in_flight: list[int] = []  # [index, frames left]
+
+    def finish(index: int) -> None:
+        allowed = frames[index].allowed
+        ledger.record(index, allowed=allowed, result=f"{'allow' if allowed else 'block'}:{index}")
+        trace.checks.append((index, allowed))
+
+    def pump() -> None:
+        nonlocal in_flight
+        if settings.schedule == "lockstep":
+            while (index := ledger.next_check()) is not None:
+                finish(index)
+        else:
+            if in_flight:
+                in_flight[1] -= 1
+                if in_flight[1] <= 0:
+                    finish(in_flight[0])
+                    in_flight = []
+            if not in_flight and (index := ledger.next_check()) is not None:
+                in_flight = [index, frames[index].latency]
+                if in_flight[1] == 0:
+                    finish(index)
+                    in_flight = []
+        _take(trace, ledger.resolve())
+
+    for i, spec in enumerate(frames):
+        ledger.add(i, i / FPS, cut=spec.cut, payload=i)
+        trace.added.append((i, i / FPS, spec.cut))
+        _take(trace, ledger.resolve())
+        pump()
+        assert not violations(trace), violations(trace)
+    ledger.end()
+    for _ in range(4 * len(frames) + 10):
+        pump()
+        if not ledger.pending:
+            break
+    _take(trace, ledger.abandon())
+    return trace
+
+
+@given(settings=stream_settings(), frames=st.lists(frame_specs, min_size=1, max_size=80))
+def test_no_frame_is_released_unless_checked_safe_or_covered(settings: StreamSettings, frames: list[FrameSpec]) -> None:
+    trace = drive(settings, frames)
+    note(f"outcomes: {trace.outcomes}")
+    assert violations(trace, complete=True) == []
+
+
+@given(settings=stream_settings(), frames=st.lists(frame_specs, min_size=1, max_size=60))
+def test_lockstep_decides_every_frame_without_abandoning(settings: StreamSettings, frames: list[FrameSpec]) -> None:
+    # Lockstep is the file schedule: ending the stream settles every frame by checks alone.
+    s = StreamSettings(
+        max_gap=settings.max_gap,
+        reopen_checks=settings.reopen_checks,
+        reopen_s=settings.reopen_s,
+        schedule="lockstep",
+    )
+    ledger: StreamLedger[int, str] = StreamLedger(s)
+    fates: list[Outcome[int, str]] = []
+    for i, spec in enumerate(frames):
+        ledger.add(i, i / FPS, cut=spec.cut, payload=i)
+        while (index := ledger.next_check()) is not None:
+            ledger.record(index, allowed=frames[index].allowed, result="allow" if frames[index].allowed else "x")
+        fates += ledger.resolve()
+    ledger.end()
+    while (index := ledger.next_check()) is not None:
+        ledger.record(index, allowed=frames[index].allowed, result="allow" if frames[index].allowed else "x")
+    fates += ledger.resolve()
+    assert [o.index for o in fates] == list(range(len(frames)))
+    assert ledger.pending == 0
+    # With no blocks, no cuts and a gap that fits, lockstep releases everything.
+    if all(f.allowed for f in frames) and not any(f.cut for f in frames):
+        assert all(o.fate.released for o in fates), [o.fate for o in fates]
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    """Any interleaving of add / check / record / resolve / end keeps the invariant."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ledger: StreamLedger[int, str] = StreamLedger()
+        self.trace = Trace(StreamSettings())
+        self.in_flight: list[int] = []
+        self.next_index = 0
+        self.t_s = 0.0
+        self.ended = False
+
+    @initialize(settings=stream_settings())
+    def start(self, settings: StreamSettings) -> None:
+        self.ledger = StreamLedger(settings)
+        self.trace = Trace(settings)
+
+    @precondition(lambda self: not self.ended)
+    @rule(cut=st.booleans(), skip=st.integers(1, 3), dt=st.sampled_from([1 / 30, 1 / 15, 0.2]))
+    def add(self, cut: bool, skip: int, dt: float) -> None:
+        # Indices increase but may jump (a source that drops frames), timestamps grow.
+        index = self.next_index
+        self.next_index += skip
+        self.t_s += dt
+        self.ledger.add(index, self.t_s, cut=cut, payload=index)
+        self.trace.added.append((index, self.t_s, cut))
+
+    @rule()
+    def schedule(self) -> None:
+        index = self.ledger.next_check()
+        if index is not None:
+            assert not self.in_flight, "two checks in flight"
+            self.in_flight.append(index)
+
+    @precondition(lambda self: bool(self.in_flight))
+    @rule(allowed=st.booleans())
+    def record(self, allowed: bool) -> None:
+        index = self.in_flight.pop()
+        self.ledger.record(index, allowed=allowed, result=f"{'allow' if allowed else 'block'}:{index}")
+        self.trace.checks.append((index, allowed))
+
+    @rule()
+    def resolve(self) -> None:
+        _take(self.trace, self.ledger.resolve())
+
+    @precondition(lambda self: not self.ended)
+    @rule()
+    def end(self) -> None:
+        self.ledger.end()
+        self.ended = True
+
+    @precondition(lambda self: self.ended)
+    @rule()
+    def abandon(self) -> None:
+        outcomes = self.ledger.abandon()
+        assert all(o.fate in (Fate.BLOCKED, Fate.UNCOVERED) for o in outcomes)
+        _take(self.trace, outcomes)
+        self.in_flight.clear()
+
+    @invariant()
+    def safe_and_in_order(self) -> None:
+        assert violations(self.trace) == []
+        assert self.ledger.pending == len(self.trace.added) - len(self.trace.outcomes)
+
+    def teardown(self) -> None:
+        # Finish the stream: every frame still in the line gets a fate, and the invariant holds.
+        self.ledger.end()
+        for _ in range(len(self.trace.added) + 2):
+            if self.in_flight:
+                self.record(True)
+            self.schedule()
+            self.resolve()
+        _take(self.trace, self.ledger.abandon())
+        assert violations(self.trace, complete=True) == []
+
+
+TestLedgerMachine = LedgerMachine.TestCase

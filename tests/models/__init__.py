@@ -1,0 +1,1 @@
+"""Tests of captureguard.models (decoding tables, and the real ONNX models)."""

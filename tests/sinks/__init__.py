@@ -1,0 +1,1 @@
+"""Tests of captureguard.sinks (they accept only guard-made frames)."""

@@ -1,0 +1,1 @@
+"""Build-time scripts: fusion calibration, model conversion, the architecture map (never imported at run time)."""
