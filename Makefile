@@ -6,9 +6,31 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo serve test lint format typecheck pytest chromium bench clean pipewire-tools install-chokepoint uninstall-chokepoint fuzz soak
+.PHONY: install nsfwjs-model demo serve test lint format typecheck pytest chromium bench clean pipewire-tools install-chokepoint uninstall-chokepoint fuzz soak
 
 install: $(STAMP)
+
+# nsfwjs InceptionV3 (npm, MIT) is too large to commit (89 MB as ONNX): it is converted from the
+# npm package into the model cache by the committed scripts in tools/nsfwjs/ (node + npm once,
+# `onnx` in a throwaway build venv). Without it, a checker configured with nsfwjs refuses to start
+# (ModelMissingError), it never runs without it. Not in the shipped defaults (it added no recall at
+# <= 1% false blocks on the v2 dev set, docs/accuracy.md), so `make install` does not build it.
+MODEL_DIR   ?= $(or $(CAPTUREGUARD_MODEL_DIR),$(HOME)/.cache/captureguard/models)
+NSFWJS_ONNX := $(MODEL_DIR)/nsfwjs_inception_v3.onnx
+BUILD       := .build
+
+nsfwjs-model: $(NSFWJS_ONNX)
+
+$(NSFWJS_ONNX): tools/nsfwjs/to_onnx.py tools/nsfwjs/dump_tfjs.js tools/nsfwjs/SHA256
+	@command -v npm >/dev/null || { echo "npm is needed once to build the nsfwjs model (apt-get install npm)"; exit 1; }
+	mkdir -p $(BUILD)/npm $(BUILD)/incv3 $(MODEL_DIR)
+	cd $(BUILD)/npm && npm install --no-save --no-audit --no-fund --ignore-scripts --legacy-peer-deps nsfwjs@4.3.0 >/dev/null
+	cd $(BUILD)/incv3 && node $(CURDIR)/tools/nsfwjs/dump_tfjs.js $(CURDIR)/$(BUILD)/npm/node_modules/nsfwjs/dist/models/inception_v3 >/dev/null
+	test -x $(BUILD)/venv/bin/python || $(PYTHON) -m venv $(BUILD)/venv
+	$(BUILD)/venv/bin/python -m pip install --quiet numpy onnx
+	$(BUILD)/venv/bin/python tools/nsfwjs/to_onnx.py $(BUILD)/incv3 $(BUILD)/nsfwjs_inception_v3.onnx
+	cd $(BUILD) && sha256sum -c $(CURDIR)/tools/nsfwjs/SHA256
+	mv $(BUILD)/nsfwjs_inception_v3.onnx $@
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -76,4 +98,4 @@ soak: $(STAMP)
 	$(BIN)/python bench/soak.py --out bench/results/soak.md
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache captureguard-demo
+	rm -rf $(VENV) $(BUILD) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache captureguard-demo

@@ -149,3 +149,33 @@ def test_reasons_put_intimate_evidence_before_supporting_skin() -> None:
     )
     codes = [r.code for r in decide(a, STRICT).reasons]
     assert codes == ["FUSED", "FEMALE_BREAST_EXPOSED", "IMAGE_NSFW", "FEET_EXPOSED"]
+
+
+SUPPORTED = Profile(
+    "supported", block_score=0.5, warn_score=0.3, class_thresholds={"ANUS_EXPOSED": 0.4}, region_support_score=0.25
+)
+
+
+@pytest.mark.parametrize(
+    ("a", "expected"),
+    [
+        pytest.param(assessment(0.1, ANUS_EXPOSED=0.9), Decision.ALLOW, id="lone-region-does-not-block"),
+        pytest.param(assessment(0.25, ANUS_EXPOSED=0.4), Decision.BLOCK, id="region-with-support-blocks"),
+        pytest.param(assessment(0.24, ANUS_EXPOSED=0.9), Decision.ALLOW, id="support-just-below"),
+        pytest.param(assessment(0.3, ANUS_EXPOSED=0.39), Decision.WARN, id="supported-but-region-below"),
+    ],
+)
+def test_region_needs_support(a: Assessment, expected: Decision) -> None:
+    assert decide(a, SUPPORTED).decision is expected
+
+
+def test_shipped_profiles_need_support_for_regions() -> None:
+    for p in load_profiles().values():
+        assert p.class_thresholds and p.region_support_score >= p.warn_score
+
+
+def test_support_is_part_of_strictness() -> None:
+    lax = Profile(
+        "lax", block_score=0.5, warn_score=0.3, class_thresholds={"ANUS_EXPOSED": 0.4}, region_support_score=0.4
+    )
+    assert SUPPORTED.is_stricter_or_equal(lax) and not lax.is_stricter_or_equal(SUPPORTED)

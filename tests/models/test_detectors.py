@@ -155,8 +155,8 @@ def test_build_detector_config_errors(config: dict[str, object], message: str) -
 @models
 def test_build_detector_rejects_labels_outside_the_vocabulary() -> None:
     path = str(nudenet_detector().model.path)
-    with pytest.raises(ConfigError, match=r"labels \['PERSON'\] are not in the project vocabulary"):
-        build_detector({"type": "yolo", "path": path, "labels": ["PERSON"]})
+    with pytest.raises(ConfigError, match=r"labels \['NOSE'\] are not in the project vocabulary"):
+        build_detector({"type": "yolo", "path": path, "labels": ["NOSE"]})
 
 
 @models

@@ -62,8 +62,15 @@ def photo_checker() -> Iterator[Checker]:
 def _corrupt(checker: Checker, which: str, corrupt: Corrupt, monkeypatch: pytest.MonkeyPatch) -> None:
     for det in checker.detectors:
         if which in ("both", det.name):
-            model = det.model  # type: ignore[attr-defined]
-            monkeypatch.setattr(model, "_session", _CorruptSession(model._session, corrupt))
+            # every ONNX session of the detector (person crops hold a person model and a classifier)
+            people = getattr(det, "people", None)
+            for model in (
+                getattr(det, "model", None),
+                getattr(people, "model", None),
+                getattr(det, "classifier", None),
+            ):
+                if model is not None:
+                    monkeypatch.setattr(model, "_session", _CorruptSession(model._session, corrupt))
 
 
 def _is_error_block(verdict: Verdict) -> bool:

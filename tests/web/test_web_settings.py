@@ -77,8 +77,8 @@ def test_blank_help_text_is_dropped() -> None:
         ({"block_score": float("nan")}, "block_score must be a number"),
         ({"block_score": float("inf")}, "block_score must be a number"),
         ({"block_score": 0.2, "warn_score": 0.3}, "must not exceed"),
-        ({"block_score": 0.1}, "warn_score (0.24) must not exceed block_score (0.1)"),
-        ({"profile": "adult", "warn_score": 0.7}, "warn_score (0.7) must not exceed block_score (0.65)"),
+        ({"block_score": 0.1}, "warn_score (0.36) must not exceed block_score (0.1)"),
+        ({"profile": "adult", "warn_score": 0.97}, "warn_score (0.97) must not exceed block_score (0.96)"),
         ({"placeholder": "pixelate"}, "placeholder must be one of black, blur"),
         ({"record_on_block": "ignore"}, "record_on_block must be one of stop, pause, placeholder"),
         ({"language": "fr"}, "language must be one of auto, en, ja"),
@@ -132,8 +132,8 @@ def test_help_text_at_limit_is_fine() -> None:
 
 
 def test_profile_for_applies_overrides() -> None:
-    effective = GuardSettings(profile="teen", block_score=0.4).profile_for(PROFILES)
-    assert effective == replace(PROFILES["teen"], block_score=0.4)
+    effective = GuardSettings(profile="teen", block_score=0.6).profile_for(PROFILES)
+    assert effective == replace(PROFILES["teen"], block_score=0.6)
     assert effective.class_thresholds == PROFILES["teen"].class_thresholds
 
 
@@ -146,9 +146,10 @@ CHILD = GuardSettings()
 ALL_PROFILES = {**PROFILES, "strictest": STRICTEST, "loose": LOOSE}
 NO_BREAST = Profile(
     "no_breast",
-    block_score=0.31,
-    warn_score=0.24,
+    block_score=PROFILES["child"].block_score,
+    warn_score=PROFILES["child"].warn_score,
     class_thresholds={k: v for k, v in PROFILES["child"].class_thresholds.items() if k != "FEMALE_BREAST_EXPOSED"},
+    region_support_score=PROFILES["child"].region_support_score,
     warn_underwear=True,
     underwear_threshold=0.4,
 )
@@ -167,12 +168,12 @@ ALL_PROFILES.update({p.name: p for p in (NO_BREAST, HIGH_UNDERWEAR, NO_UNDERWEAR
         (CHILD, GuardSettings(profile="adult"), ["profile changed", "block_score raised", "underwear warning"]),
         (GuardSettings(profile="adult"), CHILD, []),
         (GuardSettings(profile="teen"), GuardSettings(profile="adult"), ["profile changed", "block_score"]),
-        (CHILD, GuardSettings(block_score=0.28), []),
-        (CHILD, GuardSettings(block_score=0.5), ["block_score raised from 0.31 to 0.5"]),
-        (CHILD, GuardSettings(warn_score=0.3), ["warn_score raised from 0.24 to 0.3"]),
+        (CHILD, GuardSettings(block_score=0.4), []),
+        (CHILD, GuardSettings(block_score=0.6), ["block_score raised from 0.5 to 0.6"]),
+        (CHILD, GuardSettings(warn_score=0.4), ["warn_score raised from 0.36 to 0.4"]),
         (CHILD, GuardSettings(warn_score=0.1), []),
-        (GuardSettings(profile="adult"), GuardSettings(profile="adult", block_score=0.9), ["block_score raised"]),
-        (GuardSettings(block_score=0.5), GuardSettings(), []),
+        (GuardSettings(profile="adult"), GuardSettings(profile="adult", block_score=0.98), ["block_score raised"]),
+        (GuardSettings(block_score=0.6), GuardSettings(), []),
         (CHILD, GuardSettings(profile="strictest"), []),
         (CHILD, GuardSettings(profile="no_breast"), ["profile changed", "FEMALE_BREAST_EXPOSED no longer blocks"]),
         (CHILD, GuardSettings(profile="high_underwear"), ["profile changed", "underwear threshold raised"]),

@@ -38,7 +38,14 @@ BODY_PART_LABELS: tuple[str, ...] = (
 )
 #: Label of a whole-image nudity probability from a classifier.
 IMAGE_NSFW = "IMAGE_NSFW"
-KNOWN_LABELS: frozenset[str] = frozenset((*BODY_PART_LABELS, IMAGE_NSFW))
+#: A person (box from a person detector): context for region evidence, never a reason to block.
+PERSON = "PERSON"
+#: Nudity probability of a whole-image classifier re-run on a square crop around one person.
+PERSON_NSFW = "PERSON_NSFW"
+#: Other whole-image class probabilities of a multi-class classifier (nsfwjs): evidence for
+#: fusion (a drawing, a neutral photo, a "sexy" but clothed one), never a reason by themselves.
+IMAGE_CLASS_LABELS: tuple[str, ...] = ("IMAGE_DRAWING", "IMAGE_NEUTRAL", "IMAGE_SEXY")
+KNOWN_LABELS: frozenset[str] = frozenset((*BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW, *IMAGE_CLASS_LABELS))
 
 # Label groups: the one definition (fusion features, policy rules, evaluation rows use these).
 #: Exposed intimate parts: the fusion's strongest region evidence, and the classes a profile may

@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from captureguard.core.detection import BODY_PART_LABELS, EXPOSED_INTIMATE, EXPOSED_SKIN, IMAGE_NSFW, Detections
+from captureguard.core.detection import (
+    BODY_PART_LABELS,
+    EXPOSED_INTIMATE,
+    EXPOSED_SKIN,
+    IMAGE_NSFW,
+    KNOWN_LABELS,
+    PERSON,
+    PERSON_NSFW,
+    Detections,
+)
 from captureguard.core.verdict import Reason
 from captureguard.errors import ConfigError, DetectionError
 
@@ -53,12 +62,85 @@ def _max_over(scores: Mapping[str, float], labels: tuple[str, ...]) -> float:
 #: Feature name -> function of (per-class max scores, global score or None).
 FEATURES: dict[str, Callable[[Mapping[str, float], float | None], float]] = {
     "nsfw_logit": lambda c, g: _logit(g) if g is not None else 0.0,
+    "nsfw_prob": lambda c, g: g if g is not None else 0.0,
     "intimate_max": lambda c, g: _max_over(c, EXPOSED_INTIMATE),
     "skin_max": lambda c, g: _max_over(c, EXPOSED_SKIN),
     "exposed_count": lambda c, g: float(sum(c.get(x, 0.0) >= 0.25 for x in EXPOSED_INTIMATE + EXPOSED_SKIN)),
     # A soft count: many weak exposed-part findings add up, one spurious one stays small.
     "exposed_sum": lambda c, g: float(sum(c.get(x, 0.0) for x in EXPOSED_INTIMATE + EXPOSED_SKIN)),
 }
+
+
+#: Name of the nsfwjs detector: its IMAGE_NSFW score is a feature of its own (``njs_logit``).
+NSFWJS_MODEL = "nsfwjs"
+
+
+def _global(found: Detections, *, nsfwjs: bool) -> float | None:
+    """Highest IMAGE_NSFW score of nsfwjs (``nsfwjs``) or of any other classifier, or None."""
+    mask = (found.labels == IMAGE_NSFW) & ((found.models == NSFWJS_MODEL) == nsfwjs)
+    return float(found.scores[mask].max()) if mask.any() else None
+
+
+def _crop_max(found: Detections) -> float | None:
+    mask = found.labels == PERSON_NSFW
+    return float(found.scores[mask].max()) if mask.any() else None
+
+
+def _person_nsfw_logit(found: Detections) -> float:
+    """The most nude-looking view: max of the whole image and every person crop (open_nsfw)."""
+    parts = [p for p in (_global(found, nsfwjs=False), _crop_max(found)) if p is not None]
+    return _logit(max(parts)) if parts else 0.0
+
+
+def _crop_mean_logit(found: Detections) -> float:
+    """Mean open_nsfw score over the person crops (the whole image's without people)."""
+    mask = found.labels == PERSON_NSFW
+    if mask.any():
+        return _logit(float(found.scores[mask].mean()))
+    g = _global(found, nsfwjs=False)
+    return _logit(g) if g is not None else 0.0
+
+
+def _frame_area(found: Detections) -> float:
+    whole = found.labels == IMAGE_NSFW
+    return max(float(found.areas()[whole].max()), 1.0) if whole.any() else 0.0
+
+
+def _small_people(found: Detections) -> float:
+    """People whose box covers less than a tenth of the frame (far away, or small figures)."""
+    area = _frame_area(found)
+    people = found.labels == PERSON
+    if not area or not people.any():
+        return 0.0
+    return float((found.areas()[people] < 0.1 * area).sum())
+
+
+def _people_area(found: Detections) -> float:
+    """Largest person box as a fraction of the frame (0 without people, or without a frame box)."""
+    people = found.with_label(PERSON)
+    frame = found.select(found.labels == IMAGE_NSFW)
+    if not len(people) or not len(frame):
+        return 0.0
+    return float(people.areas().max() / max(float(frame.areas().max()), 1.0))
+
+
+#: Feature name -> function of the frame's whole detection set (views beyond per-class maxima).
+DETECTION_FEATURES: dict[str, Callable[[Detections], float]] = {
+    "njs_logit": lambda d: _logit(p) if (p := _global(d, nsfwjs=True)) is not None else 0.0,
+    "person_nsfw_logit": _person_nsfw_logit,
+    "crop_logit": lambda d: _logit(p) if (p := _crop_max(d)) is not None else 0.0,
+    "crop_mean_logit": _crop_mean_logit,
+    "has_person": lambda d: float(bool((d.labels == PERSON).any())),
+    "person_count": lambda d: float((d.labels == PERSON).sum()),
+    "small_people": _small_people,
+    "person_area": _people_area,
+}
+
+
+def _is_label_feature(name: str) -> bool:
+    """``max:LABEL`` (highest score of LABEL, 0 if absent) or ``logit:LABEL`` (its logit)."""
+    kind, _, label = name.partition(":")
+    return kind in ("max", "logit") and label in KNOWN_LABELS
 
 
 def class_scores(found: Detections) -> dict[str, float]:
@@ -81,9 +163,10 @@ class FusionModel:
     version: str = "unversioned"
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.weights) - set(FEATURES))
+        known = set(FEATURES) | set(DETECTION_FEATURES)
+        unknown = sorted(n for n in set(self.weights) - known if not _is_label_feature(n))
         if unknown:
-            raise ConfigError(f"fusion weights name unknown features {unknown}; known: {sorted(FEATURES)}")
+            raise ConfigError(f"fusion weights name unknown features {unknown}; known: {sorted(known)}")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> FusionModel:
@@ -98,31 +181,54 @@ class FusionModel:
             raise ConfigError(f"invalid fusion parameters: {exc}") from exc
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> FusionModel:
-        """Load fitted parameters (default: the shipped ``data/fusion.json``)."""
+    def load(cls, path: str | Path | None = None, *, mode: str | None = None) -> FusionModel:
+        """Load fitted parameters (default: the shipped head of ``mode``, ``data/fusion_<mode>.json``,
+        else ``data/fusion.json``)."""
         try:
             if path is None:
-                text = importlib.resources.files("captureguard").joinpath("data/fusion.json").read_text("utf-8")
+                data = importlib.resources.files("captureguard").joinpath("data")
+                own = data.joinpath(f"fusion_{mode}.json") if mode else None
+                text = (own if own is not None and own.is_file() else data.joinpath("fusion.json")).read_text("utf-8")
             else:
                 text = Path(path).read_text("utf-8")
             return cls.from_mapping(json.loads(text))
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"cannot load fusion parameters from {path or 'data/fusion.json'}: {exc}") from exc
 
+    @staticmethod
+    def feature(name: str, found: Detections, scores: Mapping[str, float], g: float | None) -> float:
+        """Value of feature ``name`` for one frame (per-class maxima ``scores``, global score ``g``)."""
+        if name in FEATURES:
+            return FEATURES[name](scores, g)
+        if name in DETECTION_FEATURES:
+            return DETECTION_FEATURES[name](found)
+        kind, label = name.split(":", 1)
+        mask = found.labels == label
+        best = float(found.scores[mask].max()) if mask.any() else 0.0
+        return best if kind == "max" else _logit(best)
+
     def assess(self, found: Detections) -> Assessment:
         """Fuse one frame's detections into an :class:`Assessment`."""
         regions = _strongest_regions(found)
         scores = {r.code: r.score for r in regions}
         is_global = found.labels == IMAGE_NSFW
-        g = float(found.scores[is_global].max()) if is_global.any() else None
-        z = self.intercept + sum(w * FEATURES[name](scores, g) for name, w in self.weights.items())
+        g = _global(found, nsfwjs=False)
+        if g is None and is_global.any():
+            g = float(found.scores[is_global].max())
+        z = self.intercept + sum(w * self.feature(name, found, scores, g) for name, w in self.weights.items())
         if not math.isfinite(z):  # a NaN feature would make every threshold comparison false
             raise DetectionError(f"fusion {self.version} produced a non-finite score from {scores}, {g}")
         fused = 1.0 / (1.0 + math.exp(-min(max(z, -500.0), 500.0)))
         support = tuple(r for r in regions if r.code in EXPOSED_INTIMATE + EXPOSED_SKIN and r.score >= 0.25)
-        if g is not None:
-            model = str(found.models[is_global][int(found.scores[is_global].argmax())])
-            support = (Reason(IMAGE_NSFW, g, model, "whole-image nudity probability"), *support)
+        extra = []
+        for mask, what in (
+            (is_global, "whole-image nudity probability"),
+            (found.labels == PERSON_NSFW, "nudity probability of one person's crop"),
+        ):
+            for model in sorted(set(map(str, found.models[mask]))):
+                own = mask & (found.models == model)
+                extra.append(Reason(str(found.labels[own][0]), float(found.scores[own].max()), model, what))
+        support = (*extra, *support)
         return Assessment(fused, scores, g, regions, support, tuple(sorted(set(map(str, found.models)))))
 
 

@@ -36,6 +36,10 @@ class Profile:
         warn_score: fused score at or above which a frame is warned (``<= block_score``).
         class_thresholds: per-class region score at or above which that class alone blocks
             (e.g. ``{"FEMALE_GENITALIA_EXPOSED": 0.5}``); classes not listed never block alone.
+        region_support_score: a region over its class threshold blocks only when the fused score
+            is at least this (0: a lone region blocks by itself). Single region detections over
+            ordinary faces (beard, neck read as genitalia) made lone-region blocks refuse one
+            people photo in twelve; with support they add no false block (docs/accuracy.md).
         warn_underwear: warn on underwear-level images (covered intimate parts, bare belly or
             armpits, no covered belly).
         underwear_threshold: region score needed for both parts of the underwear rule.
@@ -46,12 +50,13 @@ class Profile:
     block_score: float
     warn_score: float
     class_thresholds: Mapping[str, float] = field(default_factory=dict)
+    region_support_score: float = 0.0
     warn_underwear: bool = False
     underwear_threshold: float = 0.5
     description: str = ""
 
     def __post_init__(self) -> None:
-        for key in ("block_score", "warn_score", "underwear_threshold"):
+        for key in ("block_score", "warn_score", "underwear_threshold", "region_support_score"):
             value = getattr(self, key)
             if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
                 raise ConfigError(f"profile {self.name!r}: {key} must be a number in [0, 1], got {value!r}")
@@ -75,6 +80,7 @@ class Profile:
             self.block_score,
             self.warn_score,
             *(self.class_thresholds.get(c, 1.01) for c in BODY_PART_LABELS),
+            self.region_support_score,
             0.0 if self.warn_underwear else 1.0,
             self.underwear_threshold if self.warn_underwear else 1.01,
         )
@@ -88,6 +94,7 @@ _FIELDS = {
     "block_score",
     "warn_score",
     "class_thresholds",
+    "region_support_score",
     "warn_underwear",
     "underwear_threshold",
     "description",
@@ -131,8 +138,9 @@ def load_profiles(path: str | Path | None = None) -> dict[str, Profile]:
 def decide(assessment: Assessment, profile: Profile) -> Verdict:
     """Apply ``profile`` to the evidence of one frame.
 
-    Block when the fused score reaches ``block_score`` or any listed class reaches its own
-    threshold; otherwise warn when the fused score reaches ``warn_score`` or the underwear rule
+    Block when the fused score reaches ``block_score``, or when a listed class reaches its own
+    threshold and the fused score reaches ``region_support_score`` (the rest of the evidence
+    agrees); otherwise warn when the fused score reaches ``warn_score`` or the underwear rule
     fires; otherwise allow. Reasons list the evidence that decided, strongest first.
     """
     blocking = [
@@ -140,6 +148,8 @@ def decide(assessment: Assessment, profile: Profile) -> Verdict:
         for r in assessment.regions
         if r.code in profile.class_thresholds and r.score >= profile.class_thresholds[r.code]
     ]
+    if assessment.score < profile.region_support_score:
+        blocking = []
     fused = Reason("FUSED", assessment.score, "+".join(assessment.models), "fused nudity score")
     if assessment.score >= profile.block_score or blocking:
         reasons = [fused] if assessment.score >= profile.block_score else []

@@ -74,7 +74,7 @@ class Checker:
         if mode not in configs:
             raise ConfigError(f"no [{mode}] detectors configured; found {sorted(configs)}")
         detectors = [build_detector(c, threads=threads) for c in configs[mode]]
-        checker = cls(detectors, FusionModel.load(fusion_path), profiles[profile], deadline_s)
+        checker = cls(detectors, FusionModel.load(fusion_path, mode=mode), profiles[profile], deadline_s)
         checker.warm_up()
         return checker
 

@@ -17,7 +17,9 @@ from captureguard._datafiles import load_toml
 from captureguard.core.detection import Detections
 from captureguard.core.frame import Frame
 from captureguard.errors import ConfigError
+from captureguard.models.nsfwjs import nsfwjs_detector
 from captureguard.models.open_nsfw import open_nsfw_detector
+from captureguard.models.people import person_crop_detector
 from captureguard.models.runtime import OnnxModel
 from captureguard.models.yolo import YoloDetector, YoloSettings, nudenet_detector
 
@@ -36,7 +38,9 @@ class Detector(Protocol):
 def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
     """Build a detector from a config mapping (e.g. a TOML table).
 
-    ``{"type": "nudenet", ...YoloSettings fields}``, ``{"type": "open_nsfw"}``, or
+    ``{"type": "nudenet", ...YoloSettings fields}``, ``{"type": "open_nsfw"}``,
+    ``{"type": "person_crops", "input_size": 640, "max_crops": 6}`` (people re-scored by open_nsfw),
+    ``{"type": "nsfwjs"}`` (built by ``make nsfwjs-model``), or
     ``{"type": "yolo", "path": "model.onnx", "labels": [...], "name": "...", ...YoloSettings}``.
 
     Raises:
@@ -51,13 +55,19 @@ def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
             return open_nsfw_detector(threads=threads)
         if kind == "nudenet":
             return nudenet_detector(YoloSettings(**cfg), threads=threads)
+        if kind == "person_crops":
+            return person_crop_detector(threads=threads, **cfg)
+        if kind == "nsfwjs":
+            if cfg:
+                raise ConfigError(f"nsfwjs takes no options, got {sorted(cfg)}")
+            return nsfwjs_detector(threads=threads)
         if kind == "yolo":
             path, labels = Path(cfg.pop("path")), cfg.pop("labels")
             name = str(cfg.pop("name", path.stem))
             return YoloDetector(OnnxModel(path, threads=threads), labels, YoloSettings(**cfg), name=name)
     except (TypeError, KeyError) as exc:
         raise ConfigError(f"invalid {kind} detector config {dict(config)}: {exc}") from exc
-    raise ConfigError(f"unknown detector type {kind!r}: use 'nudenet', 'open_nsfw' or 'yolo'")
+    raise ConfigError(f"unknown detector type {kind!r}: use 'nudenet', 'open_nsfw', 'person_crops', 'nsfwjs' or 'yolo'")
 
 
 def load_detector_configs(path: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:

@@ -122,3 +122,15 @@ def plan_tiles(height: int, width: int, *, grid: int, overlap: float = 0.2) -> l
     ys = np.linspace(0, height - th, grid).round().astype(int)
     xs = np.linspace(0, width - tw, grid).round().astype(int)
     return [Tile(int(y), int(x), int(y) + th, int(x) + tw) for y in ys for x in xs]
+
+
+def resize(bgr: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of ``(H, W, 3) uint8`` to ``wh = (width, height)``."""
+    return np.asarray(cv2.resize(bgr, wh, interpolation=cv2.INTER_LINEAR))
+
+
+def pad(bgr: np.ndarray, *, top: int, bottom: int, left: int, right: int, value: int) -> np.ndarray:
+    """Pad ``(H, W, 3) uint8`` with a constant grey ``value`` on each side."""
+    if not (top or bottom or left or right):
+        return bgr
+    return np.asarray(cv2.copyMakeBorder(bgr, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(value,) * 3))

@@ -92,3 +92,18 @@ class OnnxModel:
                 f"for input {batch.shape}; the frame is blocked. Check the model file and its conversion"
             )
         return out
+
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Run the model on one input batch and return every output, in the model's order.
+
+        Raises:
+            DetectionError: onnxruntime failed.
+        """
+        try:
+            outs = self._session.run(None, {self.input_name: batch})
+        except Exception as exc:
+            raise DetectionError(f"{self.path.name} failed on input {batch.shape}: {exc}") from exc
+        arrays = [np.asarray(o) for o in outs]
+        if any(a.dtype.kind == "f" and not np.isfinite(a).all() for a in arrays):
+            raise DetectionError(f"{self.path.name} output non-finite values (NaN or inf) for input {batch.shape}")
+        return arrays

@@ -1,0 +1,97 @@
+"""nsfwjs InceptionV3 (npm ``nsfwjs@4.3.0``, MIT) as a whole-image nudity classifier.
+
+The weights (89 MB as float32 ONNX) are not in the repository: ``make nsfwjs-model`` converts
+them from the npm package with ``tools/nsfwjs/`` into the model cache
+(``$CAPTUREGUARD_MODEL_DIR``, default ``~/.cache/captureguard/models``). When the file is
+missing, building this detector raises :class:`~captureguard.errors.ModelMissingError`, so a
+checker configured with it fails closed at start-up instead of running without it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from captureguard.core.detection import IMAGE_CLASS_LABELS, IMAGE_NSFW, Detections
+from captureguard.core.frame import Frame
+from captureguard.errors import DetectionError, ModelMissingError
+from captureguard.models.runtime import OnnxModel
+
+NSFWJS_MODEL_FILE = "nsfwjs_inception_v3.onnx"
+#: Output classes of the model, in order.
+NSFWJS_CLASSES: tuple[str, ...] = ("Drawing", "Hentai", "Neutral", "Porn", "Sexy")
+#: Classes whose probabilities add up to the reported nudity probability.
+NSFWJS_NUDE: tuple[int, ...] = (1, 3)
+#: Indices of Drawing, Neutral and Sexy: reported as IMAGE_DRAWING, IMAGE_NEUTRAL, IMAGE_SEXY.
+NSFWJS_OTHER: tuple[int, ...] = (0, 2, 4)
+
+
+def model_cache_dir() -> Path:
+    """Where built (not committed) model files live: ``$CAPTUREGUARD_MODEL_DIR`` or ``~/.cache/captureguard/models``."""
+    env = os.environ.get("CAPTUREGUARD_MODEL_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "captureguard" / "models"
+
+
+def nsfwjs_model_path() -> Path:
+    """Path of the converted nsfwjs model.
+
+    Raises:
+        ModelMissingError: it has not been built.
+    """
+    path = model_cache_dir() / NSFWJS_MODEL_FILE
+    if not path.is_file():
+        raise ModelMissingError(
+            f"nsfwjs model not found at {path}: build it from the npm package with `make nsfwjs-model` "
+            "(needs node/npm once), or set CAPTUREGUARD_MODEL_DIR to the folder that holds it"
+        )
+    return path
+
+
+def nsfwjs_input(bgr: np.ndarray) -> np.ndarray:
+    """``(H, W, 3) uint8`` BGR -> ``(1, 299, 299, 3) float32`` RGB in ``[0, 1]`` (bilinear resize)."""
+    small = cv2.resize(np.ascontiguousarray(bgr), (299, 299), interpolation=cv2.INTER_LINEAR)
+    out = np.empty((1, 299, 299, 3), np.float32)
+    np.multiply(small[:, :, ::-1], np.float32(1 / 255), out=out[0], casting="unsafe")
+    return out
+
+
+def nsfwjs_detections(probs: np.ndarray, *, height: int, width: int, model: str = "nsfwjs") -> Detections:
+    """nsfwjs' 5 class probabilities -> IMAGE_NSFW (Hentai + Porn), IMAGE_DRAWING, IMAGE_NEUTRAL, IMAGE_SEXY."""
+    box = np.tile(np.array([[0.0, 0.0, width, height]], np.float32), (4, 1))
+    scores = [float(probs[list(NSFWJS_NUDE)].sum()), *(float(probs[i]) for i in NSFWJS_OTHER)]
+    return Detections.from_arrays(box, np.clip(scores, 0.0, 1.0), [IMAGE_NSFW, *IMAGE_CLASS_LABELS], model=model)
+
+
+@dataclass
+class NsfwjsDetector:
+    """nsfwjs InceptionV3: one IMAGE_NSFW detection, score = P(Hentai) + P(Porn)."""
+
+    model: OnnxModel
+    name: str = "nsfwjs"
+
+    def detect(self, frame: Frame) -> Detections:
+        """IMAGE_NSFW (P(Hentai) + P(Porn)) plus IMAGE_DRAWING / IMAGE_NEUTRAL / IMAGE_SEXY."""
+        return nsfwjs_detections(self.probabilities(frame.bgr), height=frame.height, width=frame.width, model=self.name)
+
+    def probabilities(self, bgr: np.ndarray) -> np.ndarray:
+        """``(5,)`` class probabilities (:data:`NSFWJS_CLASSES`) of a BGR image."""
+        return self.outputs(bgr)[0]
+
+    def outputs(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(5,)`` class probabilities and the ``(2048,)`` pooled embedding of a BGR image."""
+        outs = self.model.run_all(nsfwjs_input(bgr))
+        probs, emb = outs[0], outs[1] if len(outs) > 1 else np.zeros((1, 0), np.float32)
+        if probs.shape != (1, 5) or not np.isfinite(probs).all() or not np.isfinite(emb).all():
+            raise DetectionError(f"nsfwjs returned {probs.shape} / non-finite output, expected 5 probabilities")
+        return np.asarray(probs[0], np.float64), np.asarray(emb[0], np.float32)
+
+
+def nsfwjs_detector(*, threads: int = 2) -> NsfwjsDetector:
+    """The nsfwjs detector from the model cache (see :func:`nsfwjs_model_path`)."""
+    if not (path := nsfwjs_model_path()).is_file():  # pragma: no cover - raised above
+        raise ModelMissingError(str(path))
+    return NsfwjsDetector(OnnxModel(path, threads=threads))

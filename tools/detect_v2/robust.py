@@ -1,0 +1,68 @@
+"""Recall cost of camera perturbations for the shipped heads (out-of-fold, threshold from clean stills).
+
+Each fold's head is fitted on clean training folds (monotone, as shipped); its clean OOF child
+threshold (<= 1% false blocks pooled and on people photos) is kept fixed, and the held-out fold's
+*perturbed* stills are scored. Only stills whose perturbed views are cached are counted (compute
+them with ``views.py --pert NAME --subset pos_people``: the nude artworks and the people photos).
+
+    .venv/bin/python tools/detect_v2/robust.py motion_blur defocus low_light moire text_overlay
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import evaluate as E
+import fit_heads as F
+import views as V
+
+
+def cached(items: list[V.Item], pert: str, views: list[str]) -> list[dict | None]:
+    out = []
+    for it in items:
+        f = V.CACHE / f"{it.sha256[:24]}_{pert}.pkl"
+        rec = pickle.loads(f.read_bytes()) if f.exists() else None
+        base = [v.partition("k")[0] for v in views]
+        out.append(rec if rec is not None and all(b in rec for b in base) else None)
+    return out
+
+
+def main(perts: list[str]) -> None:
+    items = V.read_manifest(V.DEFAULT_MANIFEST)
+    d = E.Data.of(items)
+    clean = V.get(items, ["nn640", "onsfw", "pose640", "crops640"])
+    print("| mode | perturbation | recall clean -> perturbed (same stills) | change | people FB perturbed |")
+    print("|---|---|---|---|---|")
+    for mode, (views, _, l2) in F.MODES.items():
+        x = E.features(clean, views, F.FEATURES)
+        heads = {f: F.Head(x[d.folds != f], d.y[d.folds != f], F.FEATURES, l2) for f in np.unique(d.folds)}
+        s = np.zeros(len(d.y))
+        for f, h in heads.items():
+            s[d.folds == f] = h.score(x[d.folds == f])
+        t = E.threshold_for(s, d)
+        for pert in perts:
+            recs = cached(items, pert, views)
+            have = np.array([r is not None for r in recs])
+            if not (have & (d.y == 1)).any():
+                print(f"| {mode} | {pert} | not computed | | |")
+                continue
+            idx = np.flatnonzero(have)
+            xp = E.features([recs[i] for i in idx], views, F.FEATURES)
+            sp = np.array([heads[d.folds[i]].score(xp[j : j + 1])[0] for j, i in enumerate(idx)])
+            pos = d.y[idx] == 1
+            people = d.cats[idx] == "people"
+            rc, rp = (s[idx][pos] >= t).mean(), (sp[pos] >= t).mean()
+            print(
+                f"| {mode} | {pert} | {100 * rc:.1f}% -> {100 * rp:.1f}% (n={pos.sum()}) | {100 * (rp - rc):+.1f} |"
+                f" {(sp[people] >= t).sum()}/{people.sum()} |"
+            )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["motion_blur", "defocus", "low_light", "moire", "text_overlay"])

@@ -1,0 +1,69 @@
+"""Coverage/fairness table on the synthetic CG bodies (kept OUT of the headline metrics).
+
+Scores each render with the shipped heads (``data/fusion_<mode>.json``, child block 0.5) from the
+cached views and tabulates the block rate by variant (nude / underwear / swimwear / tight), copy
+(clean render / camera-degraded), skin tone (0 lightest .. 7 darkest) and view.
+
+    .venv/bin/python tools/detect_v2/views.py --manifest ../shared/data/synthetic/manifest.csv \
+        --views nn640,onsfw,pose640,crops640
+    .venv/bin/python tools/detect_v2/synthetic.py
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import evaluate as E
+import fit_heads as F
+import views as V
+
+from captureguard.core.fusion import FusionModel
+
+MANIFEST = V.DEFAULT_MANIFEST.parents[1] / "synthetic" / "manifest.csv"
+
+
+def main() -> None:
+    items = V.read_manifest(MANIFEST)
+    recs = V.get(items, ["nn640", "onsfw", "pose640", "crops640"])
+    rows = []
+    with MANIFEST.open(encoding="utf-8") as fh:
+        import csv
+
+        notes = {r["path"]: r for r in csv.DictReader(fh)}
+    for mode, (views, _, _) in F.MODES.items():
+        head = FusionModel.load(mode=mode)
+        table: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for it, rec in zip(items, recs, strict=True):
+            row = notes[str(it.path.relative_to(MANIFEST.parent))]
+            blocked = head.assess(E.detections_of(rec, views)).score >= 0.5
+            variant = it.kind.removeprefix("synthetic_").removesuffix("_cam")
+            copy = "camera" if it.kind.endswith("_cam") else "render"
+            tone = m.group(1) if (m := re.search(r"skin tone (\d)", row["notes"])) else "?"
+            view = m.group(1) if (m := re.search(r"(\w+(?:-\w+)?) view", row["title"])) else "?"
+            for key in (
+                ("variant", variant),
+                ("variant+copy", f"{variant} / {copy}"),
+                ("skin tone (nude)" if variant == "nude" else "", tone),
+                ("view (nude)" if variant == "nude" else "", view),
+            ):
+                if key[0]:
+                    table[key][0] += int(blocked)
+                    table[key][1] += 1
+        rows.append(f"\n### {mode} head, child (block at 0.5)\n\n| group | value | blocked |\n|---|---|---|")
+        for (g, v), (b, n) in sorted(table.items()):
+            rows.append(f"| {g} | {v} | {b}/{n} |")
+    text = "\n".join(rows)
+    print(text)
+    (Path(__file__).resolve().parents[2] / "bench" / "results" / "detect_v2_synthetic.md").write_text(
+        "# Synthetic CG bodies: coverage by variant, skin tone, view (not a headline metric)\n\n"
+        "Command: `.venv/bin/python tools/detect_v2/synthetic.py`\n" + text + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
