@@ -147,18 +147,14 @@ def test_check_with_a_bad_detectors_file_is_one_line(
 
 
 def generic_nudenet_file(folder: Path) -> Path:
-    """The shipped NudeNet ONNX, plugged in as a generic ``type = "yolo"`` model by file."""
+    """The shipped detectors file with NudeNet's ONNX plugged in as a generic ``type = "yolo"`` model."""
     labels = ", ".join(f'"{label}"' for label in BODY_PART_LABELS)
     model = packaged_model("nudenet", "320n.onnx")
+    generic = f'type = "yolo"\nname = "plugged"\npath = "{model}"\nlabels = [{labels}]\n'
+    shipped = (REPO / "src" / "captureguard" / "data" / "detectors.toml").read_text("utf-8")
+    assert shipped.count('type = "nudenet"') == 2
     path = folder / "detectors.toml"
-    path.write_text(
-        "".join(
-            f'[[{mode}.detectors]]\ntype = "yolo"\nname = "plugged"\npath = "{model}"\nlabels = [{labels}]\n'
-            "input_size = 640\nscore_threshold = 0.05\n\n"
-            for mode in ("photo", "live")
-        ),
-        "utf-8",
-    )
+    path.write_text(shipped.replace('type = "nudenet"\n', generic), "utf-8")
     return path
 
 
