@@ -29,7 +29,7 @@ PACKAGE = "captureguard"
 #: ``captureguard``; ``""`` is the package itself). A module may import only from its own layer or
 #: below: tests/test_architecture.py checks it.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("errors", "_datafiles", "_atomic", "samples", "_version")),
+    ("base", ("errors", "_datafiles", "_atomic", "samples", "_version", "_memory", "_logsafe")),
     ("core", ("core",)),
     ("models", ("models",)),
     ("guard", ("guard",)),

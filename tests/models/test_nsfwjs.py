@@ -19,7 +19,7 @@ from captureguard.models.nsfwjs import NSFWJS_CLASSES, NSFWJS_NUDE, NsfwjsDetect
 from tests.conftest import read_frame
 
 FIXTURE = Path(__file__).parent / "fixtures" / "nsfwjs_parity.json"
-DEMO = Path(__file__).resolve().parents[1] / "src" / "captureguard" / "data" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "src" / "captureguard" / "data" / "demo"
 #: Measured max |difference| per class probability: see the fixture test's message; TF.js and
 #: onnxruntime run the same dequantised weights in float32 (differences are summation order).
 TOL = 1e-3

@@ -30,7 +30,7 @@ from captureguard.models.runtime import OnnxModel
 from tests.conftest import read_frame
 
 FIXTURE = Path(__file__).parent / "fixtures" / "person_parity.json"
-DEMO = Path(__file__).resolve().parents[1] / "src" / "captureguard" / "data" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "src" / "captureguard" / "data" / "demo"
 #: Measured: max |score difference| 0.001 and lowest IoU 0.998 over the 13 people of the
 #: bundled stills (same letterbox, same graph; float summation order differs from torch).
 SCORE_TOL = 0.01

@@ -242,7 +242,7 @@ class FakeGui:
 
 
 def test_preview_refuses_to_start_without_a_gui() -> None:
-    with pytest.raises(ConfigError, match=r"cannot open preview window 'cam'.*use HeadlessPreview"):
+    with pytest.raises(ConfigError, match=r"cannot open preview window 'cam'.*pip install opencv-python"):
         PreviewSink("cam")  # this machine: opencv-python-headless, no display
 
 

@@ -459,15 +459,18 @@ def test_max_megapixels_is_checked_from_the_header() -> None:
     assert decode_image(jpeg(48, 64), name="small.jpg", max_megapixels=0.004).bgr.shape == (48, 64, 3)
 
 
-def test_pillow_bomb_warning_does_not_decide_and_its_error_is_ours(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Pillow warns past MAX_IMAGE_PIXELS and refuses past twice that; our cap decides below its refusal,
-    # whatever the warning filters (pytest turns warnings into errors here).
+def test_pillow_bomb_guard_does_not_decide_our_cap_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow warns past MAX_IMAGE_PIXELS and refuses past twice that (~179 MP by default), so a
+    # --max-megapixels above that had no effect. Now max_megapixels is the one limit, whatever the
+    # warning filters (pytest turns warnings into errors here), and Pillow's setting is restored.
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     filters_before = list(warnings.filters)
     assert decode_image(png(40, 40), name="warned.png").bgr.shape == (40, 40, 3)  # 1600 px: warned
-    with pytest.raises(ImageTooLargeError, match="too many pixels"):
-        decode_image(png(50, 50), name="refused.png")  # 2500 px: Pillow refuses
+    assert decode_image(png(50, 50), name="over.png").bgr.shape == (50, 50, 3)  # 2500 px: Pillow would refuse
+    with pytest.raises(ImageTooLargeError, match=r"over the 0.002 MP limit.*--max-megapixels"):
+        decode_image(png(50, 50), name="refused.png", max_megapixels=0.002)
     assert warnings.filters == filters_before
+    assert Image.MAX_IMAGE_PIXELS == 1000
 
 
 def test_a_12_megapixel_photo_loads(tmp_path: Path) -> None:

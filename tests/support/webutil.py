@@ -63,11 +63,16 @@ class ColourDetector:
         return whole(0.01)
 
 
+#: The first-run setup code the test apps use (``captureguard serve`` makes a random one).
+SETUP_CODE = "test-setup-code"
+
+
 def make_app(tmp_path: Path, detector: ColourDetector | None = None, **config: Any) -> FastAPI:
     """The app on ``detector`` (photo and live checkers share it), data under ``tmp_path/data``."""
     det = detector or ColourDetector()
     services = Services(Checker([det], FUSION, PROFILE), Checker([det], FUSION, PROFILE))
     config.setdefault("photo_deadline_s", 1.0)
+    config.setdefault("setup_code", SETUP_CODE)
     return create_app(ServerConfig(data_dir=tmp_path / "data", **config), services=services)
 
 

@@ -25,6 +25,7 @@ from tests.support.webutil import (
     MAGENTA,
     PROFILE,
     RED,
+    SETUP_CODE,
     YELLOW,
     ColourDetector,
     TestClient,
@@ -386,7 +387,12 @@ def test_relaxing_needs_the_pin(client: TestClient) -> None:
     assert refused.json()["relaxations"] and refused.json()["has_pin"] is False
     assert post_settings(client, token, looser, pin="2468").status_code == 403  # no PIN set yet
 
-    assert client.post("/api/pin", json={"new": "2468"}, headers={"x-csrf-token": token}).status_code == 200
+    assert (
+        client.post(
+            "/api/pin", json={"setup_code": SETUP_CODE, "new": "2468"}, headers={"x-csrf-token": token}
+        ).status_code
+        == 200
+    )
     wrong = post_settings(client, token, looser, pin="0000")
     assert wrong.status_code == 401 and wrong.json() == {**wrong.json(), "error": "wrong_pin", "tries_left": 4}
     ok = post_settings(client, token, looser, pin="2468")
@@ -397,7 +403,7 @@ def test_relaxing_needs_the_pin(client: TestClient) -> None:
 
 def test_wrong_pins_lock_the_settings(client: TestClient) -> None:
     token = csrf(client)
-    client.post("/api/pin", json={"new": "2468"}, headers={"x-csrf-token": token})
+    client.post("/api/pin", json={"setup_code": SETUP_CODE, "new": "2468"}, headers={"x-csrf-token": token})
     codes = [post_settings(client, token, {"profile": "adult"}, pin="1111").status_code for _ in range(5)]
     assert codes == [401, 401, 401, 401, 423]
     locked = post_settings(client, token, {"profile": "adult"}, pin="2468")  # right PIN, still locked
@@ -410,9 +416,16 @@ def test_wrong_pins_lock_the_settings(client: TestClient) -> None:
 def test_pin_set_and_change(client: TestClient) -> None:
     token = csrf(client)
     h = {"x-csrf-token": token}
-    assert client.post("/api/pin", json={"new": "12"}, headers=h).status_code == 422  # too short
-    assert client.post("/api/pin", json={"new": "2468"}, headers=h).json()["pin"]["has_pin"] is True
-    assert client.post("/api/pin", json={"new": "1357"}, headers=h).status_code == 403  # current needed
+    assert (
+        client.post("/api/pin", json={"setup_code": SETUP_CODE, "new": "12"}, headers=h).status_code == 422
+    )  # too short
+    assert (
+        client.post("/api/pin", json={"setup_code": SETUP_CODE, "new": "2468"}, headers=h).json()["pin"]["has_pin"]
+        is True
+    )
+    assert (
+        client.post("/api/pin", json={"setup_code": SETUP_CODE, "new": "1357"}, headers=h).status_code == 403
+    )  # current needed
     assert client.post("/api/pin", json={"current": "0000", "new": "1357"}, headers=h).status_code == 401
     assert client.post("/api/pin", json={"current": "2468", "new": "1357"}, headers=h).status_code == 200
     assert post_settings(client, token, {"profile": "teen"}, pin="1357").status_code == 200
@@ -465,7 +478,9 @@ def test_gallery_download_and_delete(client: TestClient, tmp_path: Path) -> None
 )
 def test_gallery_traversal_is_404(client: TestClient, tmp_path: Path, path: str) -> None:
     token = csrf(client)
-    client.post("/api/pin", json={"new": "2468"}, headers={"x-csrf-token": token})  # admin.json exists
+    client.post(
+        "/api/pin", json={"setup_code": SETUP_CODE, "new": "2468"}, headers={"x-csrf-token": token}
+    )  # admin.json exists
     (tmp_path / "data" / "gallery" / "photos" / ".hidden.jpg").write_bytes(picture(GREEN))
     (tmp_path / "data" / "gallery" / "videos" / ".video-x.partial.mp4").write_bytes(b"partial")
     assert client.get(path).status_code == 404

@@ -18,15 +18,14 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
-import views as V
-
-from calibrate_fusion import Item, auc, fit, grouped_folds
 from captureguard.core.detection import BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW, Detections
 from captureguard.core.fusion import FusionModel, class_scores
 from captureguard.core.policy import load_profiles
 from captureguard.models.nsfwjs import nsfwjs_detections
+from tools.calibrate_fusion import Item, auc, fit, grouped_folds
+from tools.detect_v2 import views as view_cache
 
 
 def detections_of(rec: Mapping[str, Any], views: Sequence[str]) -> Detections:
@@ -68,7 +67,7 @@ def features(recs: Sequence[Mapping[str, Any]], views: Sequence[str], names: Seq
 
 # ---------------------------------------------------------------- categories and metrics
 def category(kind: str) -> str:
-    if V.is_people(kind):
+    if view_cache.is_people(kind):
         return "people"
     if kind == "clothing_flatlay":
         return "clothing"
@@ -119,11 +118,18 @@ def table(blocked: np.ndarray, d: Data) -> dict[str, tuple[int, int]]:
 
 def fmt_table(name: str, blocked: np.ndarray, d: Data, extra: str = "") -> str:
     t = table(blocked, d)
-    cell = lambda k: f"{t[k][0]}/{t[k][1]} ({100 * t[k][0] / max(t[k][1], 1):.1f}%)"  # noqa: E731
-    return f"| {name} | {cell('nude')} | {cell('safe')} | {cell('people')} | {cell('clothing')} | {cell('art')} | {cell('other')} |{extra}"
+
+    def cell(k: str) -> str:
+        return f"{t[k][0]}/{t[k][1]} ({100 * t[k][0] / max(t[k][1], 1):.1f}%)"
+
+    cells = " | ".join(cell(k) for k in ("nude", "safe", "people", "clothing", "art", "other"))
+    return f"| {name} | {cells} |{extra}"
 
 
-HEADER = "| system | recall (nude) | FB all safe | FB people | FB clothing | FB art | FB other |\n|---|---|---|---|---|---|---|"
+HEADER = (
+    "| system | recall (nude) | FB all safe | FB people | FB clothing | FB art | FB other |\n"
+    "|---|---|---|---|---|---|---|"
+)
 
 
 def per_kind(blocked: np.ndarray, d: Data, min_n: int = 1) -> str:
@@ -287,14 +293,14 @@ def missed(scores: np.ndarray, d: Data, t: float) -> list[str]:
 
 
 def main(argv: Sequence[str]) -> None:
-    items = V.read_manifest(V.DEFAULT_MANIFEST)
+    items = view_cache.read_manifest(view_cache.DEFAULT_MANIFEST)
     d = Data.of(items)
-    recs = V.get(items, ["nn640", "onsfw"], pert="clean")
+    recs = view_cache.get(items, ["nn640", "onsfw"], pert="clean")
     cmd = argv[0] if argv else "baseline"
     commands: dict[str, Callable[[], object]] = {
         "baseline": lambda: baseline(d, recs),
-        "cv": lambda: cv(d, V.get(items, ["nn640", "onsfw", "njs", "pose640", "crops640"])),
-        "heads": lambda: heads(d, V.get(items, ["nn640", "onsfw", "njs", "pose640", "crops640"])),
+        "cv": lambda: cv(d, view_cache.get(items, ["nn640", "onsfw", "njs", "pose640", "crops640"])),
+        "heads": lambda: heads(d, view_cache.get(items, ["nn640", "onsfw", "njs", "pose640", "crops640"])),
     }
     print(Counter(d.cats))
     commands[cmd]()

@@ -21,18 +21,17 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
-import evaluate as E
-import views as V
-
-from calibrate_fusion import auc, fit
 from captureguard.core.fusion import EXPOSED_INTIMATE, EXPOSED_SKIN, class_scores
 from captureguard.core.policy import load_profiles
+from tools.calibrate_fusion import auc, fit
+from tools.detect_v2 import evaluate
+from tools.detect_v2 import views as view_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "src" / "captureguard" / "data"
-FEATURES = ["nsfw_logit", "person_nsfw_logit", "crop_mean_logit", *E.PEOPLE, *E.NN_MAX]
+FEATURES = ["nsfw_logit", "person_nsfw_logit", "crop_mean_logit", *evaluate.PEOPLE, *evaluate.NN_MAX]
 #: mode -> (views as cached, detector configs to ship, L2 on standardised weights)
 MODES: dict[str, tuple[list[str], list[dict[str, Any]], float]] = {
     "photo": (
@@ -93,7 +92,7 @@ class Head:
         return np.asarray(1 / (1 + np.exp(-(self.intercept + x @ self.weights))))
 
 
-def oof_monotone(x: np.ndarray, d: E.Data, names: list[str], l2: float) -> np.ndarray:
+def oof_monotone(x: np.ndarray, d: evaluate.Data, names: list[str], l2: float) -> np.ndarray:
     out = np.zeros(len(d.y))
     for f in np.unique(d.folds):
         test = d.folds == f
@@ -114,7 +113,7 @@ def shifted(scores: np.ndarray, shift: float) -> np.ndarray:
 def region_blocks(recs: list[dict[str, Any]], views: list[str], thresholds: dict[str, float]) -> np.ndarray:
     out = np.zeros(len(recs), bool)
     for i, r in enumerate(recs):
-        cs = class_scores(E.detections_of(r, views))
+        cs = class_scores(evaluate.detections_of(r, views))
         out[i] = any(cs.get(c, 0.0) >= t for c, t in thresholds.items())
     return out
 
@@ -123,9 +122,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="write fusion_<mode>.json, profiles.toml thresholds")
     args = ap.parse_args()
-    items = V.read_manifest(V.DEFAULT_MANIFEST)
-    d = E.Data.of(items)
-    recs = V.get(items, ["nn640", "onsfw", "pose640", "crops640"])
+    items = view_cache.read_manifest(view_cache.DEFAULT_MANIFEST)
+    d = evaluate.Data.of(items)
+    recs = view_cache.get(items, ["nn640", "onsfw", "pose640", "crops640"])
     profiles = load_profiles()
     report = [
         "# Detection v2: fusion heads (grouped CV, out-of-fold)",
@@ -136,16 +135,16 @@ def main() -> None:
     thresholds: dict[str, dict[str, float]] = {}
     oofs: dict[str, np.ndarray] = {}
     for mode, (views, _, l2) in MODES.items():
-        x = E.features(recs, views, FEATURES)
+        x = evaluate.features(recs, views, FEATURES)
         s = oof_monotone(x, d, FEATURES, l2)
-        t_child = E.threshold_for(s, d, RATES["child"])
+        t_child = evaluate.threshold_for(s, d, RATES["child"])
         # the child threshold lands a hair above 0.5 (1e-4 in logit), so a safe still that sits
         # exactly at the OOF <= 1% point stays below the shipped 0.5
         shift = -logit(t_child) - 1e-4
         s = shifted(s, shift)
         oofs[mode] = s
-        thr = {p: float(E.threshold_for(s, d, r)) for p, r in RATES.items()}
-        thr["warn"] = float(E.threshold_for(s, d, WARN_RATE))
+        thr = {p: float(evaluate.threshold_for(s, d, r)) for p, r in RATES.items()}
+        thr["warn"] = float(evaluate.threshold_for(s, d, WARN_RATE))
         thresholds[mode] = thr
         m = Head(x, d.y, FEATURES, l2)
         head = {
@@ -163,26 +162,27 @@ def main() -> None:
                 "method": "grouped CV, one fold per positive group (67), negative groups dealt round-robin; OOF",
                 "command": ".venv/bin/python tools/detect_v2/fit_heads.py --write",
                 "auc": round(auc(s, d.y), 4),
-                "child_point": "OOF score at which <= 1% of all safe stills and <= 1% of people photos are blocked, shifted to 0.5",
+                "child_point": (
+                    "OOF score at which <= 1% of all safe stills and <= 1% of people photos are blocked, shifted to 0.5"
+                ),
                 "oof_thresholds": {k: round(v, 4) for k, v in thr.items()},
             },
         }
         if args.write:
             (DATA / f"fusion_{mode}.json").write_text(json.dumps(head, indent=2) + "\n")
-        report += [f"## {mode}: views {', '.join(views)}; AUC {auc(s, d.y):.3f}", "", E.HEADER]
+        report += [f"## {mode}: views {', '.join(views)}; AUC {auc(s, d.y):.3f}", "", evaluate.HEADER]
         for p in ("child", "teen", "adult"):
             block = thresholds["photo"][p] if p != "child" else 0.5
-            report.append(E.fmt_table(f"{p} (fused >= {block:.3f})", s >= block, d))
+            report.append(evaluate.fmt_table(f"{p} (fused >= {block:.3f})", s >= block, d))
             cls = profiles[p].class_thresholds
             support = {"child": thresholds["photo"]["warn"], "teen": 0.5, "adult": thresholds["photo"]["teen"]}[p]
             reg = region_blocks(recs, views, dict(cls)) & (s >= support)
-            report.append(
-                E.fmt_table(f"{p} + regions over class thresholds when fused >= {support:.3f}", (s >= block) | reg, d)
-            )
+            title = f"{p} + regions over class thresholds when fused >= {support:.3f}"
+            report.append(evaluate.fmt_table(title, (s >= block) | reg, d))
             reg_alone = region_blocks(recs, views, dict(cls))
-            report.append(E.fmt_table(f"{p} + lone regions (old rule)", (s >= block) | reg_alone, d))
-        report += ["", f"Per kind ({mode}, child, fused >= 0.5):", "", E.per_kind(s >= 0.5, d), ""]
-        report += [f"Missed at child ({mode}): " + "; ".join(E.missed(s, d, 0.5)), ""]
+            report.append(evaluate.fmt_table(f"{p} + lone regions (old rule)", (s >= block) | reg_alone, d))
+        report += ["", f"Per kind ({mode}, child, fused >= 0.5):", "", evaluate.per_kind(s >= 0.5, d), ""]
+        report += [f"Missed at child ({mode}): " + "; ".join(evaluate.missed(s, d, 0.5)), ""]
         fb = sorted(f"{it.kind}: {it.title}" for it, v in zip(d.items, s, strict=True) if not it.label and v >= 0.5)
         report += [f"Safe stills blocked at child ({mode}): " + "; ".join(fb), ""]
     (ROOT / "bench" / "results" / "detect_v2.md").write_text("\n".join(report) + "\n")

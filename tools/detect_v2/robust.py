@@ -16,17 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
-import evaluate as E
-import fit_heads as F
-import views as V
+from tools.detect_v2 import evaluate, fit_heads
+from tools.detect_v2 import views as view_cache
 
 
-def cached(items: list[V.Item], pert: str, views: list[str]) -> list[dict | None]:
+def cached(items: list[view_cache.Item], pert: str, views: list[str]) -> list[dict | None]:
     out = []
     for it in items:
-        f = V.CACHE / f"{it.sha256[:24]}_{pert}.pkl"
+        f = view_cache.CACHE / f"{it.sha256[:24]}_{pert}.pkl"
         rec = pickle.loads(f.read_bytes()) if f.exists() else None
         base = [v.partition("k")[0] for v in views]
         out.append(rec if rec is not None and all(b in rec for b in base) else None)
@@ -34,18 +33,20 @@ def cached(items: list[V.Item], pert: str, views: list[str]) -> list[dict | None
 
 
 def main(perts: list[str]) -> None:
-    items = V.read_manifest(V.DEFAULT_MANIFEST)
-    d = E.Data.of(items)
-    clean = V.get(items, ["nn640", "onsfw", "pose640", "crops640"])
+    items = view_cache.read_manifest(view_cache.DEFAULT_MANIFEST)
+    d = evaluate.Data.of(items)
+    clean = view_cache.get(items, ["nn640", "onsfw", "pose640", "crops640"])
     print("| mode | perturbation | recall clean -> perturbed (same stills) | change | people FB perturbed |")
     print("|---|---|---|---|---|")
-    for mode, (views, _, l2) in F.MODES.items():
-        x = E.features(clean, views, F.FEATURES)
-        heads = {f: F.Head(x[d.folds != f], d.y[d.folds != f], F.FEATURES, l2) for f in np.unique(d.folds)}
+    for mode, (views, _, l2) in fit_heads.MODES.items():
+        x = evaluate.features(clean, views, fit_heads.FEATURES)
+        heads = {
+            f: fit_heads.Head(x[d.folds != f], d.y[d.folds != f], fit_heads.FEATURES, l2) for f in np.unique(d.folds)
+        }
         s = np.zeros(len(d.y))
         for f, h in heads.items():
             s[d.folds == f] = h.score(x[d.folds == f])
-        t = E.threshold_for(s, d)
+        t = evaluate.threshold_for(s, d)
         for pert in perts:
             recs = cached(items, pert, views)
             have = np.array([r is not None for r in recs])
@@ -53,7 +54,7 @@ def main(perts: list[str]) -> None:
                 print(f"| {mode} | {pert} | not computed | | |")
                 continue
             idx = np.flatnonzero(have)
-            xp = E.features([recs[i] for i in idx], views, F.FEATURES)
+            xp = evaluate.features([recs[i] for i in idx], views, fit_heads.FEATURES)
             sp = np.array([heads[d.folds[i]].score(xp[j : j + 1])[0] for j, i in enumerate(idx)])
             pos = d.y[idx] == 1
             people = d.cats[idx] == "people"

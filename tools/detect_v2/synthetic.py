@@ -16,31 +16,29 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import evaluate as E
-import fit_heads as F
-import views as V
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
 from captureguard.core.fusion import FusionModel
+from tools.detect_v2 import evaluate, fit_heads
+from tools.detect_v2 import views as view_cache
 
-MANIFEST = V.DEFAULT_MANIFEST.parents[1] / "synthetic" / "manifest.csv"
+MANIFEST = view_cache.DEFAULT_MANIFEST.parents[1] / "synthetic" / "manifest.csv"
 
 
 def main() -> None:
-    items = V.read_manifest(MANIFEST)
-    recs = V.get(items, ["nn640", "onsfw", "pose640", "crops640"])
+    items = view_cache.read_manifest(MANIFEST)
+    recs = view_cache.get(items, ["nn640", "onsfw", "pose640", "crops640"])
     rows = []
     with MANIFEST.open(encoding="utf-8") as fh:
         import csv
 
         notes = {r["path"]: r for r in csv.DictReader(fh)}
-    for mode, (views, _, _) in F.MODES.items():
+    for mode, (views, _, _) in fit_heads.MODES.items():
         head = FusionModel.load(mode=mode)
         table: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         for it, rec in zip(items, recs, strict=True):
             row = notes[str(it.path.relative_to(MANIFEST.parent))]
-            blocked = head.assess(E.detections_of(rec, views)).score >= 0.5
+            blocked = head.assess(evaluate.detections_of(rec, views)).score >= 0.5
             variant = it.kind.removeprefix("synthetic_").removesuffix("_cam")
             copy = "camera" if it.kind.endswith("_cam") else "render"
             tone = m.group(1) if (m := re.search(r"skin tone (\d)", row["notes"])) else "?"

@@ -29,16 +29,15 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
-from calibrate_fusion import DEFAULT_MANIFEST, Item, load_frame, read_manifest  # noqa: E402
-from captureguard.core.frame import Frame  # noqa: E402
-from captureguard.models.nsfwjs import nsfwjs_detector  # noqa: E402
+from captureguard.core.frame import Frame
+from captureguard.models.nsfwjs import nsfwjs_detector
 from captureguard.models.open_nsfw import open_nsfw_detector
-from captureguard.models.people import PersonCropDetector, PersonDetector, PersonSettings, person_model_path  # noqa: E402
-from captureguard.models.runtime import OnnxModel  # noqa: E402
-from captureguard.models.yolo import YoloSettings, nudenet_detector  # noqa: E402
+from captureguard.models.people import PersonCropDetector, PersonDetector, PersonSettings, person_model_path
+from captureguard.models.runtime import OnnxModel
+from captureguard.models.yolo import YoloSettings, nudenet_detector
+from tools.calibrate_fusion import DEFAULT_MANIFEST, Item, load_frame, read_manifest
 
 CACHE = Path(os.environ.get("CG_V2_CACHE", "/tmp/cg_v2_cache"))
 ALL_VIEWS = ("nn640", "onsfw", "njs", "pose640", "crops640", "pose960", "crops960")

@@ -6,7 +6,7 @@ The TF.js model gets exactly the 299x299 RGB pixels our detector feeds the ONNX 
     (cd $D/npm && npm install --no-save nsfwjs@4.3.0 @tensorflow/tfjs@4)   # see to_onnx.py
     .venv/bin/python tools/nsfwjs/record_parity.py $D/npm
 
-Writes ``tests/fixtures/nsfwjs_parity.json`` (used by ``tests/test_nsfwjs.py``).
+Writes ``tests/models/fixtures/nsfwjs_parity.json`` (used by ``tests/models/test_nsfwjs.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from captureguard.models.nsfwjs import NSFWJS_CLASSES, nsfwjs_input
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "src" / "captureguard" / "data" / "demo"
-OUT = ROOT / "tests" / "fixtures" / "nsfwjs_parity.json"
+OUT = ROOT / "tests" / "models" / "fixtures" / "nsfwjs_parity.json"
 
 
 def main() -> None:

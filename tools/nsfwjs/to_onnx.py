@@ -4,11 +4,13 @@ Build time only (``make nsfwjs-model`` runs the whole chain). Input: ``model.jso
 ``weights.bin`` dumped from the npm package ``nsfwjs@4.3.0`` (MIT) by ``dump_tfjs.js``::
 
     mkdir -p $D/npm && (cd $D/npm && npm install --no-save nsfwjs@4.3.0)
-    mkdir -p $D/incv3 && (cd $D/incv3 && node tools/nsfwjs/dump_tfjs.js $D/npm/node_modules/nsfwjs/dist/models/inception_v3)
+    TFJS=$D/npm/node_modules/nsfwjs/dist/models/inception_v3
+    mkdir -p $D/incv3 && (cd $D/incv3 && node tools/nsfwjs/dump_tfjs.js $TFJS)
     python tools/nsfwjs/to_onnx.py $D/incv3 OUT.onnx      # needs the `onnx` package (build venv)
 
 BatchNorm is folded into the preceding convolution. Outputs ``probs [N, 5]`` (softmax over
-Drawing, Hentai, Neutral, Porn, Sexy) and ``embedding [N, 2048]`` (the pooled features). ``parity.py`` compares it with TF.js scores.
+Drawing, Hentai, Neutral, Porn, Sexy) and ``embedding [N, 2048]`` (the pooled features). ``parity.py`` compares
+it with TF.js scores.
 """
 
 import hashlib
@@ -22,7 +24,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 SRC = Path(sys.argv[1])
 OUT = Path(sys.argv[2])
-model = json.load(open(SRC / "model.json"))
+with open(SRC / "model.json") as fh:
+    model = json.load(fh)
 raw = np.fromfile(SRC / "weights.bin", np.uint8)
 weights, off = {}, 0
 for w in model["weightsManifest"][0]["weights"]:
@@ -36,7 +39,7 @@ for w in model["weightsManifest"][0]["weights"]:
 assert off == raw.size, (off, raw.size)
 
 layers = model["modelTopology"]["model_config"]["config"]["layers"]
-by_name = {l["name"]: l for l in layers}
+by_name = {layer["name"]: layer for layer in layers}
 nodes, inits = [], []
 
 
@@ -48,16 +51,16 @@ def init(name, arr):
 out_of = {}  # keras layer name -> onnx tensor name
 # BN folding: conv -> bn -> act chains. Find BN whose input is a conv.
 consumed_bn = {}
-for l in layers:
-    if l["class_name"] == "BatchNormalization":
-        src = l["inbound_nodes"][0][0][0]
+for layer in layers:
+    if layer["class_name"] == "BatchNormalization":
+        src = layer["inbound_nodes"][0][0][0]
         if by_name[src]["class_name"] == "Conv2D":
-            consumed_bn[src] = l["name"]
+            consumed_bn[src] = layer["name"]
 
 nodes.append(helper.make_node("Transpose", ["input"], ["x_nchw"], perm=[0, 3, 1, 2]))
-for l in layers:
-    cls, name, cfg = l["class_name"], l["name"], l["config"]
-    ins = [out_of[i[0]] for i in l["inbound_nodes"][0]] if l["inbound_nodes"] else []
+for layer in layers:
+    cls, name, cfg = layer["class_name"], layer["name"], layer["config"]
+    ins = [out_of[i[0]] for i in layer["inbound_nodes"][0]] if layer["inbound_nodes"] else []
     if cls == "InputLayer":
         out_of[name] = "x_nchw"
     elif cls == "Conv2D":

@@ -15,7 +15,7 @@ from captureguard._version import __version__
 from captureguard.core.verdict import Verdict
 from captureguard.errors import BadInputError, CaptureGuardError
 from captureguard.guard.check import Checker
-from captureguard.sources.image import load_image
+from captureguard.sources.image import header_size, load_image
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def check_paths(checker: Checker, paths: Sequence[Path], *, max_megapixels: floa
     for path in tqdm(paths, desc="checking", unit="img", disable=not progress, leave=False):
         t0 = time.perf_counter()
         try:
-            frame = load_image(path, max_megapixels=max_megapixels)
+            frame = load_image(path, max_megapixels=max_megapixels, reduced=True)  # checked, never kept
         except BadInputError as exc:
             rows.append(ScanRow(path, error=str(exc)))
             continue
@@ -64,19 +64,31 @@ def check_paths(checker: Checker, paths: Sequence[Path], *, max_megapixels: floa
             rows.append(ScanRow(path, error=f"{path}: {exc}"))
             continue
         load_ms = (time.perf_counter() - t0) * 1e3
-        rows.append(ScanRow(path, checker.check(frame), width=frame.width, height=frame.height, load_ms=load_ms))
+        width, height = header_size(path) or (frame.width, frame.height)  # the file's size, not the checked one
+        rows.append(ScanRow(path, checker.check(frame), width=width, height=height, load_ms=load_ms))
     return rows
 
 
 CSV_FIELDS = ("path", "decision", "score", "reasons", "profile", "width", "height", "total_ms", "error")
 
 
+def check_report_path(target: Path) -> None:
+    """Refuse a report path that :func:`write_report` could not write, before any work is done.
+
+    Raises:
+        BadInputError: the suffix is not ``.csv`` or ``.json``, or the path is a folder.
+    """
+    if target.suffix.lower() not in (".csv", ".json"):
+        raise BadInputError(f"--report {target} must end in .csv or .json")
+    if target.is_dir():
+        raise BadInputError(f"--report {target} is a folder; give a file name ending in .csv or .json")
+
+
 def write_report(rows: Iterable[ScanRow], target: Path, *, profile: str) -> None:
     """Write ``.csv`` (one row per file) or ``.json`` (with a header) to ``target``."""
     rows = list(rows)
+    check_report_path(target)
     suffix = target.suffix.lower()
-    if suffix not in (".csv", ".json"):
-        raise BadInputError(f"report {target} must end in .csv or .json")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".json":

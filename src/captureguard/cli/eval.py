@@ -39,6 +39,12 @@ def add_eval_command(sub: Any) -> None:
     e.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
     e.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     e.add_argument("--no-videos", action="store_true", help="skip the video rows")
+    e.add_argument(
+        "--detectors",
+        type=Path,
+        metavar="FILE",
+        help="detectors TOML for ours ([photo], [live]; default: shipped)",
+    )
 
 
 def _prepare_out(out: Path) -> str | None:
@@ -53,6 +59,17 @@ def _prepare_out(out: Path) -> str | None:
     return None
 
 
+def _check_detectors(path: Path | None) -> None:
+    """Build the ``--detectors`` file's photo and live detector sets once, before any work, so a bad
+    file is one line here rather than an error per image in the worker processes."""
+    if path is None:
+        return
+    from captureguard.guard.check import Checker
+
+    for mode in ("photo", "live"):
+        Checker.create(mode=mode, detectors_path=path, threads=1).close()
+
+
 def run_eval(args: argparse.Namespace, *, scorers: Sequence[Any] | None = None) -> int:
     """Run ``captureguard eval``; ``scorers`` replaces the shipped configurations (tests use fakes)."""
     from captureguard.evaluation.manifest import read_manifest
@@ -60,6 +77,11 @@ def run_eval(args: argparse.Namespace, *, scorers: Sequence[Any] | None = None) 
     t0 = time.perf_counter()
     try:
         items = read_manifest(args.manifest)
+    except CaptureGuardError as exc:
+        print(f"captureguard eval: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        _check_detectors(getattr(args, "detectors", None))
     except CaptureGuardError as exc:
         print(f"captureguard eval: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -85,12 +107,13 @@ def _evaluate(args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[
     if scorers is None:
         from captureguard.evaluation.configs import default_scorers
 
-        scorers = default_scorers(perturb=args.perturb, configs=args.configs)
+        scorers = default_scorers(perturb=args.perturb, configs=args.configs, detectors=args.detectors)
     stills = [i for i in items if not i.is_video]
     progress = not args.no_progress
     result = run_stills(stills, scorers, cache_dir=args.out / "cache", workers=max(1, args.workers), progress=progress)
     if not getattr(args, "no_videos", False):
-        result.videos, video_errors = _run_videos([i for i in items if i.is_video], progress=progress)
+        videos = [i for i in items if i.is_video]
+        result.videos, video_errors = _run_videos(videos, progress=progress, out=args.out, detectors=args.detectors)
         result.errors += video_errors
     doc = build_metrics(result, manifest=args.manifest)
     plots = write_plots(args.out, result.stills, doc["configurations"])
@@ -110,23 +133,40 @@ def _evaluate(args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[
     return [out / "report.md", out / "report.html", out / "metrics.json", *plots]
 
 
-def _run_videos(videos: Sequence[Any], *, progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Each video through the stream guard and the sampling baselines, in this process."""
+def _run_videos(
+    videos: Sequence[Any], *, progress: bool, out: Path, detectors: Path | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Each video through the stream guard and the sampling baselines, in this process.
+
+    Results are cached in ``OUT/cache/videos`` by file hash, manifest row and checker version,
+    so a re-run with nothing changed decodes no video and loads no model.
+    """
     if not videos:
         return [], []
     from tqdm import tqdm
 
+    from captureguard.evaluation.configs import ours_version
+    from captureguard.evaluation.video_cache import VideoCache
     from captureguard.evaluation.videos import evaluate_video
     from captureguard.guard.check import Checker
 
-    checker = Checker.create(mode="live")
+    cache = VideoCache(out / "cache" / "videos", version=f"live-{ours_version(detectors)}")
+    checker: Checker | None = None
     results, errors = [], []
     try:
         for item in tqdm(videos, desc="videos", unit="video", disable=not progress, leave=False):
             try:
-                results.append(evaluate_video(item, checker).to_dict())
+                cached = cache.load(item)
+                if cached is not None:
+                    results.append(cached)
+                    continue
+                checker = checker or Checker.create(mode="live", detectors_path=detectors)
+                result = evaluate_video(item, checker).to_dict()
+                cache.store(item, result)
+                results.append(result)
             except CaptureGuardError as exc:
                 errors.append({"path": str(item.path), "error": str(exc)})
     finally:
-        checker.close()
+        if checker is not None:
+            checker.close()
     return results, errors

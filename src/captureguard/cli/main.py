@@ -13,9 +13,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from captureguard import _logsafe
 from captureguard._version import __version__
 from captureguard.cli import chokepoint as chokepoint_cli
-from captureguard.cli.check import ScanRow, check_paths, write_report
+from captureguard.cli.check import ScanRow, check_paths, check_report_path, write_report
 from captureguard.cli.eval import add_eval_command, run_eval
 from captureguard.cli.serve import add_serve_command, run_serve
 from captureguard.cli.stream import add_profile_options, add_stream_commands, run_camera, run_video
@@ -52,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
             type=float,
             default=DEFAULT_MAX_MEGAPIXELS,
             help=f"refuse larger images (decompression-bomb guard, default {DEFAULT_MAX_MEGAPIXELS:g})",
+        )
+        sp.add_argument(
+            "--detectors",
+            type=Path,
+            metavar="FILE",
+            help="detectors TOML (a [photo] and/or [live] list of models) replacing the shipped one",
         )
         sp.add_argument(
             "--deadline-ms",
@@ -91,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    _logsafe.install()  # no level writes pixels or image metadata (Pillow's EXIF dumps, socket frames)
     try:
         if (code := chokepoint_cli.run(args)) is not None:
             return code
@@ -121,7 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _checker(args: argparse.Namespace) -> Checker:
     deadline = args.deadline_ms / 1e3 if args.deadline_ms else None
-    return Checker.create(profile=args.profile, mode=args.mode, profiles_path=args.profiles_file, deadline_s=deadline)
+    return Checker.create(
+        profile=args.profile,
+        mode=args.mode,
+        profiles_path=args.profiles_file,
+        detectors_path=args.detectors,
+        deadline_s=deadline,
+    )
 
 
 def _exit_code(rows: Sequence[ScanRow]) -> int:
@@ -147,6 +161,8 @@ def _scan(args: argparse.Namespace) -> int:
     if not args.directory.is_dir():
         print(f"captureguard: error: {args.directory} is not a directory", file=sys.stderr)
         return EXIT_ERROR
+    if args.report is not None:
+        check_report_path(args.report)  # before scanning, not after
     paths = list(iter_image_paths(args.directory))
     checker = _checker(args)
     rows = check_paths(checker, paths, max_megapixels=args.max_megapixels, progress=not args.no_progress)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import ipaddress
+import secrets
 import ssl
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from captureguard.web.pin import PinStore
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -28,6 +34,21 @@ def add_serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     s.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads per model (default 2)")
     s.add_argument("--tls-cert", type=Path, metavar="PEM", help="certificate chain: serve HTTPS (with --tls-key)")
     s.add_argument("--tls-key", type=Path, metavar="PEM", help="private key of --tls-cert")
+    s.add_argument(
+        "--detectors", type=Path, metavar="FILE", help="detectors TOML with [photo] and [live] (default: shipped)"
+    )
+    s.add_argument(
+        "--viewer-idle-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="close a viewfinder socket that sends nothing for this many seconds (default 30)",
+    )
+    s.add_argument(
+        "--set-pin",
+        action="store_true",
+        help="set the admin PIN here (asked for twice; or one line on stdin) and exit, without serving",
+    )
     s.add_argument(
         "--allow-host",
         action="append",
@@ -62,11 +83,21 @@ def tls_problem(cert: Path | None, key: Path | None) -> str | None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Load the models, then serve until SIGINT/SIGTERM (recordings finalised on the way out)."""
+    """Load the models, then serve until SIGINT/SIGTERM (recordings finalised on the way out).
+
+    At start-up, while no admin PIN is set, a one-time setup code is printed on the console:
+    setting the first PIN on the settings page needs it (``--set-pin`` sets it here instead).
+    """
+    from captureguard.errors import ConfigError
     from captureguard.web.config import ServerConfig
+    from captureguard.web.pin import PinStore
+    from captureguard.web.preflight import check_config
     from captureguard.web.server import serve
     from captureguard.web.state import load_services
 
+    if args.viewer_idle_timeout <= 0:
+        print("captureguard: error: --viewer-idle-timeout must be positive (seconds)", file=sys.stderr)
+        return EXIT_ERROR
     problem = tls_problem(args.tls_cert, args.tls_key)
     if problem is not None:
         print(f"captureguard: error: {problem}", file=sys.stderr)
@@ -95,11 +126,29 @@ def run_serve(args: argparse.Namespace) -> int:
         allowed_hosts=tuple(args.allow_host),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        detectors_path=args.detectors,
+        viewer_idle_timeout_s=args.viewer_idle_timeout,
+        setup_code=secrets.token_urlsafe(12),
     )
+    check_config(config)  # a bad file or --data: one line and exit 2, before anything loads
+    pins = PinStore(config.data_dir / "admin.json")
+    if args.set_pin:
+        return _set_pin(pins)
     services = load_services(config, profile=args.profile)  # errors here print cleanly, before listening
 
     def listening(url: str) -> None:
         print(f"captureguard serving on {url}", flush=True)
+        try:
+            has_pin = pins.has_pin
+        except ConfigError as exc:  # the app runs locked under the strictest settings
+            print(f"captureguard: warning: {exc}", file=sys.stderr, flush=True)
+            return
+        if not has_pin:
+            print(
+                f"first-run setup code: {config.setup_code} (setting the admin PIN on {url}settings needs it; "
+                "good for one PIN)",
+                flush=True,
+            )
 
     started = serve(
         config,
@@ -109,3 +158,21 @@ def run_serve(args: argparse.Namespace) -> int:
         access_log=args.verbose > 1,
     )
     return EXIT_OK if started else EXIT_ERROR
+
+
+def _set_pin(pins: PinStore) -> int:
+    """``serve --set-pin``: a new PIN from the terminal (asked twice) or one line of stdin
+    (then, when a PIN exists already, the current one on the next line)."""
+    if sys.stdin.isatty():
+        new = getpass.getpass("new admin PIN: ")
+        if getpass.getpass("repeat it: ") != new:
+            print("captureguard: error: the two PINs differ; nothing changed", file=sys.stderr)
+            return EXIT_ERROR
+    else:
+        new = sys.stdin.readline().rstrip("\r\n")
+    current = None
+    if pins.has_pin:
+        current = getpass.getpass("current admin PIN: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    pins.set_pin(new, current=current)  # PinError/ConfigError: one line, exit 2 (a CaptureGuardError)
+    print(f"admin PIN saved in {pins.path}")
+    return EXIT_OK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -15,7 +16,7 @@ from tqdm import tqdm
 
 from captureguard.core.frame import Frame
 from captureguard.core.ledger import StreamSettings
-from captureguard.errors import CaptureGuardError
+from captureguard.errors import CaptureGuardError, ConfigError
 from captureguard.guard.check import Checker
 from captureguard.guard.placeholder import Placeholder
 from captureguard.guard.stream import StreamGuard
@@ -28,18 +29,29 @@ EXIT_OK, EXIT_FLAGGED, EXIT_ERROR = 0, 1, 2
 
 def add_stream_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``video`` and ``camera``."""
-    v = sub.add_parser("video", help="guard a video file into a new MP4 that holds only checked or covered frames")
+    v = sub.add_parser(
+        "video",
+        help="guard a video file into a new MP4 that holds only checked or covered frames",
+        description="Guard a video file into a new MP4 (H.264) that holds only checked or covered frames. "
+        "OUT must end in .mp4 (other containers are refused, never written under another name) and must not "
+        "be IN itself (also not through a link). Ctrl-C or SIGTERM stops early: OUT is finalised and playable "
+        "up to the last frame written.",
+    )
     v.add_argument("input", metavar="IN", help="video file")
-    v.add_argument("output", metavar="OUT", type=Path, help="guarded .mp4 to write")
+    v.add_argument("output", metavar="OUT", type=Path, help="guarded .mp4 to write (only .mp4)")
     v.add_argument("--report", type=Path, help="write a JSON report (counters, blocks; no pixels)")
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_guard_options(v)
 
     c = sub.add_parser("camera", help="guard a live camera into a recording, a preview and/or a virtual camera")
     c.add_argument("--device", default="0", help="camera index (default 0), or an RTSP/HTTP URL, or a file")
-    c.add_argument("--record", type=Path, help="record the guarded stream to this .mp4")
+    c.add_argument("--record", type=Path, help="record the guarded stream to this .mp4 (only .mp4)")
     c.add_argument("--photos", type=Path, help="folder for photos: send SIGUSR1 (or press p in the preview)")
-    c.add_argument("--preview", action="store_true", help="show the guarded stream in a window (needs a display)")
+    c.add_argument(
+        "--preview",
+        action="store_true",
+        help="show the guarded stream in a window (needs a display and opencv-python, not the headless build)",
+    )
     c.add_argument("--virtualcam", action="store_true", help="publish the guarded stream as a virtual camera")
     c.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: until Ctrl-C)")
     c.add_argument("--report", type=Path, help="write a JSON report when done")
@@ -74,10 +86,18 @@ def _add_guard_options(p: argparse.ArgumentParser) -> None:
         help="what replaces a withheld frame: black (default) or a heavy blur, with a notice; or drop it",
     )
     p.add_argument("--deadline-ms", type=float, default=500.0, help="a check slower than this blocks (default 500)")
+    p.add_argument(
+        "--detectors",
+        type=Path,
+        metavar="FILE",
+        help="detectors TOML ([live]; [photo] for photos; default: shipped)",
+    )
 
 
 def _guard(args: argparse.Namespace, *, live: bool) -> StreamGuard:
-    checker = Checker.create(profile=args.profile, mode="live", profiles_path=args.profiles_file)
+    checker = Checker.create(
+        profile=args.profile, mode="live", profiles_path=args.profiles_file, detectors_path=args.detectors
+    )
     settings = StreamSettings(
         max_gap=args.max_gap,
         schedule="latest" if live else "lockstep",
@@ -93,23 +113,51 @@ def run_video(args: argparse.Namespace) -> int:
     from captureguard.sinks.mp4 import Mp4Sink
     from captureguard.sources.video import open_source
 
+    check_output(args.output, "OUT", source=args.input)
+    guard = _guard(args, live=False)  # a bad --profile/--detectors fails before anything is opened
     source = open_source(args.input)
     total = getattr(source, "frame_count", None) or None
     sink = Mp4Sink(args.output, fps=source.fps or 30.0)
+    stop = threading.Event()
     with tqdm(total=total, unit="frame", desc="guarding", disable=args.no_progress, leave=False) as bar:
 
         def tick(frame: Frame) -> None:
             bar.update()
 
-        report, error = _run(source, _guard(args, live=False), [sink], args, on_frame=tick)
+        with _signals(stop, None):
+            report, error = _run(source, guard, [sink], args, on_frame=tick, stop=stop)
+    if stop.is_set():
+        print(f"stopped early: {args.output} holds the guarded frames up to the stop", file=sys.stderr)
     return _finish(report, args, error, output=args.output)
+
+
+def check_output(output: Path, what: str, *, source: str | None = None) -> None:
+    """Refuse an output the MP4 sink must not write: not ``.mp4``, or the input itself.
+
+    Raises:
+        ConfigError: the suffix is not ``.mp4`` (an ``.avi``/``.mkv`` would hold MP4 data under a
+            wrong name), or ``output`` is ``source`` (same path, a link to it, or a hard link).
+    """
+    if output.suffix.lower() != ".mp4":
+        raise ConfigError(f"{what} {output} must end in .mp4: captureguard writes MP4 (H.264) only")
+    if source is None or not output.exists() or not os.path.exists(source):
+        return
+    if os.path.samefile(source, output):
+        raise ConfigError(f"{what} {output} is the input video {source}; write the guarded copy to a new file")
 
 
 def run_camera(args: argparse.Namespace) -> int:
     """``captureguard camera``: runs until Ctrl-C/SIGTERM (or ``--seconds``); photos on SIGUSR1."""
     from captureguard.sources.video import open_source
 
+    if args.record is not None:
+        check_output(args.record, "--record", source=args.device)
     source = open_source(args.device)
+    try:
+        guard = _guard(args, live=source.live)  # a bad --profile/--detectors: one line, nothing recorded
+    except CaptureGuardError:
+        source.close()
+        raise
     stop = threading.Event()
     photos = _PhotoTrigger(args) if args.photos else None
     sinks = _camera_sinks(args, source.fps or 30.0, stop, photos)
@@ -117,7 +165,7 @@ def run_camera(args: argparse.Namespace) -> int:
         threading.Timer(args.seconds, stop.set).start()
     print(f"guarding {source.name}; Ctrl-C to stop" + ("; SIGUSR1 takes a photo" if photos else ""), file=sys.stderr)
     with _signals(stop, photos):
-        report, error = _run(source, _guard(args, live=source.live), sinks, args, on_frame=photos, stop=stop)
+        report, error = _run(source, guard, sinks, args, on_frame=photos, stop=stop)
     if photos is not None:
         photos.wait()
     return _finish(report, args, error, output=args.record)
@@ -155,7 +203,13 @@ class _PhotoTrigger:
         from captureguard.guard.photo import PhotoGuard
         from captureguard.sinks.photo_store import PhotoStore
 
-        checker = Checker.create(profile=args.profile, mode="photo", profiles_path=args.profiles_file, deadline_s=10.0)
+        checker = Checker.create(
+            profile=args.profile,
+            mode="photo",
+            profiles_path=args.profiles_file,
+            detectors_path=getattr(args, "detectors", None),
+            deadline_s=10.0,
+        )
         self._guard = PhotoGuard(checker, PhotoStore(args.photos))
         self._wanted = threading.Event()
         self._threads: list[threading.Thread] = []

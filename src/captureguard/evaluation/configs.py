@@ -23,8 +23,10 @@ from captureguard.core.detection import EXPOSED_INTIMATE, IMAGE_NSFW
 from captureguard.core.fusion import Assessment
 from captureguard.core.policy import Profile, decide, load_profiles
 from captureguard.core.verdict import Decision, Reason
+from captureguard.errors import ModelMissingError
 from captureguard.evaluation.runner import Record, Score, Scorer
 from captureguard.guard.check import Checker
+from captureguard.models.base import load_detector_configs
 
 PROFILES = ("child", "teen", "adult")
 #: The headline configurations, in report order: ours first, then the reference APIs.
@@ -33,18 +35,29 @@ HEADLINE = ("ours:fused", "profile:child", "profile:child:flagged", "ref:nudenet
 PERTURB_PROFILE = "child"
 
 
-def ours_version() -> str:
-    """Package version + a hash of the shipped detector and fusion files (what the record depends on)."""
+def ours_version(detectors: str | Path | None = None) -> str:
+    """Package version + a hash of the detector file (``detectors`` or the shipped one) and the
+    fusion file: what a record depends on. A plugged-in model file is hashed too."""
     root = importlib.resources.files("captureguard")
     digest = hashlib.sha256()
-    for name in ("data/detectors.toml", "data/fusion.json"):
-        digest.update(root.joinpath(name).read_bytes())
+    digest.update(root.joinpath("data/fusion.json").read_bytes())
+    if detectors is None:
+        digest.update(root.joinpath("data/detectors.toml").read_bytes())
+    else:
+        digest.update(Path(detectors).read_bytes())
+        for mode in load_detector_configs(detectors).values():
+            for config in mode:
+                if "path" in config:
+                    try:
+                        digest.update(Path(str(config["path"])).read_bytes())
+                    except OSError as exc:
+                        raise ModelMissingError(f"model file {config['path']} ({detectors}): {exc.strerror}") from exc
     return f"{__version__}-{digest.hexdigest()[:10]}"
 
 
-@functools.lru_cache(maxsize=1)
-def _checker() -> Checker:
-    return Checker.create(mode="photo", threads=1)
+@functools.lru_cache(maxsize=2)
+def _checker(detectors: str | None = None) -> Checker:
+    return Checker.create(mode="photo", threads=1, detectors_path=detectors)
 
 
 def _evidence(checker: Checker, frame: Any, t0: float) -> Record:
@@ -64,8 +77,12 @@ def _evidence(checker: Checker, frame: Any, t0: float) -> Record:
     }
 
 
-def score_ours(path: Path, perturbation: Callable[[np.ndarray], np.ndarray] | None = None) -> Record:
-    """One photo-mode detection pass on a file (optionally perturbed): the raw evidence and timings."""
+def score_ours(
+    path: Path, perturbation: Callable[[np.ndarray], np.ndarray] | None = None, *, detectors: str | None = None
+) -> Record:
+    """One photo-mode detection pass on a file (optionally perturbed): the raw evidence and timings.
+
+    ``detectors`` is a detectors TOML replacing the shipped one (``eval --detectors``)."""
     from captureguard.core.frame import Frame
     from captureguard.sources.image import load_image
 
@@ -73,7 +90,7 @@ def score_ours(path: Path, perturbation: Callable[[np.ndarray], np.ndarray] | No
     frame = load_image(path)
     if perturbation is not None:
         frame = Frame.from_bgr(perturbation(np.asarray(frame.bgr)), source=str(path))
-    return _evidence(_checker(), frame, t0)
+    return _evidence(_checker(detectors), frame, t0)
 
 
 def _assessment(record: Record) -> Assessment:
@@ -146,12 +163,20 @@ def _package_version(name: str) -> str:
     return version(name)
 
 
-def default_scorers(*, perturb: bool = False, configs: Sequence[str] | None = None) -> list[Scorer]:
-    """The shipped scorers; ``configs`` keeps only the named groups (``ours``, ``ref:nudenet``, ``ref:opennsfw``)."""
+def default_scorers(
+    *, perturb: bool = False, configs: Sequence[str] | None = None, detectors: str | Path | None = None
+) -> list[Scorer]:
+    """The shipped scorers; ``configs`` keeps only the named groups (``ours``, ``ref:nudenet``, ``ref:opennsfw``);
+    ``detectors`` replaces the shipped detectors TOML for ``ours``."""
     profiles = load_profiles()
+    where = None if detectors is None else str(detectors)
+    ours = functools.partial(score_ours, detectors=where)
     scorers = [
         Scorer(
-            "ours", ours_version(), functools.partial(_returning, score_ours), functools.partial(derive_ours, profiles)
+            "ours",
+            ours_version(detectors),
+            functools.partial(_returning, ours),
+            functools.partial(derive_ours, profiles),
         ),
         Scorer(
             "ref:nudenet", f"nudenet-{_package_version('nudenet')}", functools.partial(_returning, score_ref_nudenet)
@@ -165,19 +190,20 @@ def default_scorers(*, perturb: bool = False, configs: Sequence[str] | None = No
     if configs:
         scorers = [s for s in scorers if s.name in configs or any(c.startswith(f"{s.name}:") for c in configs)]
     if perturb:
-        scorers += perturbation_scorers(profiles[PERTURB_PROFILE])
+        scorers += perturbation_scorers(profiles[PERTURB_PROFILE], detectors=detectors)
     return scorers
 
 
-def perturbation_scorers(profile: Profile) -> list[Scorer]:
+def perturbation_scorers(profile: Profile, *, detectors: str | Path | None = None) -> list[Scorer]:
     """One scorer per entry of :data:`~captureguard.evaluation.perturb.PERTURBATIONS` (fused score)."""
     from captureguard.evaluation.perturb import PERTURBATIONS
 
+    where = None if detectors is None else str(detectors)
     return [
         Scorer(
             f"perturb:{name}",
-            ours_version(),
-            functools.partial(functools.partial, score_ours, perturbation=fn),
+            ours_version(detectors),
+            functools.partial(functools.partial, score_ours, perturbation=fn, detectors=where),
             functools.partial(derive_perturbed, name, profile),
         )
         for name, fn in PERTURBATIONS.items()

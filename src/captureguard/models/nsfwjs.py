@@ -13,12 +13,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from captureguard.core.detection import IMAGE_CLASS_LABELS, IMAGE_NSFW, Detections
 from captureguard.core.frame import Frame
 from captureguard.errors import DetectionError, ModelMissingError
+from captureguard.models.letterbox import resize
 from captureguard.models.runtime import OnnxModel
 
 NSFWJS_MODEL_FILE = "nsfwjs_inception_v3.onnx"
@@ -53,7 +53,7 @@ def nsfwjs_model_path() -> Path:
 
 def nsfwjs_input(bgr: np.ndarray) -> np.ndarray:
     """``(H, W, 3) uint8`` BGR -> ``(1, 299, 299, 3) float32`` RGB in ``[0, 1]`` (bilinear resize)."""
-    small = cv2.resize(np.ascontiguousarray(bgr), (299, 299), interpolation=cv2.INTER_LINEAR)
+    small = resize(np.ascontiguousarray(bgr), (299, 299))
     out = np.empty((1, 299, 299, 3), np.float32)
     np.multiply(small[:, :, ::-1], np.float32(1 / 255), out=out[0], casting="unsafe")
     return out

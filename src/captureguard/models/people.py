@@ -4,7 +4,7 @@ A nude figure that fills a tenth of a painting, or a person far from a camera, i
 pixels in a whole-image classifier's 224x224 view. :class:`PersonDetector` (YOLO11n-pose,
 COCO person) finds the figures; :class:`PersonCropDetector` cuts a square crop around each
 (box x1.2, side >= ``min_side`` px, at most ``max_crops``) and re-scores it with open_nsfw,
-reporting one :data:`~captureguard.detection.PERSON_NSFW` detection per crop. Fusion then sees
+reporting one :data:`~captureguard.core.detection.PERSON_NSFW` detection per crop. Fusion then sees
 both the people (``PERSON`` boxes) and how nude each looks.
 """
 

@@ -51,8 +51,9 @@ class PreviewSink:
             problem = _gui_problem()
             if problem:
                 raise ConfigError(
-                    f"cannot open preview window {title!r}: {problem}; use HeadlessPreview, or run on a desktop "
-                    "with opencv-python (not opencv-python-headless) installed"
+                    f"cannot open preview window {title!r}: {problem}; --preview needs a desktop and OpenCV with "
+                    "its GUI: pip uninstall -y opencv-python-headless && pip install opencv-python "
+                    "(captureguard installs the headless build); or leave out --preview"
                 )
             gui = cast(Gui, cv2)
         self.title = title

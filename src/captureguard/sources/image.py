@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
+from captureguard._memory import release_free_memory
 from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError, ImageTooLargeError
 
@@ -35,12 +36,20 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_MEGAPIXELS = 100.0
 #: Longest side allowed in pixels, whatever the pixel count.
 MAX_SIDE_PX = 30_000
+#: Longest side a *check-only* decode keeps (``reduced=True``). The detectors never look at more:
+#: each letterboxes the frame to its own input (NudeNet 640 px; open_nsfw 256 px; a plugged-in
+#: YOLO model at most 2048 px, the largest ``input_size`` accepted), so an image is reduced only by
+#: whole factors that keep its longest side at or above this. A 100 MP PNG then holds one
+#: full-size decode for a moment, not three full-size copies for the whole check.
+CHECK_SIDE_PX = 2048
 
 
 _HEIF = importlib.util.find_spec("pillow_heif") is not None
 if _HEIF:  # optional: lets Pillow open HEIC/HEIF phone photos
     importlib.import_module("pillow_heif").register_heif_opener()
 _FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF") + (("HEIF",) if _HEIF else ())
+#: True when ``pillow-heif`` is installed, so HEIC/HEIF photos can be decoded.
+HEIF_SUPPORTED = _HEIF
 #: File suffixes :func:`iter_image_paths` yields (lower case; matched case-insensitively).
 #: HEIC/HEIF are listed even without pillow-heif, so a scan reports them ("install
 #: pillow-heif") instead of silently skipping a phone's photos.
@@ -71,6 +80,7 @@ def load_image(
     *,
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     allow_animated: bool = False,
+    reduced: bool = False,
 ) -> Frame:
     """Decode an image file into a frozen frame, upright as a viewer shows it.
 
@@ -81,6 +91,12 @@ def load_image(
         allow_animated: an image with several frames (animated GIF/WebP/APNG, multi-page
             TIFF) is refused by default because only one frame would be checked; ``True``
             decodes the first frame only.
+        reduced: decode for a check only, at a reduced size that still holds everything the
+            detectors look at (longest side kept >= :data:`CHECK_SIDE_PX`; JPEG is decoded
+            reduced by libjpeg's DCT scaling (``draft``), other formats are box-reduced right
+            after decoding). Use it only where the frame is checked and then thrown away
+            (``check``, ``scan``, ``/v1/check``): a photo that is *saved* must be decoded at
+            full size, so that the stored pixels are the checked pixels.
 
     Returns:
         A :class:`Frame` whose ``bgr`` is ``(H, W, 3) uint8`` in BGR order, read-only, with
@@ -92,7 +108,7 @@ def load_image(
     """
     name = os.fspath(path)
     with _open_file(name) as fp:
-        bgr = _decode(fp, name, max_megapixels=max_megapixels, allow_animated=allow_animated)
+        bgr = _decode(fp, name, max_megapixels=max_megapixels, allow_animated=allow_animated, reduced=reduced)
     return Frame.from_bgr(bgr, source=name, copy=False)
 
 
@@ -102,6 +118,7 @@ def decode_image(
     name: str = "<bytes>",
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     allow_animated: bool = False,
+    reduced: bool = False,
 ) -> Frame:
     """Decode encoded image bytes (an upload, say) like :func:`load_image` decodes a file.
 
@@ -110,6 +127,7 @@ def decode_image(
         name: how messages and ``Frame.source`` name the image (e.g. the upload's filename).
         max_megapixels: see :func:`load_image`.
         allow_animated: see :func:`load_image`.
+        reduced: see :func:`load_image` (check-only decodes).
 
     Returns:
         A frame with read-only ``(H, W, 3) uint8`` BGR pixels.
@@ -119,8 +137,36 @@ def decode_image(
         ImageTooLargeError: more pixels than allowed.
     """
     _check_not_empty(name, len(data))
-    bgr = _decode(io.BytesIO(data), name, max_megapixels=max_megapixels, allow_animated=allow_animated)
+    bgr = _decode(io.BytesIO(data), name, max_megapixels=max_megapixels, allow_animated=allow_animated, reduced=reduced)
     return Frame.from_bgr(bgr, source=name, copy=False)
+
+
+def header_megapixels(data: bytes) -> float:
+    """Megapixels that encoded image bytes declare in their header, reading no pixel data.
+
+    Returns 0 when the header cannot be read (the decoder then refuses the bytes with its own
+    message) and ``inf`` when even the longest-side cap is exceeded.
+    """
+    size = header_size(data)
+    if size is None:
+        return 0.0
+    return size[0] * size[1] / 1e6
+
+
+def header_size(data: bytes | str | os.PathLike[str]) -> tuple[int, int] | None:
+    """``(width, height)`` as a viewer shows the image (EXIF rotation applied), from the header
+    of encoded bytes or a file only; None when the header cannot be read."""
+    source = io.BytesIO(data) if isinstance(data, bytes) else os.fspath(data)
+    with _pillow_warnings("<header>"), _pillow_pixel_limit(MAX_SIDE_PX**2 / 1e6):
+        try:
+            with Image.open(source, formats=_FORMATS) as im:
+                width, height = im.size
+                turned = im.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)
+        except Image.DecompressionBombError:
+            return (MAX_SIDE_PX + 1, MAX_SIDE_PX + 1)
+        except (UnidentifiedImageError, *_BAD_DATA):
+            return None
+    return (height, width) if turned else (width, height)
 
 
 def iter_image_paths(root: str | os.PathLike[str], *, recursive: bool = True) -> Iterator[Path]:
@@ -154,21 +200,88 @@ def _log_walk_error(exc: OSError) -> None:
     logger.warning("skipping %s while scanning for images: %s", exc.filename, exc.strerror or exc)
 
 
-def _decode(fp: IO[bytes], name: str, *, max_megapixels: float, allow_animated: bool) -> np.ndarray:
+def _decode(fp: IO[bytes], name: str, *, max_megapixels: float, allow_animated: bool, reduced: bool) -> np.ndarray:
     if not max_megapixels > 0:
         raise ValueError(f"max_megapixels must be positive, got {max_megapixels!r}")
-    with _pillow_warnings(name):
+    with _pillow_warnings(name), _pillow_pixel_limit(max_megapixels):
         with _decode_errors(fp, name):
             im = Image.open(fp, formats=_FORMATS)
         with im:
             with _decode_errors(fp, name):
                 _check_header(im, name, max_megapixels=max_megapixels, allow_animated=allow_animated)
+                factor = _reduction(im.size) if reduced else 1
+                if factor > 1 and im.format == "JPEG":
+                    im.draft(None, (im.width // factor, im.height // factor))  # libjpeg decodes it smaller
                 im.load()  # the whole decode happens here: LOAD_TRUNCATED_IMAGES stays False
                 bits = _tiff_bits(im)
-                ImageOps.exif_transpose(im, in_place=True)
-            rgb = _to_rgb(im, name, bits=bits)
+                orientation = im.getexif().get(_ORIENTATION, 1)
+                small = _reduce(im, _reduction(im.size) if reduced else 1)
+                upright = _upright(small, orientation)
+            rgb = _to_rgb(upright, name, bits=bits)
+            del small, upright
     logger.debug("decoded %s: %s %s %dx%d", name, im.format, im.mode, rgb.shape[1], rgb.shape[0])
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    del rgb
+    if im.width * im.height >= _TRIM_PIXELS:
+        release_free_memory()
+    return bgr
+
+
+#: After decoding an image this large, freed heap memory is handed back to the OS.
+_TRIM_PIXELS = 16_000_000
+
+
+_ORIENTATION = 0x0112
+_TRANSPOSE = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
+    3: (Image.Transpose.ROTATE_180,),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
+    5: (Image.Transpose.TRANSPOSE,),
+    6: (Image.Transpose.ROTATE_270,),
+    7: (Image.Transpose.TRANSVERSE,),
+    8: (Image.Transpose.ROTATE_90,),
+}
+
+
+def _reduction(size: tuple[int, int]) -> int:
+    """The whole factor that keeps the longest side at or above :data:`CHECK_SIDE_PX`."""
+    return max(1, max(size) // CHECK_SIDE_PX)
+
+
+def _reduce(im: Image.Image, factor: int) -> Image.Image:
+    """Box-reduce by ``factor`` (modes ``reduce`` does not take, such as palettes, stay as they are)."""
+    if factor < 2:
+        return im
+    try:
+        return im.reduce(factor)
+    except ValueError:
+        return im
+
+
+def _upright(im: Image.Image, orientation: object) -> Image.Image:
+    """Apply the EXIF orientation read from the original (a reduced copy has no EXIF)."""
+    steps = _TRANSPOSE.get(orientation, ()) if isinstance(orientation, int) else ()
+    for step in steps:
+        im = im.transpose(step)
+    return im
+
+
+@contextlib.contextmanager
+def _pillow_pixel_limit(max_megapixels: float) -> Iterator[None]:
+    """Let Pillow open what ``max_megapixels`` allows (its own guard stops at ~179 MP).
+
+    Pillow refuses any image over twice ``Image.MAX_IMAGE_PIXELS`` in ``Image.open``, before our
+    own check can run. The limit is raised only while one of our decodes holds the lock (our
+    decodes are serialised by it; it is never lowered), so ``--max-megapixels`` is the one limit.
+    """
+    previous = Image.MAX_IMAGE_PIXELS
+    wanted = int(max_megapixels * 1e6) + 1
+    if previous is not None and previous < wanted:
+        Image.MAX_IMAGE_PIXELS = wanted
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 @contextlib.contextmanager
@@ -209,7 +322,7 @@ def _check_header(im: Image.Image, name: str, *, max_megapixels: float, allow_an
     size = f"{width}x{height} pixels"
     if width * height > max_megapixels * 1e6:
         problem = f"{size} ({width * height / 1e6:.1f} MP) is over the {max_megapixels:g} MP limit"
-        hint = "downscale it, or raise max_megapixels if it is trusted"
+        hint = "downscale it, or raise the limit (--max-megapixels) if it is trusted"
         raise _error(name, problem, hint, ImageTooLargeError)
     if max(width, height) > MAX_SIDE_PX:
         problem = f"{size} has a side over the {MAX_SIDE_PX} px limit"
@@ -218,7 +331,7 @@ def _check_header(im: Image.Image, name: str, *, max_megapixels: float, allow_an
     # A phone's multi-picture JPEG (MPO) shows its first picture; the others are previews/depth.
     if frames > 1 and im.format != "MPO" and not allow_animated:
         problem = f"has {frames} frames (animated or multi-page) but only one would be checked"
-        raise _error(name, problem, "pass allow_animated=True to check the first frame, or split the frames")
+        raise _error(name, problem, "split the frames, or check only the first one (allow_animated=True in Python)")
 
 
 def _to_rgb(im: Image.Image, name: str, *, bits: int | None) -> np.ndarray:
@@ -293,7 +406,7 @@ def _open_file(name: str) -> IO[bytes]:
         info = os.stat(name)
         if not stat.S_ISREG(info.st_mode):
             problem = "is a directory, not an image file" if stat.S_ISDIR(info.st_mode) else "is not a file"
-            raise _error(name, problem, "pass an image file, or scan a folder with iter_image_paths()")
+            raise _error(name, problem, "pass an image file, or check a whole folder with `captureguard scan DIR`")
         _check_not_empty(name, info.st_size)
         return open(name, "rb")
     except OSError as exc:
@@ -314,7 +427,7 @@ def _unsupported(fp: IO[bytes], name: str) -> BadInputError:
         return _error(name, "HEIC/HEIF image but pillow-heif is not installed", "pip install pillow-heif")
     if kind is not None:
         return _error(name, f"{kind} is not a supported image format", hint)
-    problem = f"not a recognised image (unknown format or damaged header; starts {head[:8]!r})"
+    problem = "not a recognised image (unknown format or damaged header)"  # no bytes: they may be pixels
     return _error(name, problem, hint)
 
 

@@ -190,7 +190,7 @@ def _video_stream(container: Any, name: str) -> Any:
     try:
         if container.format.name in _IMAGE_FORMATS or container.format.name.endswith("_pipe"):
             problem = f"is a still image ({container.format.name.removesuffix('_pipe')}), not a video"
-            raise _error(name, problem, "check it as a photo with load_image() or `captureguard check`")
+            raise _error(name, problem, "check it as a photo with `captureguard check`")
         if not container.streams.video:
             raise _error(name, "has no video stream (audio only or empty container)", _HINT)
         stream = container.streams.video[0]

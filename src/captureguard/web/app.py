@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from captureguard import __version__
+from captureguard import __version__, _logsafe
 from captureguard.errors import CaptureGuardError
 from captureguard.web.config import ServerConfig, Services
 from captureguard.web.routes import api, settings, v1
@@ -47,6 +47,8 @@ def create_app(config: ServerConfig, *, services: Services | None = None, static
         services: checkers to use instead of loading the shipped models (tests).
         static_dir: the pages, styles and scripts (default: the package's ``web/static``).
     """
+
+    _logsafe.install()  # Pillow's EXIF dumps and websocket frame dumps never reach a log
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -33,6 +33,15 @@ class ServerConfig:
             allow the camera only on ``https://`` or on ``localhost``, so a phone on the LAN
             needs it).
         tls_key: PEM private key of ``tls_cert``.
+        detectors_path: a detectors TOML replacing the shipped ``data/detectors.toml`` (when
+            the server loads the models; it needs ``[photo]`` and ``[live]`` tables).
+        viewer_idle_timeout_s: a viewfinder socket that sends nothing (no hello, no frame) for
+            this long is closed with 1001, so idle tabs cannot hold the viewer slots.
+        decode_budget_megapixels: pixels of photo/``/v1/check`` uploads decoded or checked at
+            once (a semaphore weighted by the header's megapixels); an upload that does not fit
+            gets 503 with ``Retry-After``, so parallel large uploads cannot exhaust memory.
+        setup_code: the one-time code needed to set the first admin PIN (``None``: a random
+            one is made at start-up; ``captureguard serve`` prints it on the console).
     """
 
     data_dir: Path
@@ -53,6 +62,10 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    detectors_path: Path | None = None
+    viewer_idle_timeout_s: float = 30.0
+    decode_budget_megapixels: float = 200.0
+    setup_code: str | None = None
 
     @property
     def scheme(self) -> str:
@@ -67,6 +80,7 @@ class ServerConfig:
             "max_ws_frame_bytes": self.max_ws_frame_bytes,
             "max_frame_side": self.max_frame_side,
             "max_viewers": self.max_viewers,
+            "viewer_idle_timeout_s": self.viewer_idle_timeout_s,
             "max_unanswered_frames": MAX_UNANSWERED_FRAMES,
         }
 

@@ -69,6 +69,8 @@ class Event:
         """Summarize ``verdict``: reason codes, ``{"fused": score, code: score...}``, its profile.
 
         ``when`` defaults to now. The first score of a code wins (reasons come strongest first).
+        An allowed verdict has no reasons: its evidence codes (``IMAGE_NSFW 0.02``) would read
+        like a nudity finding on a row that found none; its scores are kept.
         """
         scores: dict[str, float] = {"fused": float(verdict.score)}
         for reason in verdict.reasons:
@@ -78,7 +80,7 @@ class Event:
             time=time.time() if when is None else when,
             source=source,
             decision=verdict.decision.value,
-            reasons=tuple(r.code for r in verdict.reasons),
+            reasons=() if verdict.decision is Decision.ALLOW else tuple(r.code for r in verdict.reasons),
             scores=scores,
             profile=verdict.profile,
             detail=detail,

@@ -219,6 +219,30 @@ def relaxations(old: GuardSettings, new: GuardSettings, *, profiles: Mapping[str
     return lines
 
 
+def strictest_settings(profiles: Mapping[str, Profile], *, current: GuardSettings) -> GuardSettings:
+    """The strictest settings these profiles allow: a profile no other one tightens, a black
+    placeholder and recordings that stop at a block; ``current``'s language and help text.
+
+    Used when the admin PIN file is corrupt: nobody can prove to be the admin, so nothing stays
+    looser than it has to be.
+    """
+
+    def candidate(name: str) -> GuardSettings:
+        return GuardSettings(
+            profile=name,
+            placeholder="black",
+            record_on_block="stop",
+            language=current.language,
+            help_text=current.help_text,
+        )
+
+    names = sorted(profiles)
+    for name in [current.profile, *names]:
+        if name in profiles and all(not relaxations(candidate(o), candidate(name), profiles=profiles) for o in names):
+            return candidate(name)
+    return candidate(min(names, key=lambda n: (profiles[n].block_score, profiles[n].warn_score)))
+
+
 def _rank(order: tuple[str, ...], value: str) -> int:
     return order.index(value) if value in order else len(order)
 

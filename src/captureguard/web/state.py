@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -15,13 +16,14 @@ from starlette.requests import HTTPConnection
 from captureguard.core.policy import Profile, load_profiles
 from captureguard.errors import CaptureGuardError, ConfigError
 from captureguard.guard.check import Checker
+from captureguard.web.budget import PixelBudget
 from captureguard.web.config import ServerConfig, Services
 from captureguard.web.events import Event, EventLog
 from captureguard.web.gallery import Gallery
 from captureguard.web.messages import Messages, choose_language, load_messages
 from captureguard.web.pin import PinStore
 from captureguard.web.security import CsrfTokens
-from captureguard.web.settings import GuardSettings, SettingsStore
+from captureguard.web.settings import GuardSettings, SettingsStore, strictest_settings
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,11 @@ class AppState:
         sessions: open viewfinder sessions (finalised on shutdown).
         viewers: open viewfinder sockets, counted from accept (for the 1013 "busy" limit).
         pending_checks: photo/API checks running or waiting (for the 503 limit).
+        pixels: the megapixels of uploads being decoded and checked (for the 503 pixel budget).
+        setup_code: the one-time code that setting the first admin PIN needs (printed on the
+            server's console at start, as Jupyter prints its token); spent once a PIN is set.
+        settings_locked: why settings cannot be changed right now (a corrupt ``admin.json``), or
+            None. While set, the strictest settings apply and nothing can loosen or change them.
     """
 
     config: ServerConfig
@@ -64,6 +71,34 @@ class AppState:
     viewers: int = 0
     pending_checks: int = 0
     settings_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pixels: PixelBudget = field(default_factory=lambda: PixelBudget(200.0))
+    setup_code: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    settings_locked: str | None = None
+
+    def check_pin_file(self) -> str | None:
+        """Why settings are locked (the admin PIN file is corrupt), or None.
+
+        A corrupt PIN file cannot tell who the admin is, so nothing may be relaxed and the
+        strictest settings apply (in memory; ``settings.json`` is left alone) until the file is
+        restored or deleted. The camera keeps working; only the settings are locked.
+        """
+        try:
+            _ = self.pins.has_pin
+        except ConfigError as exc:
+            if self.settings_locked is None:
+                log.error("%s; the camera runs with the strictest settings", exc)
+                self.apply(strictest_settings(self.profiles, current=self.settings))
+            self.settings_locked = str(exc)
+            return self.settings_locked
+        if self.settings_locked is not None:
+            log.warning("the admin PIN file is readable again; the saved settings apply")
+            self.settings_locked = None
+            self.apply(self.settings_store.load())
+        return None
+
+    def has_pin(self) -> bool:
+        """True once an admin PIN is set; also True while the PIN file is corrupt (locked)."""
+        return self.check_pin_file() is not None or self.pins.has_pin
 
     def apply(self, settings: GuardSettings) -> None:
         """Make ``settings`` current: new checks use its effective profile (old checkers closed)."""
@@ -152,16 +187,28 @@ def build_state(config: ServerConfig, services: Services | None) -> AppState:
         gallery=gallery,
         base_photo=services.photo_checker,
         base_live=services.live_checker,
+        pixels=PixelBudget(max(config.decode_budget_megapixels, config.max_upload_megapixels)),
     )
+    if config.setup_code:
+        state.setup_code = config.setup_code
     state.apply(settings)
+    state.check_pin_file()
     return state
 
 
 def load_services(config: ServerConfig, *, profile: str) -> Services:
     """Load the shipped photo and live checkers (the models) once."""
     t0 = time.perf_counter()
-    photo = Checker.create(profile=profile, mode="photo", profiles_path=config.profiles_path, threads=config.threads)
-    live = Checker.create(profile=profile, mode="live", profiles_path=config.profiles_path, threads=config.threads)
+    photo, live = (
+        Checker.create(
+            profile=profile,
+            mode=mode,
+            profiles_path=config.profiles_path,
+            detectors_path=config.detectors_path,
+            threads=config.threads,
+        )
+        for mode in ("photo", "live")
+    )
     log.info("models loaded in %.1f s", time.perf_counter() - t0)
     return Services(photo, live)
 

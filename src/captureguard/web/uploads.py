@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 
+from captureguard._memory import release_free_memory
 from captureguard.core.frame import Frame
 from captureguard.errors import BadInputError, ImageTooLargeError
-from captureguard.sources.image import decode_image
+from captureguard.sources.image import HEIF_SUPPORTED, decode_image, header_megapixels
 from captureguard.web.security import ApiError
 from captureguard.web.state import AppState
 
 #: What the shutter sends (canvas.toBlob can make these three).
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
-#: What ``/v1/check`` takes: every still format the decoder reads.
-CHECK_TYPES = PHOTO_TYPES | {"image/bmp", "image/gif", "image/tiff", "image/heic", "image/heif"}
+#: What ``/v1/check`` takes: every still format the decoder reads (HEIC/HEIF only with
+#: ``pillow-heif`` installed: without it they are 415, not a 400 after reading the upload).
+CHECK_TYPES = (
+    PHOTO_TYPES | {"image/bmp", "image/gif", "image/tiff"} | ({"image/heic", "image/heif"} if HEIF_SUPPORTED else set())
+)
 MAX_JSON_BYTES = 64 * 1024
 
 
@@ -87,14 +92,41 @@ def check_slot(state: AppState) -> Iterator[None]:
         state.pending_checks -= 1
 
 
-def decode_upload(data: bytes, *, name: str, max_megapixels: float) -> Frame:
+#: Uploads at least this large hand their freed memory back to the OS when done.
+TRIM_MEGAPIXELS = 16.0
+
+
+@contextlib.asynccontextmanager
+async def pixel_slot(state: AppState, data: bytes) -> AsyncIterator[None]:
+    """Hold the upload's header megapixels of the server's pixel budget while it is decoded and
+    checked (read from the header: no pixel is decoded to weigh it). After a large upload the
+    freed memory is returned to the OS, so the server's RSS comes back down (bench/memory.py).
+
+    Raises:
+        ApiError: 503 with ``Retry-After`` when they do not fit in the budget now.
+    """
+    megapixels = min(header_megapixels(data), state.config.max_upload_megapixels)
+    with state.pixels.hold(megapixels):
+        yield
+    if megapixels >= TRIM_MEGAPIXELS:
+        await anyio.to_thread.run_sync(release_free_memory)
+
+
+def decode_upload(data: bytes, *, name: str, max_megapixels: float, reduced: bool = False) -> Frame:
     """Decode an upload exactly as a viewer shows it (blocking: run in a thread).
+
+    Args:
+        data: the encoded upload.
+        name: how messages name it.
+        max_megapixels: the pixel cap (413 beyond).
+        reduced: check-only decode (``/v1/check``), see :func:`~captureguard.sources.image.load_image`.
+            A shutter photo is decoded at full size: what is saved must be what was checked.
 
     Raises:
         ApiError: 413 for too many pixels, 400 for anything undecodable (the decoder's one line).
     """
     try:
-        return decode_image(data, name=name, max_megapixels=max_megapixels)
+        return decode_image(data, name=name, max_megapixels=max_megapixels, reduced=reduced)
     except ImageTooLargeError as exc:
         raise ApiError(413, "too_large", str(exc)) from exc
     except BadInputError as exc:

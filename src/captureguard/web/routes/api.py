@@ -17,7 +17,7 @@ from captureguard.web.events import Event
 from captureguard.web.gallery import GalleryNotFoundError
 from captureguard.web.security import CSRF_HEADER, SESSION_COOKIE, ApiError
 from captureguard.web.state import AppState, app_state
-from captureguard.web.uploads import PHOTO_TYPES, check_slot, decode_upload, read_body, require_type
+from captureguard.web.uploads import PHOTO_TYPES, check_slot, decode_upload, pixel_slot, read_body, require_type
 
 State = Annotated[AppState, Depends(app_state)]
 DecisionName = Literal["allow", "warn", "block"]
@@ -57,11 +57,13 @@ async def session(request: Request, response: Response, state: State) -> dict[st
     secure = request.url.scheme == "https"  # over HTTPS the cookie never travels in clear text
     response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", path="/", secure=secure)
     lang = state.language(request.headers.get("accept-language"))
+    locked = state.check_pin_file()  # first: a broken PIN file changes the settings shown below
     return {
         "csrf_token": state.csrf.token_for(sid),
         "settings": state.settings.to_dict(),
         "profiles": sorted(state.profiles),
-        "has_pin": state.pins.has_pin,
+        "has_pin": state.has_pin(),
+        "settings_locked": locked,
         "messages": messages_view(state, lang),
         "limits": state.config.limits(),
     }
@@ -88,11 +90,13 @@ async def photo(request: Request, state: State, confirm: Annotated[int, Query(ge
     require_type(request, PHOTO_TYPES)
     with check_slot(state):
         data = await read_body(request, state.config.max_upload_bytes)
-        decode = partial(decode_upload, data, name="photo", max_megapixels=state.config.max_upload_megapixels)
-        frame = await anyio.to_thread.run_sync(decode)
-        guard = PhotoGuard(state.photo(), state.gallery.photo_store())
-        result = await anyio.to_thread.run_sync(partial(guard.check, frame, confirm_warning=bool(confirm)))
-        name = await _keep(state, guard, result)
+        # Decoded at full size (never reduced): the photo that is saved is the frame that was checked.
+        async with pixel_slot(state, data):
+            decode = partial(decode_upload, data, name="photo", max_megapixels=state.config.max_upload_megapixels)
+            frame = await anyio.to_thread.run_sync(decode)
+            guard = PhotoGuard(state.photo(), state.gallery.photo_store())
+            result = await anyio.to_thread.run_sync(partial(guard.check, frame, confirm_warning=bool(confirm)))
+            name = await _keep(state, guard, result)
     verdict = result.verdict
     if name is not None:
         detail = name

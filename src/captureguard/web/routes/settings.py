@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import math
+import secrets
 from functools import partial
 from typing import Annotated
 
@@ -31,13 +33,23 @@ def profile_view(profile: Profile) -> dict[str, object]:
 
 
 def settings_view(state: AppState) -> dict[str, object]:
-    """What the settings page shows."""
+    """What the settings page shows (``settings_locked``: why nothing can be changed, or null)."""
+    locked = state.check_pin_file()
+    pin = {"has_pin": True, "locked_for_s": 0.0, "tries_left": 0} if locked else state.pins.status()
     return {
         "settings": state.settings.to_dict(),
         "profiles": {name: profile_view(p) for name, p in state.profiles.items()},
         "effective_profile": profile_view(state.settings.profile_for(state.profiles)),
-        "pin": state.pins.status(),
+        "pin": {**pin, "needs_setup_code": not pin["has_pin"]},
+        "settings_locked": locked,
     }
+
+
+def _refuse_if_locked(state: AppState) -> None:
+    """423 ``settings_locked`` while the admin PIN file is corrupt."""
+    locked = state.check_pin_file()
+    if locked is not None:
+        raise ApiError(423, "settings_locked", f"settings are locked: {locked}")
 
 
 @router.get("/api/settings")
@@ -62,6 +74,7 @@ async def post_settings(request: Request, state: State) -> dict[str, object]:
     except InvalidSettingsError as exc:
         raise ApiError(422, "invalid", str(exc), extra={"problems": exc.problems}) from exc
     async with state.settings_lock:
+        _refuse_if_locked(state)
         looser = relaxations(state.settings, new, profiles=state.profiles)
         if looser:
             await _verify_pin(state, pin, looser)
@@ -96,13 +109,27 @@ def _pin_error(exc: PinError) -> ApiError:
 
 @router.post("/api/pin", dependencies=[Csrf])
 async def post_pin(request: Request, state: State) -> dict[str, object]:
-    """Set the first admin PIN (``{new}``) or change it (``{current, new}``)."""
+    """Set the first admin PIN (``{new, setup_code}``) or change it (``{current, new}``).
+
+    The first PIN needs the one-time setup code that ``captureguard serve`` prints on its
+    console (403 ``setup_code_required`` without it, or with a wrong one), so whoever opens the
+    settings page first cannot make themselves the admin.
+    """
     body = await read_json(request)
-    new, current = body.get("new"), body.get("current")
+    new, current, code = body.get("new"), body.get("current"), body.get("setup_code")
     if not isinstance(new, str) or not (current is None or isinstance(current, str)):
         raise ApiError(422, "invalid", 'send {"new": "PIN"} or {"current": "PIN", "new": "PIN"} with text PINs')
     async with state.settings_lock:
-        if state.pins.has_pin and not current:
+        _refuse_if_locked(state)
+        first = not state.pins.has_pin
+        if first and not (isinstance(code, str) and hmac.compare_digest(code.strip(), state.setup_code)):
+            raise ApiError(
+                403,
+                "setup_code_required",
+                "the first admin PIN needs the setup code printed in the server's console when it started "
+                "(or set it there with: captureguard serve --set-pin)",
+            )
+        if not first and not current:
             raise ApiError(403, "pin_required", "changing the admin PIN needs the current PIN")
         try:
             await anyio.to_thread.run_sync(partial(state.pins.set_pin, new, current=current))
@@ -110,4 +137,6 @@ async def post_pin(request: Request, state: State) -> dict[str, object]:
             raise _pin_error(exc) from exc
         except ConfigError as exc:
             raise ApiError(422, "invalid", str(exc)) from exc
+        if first:
+            state.setup_code = secrets.token_urlsafe(12)  # spent: the code is good for one PIN only
     return {"pin": state.pins.status()}

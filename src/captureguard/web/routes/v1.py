@@ -8,10 +8,12 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Depends, Request
 
+from captureguard.core.frame import Frame
+from captureguard.sources.image import header_size
 from captureguard.web.events import Event
 from captureguard.web.routes.api import image_body
 from captureguard.web.state import AppState, app_state
-from captureguard.web.uploads import CHECK_TYPES, check_slot, decode_upload, read_body, require_type
+from captureguard.web.uploads import CHECK_TYPES, check_slot, decode_upload, pixel_slot, read_body, require_type
 
 State = Annotated[AppState, Depends(app_state)]
 router = APIRouter()
@@ -22,16 +24,29 @@ async def check(request: Request, state: State) -> dict[str, object]:
     """Check one image (raw bytes, ``Content-Type: image/*``) with the photo checker.
 
     The verdict is ``allow``, ``warn`` or ``block``; a failed or slow check is a ``block`` with
-    reason ``error``/``timeout`` (fail closed). Nothing is stored but an ``api`` event.
+    reason ``error``/``timeout`` (fail closed). Nothing is stored but an ``api`` event. A large
+    image is checked at a reduced size (longest side >= 2048 px, all the detectors look at);
+    ``image`` reports the original size. 503 ``busy`` with ``Retry-After`` when the server's
+    pixel budget is in use.
     """
     require_type(request, CHECK_TYPES)
     with check_slot(state):
         data = await read_body(request, state.config.max_upload_bytes)
-        decode = partial(decode_upload, data, name="upload", max_megapixels=state.config.max_upload_megapixels)
-        frame = await anyio.to_thread.run_sync(decode)
-        verdict = await anyio.to_thread.run_sync(state.photo().check, frame)
+        limit = state.config.max_upload_megapixels
+        # Nothing is kept here, so the image is decoded only as large as the detectors look
+        # (reduced); the pixel budget bounds how many megapixels are in memory at once.
+        async with pixel_slot(state, data):
+            decode = partial(decode_upload, data, name="upload", max_megapixels=limit, reduced=True)
+            frame = await anyio.to_thread.run_sync(decode)
+            verdict = await anyio.to_thread.run_sync(state.photo().check, frame)
     state.log_event(Event.from_verdict(verdict, source="api"))
-    return {**verdict.to_dict(), "image": {"width": frame.width, "height": frame.height}}
+    return {**verdict.to_dict(), "image": _size(data, frame)}
+
+
+def _size(data: bytes, frame: Frame) -> dict[str, int]:
+    """The upload's own size (upright), not the reduced size it was checked at."""
+    width, height = header_size(data) or (frame.width, frame.height)
+    return {"width": width, "height": height}
 
 
 @router.get("/v1/health")

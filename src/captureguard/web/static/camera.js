@@ -351,6 +351,10 @@ async function start() {
     showStatus(`${t("ws_closed")} ${err?.message ?? ""}`, { retry: true });
     return;
   }
+  // A damaged admin PIN file: the camera works with the strictest settings, which nobody can change.
+  $("#settings-locked").textContent = session.settings_locked
+    ? "Settings are locked because the admin PIN file is damaged; the strictest protection is on."
+    : "";
   clearViewfinder();
   if (!(await startCamera())) return;
   if (!socket) connect();

@@ -28,12 +28,18 @@ function topScores(scores) {
 }
 
 function row(event) {
+  // Reasons and per-model scores only where something was found: on an allowed row a code such as
+  // IMAGE_NSFW would read like a nudity finding. Allowed rows show the overall score only.
+  const flagged = event.decision === "block" || event.decision === "warn";
+  const scores = flagged
+    ? topScores(event.scores)
+    : [el("span", { className: "score" }, `score ${Number(event.scores?.fused ?? 0).toFixed(2)}`)];
   return el("tr", {},
     el("td", { className: "num" }, new Date(event.time * 1000).toLocaleString()),
     el("td", {}, event.source),
     el("td", {}, el("span", { className: `decision decision-${event.decision}` }, event.decision)),
-    el("td", { className: "reasons" }, (event.reasons ?? []).join(", ")),
-    el("td", {}, ...topScores(event.scores)),
+    el("td", { className: "reasons" }, flagged ? (event.reasons ?? []).join(", ") : "—"),
+    el("td", {}, ...scores),
     el("td", {}, event.profile ?? ""));
 }
 

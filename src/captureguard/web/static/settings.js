@@ -77,6 +77,13 @@ function showPinForm(hasPin) {
   document.querySelector("#pin-heading").textContent = t(key);
   document.querySelector("#pin-submit").textContent = t(key);
   document.querySelector("#current-field").hidden = !hasPin;
+  document.querySelector("#setup-field").hidden = hasPin;
+}
+
+/** A corrupt admin PIN file: show why, and lock every control (the server refuses changes too). */
+function showSettingsLocked(reason) {
+  say(message, `Settings are locked: ${reason}`, "error");
+  for (const f of [form, pinForm]) for (const input of f.elements) input.disabled = true;
 }
 
 /** Explain an answer of POST /api/settings or /api/pin that was not 200. */
@@ -98,6 +105,7 @@ async function load() {
   fill(state.settings);
   showPinForm(Boolean(state.pin?.has_pin));
   if (state.pin?.locked_for_s > 0) showLocked(message, state.pin.locked_for_s);
+  if (state.settings_locked) showSettingsLocked(state.settings_locked);
 }
 
 form.addEventListener("submit", async (event) => {
@@ -139,8 +147,9 @@ pinForm.addEventListener("submit", async (event) => {
   }
   const body = { new: f.new.value };
   if (state.pin?.has_pin) body.current = f.current.value;
+  else body.setup_code = f.setup_code.value.trim();
   const answer = await request("/api/pin", { method: "POST", json: body });
-  for (const input of [f.current, f.new, f.repeat]) input.value = "";
+  for (const input of [f.current, f.new, f.repeat, f.setup_code]) input.value = "";
   if (answer.ok) {
     say(pinMessage, t("pin_saved"), "ok");
     await load();

@@ -166,8 +166,14 @@ class LiveSession:
 
     async def _receive_loop(self) -> Literal["gone", "fatal"]:
         limit, index = self._state.config.max_ws_frame_bytes, 0
+        idle_s = self._state.config.viewer_idle_timeout_s
         while True:
-            message = await self._ws.receive()
+            try:  # an idle socket (a forgotten tab, a client that said hello only) gives its viewer slot back
+                message = await asyncio.wait_for(self._ws.receive(), idle_s)
+            except TimeoutError:
+                log.info("closing an idle viewfinder (nothing received for %g s)", idle_s)
+                self._out.put_nowait(Fatal(1001, f"idle: nothing received for {idle_s:g} s; reconnect to go on"))
+                return "fatal"
             if message["type"] == "websocket.disconnect":
                 return "gone"
             data = message.get("bytes")
