@@ -33,6 +33,7 @@ def stream_settings(draw: st.DrawFn) -> StreamSettings:
         reopen_s=draw(st.sampled_from([0.0, 0.05, 0.1, 0.5])),
         max_delay_frames=max_gap + 2 + draw(st.integers(0, 8)),
         schedule=draw(st.sampled_from(["lockstep", "latest"])),
+        reopen_on_cut=draw(st.booleans()),
     )
 
 

@@ -94,7 +94,7 @@ def test_plain_allowed_checks_reopen_when_the_margin_is_off() -> None:
 
 
 def test_a_cut_between_checks_reopens_at_the_next_confident_check() -> None:
-    settings = StreamSettings(max_gap=1, reopen_checks=30, reopen_s=2.0)
+    settings = StreamSettings(max_gap=1, reopen_checks=30, reopen_s=2.0, reopen_on_cut=True)
     fates = run(20, {4: "B"}, settings, cuts={9})
     released = {i for i, f in fates.items() if f.released}
     # 4 blocks (3, between 2 and 4, with it); 5..8 withheld (K=30 not reached); 9 is a cut and

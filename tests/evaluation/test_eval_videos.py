@@ -123,11 +123,10 @@ def test_each_frame_checked_at_most_once(unsafe_result: tuple[VideoResult, RedCh
 def test_safe_video_with_one_false_block(tmp_path: Path) -> None:
     path = write_video(tmp_path / "safe.mp4", [25])
     result = evaluate_video(item(path, "safe"), RedChecker())
-    # Ours: 25 is a cut, blocked; 26 is a cut back (a new scene) checked confidently safe: the
-    # stream reopens at once (StreamSettings.reopen_on_cut). Withheld 25 only = 1 frame = 0.04 s
-    # of 2.4 s: 1 s per minute. (Without reopen_on_cut: 3 checks over 0.5 s, 15 frames.)
-    assert result.ours.withheld_frames == 1
-    assert result.ours.blocked_s_per_min == pytest.approx(1.0)
+    # Ours: 25 is a cut, blocked; the stream stays shut for 3 confident checks over 0.5 s
+    # (reopen_on_cut is off by default): 25..39 = 15 frames = 0.6 s of 2.4 s: 15 s per minute.
+    assert result.ours.withheld_frames == 15
+    assert result.ours.blocked_s_per_min == pytest.approx(15.0)
     # 2 fps: sample 25 withholds 25..37 = 13 frames = 0.52 s: 13 s per minute. 1 per 6 s: none.
     assert result.baselines[0].withheld_frames == 13
     assert result.baselines[0].blocked_s_per_min == pytest.approx(13.0)

@@ -38,20 +38,32 @@ class Trace:
 
 
 def safe_checks(trace: Trace) -> dict[int, bool]:
-    """Index -> whether that check was safe (allowed, and the re-derived hysteresis open)."""
+    """Index -> whether that check was safe (allowed, and the re-derived hysteresis open).
+
+    The hysteresis: after a block, shut until ``reopen_checks`` allowed checks in a row spanning
+    ``reopen_s``, or (``reopen_on_cut``) until an allowed check after a scene cut that came after
+    the block. (Every allowed check here counts as confident: the drivers record no scores.)
+    """
     t_of = {i: t for i, t, _ in trace.added}
+    cuts = sorted(i for i, _, cut in trace.added if cut)
     s = trace.settings
-    is_open, streak, start = True, 0, 0.0
+    is_open, streak, start, cut_seen, previous = True, 0, 0.0, False, -1
     safe: dict[int, bool] = {}
     for index, allowed in trace.checks:
+        cut = any(previous < i <= index for i in cuts)  # a cut since the previous check
+        previous = index
         if not allowed:
-            is_open, streak = False, 0
+            is_open, streak, cut_seen = False, 0, False
         elif not is_open:
-            if streak == 0:
-                start = t_of[index]
-            streak += 1
-            if streak >= s.reopen_checks and t_of[index] - start >= s.reopen_s - 1e-6:
-                is_open, streak = True, 0
+            cut_seen = cut_seen or cut
+            if s.reopen_on_cut and cut_seen:
+                is_open, streak, cut_seen = True, 0, False
+            else:
+                if streak == 0:
+                    start = t_of[index]
+                streak += 1
+                if streak >= s.reopen_checks and t_of[index] - start >= s.reopen_s - 1e-6:
+                    is_open, streak, cut_seen = True, 0, False
         safe[index] = allowed and is_open
     return safe
 

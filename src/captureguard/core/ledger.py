@@ -83,6 +83,10 @@ class StreamSettings:
             at once (a new scene owes nothing to the old one). Measured: halves the safe frames withheld
             after an artwork cuts away (627 -> 308 in 37 clips) with no more leaks of still-blocked
             artworks; 16 more frames of one artwork the photo check does not block were released.
+            Off by default: the stream guard's property test found that a cut flagged against a
+            stale reference (the last frame *sent* to a check, while a check lags under the
+            ``latest`` schedule) can reopen the stream on the very scene that was blocked. Turn it
+            on only once the cut is measured against the blocked frame itself.
         follow_region: after a block, also re-check a crop around the evidence that caused it on
             every check while shut, following it (:mod:`captureguard.core.region`); the stream
             stays shut while the crop blocks. Needs a checker with ``inspect``. Measured: ungated,
@@ -106,7 +110,7 @@ class StreamSettings:
     reopen_checks: int = 3
     reopen_s: float = 0.5
     confident_below: float = 0.5
-    reopen_on_cut: bool = True
+    reopen_on_cut: bool = False
     follow_region: bool = True
     follow_min_score: float = 0.6
     scene_cut: float = 0.12
