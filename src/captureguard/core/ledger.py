@@ -79,6 +79,10 @@ class StreamSettings:
             block 0.31), safe-video checks p90 0.130; 0.5 (< 0.155) removed the flicker leak of a
             shaken artwork (3 -> 0 frames; 29 -> 25 overall) at +0.47 s/min on the safe videos
             without following; 0.3 leaked no less and withheld more (371 vs 308 clip frames).
+            Ships at 1.0 (off): that was measured with the v1 fusion (block 0.31); under the v2
+            live head (block 0.5) an ordinary suited portrait scores 0.34, so with the margin the
+            stream never reopened after a block (tests/cli/test_cli_stream.py). Re-measure the
+            margin on the v2 heads before turning it on.
         reopen_on_cut: a scene cut after the block, followed by a confidently safe check, reopens
             at once (a new scene owes nothing to the old one). Measured: halves the safe frames withheld
             after an artwork cuts away (627 -> 308 in 37 clips) with no more leaks of still-blocked
@@ -109,7 +113,7 @@ class StreamSettings:
     max_gap: int = 1
     reopen_checks: int = 3
     reopen_s: float = 0.5
-    confident_below: float = 0.5
+    confident_below: float = 1.0
     reopen_on_cut: bool = False
     follow_region: bool = True
     follow_min_score: float = 0.6
