@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,6 +145,10 @@ def test_wireplumber_04_dropin_loads_and_disables_libcamera(tmp_path: Path) -> N
     conf.mkdir(parents=True)
     shutil.copy(PKG / "wireplumber/0.4/main.lua.d/51-captureguard.lua", conf)
     logs = {}
+    # WirePlumber logs its monitors as it loads them, a little after the session is up: the control
+    # waits (up to 20 s) for the libcamera line; the drop-in run then waits twice as long before it
+    # reads its log, so an absent line means "not loaded", not "not yet printed".
+    waited_s = 2.0
     for name, config_home in (("without", None), ("with", tmp_path)):
         os.environ.pop("XDG_CONFIG_HOME", None)
         if config_home is not None:
@@ -153,6 +158,13 @@ def test_wireplumber_04_dropin_loads_and_disables_libcamera(tmp_path: Path) -> N
         finally:
             os.environ.pop("XDG_CONFIG_HOME", None)
         try:
+            t0 = time.monotonic()
+            if name == "without":
+                while "libcamera" not in s.procs.log("session") and time.monotonic() - t0 < 20.0:
+                    time.sleep(0.2)
+                waited_s = max(waited_s, 2 * (time.monotonic() - t0))
+            else:
+                time.sleep(waited_s)
             logs[name] = s.procs.log("session")
         finally:
             s.close()

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--mode",
             choices=("photo", "live"),
             default="photo",
-            help="detector set from detectors.toml: photo (default) or live (the stream's; today the same)",
+            help="detector set and fusion head: photo (default: up to 6 person crops) or live (the stream's: 2 crops)",
         )
         sp.add_argument(
             "--max-megapixels",
