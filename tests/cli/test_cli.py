@@ -107,11 +107,12 @@ def test_demo_saves_only_allowed_photos_and_guards_the_clip(
     nude = {s.path.stem for s in samples if s.label == "nudity"}
     assert not saved & nude, "a nude painting was saved"
     assert "nude paintings stopped: 5/5" in out
-    # The v2 child head holds back art with bare torsos more often (7/99 art negatives of the dev
-    # set, docs/accuracy.md): here The Death of Marat (blocked) and one open-access artwork
-    # (warned). Every photo of a person is saved.
+    # The v2.1 child head holds back art with bare skin more often (11/99 art negatives of the dev
+    # set, out-of-fold, docs/accuracy.md): here The Death of Marat and Madame Recamier (bare arms,
+    # empire dress) are blocked, and one open-access artwork may be warned. Every photo of a
+    # person is saved.
     held = {s.path.stem for s in samples if s.label == "safe"} - saved
-    assert held <= {"enigma_the_death_of_marat", "artbreaker_artic_81512"}, held
+    assert held <= {"enigma_the_death_of_marat", "lasity_madame_recamier", "artbreaker_artic_81512"}, held
     assert ": 0 unsafe frames released" in out
     assert (tmp_path / "guarded.mp4").stat().st_size > 0 and (tmp_path / "contact_sheet.png").stat().st_size > 0
 

@@ -39,14 +39,16 @@ CORRUPTIONS: dict[str, Corrupt] = {
 
 
 class _CorruptSession:
-    """Wraps an onnxruntime session; its first output goes through ``corrupt``."""
+    """Wraps an onnxruntime session; its output number ``index`` goes through ``corrupt``."""
 
-    def __init__(self, session: Any, corrupt: Corrupt) -> None:
-        self._session, self._corrupt = session, corrupt
+    def __init__(self, session: Any, corrupt: Corrupt, index: int = 0) -> None:
+        self._session, self._corrupt, self._index = session, corrupt, index
 
     def run(self, names: Any, feeds: Any) -> list[np.ndarray]:
-        out = self._session.run(names, feeds)
-        return [self._corrupt(np.asarray(out[0])), *out[1:]]
+        out = list(self._session.run(names, feeds))
+        if self._index < len(out):
+            out[self._index] = self._corrupt(np.asarray(out[self._index]))
+        return out
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session, name)
@@ -59,7 +61,7 @@ def photo_checker() -> Iterator[Checker]:
     checker.close()
 
 
-def _corrupt(checker: Checker, which: str, corrupt: Corrupt, monkeypatch: pytest.MonkeyPatch) -> None:
+def _corrupt(checker: Checker, which: str, corrupt: Corrupt, monkeypatch: pytest.MonkeyPatch, index: int = 0) -> None:
     for det in checker.detectors:
         if which in ("both", det.name):
             # every ONNX session of the detector (person crops hold a person model and a classifier)
@@ -70,7 +72,7 @@ def _corrupt(checker: Checker, which: str, corrupt: Corrupt, monkeypatch: pytest
                 getattr(det, "classifier", None),
             ):
                 if model is not None:
-                    monkeypatch.setattr(model, "_session", _CorruptSession(model._session, corrupt))
+                    monkeypatch.setattr(model, "_session", _CorruptSession(model._session, corrupt, index))
 
 
 def _is_error_block(verdict: Verdict) -> bool:
@@ -78,7 +80,7 @@ def _is_error_block(verdict: Verdict) -> bool:
 
 
 @pytest.mark.models
-@pytest.mark.parametrize("which", ["open_nsfw", "nudenet", "both"])
+@pytest.mark.parametrize("which", ["nsfw_probe", "nudenet", "both"])
 @pytest.mark.parametrize("fault", sorted(CORRUPTIONS))
 def test_corrupt_model_output_blocks_every_picture(
     photo_checker: Checker, nude_samples: list[Any], which: str, fault: str, monkeypatch: pytest.MonkeyPatch
@@ -92,6 +94,18 @@ def test_corrupt_model_output_blocks_every_picture(
         verdict = photo_checker.check(read_frame(sample.path))
         assert _is_error_block(verdict), (sample.path.name, which, fault, verdict.to_dict())
         assert verdict.score == 1.0
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("fault", ["nan", "+inf", "wrong_shape"])
+def test_corrupt_pooled_features_block_every_picture(
+    photo_checker: Checker, nude_samples: list[Any], fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe's input (open_nsfw's second output, the pooled features) is checked as well."""
+    _corrupt(photo_checker, "nsfw_probe", CORRUPTIONS[fault], monkeypatch, index=1)
+    for sample in nude_samples:
+        verdict = photo_checker.check(read_frame(sample.path))
+        assert _is_error_block(verdict), (sample.path.name, fault, verdict.to_dict())
 
 
 @pytest.mark.models

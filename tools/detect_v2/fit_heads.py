@@ -31,31 +31,48 @@ from tools.detect_v2 import views as view_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "src" / "captureguard" / "data"
-FEATURES = ["nsfw_logit", "person_nsfw_logit", "crop_mean_logit", *evaluate.PEOPLE, *evaluate.NN_MAX]
+FEATURES = [
+    "nsfw_logit",
+    "person_nsfw_logit",
+    "crop_mean_logit",
+    "logit:NSFW_PROBE",
+    *evaluate.PEOPLE,
+    *evaluate.NN_MAX,
+]
+#: L2 on standardised weights. 30 rather than 10: with the probe in, equal OOF recall, and the
+#: synthetic nude renders (coverage set, never fitted) stay blocked 24/24 (22/24 at 10).
+L2 = 30.0
 #: mode -> (views as cached, detector configs to ship, L2 on standardised weights)
 MODES: dict[str, tuple[list[str], list[dict[str, Any]], float]] = {
     "photo": (
-        ["nn640", "onsfw", "pose640", "crops640"],
+        ["nn640", "onsfw", "pose640", "crops640", "probe"],
         [
             {"type": "nudenet", "channels": "bgr", "score_threshold": 0.05, "input_size": 640},
-            {"type": "open_nsfw"},
-            {"type": "person_crops", "input_size": 640, "max_crops": 6},
+            {"type": "nsfw_probe", "input_size": 640, "max_crops": 6},
         ],
-        10.0,
+        L2,
     ),
     # Live: the photo views with at most 2 person crops. (NudeNet 640 + open_nsfw alone, refitted,
     # gave 46/74 and released slide-in frames of a painting that the photo check blocks:
     # tests/test_leaks.py.)
     "live": (
-        ["nn640", "onsfw", "pose640", "crops640k2"],
+        ["nn640", "onsfw", "pose640", "crops640k2", "probek2"],
         [
             {"type": "nudenet", "channels": "bgr", "score_threshold": 0.05, "input_size": 640},
-            {"type": "open_nsfw"},
-            {"type": "person_crops", "input_size": 640, "max_crops": 2},
+            {"type": "nsfw_probe", "input_size": 640, "max_crops": 2},
         ],
-        10.0,
+        L2,
     ),
 }
+#: The live cascade's first stage: open_nsfw on the whole frame and the probe on its features
+#: (no people, no NudeNet); its own small head, and the full live check when it is not sure.
+FIRST_VIEWS = ["onsfw", "probe0"]
+FIRST_FEATURES = ["nsfw_logit", "logit:NSFW_PROBE"]
+#: the full live check also runs on every Nth check (about 1 s of 720p30 video at 10 checks/s)
+FIRST_EVERY = 10
+#: escalate_at sits this far (in logit) below the lowest first-stage score of a dev still that
+#: the full live check blocks (a margin for frames the stills do not cover)
+FIRST_MARGIN = 1.0
 #: profile -> allowed false-block rate (pooled and on people photos) at its block threshold
 RATES = {"child": 0.01, "teen": 0.005, "adult": 0.002}
 WARN_RATE = 0.02
@@ -69,6 +86,7 @@ MONOTONE = {
     "nsfw_logit",
     "person_nsfw_logit",
     "crop_mean_logit",
+    "logit:NSFW_PROBE",
     *(f"max:{c}" for c in EXPOSED_INTIMATE + EXPOSED_SKIN),
 }
 
@@ -118,13 +136,83 @@ def region_blocks(recs: list[dict[str, Any]], views: list[str], thresholds: dict
     return out
 
 
+def with_probe(items: list[Any], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cached views plus the probe's out-of-fold probabilities (``probe.py`` writes them):
+    the head is fitted on probe scores of stills the probe never saw, as at run time."""
+    from tools.detect_v2 import probe
+
+    oof = np.load(probe.OOF)
+    if [str(s) for s in oof["sha"]] != [it.sha256 for it in items]:
+        raise SystemExit(f"{probe.OOF} is for another manifest: run tools/detect_v2/probe.py first")
+    return [
+        {
+            **r,
+            "probe": float(oof["photo/clean"][i]),
+            "probek2": float(oof["live/clean"][i]),
+            "probe0": float(oof["first/clean"][i]),
+        }
+        for i, r in enumerate(recs)
+    ]
+
+
+def cascade(d: evaluate.Data, recs: list[dict[str, Any]], live: np.ndarray, *, write: bool) -> list[str]:
+    """Fit the first stage's head, place ``escalate_at`` under every still the live check blocks,
+    and report what the cascade costs (escalations) and keeps (recall)."""
+    x = evaluate.features(recs, FIRST_VIEWS, FIRST_FEATURES)
+    s = oof_monotone(x, d, FIRST_FEATURES, L2)
+    blocked = (d.y == 1) & (live >= 0.5)
+    lowest = float(s[blocked].min()) if blocked.any() else 0.5
+    escalate_at = float(shifted(np.array([lowest]), -FIRST_MARGIN)[0])
+    up = s >= escalate_at
+    kept = blocked & up
+    lines = [
+        "## live cascade: first stage " + " + ".join(FIRST_VIEWS) + f"; AUC {auc(s, d.y):.3f}",
+        "",
+        f"escalate_at = {escalate_at:.4f} (first-stage OOF score; lowest score of a still the live check blocks,"
+        f" {lowest:.4f}, minus {FIRST_MARGIN} in logit); the full live check also runs every {FIRST_EVERY}th check.",
+        "",
+        "| | nude | all safe | people | clothing | art | other |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    t = evaluate.table(up, d)
+    lines.append(
+        "| escalated to the full check | "
+        + " | ".join(f"{t[k][0]}/{t[k][1]}" for k in ("nude", "safe", "people", "clothing", "art", "other"))
+        + " |"
+    )
+    lines += [
+        "",
+        f"Blocked by the cascade (child): {int(kept.sum())}/74 vs the full live check alone {int(blocked.sum())}/74"
+        " (equal by construction on these stills; the margin is for the frames they do not cover).",
+        "",
+    ]
+    m = Head(x, d.y, FIRST_FEATURES, L2)
+    head = {
+        "version": "v2-live_first-grouped-cv",
+        "intercept": round(float(m.intercept), 6),
+        "weights": {n: round(float(w), 6) for n, w in zip(FIRST_FEATURES, m.weights, strict=True)},
+        "features": FIRST_FEATURES,
+        "cascade": {"of": "live", "escalate_at": round(escalate_at, 6), "every": FIRST_EVERY},
+        "fitted_on": {"views": FIRST_VIEWS, "l2_standardised": L2, "manifest": "eval/manifest.csv (v2)"},
+        "cv": {
+            "method": "grouped CV as the other heads; escalate_at from OOF scores",
+            "command": ".venv/bin/python tools/detect_v2/fit_heads.py --write",
+            "auc": round(auc(s, d.y), 4),
+            "escalated_safe_stills": round(float(up[d.y == 0].mean()), 4),
+        },
+    }
+    if write:
+        (DATA / "fusion_live_first.json").write_text(json.dumps(head, indent=2) + "\n")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="write fusion_<mode>.json, profiles.toml thresholds")
     args = ap.parse_args()
     items = view_cache.read_manifest(view_cache.DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
-    recs = view_cache.get(items, ["nn640", "onsfw", "pose640", "crops640"])
+    recs = with_probe(items, view_cache.get(items, ["nn640", "onsfw", "pose640", "crops640"]))
     profiles = load_profiles()
     report = [
         "# Detection v2: fusion heads (grouped CV, out-of-fold)",
@@ -185,6 +273,7 @@ def main() -> None:
         report += [f"Missed at child ({mode}): " + "; ".join(evaluate.missed(s, d, 0.5)), ""]
         fb = sorted(f"{it.kind}: {it.title}" for it, v in zip(d.items, s, strict=True) if not it.label and v >= 0.5)
         report += [f"Safe stills blocked at child ({mode}): " + "; ".join(fb), ""]
+    report += cascade(d, recs, oofs["live"], write=args.write)
     (ROOT / "bench" / "results" / "detect_v2.md").write_text("\n".join(report) + "\n")
     print("\n".join(report))
     print(json.dumps(thresholds, indent=1))

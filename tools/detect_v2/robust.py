@@ -2,8 +2,10 @@
 
 Each fold's head is fitted on clean training folds (monotone, as shipped); its clean OOF child
 threshold (<= 1% false blocks pooled and on people photos) is kept fixed, and the held-out fold's
-*perturbed* stills are scored. Only stills whose perturbed views are cached are counted (compute
-them with ``views.py --pert NAME --subset pos_people``: the nude artworks and the people photos).
+*perturbed* stills are scored (the probe's score of a perturbed still comes from its fold's probe,
+``tools/detect_v2/probe.py``, fitted on clean and perturbed copies of the other folds). Only stills whose perturbed views are cached are counted (compute
+them with ``views.py --pert NAME --subset pos_people``: the nude artworks and the people photos; ``--subset pos``:
+the artworks only, recall without the people false-block column).
 
     .venv/bin/python tools/detect_v2/robust.py motion_blur defocus low_light moire text_overlay
 """
@@ -18,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
-from tools.detect_v2 import evaluate, fit_heads
+from tools.detect_v2 import evaluate, fit_heads, probe
 from tools.detect_v2 import views as view_cache
 
 
@@ -35,7 +37,8 @@ def cached(items: list[view_cache.Item], pert: str, views: list[str]) -> list[di
 def main(perts: list[str]) -> None:
     items = view_cache.read_manifest(view_cache.DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
-    clean = view_cache.get(items, ["nn640", "onsfw", "pose640", "crops640"])
+    clean = fit_heads.with_probe(items, view_cache.get(items, ["nn640", "onsfw", "pose640", "crops640"]))
+    oof = np.load(probe.OOF)
     print("| mode | perturbation | recall clean -> perturbed (same stills) | change | people FB perturbed |")
     print("|---|---|---|---|---|")
     for mode, (views, _, l2) in fit_heads.MODES.items():
@@ -48,7 +51,12 @@ def main(perts: list[str]) -> None:
             s[d.folds == f] = h.score(x[d.folds == f])
         t = evaluate.threshold_for(s, d)
         for pert in perts:
-            recs = cached(items, pert, views)
+            recs = [
+                None
+                if r is None
+                else {**r, "probe": float(oof[f"photo/{pert}"][i]), "probek2": float(oof[f"live/{pert}"][i])}
+                for i, r in enumerate(cached(items, pert, [v for v in views if not v.startswith("probe")]))
+            ]
             have = np.array([r is not None for r in recs])
             if not (have & (d.y == 1)).any():
                 print(f"| {mode} | {pert} | not computed | | |")

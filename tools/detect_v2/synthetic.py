@@ -15,6 +15,7 @@ import re
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
@@ -25,9 +26,26 @@ from tools.detect_v2 import views as view_cache
 MANIFEST = view_cache.DEFAULT_MANIFEST.parents[1] / "synthetic" / "manifest.csv"
 
 
+def with_shipped_probe(items: list[Any], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cached views plus the shipped probe's score (these renders are never fitted on)."""
+    from captureguard.core.probe import LinearProbe, probe_features
+    from tools.detect_v2 import probe as probe_tool
+
+    shipped = LinearProbe.load()
+    out = []
+    for r, f in zip(recs, probe_tool.pooled(items, "clean"), strict=True):
+        scores = {k: shipped.probability(probe_features(f["e"], f["p"][1 : 1 + n])) for k, n in PROBE_VIEWS.items()}
+        out.append({**r, **scores})
+    return out
+
+
+#: probe view (as in fit_heads.MODES) -> person crops it reads
+PROBE_VIEWS = {"probe": 6, "probek2": 2, "probe0": 0}
+
+
 def main() -> None:
     items = view_cache.read_manifest(MANIFEST)
-    recs = view_cache.get(items, ["nn640", "onsfw", "pose640", "crops640"])
+    recs = with_shipped_probe(items, view_cache.get(items, ["nn640", "onsfw", "pose640", "crops640"]))
     rows = []
     with MANIFEST.open(encoding="utf-8") as fh:
         import csv

@@ -119,11 +119,13 @@ def main() -> None:
     ap.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
     ap.add_argument("--pert", default="clean")
     ap.add_argument("--views", default="nn640,onsfw,njs,pose640,crops640")
-    ap.add_argument("--subset", choices=("all", "pos_people"), default="all")
+    ap.add_argument("--subset", choices=("all", "pos_people", "pos"), default="all")
     args = ap.parse_args()
     items = read_manifest(args.manifest)
     if args.subset == "pos_people":
         items = [it for it in items if it.label or is_people(it.kind)]
+    elif args.subset == "pos":
+        items = [it for it in items if it.label]
     models = Models()
     for pert in args.pert.split(","):
         get(items, args.views.split(","), pert=pert, models=models)

@@ -42,10 +42,15 @@ IMAGE_NSFW = "IMAGE_NSFW"
 PERSON = "PERSON"
 #: Nudity probability of a whole-image classifier re-run on a square crop around one person.
 PERSON_NSFW = "PERSON_NSFW"
+#: Nudity probability of a linear probe on a classifier's pooled features (whole image plus the
+#: most nude-looking person crop), trained on this project's dev set (``models/probe.py``).
+NSFW_PROBE = "NSFW_PROBE"
 #: Other whole-image class probabilities of a multi-class classifier (nsfwjs): evidence for
 #: fusion (a drawing, a neutral photo, a "sexy" but clothed one), never a reason by themselves.
 IMAGE_CLASS_LABELS: tuple[str, ...] = ("IMAGE_DRAWING", "IMAGE_NEUTRAL", "IMAGE_SEXY")
-KNOWN_LABELS: frozenset[str] = frozenset((*BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW, *IMAGE_CLASS_LABELS))
+KNOWN_LABELS: frozenset[str] = frozenset(
+    (*BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW, NSFW_PROBE, *IMAGE_CLASS_LABELS)
+)
 
 # Label groups: the one definition (fusion features, policy rules, evaluation rows use these).
 #: Exposed intimate parts: the fusion's strongest region evidence, and the classes a profile may
@@ -148,10 +153,10 @@ class Detections:
         )
 
     @classmethod
-    def whole_image(cls, score: float, *, height: int, width: int, model: str) -> Detections:
-        """A whole-image classifier result: one :data:`IMAGE_NSFW` detection."""
+    def whole_image(cls, score: float, *, height: int, width: int, model: str, label: str = IMAGE_NSFW) -> Detections:
+        """A whole-image classifier result: one detection (default :data:`IMAGE_NSFW`) over the frame."""
         box = np.array([[0.0, 0.0, float(width), float(height)]], np.float32)
-        return cls.from_arrays(box, np.array([score]), [IMAGE_NSFW], model=model)
+        return cls.from_arrays(box, np.array([score]), [label], model=model)
 
     @classmethod
     def concat(cls, parts: Sequence[Detections]) -> Detections:

@@ -11,7 +11,7 @@ import importlib.resources
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from captureguard.core.detection import (
     EXPOSED_SKIN,
     IMAGE_NSFW,
     KNOWN_LABELS,
+    NSFW_PROBE,
     PERSON,
     PERSON_NSFW,
     Detections,
@@ -156,11 +157,14 @@ class FusionModel:
         intercept: bias term.
         weights: feature name (a key of :data:`FEATURES`) -> weight.
         version: identifies the fitted parameters in reports.
+        extra: other fitted settings shipped with the head (``cascade``: a first stage's
+            ``escalate_at`` and ``every``, read by the checker).
     """
 
     intercept: float
     weights: Mapping[str, float]
     version: str = "unversioned"
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         known = set(FEATURES) | set(DETECTION_FEATURES)
@@ -176,6 +180,7 @@ class FusionModel:
                 float(data["intercept"]),
                 {k: float(v) for k, v in data["weights"].items()},
                 str(data.get("version", "unversioned")),
+                {k: v for k, v in data.items() if k == "cascade"},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"invalid fusion parameters: {exc}") from exc
@@ -224,6 +229,7 @@ class FusionModel:
         for mask, what in (
             (is_global, "whole-image nudity probability"),
             (found.labels == PERSON_NSFW, "nudity probability of one person's crop"),
+            (found.labels == NSFW_PROBE, "nudity probability of the probe on the image's and a person's features"),
         ):
             for model in sorted(set(map(str, found.models[mask]))):
                 own = mask & (found.models == model)

@@ -47,6 +47,26 @@ class Inspection:
     region: Box | None = None
 
 
+@dataclass(frozen=True)
+class FirstStage:
+    """The live cascade's cheap first stage (``detectors.toml`` ``[live_first]``, ``data/fusion_live_first.json``).
+
+    It runs on every check; the full detector set runs only when its fused score reaches
+    ``escalate_at`` (fitted so that no dev still the full live check blocks stays below it, with a
+    margin: ``tools/detect_v2/fit_heads.py``), and on every ``every``-th check regardless (0: never
+    on schedule). Below ``escalate_at`` the frame is decided on this stage's evidence alone.
+    """
+
+    detectors: Sequence[Detector]
+    fusion: FusionModel
+    escalate_at: float
+    every: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.escalate_at <= 1.0 or self.every < 0:
+            raise ConfigError(f"cascade: escalate_at must be in (0, 1] and every >= 0, got {self}")
+
+
 @dataclass
 class Checker:
     """Checks frames with a set of detectors, a fusion model and a policy profile.
@@ -56,12 +76,15 @@ class Checker:
         fusion: the fusion model.
         profile: the policy profile.
         deadline_s: a check that takes longer blocks with reason ``timeout`` (None: no limit).
+        first: a cheap first stage (the live cascade); None: every check runs ``detectors``.
     """
 
     detectors: Sequence[Detector]
     fusion: FusionModel
     profile: Profile
     deadline_s: float | None = None
+    first: FirstStage | None = None
+    _checks: int = field(default=0, init=False, repr=False)
     _deadline_runner: DeadlineRunner[tuple[Frame, Box | None], Inspection] | None = field(
         default=None, init=False, repr=False
     )
@@ -92,7 +115,17 @@ class Checker:
         if mode not in configs:
             raise ConfigError(f"no [{mode}] detectors configured; found {sorted(configs)}")
         detectors = [build_detector(c, threads=threads) for c in configs[mode]]
-        checker = cls(detectors, FusionModel.load(fusion_path, mode=mode), profiles[profile], deadline_s)
+        first = None
+        if f"{mode}_first" in configs and fusion_path is None:
+            head = FusionModel.load(mode=f"{mode}_first")
+            cascade = head.extra.get("cascade") or {}
+            first = FirstStage(
+                [build_detector(c, threads=threads) for c in configs[f"{mode}_first"]],
+                head,
+                float(cascade.get("escalate_at", 0.0)),
+                int(cascade.get("every", 0)),
+            )
+        checker = cls(detectors, FusionModel.load(fusion_path, mode=mode), profiles[profile], deadline_s, first)
         checker.warm_up()
         return checker
 
@@ -106,16 +139,20 @@ class Checker:
         grey = Frame.from_bgr(np.full((360, 640, 3), 128, np.uint8), source="warm-up")
         try:
             self.detect(grey)
+            if self.first is not None:
+                self.detect(grey, self.first.detectors)
         except Exception as exc:  # the first real check fails closed and logs it
             log.debug("warm-up failed: %r", exc)
 
-    def detect(self, frame: Frame) -> tuple[Detections, dict[str, float]]:
-        """Run every detector; returns the joined detections and ms per detector."""
+    def detect(
+        self, frame: Frame, detectors: Sequence[Detector] | None = None, *, stage: str = ""
+    ) -> tuple[Detections, dict[str, float]]:
+        """Run every detector (default: the full set); returns the joined detections and ms per detector."""
         parts, timings = [], {}
-        for det in self.detectors:
+        for det in self.detectors if detectors is None else detectors:
             t0 = time.perf_counter()
             parts.append(det.detect(frame))
-            timings[f"detect:{det.name}"] = (time.perf_counter() - t0) * 1e3
+            timings[f"detect:{det.name}{stage}"] = (time.perf_counter() - t0) * 1e3
         return Detections.concat(parts), timings
 
     @property
@@ -179,11 +216,31 @@ class Checker:
                 frame.bgr[y0:y1, x0:x1], index=frame.index, timestamp_s=frame.timestamp_s, source=frame.source
             )
             dx, dy = x0, y0
-        found, timings = self.detect(frame)
+        found, timings = self._first_stage(frame)
+        t0 = time.perf_counter()
+        if found is not None and self.first is not None:
+            verdict = decide(self.first.fusion.assess(found), self.profile)
+            timings["fuse+decide"] = (time.perf_counter() - t0) * 1e3
+            return Inspection(verdict.with_timings(**timings), shifted(found, dx, dy) if region else found, region)
+        found, full = self.detect(frame)
+        timings.update(full)
         t0 = time.perf_counter()
         verdict = decide(self.fusion.assess(found), self.profile)
         timings["fuse+decide"] = (time.perf_counter() - t0) * 1e3
         return Inspection(verdict.with_timings(**timings), shifted(found, dx, dy) if region else found, region)
+
+    def _first_stage(self, frame: Frame) -> tuple[Detections | None, dict[str, float]]:
+        """The cascade's first stage: its detections when they settle the frame (score below
+        ``escalate_at``, not a scheduled full check), else None (with its timings)."""
+        if self.first is None:
+            return None, {}
+        self._checks += 1  # a lost increment under concurrent checks only shifts the schedule
+        if self.first.every and self._checks % self.first.every == 0:
+            return None, {}
+        found, timings = self.detect(frame, self.first.detectors, stage="(first)")
+        if self.first.fusion.assess(found).score >= self.first.escalate_at:
+            return None, timings
+        return found, timings
 
     def _runner(self) -> DeadlineRunner[tuple[Frame, Box | None], Inspection]:
         with self._lock:

@@ -20,6 +20,7 @@ from captureguard.errors import ConfigError
 from captureguard.models.nsfwjs import nsfwjs_detector
 from captureguard.models.open_nsfw import open_nsfw_detector
 from captureguard.models.people import person_crop_detector
+from captureguard.models.probe import nsfw_probe_detector
 from captureguard.models.runtime import OnnxModel
 from captureguard.models.yolo import YoloDetector, YoloSettings, nudenet_detector
 
@@ -40,7 +41,8 @@ def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
 
     ``{"type": "nudenet", ...YoloSettings fields}``, ``{"type": "open_nsfw"}``,
     ``{"type": "person_crops", "input_size": 640, "max_crops": 6}`` (people re-scored by open_nsfw),
-    ``{"type": "nsfwjs"}`` (built by ``make nsfwjs-model``), or
+    ``{"type": "nsfw_probe", "input_size": 640, "max_crops": 6}`` (the same people and crops, open_nsfw's
+    pooled features read by the shipped linear probe), ``{"type": "nsfwjs"}`` (built by ``make nsfwjs-model``), or
     ``{"type": "yolo", "path": "model.onnx", "labels": [...], "name": "...", ...YoloSettings}``.
 
     Raises:
@@ -57,6 +59,8 @@ def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
             return nudenet_detector(YoloSettings(**cfg), threads=threads)
         if kind == "person_crops":
             return person_crop_detector(threads=threads, **cfg)
+        if kind == "nsfw_probe":
+            return nsfw_probe_detector(threads=threads, **cfg)
         if kind == "nsfwjs":
             if cfg:
                 raise ConfigError(f"nsfwjs takes no options, got {sorted(cfg)}")
@@ -67,7 +71,9 @@ def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
             return YoloDetector(OnnxModel(path, threads=threads), labels, YoloSettings(**cfg), name=name)
     except (TypeError, KeyError) as exc:
         raise ConfigError(f"invalid {kind} detector config {dict(config)}: {exc}") from exc
-    raise ConfigError(f"unknown detector type {kind!r}: use 'nudenet', 'open_nsfw', 'person_crops', 'nsfwjs' or 'yolo'")
+    raise ConfigError(
+        f"unknown detector type {kind!r}: use 'nudenet', 'open_nsfw', 'person_crops', 'nsfw_probe', 'nsfwjs' or 'yolo'"
+    )
 
 
 def load_detector_configs(path: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:

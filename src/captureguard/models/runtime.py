@@ -1,9 +1,10 @@
-"""The one module that imports onnxruntime: finding model files and opening sessions."""
+"""The one module that imports onnxruntime (and ``onnx``): finding model files and opening sessions."""
 
 from __future__ import annotations
 
 import importlib.resources
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,12 @@ class OnnxModel:
     Args:
         path: the ``.onnx`` file.
         threads: intra-op threads (default 2, this project's target machine).
+        extra_outputs: names of inner tensors to expose as further outputs, after the model's own
+            (e.g. a classifier's pooled features). The graph is edited in memory with ``onnx``;
+            the file is untouched.
     """
 
-    def __init__(self, path: str | Path, *, threads: int = 2) -> None:
+    def __init__(self, path: str | Path, *, threads: int = 2, extra_outputs: Sequence[str] = ()) -> None:
         import onnxruntime as ort
 
         path = Path(path)
@@ -67,7 +71,8 @@ class OnnxModel:
             raise ModelMissingError(f"model file not found: {path}")
         opts = session_options(threads=threads)
         try:
-            self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+            model: str | bytes = with_outputs(path, extra_outputs) if extra_outputs else str(path)
+            self._session = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises several private types
             raise ModelMissingError(f"could not load model {path}: {exc}") from exc
         self.path = path
@@ -107,3 +112,20 @@ class OnnxModel:
         if any(a.dtype.kind == "f" and not np.isfinite(a).all() for a in arrays):
             raise DetectionError(f"{self.path.name} output non-finite values (NaN or inf) for input {batch.shape}")
         return arrays
+
+
+def with_outputs(path: Path, names: Sequence[str]) -> bytes:
+    """The model at ``path`` with the inner tensors ``names`` added as graph outputs (serialised).
+
+    Raises:
+        ModelMissingError: a name is not a tensor the graph computes.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    made = {out for node in model.graph.node for out in node.output}
+    for name in names:
+        if name not in made:
+            raise ModelMissingError(f"{path.name} computes no tensor named {name!r}")
+        model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    return bytes(model.SerializeToString())

@@ -57,6 +57,8 @@ async def health(state: State) -> dict[str, object]:
         "models": {
             "photo": [d.name for d in state.photo().detectors],
             "live": [d.name for d in state.live().detectors],
+            # the live cascade's cheap first stage (the full live set runs when it is unsure)
+            "live_first": [d.name for d in first.detectors] if (first := state.live().first) else [],
         },
         "profile": state.settings.profile,
         "uptime_s": round(state.uptime_s(), 1),

