@@ -77,3 +77,20 @@ def test_shipped_live_checker_has_the_cascade_and_photo_has_none() -> None:
     head = FusionModel.load(mode="live_first")
     assert 0 < head.extra["cascade"]["escalate_at"] < 0.5
     assert head.extra["cascade"]["every"] >= 1
+
+
+def test_an_escalated_check_reuses_the_shared_first_stage_detector() -> None:
+    shared = FakeDetector([whole(0.45)], name="shared")  # type: ignore[list-item]
+    extra = FakeDetector([whole(0.0)], name="extra")  # type: ignore[list-item]
+    c = Checker([shared, extra], HEAD, PROFILE, None, FirstStage([shared], HEAD, 0.1))
+    v = c.check(FRAME)
+    assert len(shared.seen) == 1 and len(extra.seen) == 1
+    assert v.decision is Decision.WARN  # the full head saw the shared detector's 0.45 (fused 0.40)
+    assert "detect:shared(first)" in v.timings_ms and "detect:extra" in v.timings_ms
+
+
+def test_shipped_live_checker_shares_the_first_stage_detector() -> None:
+    live = Checker.create(mode="live")
+    assert live.first is not None
+    assert any(d is f for d in live.detectors for f in live.first.detectors)
+    live.close()

@@ -62,7 +62,7 @@ def post_photo(client: TestClient, data: bytes, token: str, *, confirm: int = 0,
 def test_health_openapi_and_no_cdn_docs(client: TestClient) -> None:
     health = client.get("/v1/health").json()
     assert health["status"] == "ok" and health["profile"] == "child" and health["viewers"] == 0
-    assert health["models"] == {"photo": ["colour"], "live": ["colour"]}
+    assert health["models"] == {"photo": ["colour"], "live": ["colour"], "live_first": []}
     spec = client.get("/openapi.json").json()
     assert "/v1/check" in spec["paths"] and "/api/photo" in spec["paths"]
     assert client.get("/docs").status_code == 404  # Swagger UI loads from a CDN: off

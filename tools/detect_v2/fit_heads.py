@@ -64,15 +64,18 @@ MODES: dict[str, tuple[list[str], list[dict[str, Any]], float]] = {
         L2,
     ),
 }
-#: The live cascade's first stage: open_nsfw on the whole frame and the probe on its features
-#: (no people, no NudeNet); its own small head, and the full live check when it is not sure.
-FIRST_VIEWS = ["onsfw", "probe0"]
-FIRST_FEATURES = ["nsfw_logit", "logit:NSFW_PROBE"]
+#: The live cascade's first stage: people, open_nsfw on the whole frame and on the 2 strongest
+#: people's crops, and the probe (the live set without NudeNet 640); its own head, and NudeNet + the
+#: full live head when it is not sure. (A first stage on the whole frame alone, without people,
+#: scored 0.04 on a slide-in frame whose person crop the full check blocks at 0.79: it let a frame
+#: of a nude painting through, tests/test_leaks.py. Person crops are what finds partial figures.)
+FIRST_VIEWS = ["onsfw", "pose640", "crops640k2", "probek2"]
+FIRST_FEATURES = ["nsfw_logit", "person_nsfw_logit", "crop_mean_logit", "logit:NSFW_PROBE", *evaluate.PEOPLE]
 #: the full live check also runs on every Nth check (about 1 s of 720p30 video at 10 checks/s)
 FIRST_EVERY = 10
 #: escalate_at sits this far (in logit) below the lowest first-stage score of a dev still that
 #: the full live check blocks (a margin for frames the stills do not cover)
-FIRST_MARGIN = 1.0
+FIRST_MARGIN = 2.0
 #: profile -> allowed false-block rate (pooled and on people photos) at its block threshold
 RATES = {"child": 0.01, "teen": 0.005, "adult": 0.002}
 WARN_RATE = 0.02

@@ -3,9 +3,10 @@
 Each fold's head is fitted on clean training folds (monotone, as shipped); its clean OOF child
 threshold (<= 1% false blocks pooled and on people photos) is kept fixed, and the held-out fold's
 *perturbed* stills are scored (the probe's score of a perturbed still comes from its fold's probe,
-``tools/detect_v2/probe.py``, fitted on clean and perturbed copies of the other folds). Only stills whose perturbed views are cached are counted (compute
-them with ``views.py --pert NAME --subset pos_people``: the nude artworks and the people photos; ``--subset pos``:
-the artworks only, recall without the people false-block column).
+``tools/detect_v2/probe.py``, fitted on clean and perturbed copies of the other folds). Only stills
+whose perturbed views are cached are counted (compute them with ``views.py --pert NAME --subset
+pos_people``: the nude artworks and the people photos; ``--subset pos``: the artworks only, recall
+without the people false-block column).
 
     .venv/bin/python tools/detect_v2/robust.py motion_blur defocus low_light moire text_overlay
 """

@@ -54,7 +54,8 @@ class FirstStage:
     It runs on every check; the full detector set runs only when its fused score reaches
     ``escalate_at`` (fitted so that no dev still the full live check blocks stays below it, with a
     margin: ``tools/detect_v2/fit_heads.py``), and on every ``every``-th check regardless (0: never
-    on schedule). Below ``escalate_at`` the frame is decided on this stage's evidence alone.
+    on schedule). Below ``escalate_at`` the frame is decided on this stage's evidence alone. On an
+    escalation, detectors the full set shares with this stage (the same objects) are not run again.
     """
 
     detectors: Sequence[Detector]
@@ -114,17 +115,20 @@ class Checker:
         configs = load_detector_configs(detectors_path)
         if mode not in configs:
             raise ConfigError(f"no [{mode}] detectors configured; found {sorted(configs)}")
-        detectors = [build_detector(c, threads=threads) for c in configs[mode]]
         first = None
+        shared: list[tuple[dict[str, object], Detector]] = []
         if f"{mode}_first" in configs and fusion_path is None:
             head = FusionModel.load(mode=f"{mode}_first")
             cascade = head.extra.get("cascade") or {}
+            shared = [(c, build_detector(c, threads=threads)) for c in configs[f"{mode}_first"]]
             first = FirstStage(
-                [build_detector(c, threads=threads) for c in configs[f"{mode}_first"]],
-                head,
-                float(cascade.get("escalate_at", 0.0)),
-                int(cascade.get("every", 0)),
+                [d for _, d in shared], head, float(cascade.get("escalate_at", 0.0)), int(cascade.get("every", 0))
             )
+        # a full-set detector configured like a first-stage one is that same object: an escalated
+        # check reuses its detections instead of running it twice
+        detectors = [
+            next((d for c2, d in shared if c2 == c), None) or build_detector(c, threads=threads) for c in configs[mode]
+        ]
         checker = cls(detectors, FusionModel.load(fusion_path, mode=mode), profiles[profile], deadline_s, first)
         checker.warm_up()
         return checker
@@ -216,31 +220,37 @@ class Checker:
                 frame.bgr[y0:y1, x0:x1], index=frame.index, timestamp_s=frame.timestamp_s, source=frame.source
             )
             dx, dy = x0, y0
-        found, timings = self._first_stage(frame)
+        found, timings, settled = self._first_stage(frame)
         t0 = time.perf_counter()
-        if found is not None and self.first is not None:
+        if settled and found is not None and self.first is not None:
             verdict = decide(self.first.fusion.assess(found), self.profile)
             timings["fuse+decide"] = (time.perf_counter() - t0) * 1e3
             return Inspection(verdict.with_timings(**timings), shifted(found, dx, dy) if region else found, region)
-        found, full = self.detect(frame)
+        # escalated: the full set; when every first-stage detector is also in the full set (the
+        # same object), what they found is reused instead of run twice
+        reuse = found is not None and self._first_is_shared()
+        done = self.first.detectors if reuse and self.first is not None else ()
+        more, full = self.detect(frame, [d for d in self.detectors if not any(d is f for f in done)])
+        found = Detections.concat([found, more]) if reuse and found is not None else more
         timings.update(full)
         t0 = time.perf_counter()
         verdict = decide(self.fusion.assess(found), self.profile)
         timings["fuse+decide"] = (time.perf_counter() - t0) * 1e3
         return Inspection(verdict.with_timings(**timings), shifted(found, dx, dy) if region else found, region)
 
-    def _first_stage(self, frame: Frame) -> tuple[Detections | None, dict[str, float]]:
-        """The cascade's first stage: its detections when they settle the frame (score below
-        ``escalate_at``, not a scheduled full check), else None (with its timings)."""
+    def _first_is_shared(self) -> bool:
+        return self.first is not None and all(any(f is d for d in self.detectors) for f in self.first.detectors)
+
+    def _first_stage(self, frame: Frame) -> tuple[Detections | None, dict[str, float], bool]:
+        """The cascade's first stage: ``(its detections, timings, settled)``; settled when its score
+        is below ``escalate_at`` (no scheduled full check). None when it did not run."""
         if self.first is None:
-            return None, {}
+            return None, {}, False
         self._checks += 1  # a lost increment under concurrent checks only shifts the schedule
         if self.first.every and self._checks % self.first.every == 0:
-            return None, {}
+            return None, {}, False
         found, timings = self.detect(frame, self.first.detectors, stage="(first)")
-        if self.first.fusion.assess(found).score >= self.first.escalate_at:
-            return None, timings
-        return found, timings
+        return found, timings, self.first.fusion.assess(found).score < self.first.escalate_at
 
     def _runner(self) -> DeadlineRunner[tuple[Frame, Box | None], Inspection]:
         with self._lock:
