@@ -40,7 +40,7 @@ def ours_version(detectors: str | Path | None = None) -> str:
     fusion file: what a record depends on. A plugged-in model file is hashed too."""
     root = importlib.resources.files("captureguard")
     digest = hashlib.sha256()
-    digest.update(root.joinpath("data/fusion.json").read_bytes())
+    digest.update(_shipped_models_digest().encode())
     if detectors is None:
         digest.update(root.joinpath("data/detectors.toml").read_bytes())
     else:
@@ -53,6 +53,23 @@ def ours_version(detectors: str | Path | None = None) -> str:
                     except OSError as exc:
                         raise ModelMissingError(f"model file {config['path']} ({detectors}): {exc.strerror}") from exc
     return f"{__version__}-{digest.hexdigest()[:10]}"
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_models_digest() -> str:
+    """sha256 over every fusion head (``data/fusion*.json``) and bundled model file (``data/models/``),
+    so retrained heads or swapped models never reuse a cached record (the v2 per-mode heads were
+    once left out of the key)."""
+    data = importlib.resources.files("captureguard").joinpath("data")
+    digest = hashlib.sha256()
+    files = [f for f in data.iterdir() if f.name.startswith("fusion") and f.name.endswith(".json")]
+    models = data.joinpath("models")
+    if models.is_dir():
+        files += [f for f in models.iterdir() if f.is_file()]
+    for f in sorted(files, key=lambda f: f.name):
+        digest.update(f.name.encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=2)
