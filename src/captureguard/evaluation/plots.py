@@ -92,16 +92,18 @@ def write_plots(out: Path, stills: Sequence[StillResult], configurations: dict[s
     return paths
 
 
-def _hbars(ax: Any, rows: Sequence[tuple[str, int, int]], title: str, xlabel: str) -> None:
-    """Horizontal bars of ``blocked / n`` per labelled row, each annotated ``b/n``."""
+def _hbars(ax: Any, rows: Sequence[tuple[str, int, int]], title: str, xlabel: str, *, full: bool) -> None:
+    """Horizontal bars of ``blocked / n`` per labelled row, each annotated ``b/n``; the axis spans
+    0-100% when ``full``, else zooms to the largest rate (false blocks are a few percent)."""
     labels = [r[0] for r in rows]
     rates = [r[1] / r[2] for r in rows]
-    ax.barh(np.arange(len(rows)), rates, color="#4c72b0")
+    top = 1.0 if full else max(0.05, *rates)
+    ax.barh(np.arange(len(rows)), rates, color="#4c72b0" if full else "#c44e52")
     for y, (_, b, n) in enumerate(rows):
-        ax.text(min(b / n, 1.0) + 0.01, y, f"{b}/{n}", va="center", fontsize=7)
+        ax.text(b / n + 0.01 * top, y, f"{b}/{n}", va="center", fontsize=7)
     ax.set_yticks(np.arange(len(rows)), labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set(xlim=(0, 1.15), title=title, xlabel=xlabel)
+    ax.set(xlim=(0, 1.18 * top), title=title, xlabel=xlabel)
     ax.grid(axis="x", alpha=0.3)
 
 
@@ -123,9 +125,12 @@ def write_coverage_plot(out: Path, coverage: dict[str, Any]) -> list[Path]:
     config, plt = configs[0], _pyplot()
     tables = coverage.get("coverage_sets", {}).get(config, [])
     tones = next((t for t in tables if t["attribute"] == "skin_tone"), None)
-    fig, axes = plt.subplots(1, 3 if tones else 2, figsize=(16 if tones else 11, 5), dpi=100)
-    _hbars(axes[0], _development_bars(coverage, config, "nudity"), f"Nudity blocked ({config})", "recall")
-    _hbars(axes[1], _development_bars(coverage, config, "safe"), f"Safe blocked ({config})", "false-block rate")
+    fig, axes = plt.subplots(
+        1, 3 if tones else 2, figsize=(17 if tones else 12, 5), dpi=100, width_ratios=[1.2, 1.2, 1][: 3 if tones else 2]
+    )
+    _hbars(axes[0], _development_bars(coverage, config, "nudity"), f"Nudity blocked ({config})", "recall", full=True)
+    safe = _development_bars(coverage, config, "safe")
+    _hbars(axes[1], safe, f"Safe blocked ({config})", "false-block rate (zoomed)", full=False)
     if tones:
         values = [r["value"] for r in tones["rows"]]
         for variant in tones["variants"]:
@@ -135,7 +140,7 @@ def write_coverage_plot(out: Path, coverage: dict[str, Any]) -> list[Path]:
             ]
             axes[2].plot(values, rates, marker="o", label=variant)
         axes[2].set(ylim=(-0.02, 1.02), xlabel="skin tone (0 lightest .. 7 darkest)", ylabel="blocked")
-        axes[2].set_title("Coverage set: blocked by skin tone (not headline)")
+        axes[2].set_title("Synthetic bodies: blocked by skin tone", fontsize=10)
         axes[2].legend(fontsize=7)
         axes[2].grid(alpha=0.3)
     fig.tight_layout()
