@@ -219,6 +219,10 @@ def test_perturbation_metrics_report_cost_and_people_false_blocks() -> None:
     assert (moire["clean_people"], moire["people"]) == ([0, 2], [1, 2])
     text = to_markdown(perturbation_blocks(perturbation_metrics(stills)))
     assert "| moire | 4 / 3 | 75.0% -> 50.0% | -25.0 | 1/3 (33.3%) -> 1/3 (33.3%) | 0/2 (0.0%) -> 1/2 (50.0%) |" in text
+    assert "Safe stills re-checked: every one." in text
+    people_only = to_markdown(perturbation_blocks(perturbation_metrics(stills), "people"))
+    assert "| moire | 4 / 3 | 75.0% -> 50.0% | -25.0 | 0/2 (0.0%) -> 1/2 (50.0%) |" in people_only
+    assert "the photos of people only" in people_only
 
 
 # End to end through run_eval with fake scorers (no model).

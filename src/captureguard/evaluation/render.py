@@ -150,14 +150,14 @@ def perturbation_blocks(perturbations: dict[str, Any], safe: str = "all") -> lis
     for name, p in perturbations.items():
         people, clean_people = p.get("people", [0, 0]), p.get("clean_people", [0, 0])
         negatives = p.get("negatives", 0)
-        safe = f"{_frac([p.get('clean_false_blocks'), negatives])} -> {_frac([p['false_blocks'], negatives])}"
+        safe_cell = f"{_frac([p.get('clean_false_blocks'), negatives])} -> {_frac([p['false_blocks'], negatives])}"
         rows.append(
             [
                 name,
                 f"{p.get('positives', '')} / {negatives}",
                 f"{_pct(p.get('clean_recall'))} -> {_pct(p['recall'])}",
                 _points(None if p["recall_drop"] is None else -p["recall_drop"]),
-                safe,
+                safe_cell,
                 f"{_frac(clean_people)} -> {_frac(people)}" if people[1] else "",
             ]
         )
@@ -169,6 +169,9 @@ def perturbation_blocks(perturbations: dict[str, Any], safe: str = "all") -> lis
         "safe blocked clean -> perturbed",
         "photos of people blocked clean -> perturbed",
     ]
+    if safe == "people":  # the safe stills are the photos of people: one column says it all
+        head.pop(4)
+        rows = [r[:4] + r[5:] for r in rows]
     note = (
         "The child profile's shipped decision (block), on the clean and on the perturbed copy of the same "
         "stills; cost = perturbed minus clean recall in percentage points (the issue's target: no worse than "
