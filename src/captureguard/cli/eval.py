@@ -113,7 +113,7 @@ def run_eval(args: argparse.Namespace, *, scorers: Sequence[Any] | None = None) 
     t0 = time.perf_counter()
     try:
         items = read_manifest(args.manifest)
-        args.coverage_items = [i for m in getattr(args, "coverage", []) for i in read_manifest(m) if not i.is_video]
+        coverage = [i for m in getattr(args, "coverage", []) for i in read_manifest(m) if not i.is_video]
     except CaptureGuardError as exc:
         print(f"captureguard eval: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -127,7 +127,7 @@ def run_eval(args: argparse.Namespace, *, scorers: Sequence[Any] | None = None) 
         print(f"captureguard eval: {problem}", file=sys.stderr)
         return EXIT_ERROR
     try:
-        written = _evaluate(args, items, scorers)
+        written = _evaluate(args, items, scorers, coverage)
     except CaptureGuardError as exc:
         print(f"captureguard eval: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -135,7 +135,9 @@ def run_eval(args: argparse.Namespace, *, scorers: Sequence[Any] | None = None) 
     return EXIT_OK
 
 
-def _evaluate(args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[Any] | None) -> list[Path]:
+def _evaluate(
+    args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[Any] | None, coverage: Sequence[Any] = ()
+) -> list[Path]:
     from captureguard.evaluation.coverage import read_attributes
     from captureguard.evaluation.plots import write_coverage_plot, write_plots
     from captureguard.evaluation.render import blocks, thumbnail_uri, to_html, to_markdown
@@ -151,7 +153,7 @@ def _evaluate(args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[
             detectors=args.detectors,
             perturbations=getattr(args, "perturbations", None),
         )
-    result = _run_all_stills(args, items, scorers)
+    result = _run_all_stills(args, items, scorers, coverage)
     if not getattr(args, "no_videos", False):
         videos = [i for i in items if i.is_video]
         progress = not args.no_progress
@@ -178,7 +180,9 @@ def _evaluate(args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[
     return [out / "report.md", out / "report.html", out / "metrics.json", *plots]
 
 
-def _run_all_stills(args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[Any]) -> Any:
+def _run_all_stills(
+    args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[Any], coverage_items: Sequence[Any]
+) -> Any:
     """The manifest's and the coverage manifests' stills through the scorers; the perturbation
     scorers only on the manifest's stills (``--perturb-safe people``: its nudity and people rows)."""
     from captureguard.evaluation.coverage import is_people_photo
@@ -186,7 +190,7 @@ def _run_all_stills(args: argparse.Namespace, items: Sequence[Any], scorers: Seq
 
     stills = [i for i in items if not i.is_video]
     listed = {i.path for i in stills}
-    coverage = [i for i in getattr(args, "coverage_items", []) if i.path not in listed]
+    coverage = [i for i in coverage_items if i.path not in listed]
     core = [s for s in scorers if not s.name.startswith("perturb:")]
     perturbed = [s for s in scorers if s.name.startswith("perturb:")]
     run = functools.partial(
@@ -199,7 +203,9 @@ def _run_all_stills(args: argparse.Namespace, items: Sequence[Any], scorers: Seq
     if perturbed:
         people_only = getattr(args, "perturb_safe", "all") == "people"
         chosen = [i for i in stills if not people_only or i.label == "nudity" or is_people_photo(i.kind)]
-        extra = {s.item.path: s.scores for s in run(chosen, perturbed).stills}
+        second = run(chosen, perturbed)
+        result.peak_rss_kb = max(result.peak_rss_kb, second.peak_rss_kb)
+        extra = {s.item.path: s.scores for s in second.stills}
         for still in result.stills:
             still.scores.update(extra.get(still.item.path, {}))
     return result
