@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install nsfwjs-model demo serve test lint format typecheck pytest chromium bench clean pipewire-tools install-chokepoint uninstall-chokepoint fuzz soak
+.PHONY: install nsfwjs-model demo serve test lint format typecheck pytest chromium bench clean pipewire-tools install-chokepoint uninstall-chokepoint fuzz soak coverage
 
 install: $(STAMP)
 
@@ -88,6 +88,11 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/speed.py
 	$(BIN)/python bench/accuracy.py
+
+# Coverage/fairness and robustness tables of the shipped models (dev set + synthetic bodies, five
+# camera conditions): bench/results/coverage.md and the generated part of MODEL_CARD.md.
+coverage: $(STAMP)
+	$(BIN)/python bench/coverage.py
 
 # Reliability (docs/reliability.md): the property tests and fuzzers with many more examples, and
 # the soak (30 simulated minutes of stream with injected faults + 10 real minutes of the viewfinder).

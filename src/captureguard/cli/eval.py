@@ -7,6 +7,7 @@ dependency (the message says which and how to fix it).
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -35,6 +36,29 @@ def add_eval_command(sub: Any) -> None:
         help="scorer groups to run: ours, ref:nudenet, ref:opennsfw (default: all)",
     )
     e.add_argument("--perturb", action="store_true", help="also re-check every still under camera perturbations")
+    e.add_argument(
+        "--perturbations",
+        type=_names,
+        metavar="NAME,...",
+        help="only these perturbations (comma-separated; implies --perturb), e.g. "
+        "motion_blur,defocus,low_light,moire,text_overlay (default: all 12)",
+    )
+    e.add_argument(
+        "--perturb-safe",
+        choices=("all", "people"),
+        default="all",
+        help="safe stills re-checked under perturbations: all, or only photos of people (kinds face_closeup, "
+        "portrait, people_*, person_*, shirtless_sports); every nudity still is (default: %(default)s)",
+    )
+    e.add_argument(
+        "--coverage",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="MANIFEST.csv",
+        help="a coverage-only manifest (e.g. synthetic renders): scored and tabled by variant, skin tone, view, "
+        "pose, but kept out of the headline metrics (repeatable)",
+    )
     e.add_argument("--thumbnails", action="store_true", help="show thumbnails of SAFE images that were blocked")
     e.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
     e.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -45,6 +69,18 @@ def add_eval_command(sub: Any) -> None:
         metavar="FILE",
         help="detectors TOML for ours ([photo], [live]; default: shipped)",
     )
+
+
+def _names(text: str) -> list[str]:
+    """``--perturbations``: a comma-separated list of known perturbation names."""
+    from captureguard.evaluation.perturb import PERTURBATIONS
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PERTURBATIONS]
+    if unknown or not names:
+        given = ", ".join(unknown) or "(none given)"
+        raise argparse.ArgumentTypeError(f"unknown perturbation(s) {given}; choose from {', '.join(PERTURBATIONS)}")
+    return names
 
 
 def _prepare_out(out: Path) -> str | None:
@@ -77,6 +113,7 @@ def run_eval(args: argparse.Namespace, *, scorers: Sequence[Any] | None = None) 
     t0 = time.perf_counter()
     try:
         items = read_manifest(args.manifest)
+        coverage = [i for m in getattr(args, "coverage", []) for i in read_manifest(m) if not i.is_video]
     except CaptureGuardError as exc:
         print(f"captureguard eval: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -90,7 +127,7 @@ def run_eval(args: argparse.Namespace, *, scorers: Sequence[Any] | None = None) 
         print(f"captureguard eval: {problem}", file=sys.stderr)
         return EXIT_ERROR
     try:
-        written = _evaluate(args, items, scorers)
+        written = _evaluate(args, items, scorers, coverage)
     except CaptureGuardError as exc:
         print(f"captureguard eval: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -98,25 +135,35 @@ def run_eval(args: argparse.Namespace, *, scorers: Sequence[Any] | None = None) 
     return EXIT_OK
 
 
-def _evaluate(args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[Any] | None) -> list[Path]:
-    from captureguard.evaluation.plots import write_plots
+def _evaluate(
+    args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[Any] | None, coverage: Sequence[Any] = ()
+) -> list[Path]:
+    from captureguard.evaluation.coverage import read_attributes
+    from captureguard.evaluation.plots import write_coverage_plot, write_plots
     from captureguard.evaluation.render import blocks, thumbnail_uri, to_html, to_markdown
     from captureguard.evaluation.report import build_metrics, write_metrics
-    from captureguard.evaluation.runner import run_stills
 
+    perturb = bool(args.perturb or getattr(args, "perturbations", None))
     if scorers is None:
         from captureguard.evaluation.configs import default_scorers
 
-        scorers = default_scorers(perturb=args.perturb, configs=args.configs, detectors=args.detectors)
-    stills = [i for i in items if not i.is_video]
-    progress = not args.no_progress
-    result = run_stills(stills, scorers, cache_dir=args.out / "cache", workers=max(1, args.workers), progress=progress)
+        scorers = default_scorers(
+            perturb=perturb,
+            configs=args.configs,
+            detectors=args.detectors,
+            perturbations=getattr(args, "perturbations", None),
+        )
+    result = _run_all_stills(args, items, scorers, coverage)
     if not getattr(args, "no_videos", False):
         videos = [i for i in items if i.is_video]
+        progress = not args.no_progress
         result.videos, video_errors = _run_videos(videos, progress=progress, out=args.out, detectors=args.detectors)
         result.errors += video_errors
-    doc = build_metrics(result, manifest=args.manifest)
+    attributes = {p: a for m in getattr(args, "coverage", []) for p, a in read_attributes(m).items()}
+    doc = build_metrics(result, manifest=args.manifest, attributes=attributes)
+    doc["perturb_safe"] = getattr(args, "perturb_safe", "all")
     plots = write_plots(args.out, result.stills, doc["configurations"])
+    plots += write_coverage_plot(args.out, doc["coverage"])
     thumbs = {}
     if args.thumbnails:  # safe rows only: a nudity image must never be embedded
         shown = {r["path"] for c in doc["configurations"].values() for r in c["false_blocks"]}
@@ -131,6 +178,37 @@ def _evaluate(args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[
     (out / "report.md").write_text(to_markdown(content), "utf-8")
     (out / "report.html").write_text(to_html(content), "utf-8")
     return [out / "report.md", out / "report.html", out / "metrics.json", *plots]
+
+
+def _run_all_stills(
+    args: argparse.Namespace, items: Sequence[Any], scorers: Sequence[Any], coverage_items: Sequence[Any]
+) -> Any:
+    """The manifest's and the coverage manifests' stills through the scorers; the perturbation
+    scorers only on the manifest's stills (``--perturb-safe people``: its nudity and people rows)."""
+    from captureguard.evaluation.coverage import is_people_photo
+    from captureguard.evaluation.runner import run_stills
+
+    stills = [i for i in items if not i.is_video]
+    listed = {i.path for i in stills}
+    coverage = [i for i in coverage_items if i.path not in listed]
+    core = [s for s in scorers if not s.name.startswith("perturb:")]
+    perturbed = [s for s in scorers if s.name.startswith("perturb:")]
+    run = functools.partial(
+        run_stills, cache_dir=args.out / "cache", workers=max(1, args.workers), progress=not args.no_progress
+    )
+    result = run([*stills, *coverage], core)
+    mine = {s.path for s in coverage}
+    result.coverage = [s for s in result.stills if s.item.path in mine]
+    result.stills = [s for s in result.stills if s.item.path not in mine]
+    if perturbed:
+        people_only = getattr(args, "perturb_safe", "all") == "people"
+        chosen = [i for i in stills if not people_only or i.label == "nudity" or is_people_photo(i.kind)]
+        second = run(chosen, perturbed)
+        result.peak_rss_kb = max(result.peak_rss_kb, second.peak_rss_kb)
+        extra = {s.item.path: s.scores for s in second.stills}
+        for still in result.stills:
+            still.scores.update(extra.get(still.item.path, {}))
+    return result
 
 
 def _run_videos(

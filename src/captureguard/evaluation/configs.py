@@ -23,7 +23,7 @@ from captureguard.core.detection import EXPOSED_INTIMATE, IMAGE_NSFW
 from captureguard.core.fusion import Assessment
 from captureguard.core.policy import Profile, decide, load_profiles
 from captureguard.core.verdict import Decision, Reason
-from captureguard.errors import ModelMissingError
+from captureguard.errors import ConfigError, ModelMissingError
 from captureguard.evaluation.runner import Record, Score, Scorer
 from captureguard.guard.check import Checker
 from captureguard.models.base import load_detector_configs
@@ -40,7 +40,7 @@ def ours_version(detectors: str | Path | None = None) -> str:
     fusion file: what a record depends on. A plugged-in model file is hashed too."""
     root = importlib.resources.files("captureguard")
     digest = hashlib.sha256()
-    digest.update(root.joinpath("data/fusion.json").read_bytes())
+    digest.update(_shipped_models_digest().encode())
     if detectors is None:
         digest.update(root.joinpath("data/detectors.toml").read_bytes())
     else:
@@ -53,6 +53,23 @@ def ours_version(detectors: str | Path | None = None) -> str:
                     except OSError as exc:
                         raise ModelMissingError(f"model file {config['path']} ({detectors}): {exc.strerror}") from exc
     return f"{__version__}-{digest.hexdigest()[:10]}"
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_models_digest() -> str:
+    """sha256 over every fusion head (``data/fusion*.json``) and bundled model file (``data/models/``),
+    so retrained heads or swapped models never reuse a cached record (the v2 per-mode heads were
+    once left out of the key)."""
+    data = importlib.resources.files("captureguard").joinpath("data")
+    digest = hashlib.sha256()
+    files = [f for f in data.iterdir() if f.name.startswith("fusion") and f.name.endswith(".json")]
+    models = data.joinpath("models")
+    if models.is_dir():
+        files += [f for f in models.iterdir() if f.is_file()]
+    for f in sorted(files, key=lambda f: f.name):
+        digest.update(f.name.encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=2)
@@ -164,10 +181,15 @@ def _package_version(name: str) -> str:
 
 
 def default_scorers(
-    *, perturb: bool = False, configs: Sequence[str] | None = None, detectors: str | Path | None = None
+    *,
+    perturb: bool = False,
+    configs: Sequence[str] | None = None,
+    detectors: str | Path | None = None,
+    perturbations: Sequence[str] | None = None,
 ) -> list[Scorer]:
     """The shipped scorers; ``configs`` keeps only the named groups (``ours``, ``ref:nudenet``, ``ref:opennsfw``);
-    ``detectors`` replaces the shipped detectors TOML for ``ours``."""
+    ``detectors`` replaces the shipped detectors TOML for ``ours``; ``perturbations`` (implies
+    ``perturb``) keeps only the named perturbations."""
     profiles = load_profiles()
     where = None if detectors is None else str(detectors)
     ours = functools.partial(score_ours, detectors=where)
@@ -189,15 +211,21 @@ def default_scorers(
     ]
     if configs:
         scorers = [s for s in scorers if s.name in configs or any(c.startswith(f"{s.name}:") for c in configs)]
-    if perturb:
-        scorers += perturbation_scorers(profiles[PERTURB_PROFILE], detectors=detectors)
+    if perturb or perturbations:
+        scorers += perturbation_scorers(profiles[PERTURB_PROFILE], detectors=detectors, names=perturbations)
     return scorers
 
 
-def perturbation_scorers(profile: Profile, *, detectors: str | Path | None = None) -> list[Scorer]:
-    """One scorer per entry of :data:`~captureguard.evaluation.perturb.PERTURBATIONS` (fused score)."""
+def perturbation_scorers(
+    profile: Profile, *, detectors: str | Path | None = None, names: Sequence[str] | None = None
+) -> list[Scorer]:
+    """One scorer per entry of :data:`~captureguard.evaluation.perturb.PERTURBATIONS` (fused score),
+    or per entry named in ``names``."""
     from captureguard.evaluation.perturb import PERTURBATIONS
 
+    unknown = sorted(set(names or ()) - set(PERTURBATIONS))
+    if unknown:
+        raise ConfigError(f"unknown perturbation(s) {', '.join(unknown)}; choose from {', '.join(PERTURBATIONS)}")
     where = None if detectors is None else str(detectors)
     return [
         Scorer(
@@ -207,6 +235,7 @@ def perturbation_scorers(profile: Profile, *, detectors: str | Path | None = Non
             functools.partial(derive_perturbed, name, profile),
         )
         for name, fn in PERTURBATIONS.items()
+        if names is None or name in names
     ]
 
 

@@ -90,3 +90,61 @@ def write_plots(out: Path, stills: Sequence[StillResult], configurations: dict[s
     _curves(names, stills, "pr", paths[1])
     _recall_bars(names, configurations, paths[2])
     return paths
+
+
+def _hbars(ax: Any, rows: Sequence[tuple[str, int, int]], title: str, xlabel: str, *, full: bool) -> None:
+    """Horizontal bars of ``blocked / n`` per labelled row, each annotated ``b/n``; the axis spans
+    0-100% when ``full``, else zooms to the largest rate (false blocks are a few percent)."""
+    labels = [r[0] for r in rows]
+    rates = [r[1] / r[2] for r in rows]
+    top = 1.0 if full else max(0.05, *rates)
+    ax.barh(np.arange(len(rows)), rates, color="#4c72b0" if full else "#c44e52")
+    for y, (_, b, n) in enumerate(rows):
+        ax.text(b / n + 0.01 * top, y, f"{b}/{n}", va="center", fontsize=7)
+    ax.set_yticks(np.arange(len(rows)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set(xlim=(0, 1.18 * top), title=title, xlabel=xlabel)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def _development_bars(coverage: dict[str, Any], config: str, label: str) -> list[tuple[str, int, int]]:
+    wanted = ("kind", "size", "kind and size") if label == "nudity" else ("size", "safe family")
+    return [
+        (r["group"], *r[label][config])
+        for r in coverage["development"]
+        if r["section"] in wanted and r[label].get(config) and r[label][config][1]
+    ]
+
+
+def write_coverage_plot(out: Path, coverage: dict[str, Any]) -> list[Path]:
+    """Write ``coverage.png`` (first coverage configuration): recall by kind and size, false blocks by
+    safe family and size, and, with coverage sets, the block rate by skin tone per variant."""
+    configs = coverage.get("configurations") or []
+    if not configs or not coverage.get("development"):
+        return []
+    config, plt = configs[0], _pyplot()
+    tables = coverage.get("coverage_sets", {}).get(config, [])
+    tones = next((t for t in tables if t["attribute"] == "skin_tone"), None)
+    fig, axes = plt.subplots(
+        1, 3 if tones else 2, figsize=(17 if tones else 12, 5), dpi=100, width_ratios=[1.2, 1.2, 1][: 3 if tones else 2]
+    )
+    _hbars(axes[0], _development_bars(coverage, config, "nudity"), f"Nudity blocked ({config})", "recall", full=True)
+    safe = _development_bars(coverage, config, "safe")
+    _hbars(axes[1], safe, f"Safe blocked ({config})", "false-block rate (zoomed)", full=False)
+    if tones:
+        values = [r["value"] for r in tones["rows"]]
+        for variant in tones["variants"]:
+            rates = [
+                r["cells"][variant][0] / r["cells"][variant][1] if variant in r["cells"] else np.nan
+                for r in tones["rows"]
+            ]
+            axes[2].plot(values, rates, marker="o", label=variant)
+        axes[2].set(ylim=(-0.02, 1.02), xlabel="skin tone (0 lightest .. 7 darkest)", ylabel="blocked")
+        axes[2].set_title("Synthetic bodies: blocked by skin tone", fontsize=10)
+        axes[2].legend(fontsize=7)
+        axes[2].grid(alpha=0.3)
+    fig.tight_layout()
+    path = out / "coverage.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return [path]

@@ -83,12 +83,13 @@ def blocks(doc: dict[str, Any], plots: Sequence[Path], thumbs: dict[str, str]) -
             "calibrated on the project's development set (../shared/data/eval): on that set they are "
             "in-sample; `python tools/calibrate_fusion.py` prints out-of-fold figures.",
         ),
-        *[("img", p) for p in plots],
-        ("h", "How to run on your own data"),
-        ("p", HOW_TO),
+        *[("img", p) for p in plots if p.name != COVERAGE_PLOT],
     ]
-    out += _details(configs, thumbs) + _perturb(doc["perturbations"]) + _videos(doc["videos"]) + _errors(doc)
-    return out
+    out += coverage_blocks(doc["coverage"], [p for p in plots if p.name == COVERAGE_PLOT])
+    out += [("h", "How to run on your own data"), ("p", HOW_TO)]
+    out += _details(configs, thumbs) + perturbation_blocks(doc["perturbations"], doc.get("perturb_safe", "all"))
+    out += _videos(doc["videos"])
+    return out + _errors(doc)
 
 
 def _details(configs: dict[str, Any], thumbs: dict[str, str]) -> list[Block]:
@@ -129,15 +130,111 @@ def _kinds(c: dict[str, Any]) -> list[list[str]]:
     return rows + [[k, f"{a}/{b} safe blocked"] for k, (a, b) in c["false_blocks_by_kind"].items() if a]
 
 
-def _perturb(perturbations: dict[str, Any]) -> list[Block]:
+def _points(x: Any) -> str:
+    return "n/a" if x is None else f"{100 * x:+.1f}"
+
+
+def _frac(counts: Any) -> str:
+    """``(blocked, n)`` as ``"b/n (x%)"``; empty when there are none."""
+    if not counts or not counts[1]:
+        return ""
+    return f"{counts[0]}/{counts[1]} ({100 * counts[0] / counts[1]:.1f}%)"
+
+
+def perturbation_blocks(perturbations: dict[str, Any], safe: str = "all") -> list[Block]:
+    """The ``--perturb`` table: recall and false blocks clean -> perturbed, on the same stills;
+    ``safe`` says which safe stills were re-checked (``all`` or ``people``: ``--perturb-safe``)."""
     if not perturbations:
         return []
-    rows = [
-        [n, _pct(p["recall"]), _pct(p["recall_drop"]), str(p["false_blocks"]), f"{p['false_blocks_change']:+d}"]
-        for n, p in perturbations.items()
+    rows = []
+    for name, p in perturbations.items():
+        people, clean_people = p.get("people", [0, 0]), p.get("clean_people", [0, 0])
+        negatives = p.get("negatives", 0)
+        safe_cell = f"{_frac([p.get('clean_false_blocks'), negatives])} -> {_frac([p['false_blocks'], negatives])}"
+        rows.append(
+            [
+                name,
+                f"{p.get('positives', '')} / {negatives}",
+                f"{_pct(p.get('clean_recall'))} -> {_pct(p['recall'])}",
+                _points(None if p["recall_drop"] is None else -p["recall_drop"]),
+                safe_cell,
+                f"{_frac(clean_people)} -> {_frac(people)}" if people[1] else "",
+            ]
+        )
+    head = [
+        "perturbation",
+        "nudity / safe stills",
+        "recall clean -> perturbed",
+        "cost (points)",
+        "safe blocked clean -> perturbed",
+        "photos of people blocked clean -> perturbed",
     ]
-    head = ["perturbation", "recall (child)", "recall drop", "false blocks", "change"]
-    return [("h", "Camera conditions (--perturb, child profile's shipped decision)"), ("table", (head, rows))]
+    if safe == "people":  # the safe stills are the photos of people: one column says it all
+        head.pop(4)
+        rows = [r[:4] + r[5:] for r in rows]
+    note = (
+        "The child profile's shipped decision (block), on the clean and on the perturbed copy of the same "
+        "stills; cost = perturbed minus clean recall in percentage points (the issue's target: no worse than "
+        "-10). Photos of people: kinds face_closeup, portrait, people_*, person_*, shirtless_sports. "
+        + (
+            "Safe stills re-checked: every one."
+            if safe == "all"
+            else "Safe stills re-checked: the photos of people only."
+        )
+    )
+    return [("h", "Camera conditions (--perturb)"), ("p", note), ("table", (head, rows))]
+
+
+#: File name of the coverage plot (shown in the coverage section, not with the headline plots).
+COVERAGE_PLOT = "coverage.png"
+
+
+def coverage_blocks(coverage: dict[str, Any], plots: Sequence[Path] = (), *, heading: str = "h") -> list[Block]:
+    """The coverage and fairness section: development rows by kind and size, then coverage sets."""
+    configs = coverage["configurations"]
+    if not coverage["development"]:
+        return []
+    head = ["section", "group"] + [f"{c}: {w}" for c in configs for w in ("nudity blocked", "safe blocked")]
+    rows = [
+        [r["section"], r["group"], *[_frac(r[w][c]) for c in configs for w in ("nudity", "safe")]]
+        for r in coverage["development"]
+    ]
+    decisions = "; ".join(f"{c}: {d}" for c, d in coverage["decisions"].items())
+    out: list[Block] = [
+        (heading, "Coverage and fairness"),
+        (
+            "p",
+            "Who and what is blocked, by group. Nudity blocked = recall of the nude stills in the group; "
+            "safe blocked = false blocks. A thumbnail is a still whose short side is at most "
+            f"{coverage['thumbnail_short_side_px']} px (read from the file header). Safe families: photos of "
+            "people (face_closeup, portrait, people_*, person_*, shirtless_sports), clothing (clothing*), art "
+            f"(art*, sculpture*, poster*), other. Decisions: {decisions}.",
+        ),
+        ("table", (head, rows)),
+        *[("img", p) for p in plots],
+    ]
+    return out + _coverage_sets(coverage, "h3" if heading == "h" else "h4")
+
+
+def _coverage_sets(coverage: dict[str, Any], heading: str) -> list[Block]:
+    if not coverage["coverage_sets"]:
+        return []
+    out: list[Block] = [
+        (
+            "p",
+            f"Coverage sets (--coverage, {coverage['coverage_stills']} stills): NOT in the headline metrics. "
+            "Block rate per variant; for a nude variant that is recall, for the others (underwear, swimwear, "
+            "clothed) it is a false-block rate. Rows: each attribute the manifest gives (copy: clean render or "
+            "camera-degraded; skin tone 0 lightest to 7 darkest; view; pose; sex; distance).",
+        )
+    ]
+    for config, tables in coverage["coverage_sets"].items():
+        out.append((heading, f"Coverage sets: {config}"))
+        for table in tables:
+            variants = table["variants"]
+            rows = [[r["value"], *[_frac(r["cells"].get(v)) for v in variants]] for r in table["rows"]]
+            out.append(("table", ([table["attribute"].replace("_", " "), *variants], rows)))
+    return out
 
 
 def _videos(videos: list[dict[str, Any]]) -> list[Block]:
@@ -169,12 +266,16 @@ def _errors(doc: dict[str, Any]) -> list[Block]:
     ]
 
 
+#: Heading blocks and their level.
+_LEVELS = {"h1": 1, "h": 2, "h3": 3, "h4": 4}
+
+
 def to_markdown(items: list[Block]) -> str:
     """Render blocks as Markdown (plots linked by file name)."""
     lines: list[str] = []
     for kind, value in items:
-        if kind in ("h1", "h", "h3"):
-            lines += [f"{ {'h1': '#', 'h': '##', 'h3': '###'}[kind] } {value}", ""]
+        if kind in _LEVELS:
+            lines += [f"{'#' * _LEVELS[kind]} {value}", ""]
         elif kind == "p":
             lines += [value, ""]
         elif kind == "table" and value[1]:
@@ -195,8 +296,8 @@ def to_html(items: list[Block]) -> str:
         "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}img{max-width:100%}</style></head><body>",
     ]
     for kind, value in items:
-        if kind in ("h1", "h", "h3"):
-            tag = {"h1": "h1", "h": "h2", "h3": "h3"}[kind]
+        if kind in _LEVELS:
+            tag = f"h{_LEVELS[kind]}"
             parts.append(f"<{tag}>{html.escape(value)}</{tag}>")
         elif kind == "p":
             parts.append(f"<p>{html.escape(value)}</p>")

@@ -85,12 +85,17 @@ class StillResult:
 
 @dataclass
 class RunResult:
-    """Everything measured: stills, error rows (path, error), and the parent's peak memory."""
+    """Everything measured: stills, error rows (path, error), and the parent's peak memory.
+
+    ``coverage`` holds the stills of coverage-only manifests (``eval --coverage``): reported in
+    their own tables, never in the headline metrics.
+    """
 
     stills: list[StillResult]
     errors: list[dict[str, str]]
     peak_rss_kb: int = 0
     videos: list[dict[str, Any]] = field(default_factory=list)
+    coverage: list[StillResult] = field(default_factory=list)
 
 
 class Cache:
