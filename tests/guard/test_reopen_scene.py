@@ -88,3 +88,21 @@ def test_an_episode_with_too_many_blocks_reopens_only_by_k_checks(blocks: int) -
     scenes = "SS" + "A" * n + "CCCCCC"
     verdicts = {2 + 2 * k: "B" for k in range(blocks)}
     assert released(scenes, verdicts) == [0]
+
+
+def drift(start: int, end: int, steps: int) -> list[int]:
+    return [round(start + (end - start) * k / (steps - 1)) for k in range(steps)]
+
+
+def test_drift_away_from_the_blocked_scene_without_a_cut_does_not_reopen() -> None:
+    # After the block the frame brightens slowly (grey 200 -> 250 -> 60 over 30 frames, no frame
+    # jumps by more than 0.12 from the one before), so it ends far from the blocked frame: a pan or
+    # a moving background can do that while what blocked is still in view. No cut: no reopening.
+    levels = [60] * 4 + [200] * 4 + drift(200, 60, 30)
+    out = []
+    with StreamGuard(Script({4: "B"}), SETTINGS) as guard:
+        for i, level in enumerate(levels):
+            pixels = np.full((24, 32, 3), level, np.uint8)
+            out += guard.process(Frame.from_bgr(pixels, index=i, timestamp_s=i / 30))
+        out += guard.finish()
+    assert [item.frame.index for item in out if item.release.released] == [0, 1, 2]
