@@ -100,8 +100,9 @@ def guarded_streams(draw: st.DrawFn) -> tuple[StreamSettings, list[int], list[st
         schedule=draw(st.sampled_from(["lockstep", "latest"])),
         withheld=draw(st.sampled_from(["placeholder", "drop"])),
         # The oracle (tests/support/invariant.py) knows each frame's scene: with reopen_on_cut, an
-        # allowed check reopens only on a scene none of the episode's blocks showed. (Measured
-        # against a stale reference, the old cut rule failed here: tests/guard/test_reopen_scene.py.)
+        # allowed check may reopen only on a scene none of the episode's blocks showed (the guard
+        # also wants a hard cut since the previous check: stricter, so never a breach). The old
+        # cut rule, measured against a stale reference, failed here (CAPTUREGUARD_HYPOTHESIS=long).
         # An "unsure" check allows at 0.7: not confident under the margin 0.5 (the oracle is told
         # which checks were unsure); following is tested in tests/guard/test_follow.py.
         reopen_on_cut=draw(st.booleans()),
