@@ -182,8 +182,9 @@ class StreamGuard:
             self._raise_if_dead()
             thumb = thumbnail(frame.bgr)
             # A cut: a jump from the previous frame, or drift from the last frame sent to a check.
-            jump = self._prev_thumb is not None and difference(thumb, self._prev_thumb) > self.settings.scene_cut
-            cut = jump or (self._last_thumb is not None and difference(thumb, self._last_thumb) > self.settings.scene_cut)
+            limit = self.settings.scene_cut
+            jump = self._prev_thumb is not None and difference(thumb, self._prev_thumb) > limit
+            cut = jump or (self._last_thumb is not None and difference(thumb, self._last_thumb) > limit)
             if jump:
                 self._jumps.append(frame.index)
             self._prev_thumb = thumb
