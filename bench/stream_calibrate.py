@@ -20,12 +20,14 @@ in ``--margins`` and ``reopen_on_cut`` in ``--cut`` (following as shipped). The 
 file decides it; only totals are compared):
 
 1. safe videos: withheld s/min at most the baseline's (``--baseline``: margin 1.0, no cut
-   reopening, K3 T0.5) plus ``--slack`` s/min;
+   reopening, K3 T0.5) plus ``--slack`` of it (default 10%, at least 0.25 s/min): longer
+   evidence may cost a little more withholding, not much more;
 2. photos of people (the dev set's safe ``face_closeup``, ``portrait``, ``people_*``, ``person_*``,
-   ``shirtless_sports`` stills, live check): at most ``--unsure-max`` of them allowed but *not*
-   confident under the margin. A camera held on such a scene after a block could never reopen
-   (no count of confident checks, no new scene): the margin must not make ordinary people
-   uncertain (under the v2 head a suited portrait at 0.34 did exactly that with margin 0.5);
+   ``shirtless_sports`` stills, live check): at most ``--unsure-max`` (0.5%) of them allowed but
+   *not* confident under the margin. A camera held on such a scene after a block could never
+   reopen (no count of confident checks, no new scene), which is worse than a false block (that
+   ends with the scene): half the issue's 1% false-block budget for photos of people. (Under the
+   v2 head a suited portrait at 0.34 did exactly that with margin 0.5);
 3. among those, fewest released substantially visible frames of artworks the photo check blocks
    as stills; then fewest safe-video s/min; then fewest leaked frames of the other artworks; then
    fewest safe frames withheld in the clips; then the smaller K, T and the larger margin.
@@ -194,7 +196,7 @@ def choose(raw: Raw, grid: dict[str, StreamSettings], base: str, args: argparse.
     allowed = [
         n
         for n in grid
-        if t[n]["safe_s_per_min"] <= t[base]["safe_s_per_min"] + args.slack + 1e-9
+        if t[n]["safe_s_per_min"] <= allowance(t[base]["safe_s_per_min"], args) + 1e-9
         and unsure_share(raw, grid[n]) <= args.unsure_max + 1e-9
     ]
     s = grid
@@ -214,6 +216,11 @@ def choose(raw: Raw, grid: dict[str, StreamSettings], base: str, args: argparse.
     return min(allowed, key=key)
 
 
+def allowance(base_s_per_min: float, args: argparse.Namespace) -> float:
+    """The most safe-video s/min a candidate may withhold: the baseline's plus the slack."""
+    return base_s_per_min + max(args.slack_min, args.slack * base_s_per_min)
+
+
 def report(raw: Raw, grid: dict[str, StreamSettings], base: str, chosen: str, args: argparse.Namespace) -> str:
     block = raw.get("block_score", ["?"])[0]
     n_blocked = sum(1 for c in raw["clips"] if c["blocked_as_still"])
@@ -225,7 +232,8 @@ def report(raw: Raw, grid: dict[str, StreamSettings], base: str, chosen: str, ar
         f"Live checker as shipped at the time (child profile, block score {block}); {len(raw['clips'])} clips "
         f"({n_blocked} of artworks the photo check blocks as stills), {len(raw['videos'])} safe videos. "
         "Leaked: released frames in which the artwork fills >= 10% of the frame with >= 60% of it in view. "
-        f"Rule: safe videos within the baseline + {args.slack} s/min and at most {args.unsure_max:.0%} of "
+        f"Rule: safe videos within the baseline + {args.slack:.0%} (at least + {args.slack_min} s/min) and "
+        f"at most {args.unsure_max:.1%} of "
         f"the {len(raw['people'])} photos of people allowed but above the margin, then fewest leaks of "
         "still-blocked artworks, then fewest safe-video s/min (bench/stream_calibrate.py docstring).",
         "",
@@ -303,12 +311,13 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=0, help="only the first N safe videos (0: all)")
     ap.add_argument("--seconds", type=float, default=2.0, help="seconds the artwork is on screen per clip")
     ap.add_argument("--safe-seconds", type=float, default=0.75, help="safe video before and after it")
-    ap.add_argument("--kt", default="2/0.25,3/0.5,5/1.0", help="K/T pairs (checks/seconds)")
-    ap.add_argument("--margins", default="1.0,0.8,0.7,0.6", help="confident_below values (x block score)")
+    ap.add_argument("--kt", default="2/0.25,3/0.5,4/0.75,5/1.0", help="K/T pairs (checks/seconds)")
+    ap.add_argument("--margins", default="1.0,0.9,0.8,0.7,0.6,0.5", help="confident_below values (x block score)")
     ap.add_argument("--cut", default="off,on", help="reopen_on_cut values")
     ap.add_argument("--baseline", default="3,0.5,1.0,off", help="K,T,margin,cut of the baseline")
-    ap.add_argument("--slack", type=float, default=0.25, help="extra safe-video s/min allowed over the baseline")
-    ap.add_argument("--unsure-max", type=float, default=0.01, help="people photos allowed but above the margin")
+    ap.add_argument("--slack", type=float, default=0.10, help="extra safe-video s/min allowed (share of baseline)")
+    ap.add_argument("--slack-min", type=float, default=0.25, help="...but at least this many s/min")
+    ap.add_argument("--unsure-max", type=float, default=0.005, help="people photos allowed but above the margin")
     ap.add_argument("--json", type=Path, default=Path("/tmp/stream_calibrate.json"), help="raw numbers (no pixels)")
     ap.add_argument("--from-json", type=Path, help="choose from these raw numbers (no models run)")
     ap.add_argument("--out", type=Path, default=OUT)
