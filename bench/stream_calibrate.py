@@ -290,7 +290,10 @@ def by_kind(raw: Raw, base: str, chosen: str, kind: str) -> list[str]:
 
 def apply(settings: StreamSettings) -> None:
     """Write the chosen K, T, margin and cut reopening into the defaults of ``StreamSettings``."""
-    text = LEDGER.read_text()
+    whole = LEDGER.read_text()
+    start = whole.index("class StreamSettings:")
+    end = whole.index("def __post_init__", start)  # only StreamSettings' own fields
+    text = whole[start:end]
     values = {
         "reopen_checks: int": str(settings.reopen_checks),
         "reopen_s: float": repr(settings.reopen_s),
@@ -301,7 +304,7 @@ def apply(settings: StreamSettings) -> None:
         text, n = re.subn(rf"^(    {re.escape(field_)} = ).*$", rf"\g<1>{value}", text, count=1, flags=re.M)
         if n != 1:
             raise SystemExit(f"cannot find the default of {field_} in {LEDGER}")
-    LEDGER.write_text(text)
+    LEDGER.write_text(whole[:start] + text + whole[end:])
     print(f"wrote {name_of(settings)} into {LEDGER.relative_to(ROOT)}")
 
 
