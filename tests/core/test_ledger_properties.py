@@ -39,13 +39,15 @@ def stream_settings(draw: st.DrawFn) -> StreamSettings:
 
 @dataclass(frozen=True)
 class FrameSpec:
-    cut: bool
+    scene: int  # what the frame shows; a change of scene is a cut
+    cut: bool  # a cut flag anyway (the guard also flags drift from the last checked frame)
     allowed: bool  # what its check would say (block, error and hang all say "not allowed" here)
     latency: int  # frames that arrive while its check runs (latest schedule only)
 
 
 frame_specs = st.builds(
     FrameSpec,
+    scene=st.sampled_from([0, 0, 0, 1, 2]),
     cut=st.booleans().map(lambda b: b and True),
     allowed=st.sampled_from([True, True, True, False]),
     latency=st.integers(0, 5),
@@ -64,13 +66,19 @@ def drive(settings: StreamSettings, frames: list[FrameSpec]) -> Trace:
     """Feed ``frames`` through a ledger the way StreamGuard does (lockstep: checks run between
     frames; latest: a check takes ``latency`` frame periods), then end the stream."""
     ledger: StreamLedger[int, str] = StreamLedger(settings)
-    trace = Trace(settings)
+    trace = Trace(settings, scenes={i: f.scene for i, f in enumerate(frames)})
     in_flight: list[int] = []  # [index, frames left]
+    blocked: set[int] = set()  # scenes that blocked since the stream shut (as StreamGuard keeps them)
 
     def finish(index: int) -> None:
-        allowed = frames[index].allowed
-        ledger.record(index, allowed=allowed, result=f"{'allow' if allowed else 'block'}:{index}")
+        allowed, scene = frames[index].allowed, frames[index].scene
+        new = allowed and bool(blocked) and scene not in blocked
+        ledger.record(index, allowed=allowed, result=f"{'allow' if allowed else 'block'}:{index}", new_scene=new)
         trace.checks.append((index, allowed))
+        if not ledger.blocked:
+            blocked.clear()
+        elif not allowed:
+            blocked.add(scene)
 
     def pump() -> None:
         nonlocal in_flight
@@ -91,8 +99,9 @@ def drive(settings: StreamSettings, frames: list[FrameSpec]) -> Trace:
         _take(trace, ledger.resolve())
 
     for i, spec in enumerate(frames):
-        ledger.add(i, i / FPS, cut=spec.cut, payload=i)
-        trace.added.append((i, i / FPS, spec.cut))
+        cut = spec.cut or (i > 0 and spec.scene != frames[i - 1].scene)
+        ledger.add(i, i / FPS, cut=cut, payload=i)
+        trace.added.append((i, i / FPS, cut))
         _take(trace, ledger.resolve())
         pump()
         assert not violations(trace), violations(trace)
@@ -150,6 +159,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.next_index = 0
         self.t_s = 0.0
         self.ended = False
+        self.blocked: set[int] = set()  # scenes that blocked since the stream shut
 
     @initialize(settings=stream_settings())
     def start(self, settings: StreamSettings) -> None:
@@ -157,14 +167,21 @@ class LedgerMachine(RuleBasedStateMachine):
         self.trace = Trace(settings)
 
     @precondition(lambda self: not self.ended)
-    @rule(cut=st.booleans(), skip=st.integers(1, 3), dt=st.sampled_from([1 / 30, 1 / 15, 0.2]))
-    def add(self, cut: bool, skip: int, dt: float) -> None:
+    @rule(
+        cut=st.booleans(),
+        scene=st.integers(0, 2),
+        skip=st.integers(1, 3),
+        dt=st.sampled_from([1 / 30, 1 / 15, 0.2]),
+    )
+    def add(self, cut: bool, scene: int, skip: int, dt: float) -> None:
         # Indices increase but may jump (a source that drops frames), timestamps grow.
         index = self.next_index
         self.next_index += skip
         self.t_s += dt
+        cut = cut or (bool(self.trace.added) and scene != self.trace.scenes[self.trace.added[-1][0]])
         self.ledger.add(index, self.t_s, cut=cut, payload=index)
         self.trace.added.append((index, self.t_s, cut))
+        self.trace.scenes[index] = scene
 
     @rule()
     def schedule(self) -> None:
@@ -177,8 +194,14 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(allowed=st.booleans())
     def record(self, allowed: bool) -> None:
         index = self.in_flight.pop()
-        self.ledger.record(index, allowed=allowed, result=f"{'allow' if allowed else 'block'}:{index}")
+        scene = self.trace.scenes[index]
+        new = allowed and bool(self.blocked) and scene not in self.blocked
+        self.ledger.record(index, allowed=allowed, result=f"{'allow' if allowed else 'block'}:{index}", new_scene=new)
         self.trace.checks.append((index, allowed))
+        if not self.ledger.blocked:
+            self.blocked.clear()
+        elif not allowed:
+            self.blocked.add(scene)
 
     @rule()
     def resolve(self) -> None:

@@ -10,20 +10,20 @@ from captureguard.errors import ConfigError
 FPS = 30.0
 
 # One check per step: "B" blocks, "u" allowed but uncertain, "c" confidently safe;
-# a "|" before a step puts a scene cut between the previous check and that one.
+# a "|" before a step says that step's frame is a new scene (it no longer looks like what blocked).
 Timeline = str
 
 
 def play(timeline: Timeline, h: Hysteresis, *, dt: float = 0.1) -> str:
     """Feed the checks; returns one char per check: "o" released at it, "x" shut."""
-    out, cut, t = [], False, 0.0
+    out, new, t = [], False, 0.0
     for ch in timeline:
         if ch == "|":
-            cut = True
+            new = True
             continue
-        released = h.update(ch != "B", t, confident=ch == "c", cut=cut)
+        released = h.update(ch != "B", t, confident=ch == "c", new_scene=new)
         out.append("o" if released else "x")
-        cut, t = False, t + dt
+        new, t = False, t + dt
     return "".join(out)
 
 
@@ -34,11 +34,12 @@ def play(timeline: Timeline, h: Hysteresis, *, dt: float = 0.1) -> str:
         ("cBuuccc", 3, 0.0, True, "oxxxxxo"),  # uncertain checks do not count...
         ("cBcucccc", 3, 0.0, True, "oxxxxxoo"),  # ...and restart the count
         ("cBcccccc", 3, 0.45, True, "oxxxxxxo"),  # 3 checks span only 0.2 s: wait for T
-        ("cB|c", 3, 0.0, True, "oxo"),  # a cut, then a confident check: a new scene
-        ("cB|c", 3, 0.0, False, "oxx"),  # unless cuts do not reopen
-        ("cB|uc", 3, 0.0, True, "oxxo"),  # the cut is remembered past an uncertain check
-        ("cB|Bc", 3, 0.0, True, "oxxx"),  # a block after the cut forgets it
-        ("c|Bcc", 3, 0.0, True, "oxxx"),  # a cut *into* the block does not reopen it
+        ("cB|c", 3, 0.0, True, "oxo"),  # a confident check of a new scene reopens
+        ("cB|c", 3, 0.0, False, "oxx"),  # unless new scenes do not reopen
+        ("cB|u", 3, 0.0, True, "oxx"),  # an uncertain check of a new scene does not
+        ("cB|ucc", 3, 0.0, True, "oxxxx"),  # nor does a new scene seen once, then gone (no memory)
+        ("cB|B|c", 3, 0.0, True, "oxxo"),  # a block of the new scene, then another new scene
+        ("c|Bcc", 3, 0.0, True, "oxxx"),  # the blocked frame being new does not reopen anything
         ("cBcBccc", 3, 0.0, True, "oxxxxxo"),  # a block in the streak starts it again
         ("uuuu", 3, 0.0, True, "oooo"),  # open: uncertain checks still release
     ],
@@ -47,11 +48,12 @@ def play(timeline: Timeline, h: Hysteresis, *, dt: float = 0.1) -> str:
         "uncertain-not-counted",
         "uncertain-restarts",
         "span",
-        "cut",
-        "cut-off",
-        "cut-remembered",
-        "cut-then-block",
-        "cut-into-block",
+        "new-scene",
+        "new-scene-off",
+        "new-scene-uncertain",
+        "new-scene-not-remembered",
+        "new-scene-after-block",
+        "new-blocked-frame",
         "block-restarts",
         "open-uncertain",
     ],
@@ -60,8 +62,12 @@ def test_reopening_timelines(timeline: Timeline, k: int, t_s: float, on_cut: boo
     assert play(timeline, Hysteresis(k, t_s, reopen_on_cut=on_cut)) == expected
 
 
-def run(n: int, verdict: dict[int, str], settings: StreamSettings, cuts: set[int]) -> dict[int, Fate]:
-    """Lockstep ledger over ``n`` frames; ``verdict[i]`` is "B", "u" or "c" (default "c")."""
+def run(
+    n: int, verdict: dict[int, str], settings: StreamSettings, cuts: set[int], new: set[int] | None = None
+) -> dict[int, Fate]:
+    """Lockstep ledger over ``n`` frames; ``verdict[i]`` is "B", "u" or "c" (default "c");
+    ``new``: the frames that no longer look like what blocked (default: the cut frames)."""
+    new = cuts if new is None else new
     ledger: StreamLedger[int, str] = StreamLedger(settings)
     fates: dict[int, Fate] = {}
     for i in range(n + 1):
@@ -71,7 +77,7 @@ def run(n: int, verdict: dict[int, str], settings: StreamSettings, cuts: set[int
             ledger.end()
         while (j := ledger.next_check()) is not None:
             v = verdict.get(j, "c")
-            ledger.record(j, allowed=v != "B", confident=v == "c", result=v)
+            ledger.record(j, allowed=v != "B", confident=v == "c", result=v, new_scene=j in new)
         fates.update((o.index, o.fate) for o in ledger.resolve())
     return fates
 
@@ -93,13 +99,21 @@ def test_plain_allowed_checks_reopen_when_the_margin_is_off() -> None:
     assert [o.fate for o in ledger.resolve()] == [Fate.BLOCKED, Fate.CHECKED]
 
 
-def test_a_cut_between_checks_reopens_at_the_next_confident_check() -> None:
+def test_a_confident_check_of_a_new_scene_reopens() -> None:
     settings = StreamSettings(max_gap=1, reopen_checks=30, reopen_s=2.0, reopen_on_cut=True)
     fates = run(20, {4: "B"}, settings, cuts={9})
     released = {i for i, f in fates.items() if f.released}
-    # 4 blocks (3, between 2 and 4, with it); 5..8 withheld (K=30 not reached); 9 is a cut and
-    # is checked (confident): open.
+    # 4 blocks (3, between 2 and 4, with it); 5..8 withheld (K=30 not reached); 9 is a cut to a new
+    # scene and is checked (confident): open.
     assert released == set(range(3)) | set(range(9, 20))
+
+
+def test_a_cut_back_to_the_blocked_scene_does_not_reopen() -> None:
+    # 9 is a cut (away), 11 a cut back to what blocked: only 9 is a new scene, and its check is
+    # uncertain; 11 is confident but not new: still shut (the old rule reopened at 11).
+    settings = StreamSettings(max_gap=1, reopen_checks=30, reopen_s=2.0, reopen_on_cut=True)
+    fates = run(20, {4: "B", 9: "u"}, settings, cuts={9, 11}, new={9})
+    assert {i for i, f in fates.items() if f.released} == set(range(3))
 
 
 def test_without_reopen_on_cut_a_cut_does_not_shorten_the_block() -> None:

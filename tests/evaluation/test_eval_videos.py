@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
 from captureguard.core.verdict import Decision, Verdict
 from captureguard.evaluation.manifest import WHOLE_VIDEO, Item, Span
 from captureguard.evaluation.videos import VideoResult, baseline_name, evaluate_video, unsafe_frames
@@ -122,11 +123,17 @@ def test_each_frame_checked_at_most_once(unsafe_result: tuple[VideoResult, RedCh
 
 def test_safe_video_with_one_false_block(tmp_path: Path) -> None:
     path = write_video(tmp_path / "safe.mp4", [25])
-    result = evaluate_video(item(path, "safe"), RedChecker())
-    # Ours: 25 is a cut, blocked; the stream stays shut for 3 confident checks over 0.5 s
-    # (reopen_on_cut is off by default): 25..39 = 15 frames = 0.6 s of 2.4 s: 15 s per minute.
-    assert result.ours.withheld_frames == 15
-    assert result.ours.blocked_s_per_min == pytest.approx(15.0)
+    # K and T spelled out (the shipped ones are chosen by bench/stream_calibrate.py and may move).
+    settings = StreamSettings(reopen_checks=4, reopen_s=0.75, confident_below=1.0, reopen_on_cut=False)
+    result = evaluate_video(item(path, "safe"), RedChecker(), settings=settings)
+    # Ours: 25 is a cut, blocked; 26 (the cut back) is checked and starts the count: the stream
+    # stays shut for 4 confident checks over 0.75 s: 26, 28, ..., 46 (1.84 s - 1.04 s >= 0.75 s)
+    # reopens at 46: 25..45 = 21 frames = 0.84 s of 2.4 s: 21 s per minute.
+    assert result.ours.withheld_frames == 21
+    assert result.ours.blocked_s_per_min == pytest.approx(21.0)
+    # With cut reopening, 26 is a cut to a frame unlike the blocked one, checked confidently: open.
+    cut = evaluate_video(item(path, "safe"), RedChecker(), settings=replace(settings, reopen_on_cut=True))
+    assert cut.ours.withheld_frames == 1
     # 2 fps: sample 25 withholds 25..37 = 13 frames = 0.52 s: 13 s per minute. 1 per 6 s: none.
     assert result.baselines[0].withheld_frames == 13
     assert result.baselines[0].blocked_s_per_min == pytest.approx(13.0)

@@ -8,7 +8,9 @@ A frame may be released (carry the camera's pixels) only if
 
 and every frame added gets exactly one fate, in order. The hysteresis here is re-derived from
 the settings (shut at a block; open again after ``reopen_checks`` allowed checks in a row that
-span ``reopen_s``), so a ledger that released on its own idea of "safe" would be caught.
+span ``reopen_s``, or with ``reopen_on_cut`` at an allowed check of a frame whose scene differs
+from the scene of every check that blocked since the stream shut), so a ledger that released on
+its own idea of "safe" would be caught.
 """
 
 from __future__ import annotations
@@ -29,41 +31,51 @@ class Trace:
         checks: ``(index, allowed)`` of every check recorded, in the order they were recorded.
         outcomes: ``(index, released, how)`` in the order the ledger/guard gave them; ``how`` is
             ``"checked"`` or ``"covered"`` for released frames, anything for withheld ones.
+        scenes: index -> what the frame shows (a scene id), needed with ``reopen_on_cut``.
+        unsure: the checks that allowed their frame but not confidently (score above the margin):
+            they keep a shut stream shut and restart the count.
     """
 
     settings: StreamSettings
     added: list[tuple[int, float, bool]] = field(default_factory=list)
     checks: list[tuple[int, bool]] = field(default_factory=list)
     outcomes: list[tuple[int, bool, str]] = field(default_factory=list)
+    scenes: dict[int, int] = field(default_factory=dict)
+    unsure: set[int] = field(default_factory=set)
 
 
 def safe_checks(trace: Trace) -> dict[int, bool]:
     """Index -> whether that check was safe (allowed, and the re-derived hysteresis open).
 
     The hysteresis: after a block, shut until ``reopen_checks`` allowed checks in a row spanning
-    ``reopen_s``, or (``reopen_on_cut``) until an allowed check after a scene cut that came after
-    the block. (Every allowed check here counts as confident: the drivers record no scores.)
+    ``reopen_s``, or (``reopen_on_cut``) until an allowed check of a frame whose scene is none of
+    the scenes that blocked since the stream shut. An allowed check in ``unsure`` counts for
+    neither: it keeps the stream shut and restarts the count.
     """
     t_of = {i: t for i, t, _ in trace.added}
-    cuts = sorted(i for i, _, cut in trace.added if cut)
     s = trace.settings
-    is_open, streak, start, cut_seen, previous = True, 0, 0.0, False, -1
+    if s.reopen_on_cut and not all(i in trace.scenes for i, _ in trace.checks):
+        raise ValueError("reopen_on_cut needs the scene of every checked frame (Trace.scenes)")
+    is_open, streak, start = True, 0, 0.0
+    blocked_scenes: set[int] = set()
     safe: dict[int, bool] = {}
     for index, allowed in trace.checks:
-        cut = any(previous < i <= index for i in cuts)  # a cut since the previous check
-        previous = index
         if not allowed:
-            is_open, streak, cut_seen = False, 0, False
+            is_open, streak = False, 0
+            blocked_scenes.add(trace.scenes.get(index, -1))
+        elif not is_open and index in trace.unsure:
+            streak = 0
         elif not is_open:
-            cut_seen = cut_seen or cut
-            if s.reopen_on_cut and cut_seen:
-                is_open, streak, cut_seen = True, 0, False
+            if s.reopen_on_cut and trace.scenes[index] not in blocked_scenes:
+                is_open, streak = True, 0
             else:
                 if streak == 0:
                     start = t_of[index]
                 streak += 1
                 if streak >= s.reopen_checks and t_of[index] - start >= s.reopen_s - 1e-6:
-                    is_open, streak, cut_seen = True, 0, False
+                    is_open, streak = True, 0
+        if is_open:
+            blocked_scenes.clear()
         safe[index] = allowed and is_open
     return safe
 

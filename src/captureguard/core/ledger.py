@@ -10,7 +10,8 @@ One object, changed by a few calls, tested with timelines (no threads, no models
 The rule: a frame is released only if it was checked safe, or it lies between two safe checks at
 most ``max_gap`` frames apart with no unchecked scene cut between them. "Safe" means the check
 allowed the frame **and** the hysteresis was open: after a block, :class:`Hysteresis` stays shut
-until a scene cut followed by a confidently safe check, or until ``reopen_checks`` consecutive
+until a confidently safe check of a frame that no longer looks like what blocked (``reopen_on_cut``;
+the caller says so with ``new_scene``), or until ``reopen_checks`` consecutive
 *confidently* safe checks (fused score well below the block threshold) spanning ``reopen_s``
 seconds. An allowed but uncertain check keeps it shut and restarts the count. Everything else
 is withheld (the guard shows a placeholder or drops it); nothing is ever released unchecked.
@@ -68,29 +69,37 @@ class StreamSettings:
         max_gap: at most this many unchecked frames between two safe checks (0: check all).
         reopen_checks: after a block, confidently safe checks in a row needed to release frames
             again (K). See ``reopen_s``.
-        reopen_s: ...and the seconds those checks must span (T). Measured on the leak benchmark
-            (``bench/leaks.py``, bench/results/leaks.md, 37 clips / 35 safe videos):
-            K5 over 1.0 s leaked no fewer frames than K3 over 0.5 s (25 of 1,138 substantially
-            visible frames of still-blocked artworks, both) and withheld more of the safe videos
-            (4.66 vs 4.42 s/min with margin, following and cuts): K3 over 0.5 s.
+        reopen_s: ...and the seconds those checks must span (T). K, T, the margin and cut
+            reopening are chosen by ``python bench/stream_calibrate.py --apply`` (re-run it when
+            the live models or head change; it rewrites these four defaults). Measured with the
+            v2 live checker (bench/results/stream_calibration.md: 74 leak clips, 50 of artworks
+            the photo check blocks as stills, 2,602 substantially visible frames; 35 safe
+            videos): K3 over 0.5 s leaked 70 frames of still-blocked artworks, K4 over 0.75 s 35,
+            K5 over 1.0 s 17; safe videos 10.66 / 11.51 / 12.16 s/min withheld. K4 over 0.75 s
+            is the most evidence within +10% of K3's withholding.
         confident_below: a safe check counts toward reopening only when its fused score is below
             this fraction of the block threshold (the margin); 1.0 counts every allowed check.
-            Measured: the live misses of still-blocked artworks score p25 0.096 / p50 0.155 (child
-            block 0.31), safe-video checks p90 0.130; 0.5 (< 0.155) removed the flicker leak of a
-            shaken artwork (3 -> 0 frames; 29 -> 25 overall) at +0.47 s/min on the safe videos
-            without following; 0.3 leaked no less and withheld more (371 vs 308 clip frames).
-            Ships at 1.0 (off): that was measured with the v1 fusion (block 0.31); under the v2
-            live head (block 0.5) an ordinary suited portrait scores 0.34, so with the margin the
-            stream never reopened after a block (tests/cli/test_cli_stream.py). Re-measure the
-            margin on the v2 heads before turning it on.
-        reopen_on_cut: a scene cut after the block, followed by a confidently safe check, reopens
-            at once (a new scene owes nothing to the old one). Measured: halves the safe frames withheld
-            after an artwork cuts away (627 -> 308 in 37 clips) with no more leaks of still-blocked
-            artworks; 16 more frames of one artwork the photo check does not block were released.
-            Off by default: the stream guard's property test found that a cut flagged against a
-            stale reference (the last frame *sent* to a check, while a check lags under the
-            ``latest`` schedule) can reopen the stream on the very scene that was blocked. Turn it
-            on only once the cut is measured against the blocked frame itself.
+            An ``allow`` is already below the profile's warn score (v2 live child: 0.36 of 0.5),
+            so values from 0.72 to 1.0 are the same today. Measured (v2 live, K4 T0.75): 0.6
+            leaked 18 frames instead of 35 but withheld 12.05 s/min and left 0.7% of the 681 dev
+            photos of people allowed-but-unsure, i.e. a scene that can never reopen after a
+            block (0.5: 1.6%; a suited portrait at 0.34 kept the CLI test stream shut for good).
+            The calibration allows at most 0.5%: 1.0 ships.
+        reopen_on_cut: a confidently safe check of a *new scene* reopens at once (a new scene owes
+            nothing to the old one). A new scene: a hard cut (a frame that jumps by more than
+            ``scene_cut`` from the one before it) since the previous check, **and** the checked
+            frame's thumbnail differs by more than ``scene_cut`` from the thumbnail of every frame
+            whose check blocked since the stream shut (the blocked scene itself, not the previous
+            or the last checked frame). Without the cut, drift alone (a moving background behind
+            an artwork at 20% of the frame) reopened on frames still showing it (first 30 leak
+            clips: 25 leaked frames instead of 3). Off: even with the cut it leaks more, because
+            a cut *in the background* behind a small artwork changes the whole thumbnail while
+            the artwork stays (v2 live, K4 T0.75: 35 -> 55 leaked frames; it halves the safe
+            frames withheld after an artwork cuts away, 2,010 -> 1,358).
+            The earlier rule (a cut flagged between checks, then any confident check) could reopen
+            on the very scene that was blocked: the stream guard's property test found it when
+            the cut was flagged against a stale reference, and a cut away and back across an
+            uncertain check did the same (tests/guard/test_reopen_scene.py).
         follow_region: after a block, also re-check a crop around the evidence that caused it on
             every check while shut, following it (:mod:`captureguard.core.region`); the stream
             stays shut while the crop blocks. Needs a checker with ``inspect``. Measured: ungated,
@@ -102,7 +111,8 @@ class StreamSettings:
             (as without following; ungated 43). The leak benefit of following is not shown on
             this benchmark (its leaks come from artworks the live check never blocks).
         scene_cut: thumbnail difference (0..1) from the previous frame, or from the last checked
-            one, that forces a check. Measured: ordinary motion in the safe eval videos stays
+            one, that forces a check; and from every blocked frame, that makes a checked frame a
+            new scene for ``reopen_on_cut``. Measured: ordinary motion in the safe eval videos stays
             <= 0.074 frame to frame (p99), cuts between different stills are >= 0.161.
         max_delay_frames: delay-line bound for the ``latest`` schedule: older undecided frames are
             given up (never released). (``lockstep`` never fills it.)
@@ -111,8 +121,8 @@ class StreamSettings:
     """
 
     max_gap: int = 1
-    reopen_checks: int = 3
-    reopen_s: float = 0.5
+    reopen_checks: int = 4
+    reopen_s: float = 0.75
     confident_below: float = 1.0
     reopen_on_cut: bool = False
     follow_region: bool = True
@@ -143,11 +153,14 @@ class StreamSettings:
 
 @dataclass
 class Hysteresis:
-    """Stay shut after a block until a cut and a confident check, or K confident checks over T seconds.
+    """Stay shut after a block until a confident check of a new scene, or K confident checks over T seconds.
 
     ``safe``: the check allowed its frame. ``confident``: its score was well below the block
-    threshold (see :attr:`StreamSettings.confident_below`). ``cut``: a scene cut lies between the
-    previous check and this one. Defaults keep the plain rule (every safe check is confident).
+    threshold (see :attr:`StreamSettings.confident_below`). ``new_scene``: the checked frame itself
+    no longer looks like any frame that blocked since the stream shut (the caller measures it; see
+    :class:`~captureguard.guard.stream.StreamGuard`). Nothing about scenes is remembered between
+    checks: a cut seen at one check and a confident check of the blocked scene later do not add up
+    to a reopening. Defaults keep the plain rule (every safe check is confident, no new scene).
     """
 
     reopen_checks: int
@@ -156,20 +169,18 @@ class Hysteresis:
     is_open: bool = True
     _streak: int = 0
     _streak_start_s: float = 0.0
-    _cut_seen: bool = False  # a scene cut since the last block
 
-    def update(self, safe: bool, t_s: float, *, confident: bool = True, cut: bool = False) -> bool:
+    def update(self, safe: bool, t_s: float, *, confident: bool = True, new_scene: bool = False) -> bool:
         """Feed one check (in stream order); returns whether frames may be released at it."""
         if not safe:
-            self.is_open, self._streak, self._cut_seen = False, 0, False
+            self.is_open, self._streak = False, 0
             return False
         if self.is_open:
             return True
-        self._cut_seen = self._cut_seen or cut
         if not confident:
             self._streak = 0  # uncertain: not evidence that the cause has gone; count again
             return False
-        if self.reopen_on_cut and self._cut_seen:
+        if self.reopen_on_cut and new_scene:
             self._open()
             return True
         if self._streak == 0:
@@ -181,7 +192,7 @@ class Hysteresis:
         return self.is_open
 
     def _open(self) -> None:
-        self.is_open, self._streak, self._cut_seen = True, 0, False
+        self.is_open, self._streak = True, 0
 
 
 @dataclass
@@ -223,8 +234,6 @@ class StreamLedger(Generic[P, R]):
     _hysteresis: Hysteresis = field(init=False)
     _last_scheduled: int = -1  # index of the last frame handed to the detector
     _last_check: _Slot[P, R] | None = None  # the newest finished check before the delay line's front
-    _last_recorded: int = -1  # index of the last check recorded
-    _cut_gone: bool = False  # a cut frame after the last recorded check left the delay line unchecked
     _ended: bool = False
 
     def __post_init__(self) -> None:
@@ -289,17 +298,18 @@ class StreamLedger(Generic[P, R]):
         # The first frame of a stream has no check behind it.
         return self._last_check is None and self._last_scheduled < 0 and self._slots[0] is candidates[0]
 
-    def record(self, index: int, *, allowed: bool, result: R, confident: bool | None = None) -> None:
+    def record(
+        self, index: int, *, allowed: bool, result: R, confident: bool | None = None, new_scene: bool = False
+    ) -> None:
         """The check of frame ``index`` finished: ``allowed`` is the verdict's decision == ALLOW;
-        ``confident`` (default: ``allowed``) that its score was well below the block threshold."""
+        ``confident`` (default: ``allowed``) that its score was well below the block threshold;
+        ``new_scene`` that the checked frame no longer looks like what blocked (``reopen_on_cut``)."""
         slot = next((s for s in self._slots if s.index == index), None)
         if slot is None or slot.state is not _State.QUEUED:
             raise ValueError(f"frame {index} was not waiting for a check")
         slot.state, slot.result = _State.DONE, result
-        cut = self._cut_gone or any(s.cut for s in self._slots if self._last_recorded < s.index <= index)
-        self._last_recorded, self._cut_gone = index, False
         sure = allowed if confident is None else allowed and confident
-        slot.safe = self._hysteresis.update(allowed, slot.t_s, confident=sure, cut=cut)
+        slot.safe = self._hysteresis.update(allowed, slot.t_s, confident=sure, new_scene=new_scene)
 
     def resolve(self) -> list[Outcome[P, R]]:
         """Pop every frame at the front whose fate is settled, in order."""
@@ -311,7 +321,6 @@ class StreamLedger(Generic[P, R]):
                     break
                 fate = Fate.UNCOVERED  # live overload: give up the oldest, never release it
             slot = self._slots.popleft()
-            self._cut_gone = self._cut_gone or (slot.cut and slot.index > self._last_recorded)
             if slot.state is _State.DONE:
                 self._last_check = slot
             out.append(Outcome(slot.index, fate, slot.payload, self._result_for(slot, fate)))

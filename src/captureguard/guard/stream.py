@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 STATS_WINDOW = 100_000
 MAX_BLOCK_EVENTS = 10_000
+#: Thumbnails of blocked frames kept per block episode; past this many, the episode can end only
+#: by K confident checks (a stream that keeps blocking is not reopened by a guess about scenes).
+MAX_BLOCKED_SCENES = 64
 #: The verdict carried by a withheld frame that no check decided (not checked, not covered).
 UNCOVERED = Verdict(Decision.BLOCK, 1.0, (Reason("uncovered", 1.0, "", "not covered by safe checks on both sides"),))
 
@@ -147,6 +150,9 @@ class StreamGuard:
         self._last_thumb: np.ndarray | None = None  # of the last frame sent to a check
         self._prev_thumb: np.ndarray | None = None  # of the previous frame
         self._last_block: Verdict = UNCOVERED  # the verdict withheld frames cite while the hysteresis is shut
+        self._blocked_thumbs: list[np.ndarray] = []  # of the frames that blocked since the stream shut
+        self._jumps: deque[int] = deque(maxlen=MAX_BLOCK_EVENTS)  # frames that jumped from the one before
+        self._recorded = -1  # index of the last check recorded
         self._black: dict[tuple[int, int], np.ndarray] = {}
         self._idle_at = -1  # frames_in when the worker last found nothing to check
         self._stop = threading.Event()
@@ -176,10 +182,11 @@ class StreamGuard:
             self._raise_if_dead()
             thumb = thumbnail(frame.bgr)
             # A cut: a jump from the previous frame, or drift from the last frame sent to a check.
-            cut = any(
-                ref is not None and difference(thumb, ref) > self.settings.scene_cut
-                for ref in (self._prev_thumb, self._last_thumb)
-            )
+            limit = self.settings.scene_cut
+            jump = self._prev_thumb is not None and difference(thumb, self._prev_thumb) > limit
+            cut = jump or (self._last_thumb is not None and difference(thumb, self._last_thumb) > limit)
+            if jump:
+                self._jumps.append(frame.index)
             self._prev_thumb = thumb
             self._ledger.add(frame.index, frame.timestamp_s, cut=cut, payload=_Pending(frame, time.monotonic(), thumb))
             self.stats.frames_in += 1
@@ -294,12 +301,42 @@ class StreamGuard:
                     self.stats.block_events.append((index, t_s, [r.code for r in verdict.reasons]))
             allowed = verdict.decision is Decision.ALLOW
             confident = seen.confident(self._confident_score)
-            self._ledger.record(index, allowed=allowed, result=verdict, confident=confident)
+            thumb = self._ledger.payload(index).thumb
+            jumped = self._jumped_since_last_check(index)  # always: it also moves past this check
+            new_scene = allowed and jumped and self._left_blocked_scene(thumb)
+            self._ledger.record(index, allowed=allowed, result=verdict, confident=confident, new_scene=new_scene)
+            self._remember_scene(thumb, allowed=allowed)
             self._follow(seen, frame)
             self._resolve(self._ledger.resolve())
             self._cond.notify_all()
 
     # -- under the lock -----------------------------------------------------------------------
+
+    def _jumped_since_last_check(self, index: int) -> bool:
+        """A frame after the previous check, up to this one, jumped from the frame before it (a cut).
+
+        Drift does not count: a pan, a zoom or a moving background slowly changes the whole
+        frame while the cause of the block may still be in view.
+        """
+        jumped = any(self._recorded < j <= index for j in self._jumps)
+        while self._jumps and self._jumps[0] <= index:
+            self._jumps.popleft()
+        self._recorded = index
+        return jumped
+
+    def _left_blocked_scene(self, thumb: np.ndarray) -> bool:
+        """The frame no longer looks like any frame that blocked since the stream shut (a new scene)."""
+        kept = self._blocked_thumbs
+        if not kept or len(kept) > MAX_BLOCKED_SCENES:
+            return False
+        return all(difference(thumb, blocked) > self.settings.scene_cut for blocked in kept)
+
+    def _remember_scene(self, thumb: np.ndarray, *, allowed: bool) -> None:
+        """Keep what blocked while the stream is shut; forget it once the stream reopens."""
+        if not self._ledger.blocked:
+            self._blocked_thumbs.clear()
+        elif not allowed and len(self._blocked_thumbs) <= MAX_BLOCKED_SCENES:
+            self._blocked_thumbs.append(thumb)  # one past the bound marks the overflow
 
     def _follow(self, seen: Look, frame: Frame) -> None:
         """Keep (and move) the focus while the stream is shut; forget it once it reopens."""

@@ -1,0 +1,345 @@
+"""Choose the stream evidence settings (K, T, margin, cut reopening) from leak clips and safe videos.
+
+    python bench/stream_calibrate.py                      # all dev positives and safe videos (~30-40 min)
+    python bench/stream_calibrate.py --from-json /tmp/stream_calibrate.json   # re-choose, no models
+    python bench/stream_calibrate.py --apply              # ...and write the choice into the defaults
+
+Re-run it whenever the live models or the live head change: it measures with the **current** live
+checker (``Checker.create(mode="live", profile="child")``) and nothing in it holds a score. The
+margin is a fraction of the live block threshold (``StreamSettings.confident_below``: a safe check
+counts towards reopening only below ``margin x block_score``), so it moves with the head.
+
+The clips are those of ``bench/leaks.py`` (one per dev positive: six motions at six scales over
+the safe videos, 720p30 H.264 in memory; the same build, so the numbers compare). Each clip and
+each safe video is decoded once and played through the real :class:`StreamGuard` (lockstep file
+mode, as ``captureguard video``) once per candidate; whole-frame checks do not depend on the
+candidate, so :class:`MemoChecker` runs each once (crop checks while shut are memoised too).
+
+The grid: the shipped settings with ``(reopen_checks, reopen_s)`` in ``--kt``, ``confident_below``
+in ``--margins`` and ``reopen_on_cut`` in ``--cut`` (following as shipped). The rule (no single
+file decides it; only totals are compared):
+
+1. safe videos: withheld s/min at most the baseline's (``--baseline``: margin 1.0, no cut
+   reopening, K3 T0.5) plus ``--slack`` of it (default 10%, at least 0.25 s/min): longer
+   evidence may cost a little more withholding, not much more;
+2. photos of people (the dev set's safe ``face_closeup``, ``portrait``, ``people_*``, ``person_*``,
+   ``shirtless_sports`` stills, live check): at most ``--unsure-max`` (0.5%) of them allowed but
+   *not* confident under the margin. A camera held on such a scene after a block could never
+   reopen (no count of confident checks, no new scene), which is worse than a false block (that
+   ends with the scene): half the issue's 1% false-block budget for photos of people. (Under the
+   v2 head a suited portrait at 0.34 did exactly that with margin 0.5);
+3. among those, fewest released substantially visible frames of artworks the photo check blocks
+   as stills; then fewest safe-video s/min; then fewest leaked frames of the other artworks; then
+   fewest safe frames withheld in the clips; then the smaller K, T and the larger margin.
+
+Writes ``bench/results/stream_calibration.md`` and raw numbers (no pixels) to ``--json``
+(``--from-json`` on a file without the people photos' scores computes them, ~2 min).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import re
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from captureguard.core.frame import Frame
+from captureguard.core.ledger import StreamSettings
+from captureguard.core.verdict import Decision
+from captureguard.evaluation.leaks import MemoChecker, run_source
+from captureguard.guard.check import Checker
+from captureguard.sources.image import load_image
+from captureguard.sources.video import AvFileSource
+from leaks import EVAL, build, manifest  # bench/leaks.py: the same clips
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results" / "stream_calibration.md"
+LEDGER = ROOT / "src" / "captureguard" / "core" / "ledger.py"
+PEOPLE_KINDS = ("face_closeup", "portrait", "people_", "person_", "shirtless_sports")
+Raw = dict[str, list[dict[str, Any]]]
+
+
+class Frames:
+    """A decoded stream held in memory (a :class:`~captureguard.sources.Source` played many times)."""
+
+    live = False
+
+    def __init__(self, frames: list[Frame], *, fps: float, name: str) -> None:
+        self.frames, self.fps, self.name = frames, fps, name
+
+    def __iter__(self) -> Iterator[Frame]:
+        return iter(self.frames)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def candidates(args: argparse.Namespace) -> dict[str, StreamSettings]:
+    """Name -> settings: the shipped ones with K/T, margin and cut reopening from the grid."""
+    base = StreamSettings()
+    out: dict[str, StreamSettings] = {}
+    for kt in args.kt.split(","):
+        k, t = kt.split("/")
+        for m in args.margins.split(","):
+            for cut in args.cut.split(","):
+                s = dataclasses.replace(
+                    base, reopen_checks=int(k), reopen_s=float(t), confident_below=float(m), reopen_on_cut=cut == "on"
+                )
+                out[name_of(s)] = s
+    out.setdefault(name_of(baseline(args)), baseline(args))
+    return out
+
+
+def baseline(args: argparse.Namespace) -> StreamSettings:
+    k, t, m, cut = args.baseline.split(",")
+    return dataclasses.replace(
+        StreamSettings(), reopen_checks=int(k), reopen_s=float(t), confident_below=float(m), reopen_on_cut=cut == "on"
+    )
+
+
+def name_of(s: StreamSettings) -> str:
+    return f"K{s.reopen_checks} T{s.reopen_s:g} margin{s.confident_below:g} cut-{'on' if s.reopen_on_cut else 'off'}"
+
+
+def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
+    """Run every clip and safe video through every candidate; raw counts per candidate."""
+    rows, videos = manifest()
+    rows = rows[: args.limit] if args.limit else rows
+    live = MemoChecker(Checker.create(mode="live", profile="child"))
+    photo = Checker.create(mode="photo", profile="child")
+    raw: Raw = {"clips": [], "videos": [], "block_score": [live.block_score]}  # type: ignore[list-item]
+    started = time.monotonic()
+    for i, row in enumerate(rows):
+        clip = build(i, row, videos, photo, args)
+        if clip is None:
+            continue
+        frames = Frames(list(clip.source()), fps=clip.fps, name=clip.name)
+        entry: dict[str, Any] = {
+            "name": clip.name,
+            "motion": clip.motion,
+            "scale": clip.scale,
+            "blocked_as_still": clip.blocked_as_still,
+            "substantial": sum(clip.substantial),
+        }
+        for name, settings in grid.items():
+            released = run_source(frames, live, settings)
+            leaked = sum(r and s for r, s in zip(released, clip.substantial, strict=True))
+            safe = [r for r, v in zip(released, clip.visible_any, strict=True) if not v]
+            entry[name] = {"leaked": int(leaked), "safe_withheld": safe.count(False)}
+        raw["clips"].append(entry)
+        live.memo.clear()
+        print(f"clip {i + 1}/{len(rows)} {clip.name} ({time.monotonic() - started:.0f} s)", flush=True)
+        args.json.write_text(json.dumps(raw))
+    for path in videos[: args.videos] if args.videos else videos:
+        source = AvFileSource(path)
+        fps = source.fps or 25.0
+        frames = Frames(list(source), fps=fps, name=str(path))
+        source.close()
+        entry = {"name": path.name, "frames": len(frames.frames), "fps": float(fps)}
+        for name, settings in grid.items():
+            entry[name] = {"withheld": run_source(frames, live, settings).count(False)}
+        raw["videos"].append(entry)
+        live.memo.clear()
+        print(f"video {path.name} ({time.monotonic() - started:.0f} s)", flush=True)
+        args.json.write_text(json.dumps(raw))
+    return raw
+
+
+def people_scores() -> list[dict[str, Any]]:
+    """Live verdicts (allowed, fused score) of the dev set's safe photos of people."""
+    rows = list(csv.DictReader((EVAL / "manifest.csv").open()))
+    people = [r for r in rows if r["label"] == "safe" and r["kind"].startswith(PEOPLE_KINDS)]
+    live = Checker.create(mode="live", profile="child")
+    out = []
+    for r in people:
+        verdict = live.check(load_image(EVAL / r["path"]))
+        out.append({"kind": r["kind"], "allowed": verdict.decision is Decision.ALLOW, "score": round(verdict.score, 4)})
+    print(f"{len(out)} photos of people checked", flush=True)
+    return out
+
+
+def unsure_share(raw: Raw, settings: StreamSettings) -> float:
+    """Share of the people photos allowed but not confident under ``settings``' margin."""
+    block = float(raw["block_score"][0])
+    people = raw["people"]
+    unsure = sum(1 for p in people if p["allowed"] and p["score"] >= settings.confident_below * block)
+    return unsure / max(len(people), 1)
+
+
+def totals(raw: Raw, name: str) -> dict[str, float]:
+    """One candidate's totals over the clips and videos that ran with it."""
+    clips = [c for c in raw["clips"] if name in c]
+    videos = [v for v in raw["videos"] if name in v]
+    minutes = sum(v["frames"] / v["fps"] for v in videos) / 60
+    withheld_s = sum(v[name]["withheld"] / v["fps"] for v in videos)
+    return {
+        "leaked_blocked": sum(c[name]["leaked"] for c in clips if c["blocked_as_still"]),
+        "frames_blocked": sum(c["substantial"] for c in clips if c["blocked_as_still"]),
+        "clips_leaking": sum(1 for c in clips if c["blocked_as_still"] and c[name]["leaked"]),
+        "leaked_other": sum(c[name]["leaked"] for c in clips if not c["blocked_as_still"]),
+        "frames_other": sum(c["substantial"] for c in clips if not c["blocked_as_still"]),
+        "clip_safe_withheld": sum(c[name]["safe_withheld"] for c in clips),
+        "safe_s_per_min": withheld_s / max(minutes, 1e-9),
+        "worst_video_s_per_min": max((v[name]["withheld"] * 60 / v["frames"] for v in videos), default=0.0),
+    }
+
+
+def choose(raw: Raw, grid: dict[str, StreamSettings], base: str, args: argparse.Namespace) -> str:
+    """The rule of the module docstring."""
+    t = {name: totals(raw, name) for name in grid}
+    allowed = [
+        n
+        for n in grid
+        if t[n]["safe_s_per_min"] <= allowance(t[base]["safe_s_per_min"], args) + 1e-9
+        and unsure_share(raw, grid[n]) <= args.unsure_max + 1e-9
+    ]
+    s = grid
+
+    def key(n: str) -> tuple[float, ...]:
+        x = t[n]
+        return (
+            x["leaked_blocked"],
+            round(x["safe_s_per_min"], 2),
+            x["leaked_other"],
+            x["clip_safe_withheld"],
+            s[n].reopen_checks,
+            s[n].reopen_s,
+            -s[n].confident_below,
+        )
+
+    return min(allowed, key=key)
+
+
+def allowance(base_s_per_min: float, args: argparse.Namespace) -> float:
+    """The most safe-video s/min a candidate may withhold: the baseline's plus the slack."""
+    return base_s_per_min + max(args.slack_min, args.slack * base_s_per_min)
+
+
+def report(raw: Raw, grid: dict[str, StreamSettings], base: str, chosen: str, args: argparse.Namespace) -> str:
+    block = raw.get("block_score", ["?"])[0]
+    n_blocked = sum(1 for c in raw["clips"] if c["blocked_as_still"])
+    command = " ".join(["python bench/stream_calibrate.py", *sys.argv[1:]])
+    lines = [
+        "# Stream evidence calibration: K, T, margin and cut reopening on leak clips and safe videos",
+        "",
+        f"`{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). "
+        f"Live checker as shipped at the time (child profile, block score {block}); {len(raw['clips'])} clips "
+        f"({n_blocked} of artworks the photo check blocks as stills), {len(raw['videos'])} safe videos. "
+        "Leaked: released frames in which the artwork fills >= 10% of the frame with >= 60% of it in view. "
+        f"Rule: safe videos within the baseline + {args.slack:.0%} (at least + {args.slack_min} s/min) and "
+        f"at most {args.unsure_max:.1%} of "
+        f"the {len(raw['people'])} photos of people allowed but above the margin, then fewest leaks of "
+        "still-blocked artworks, then fewest safe-video s/min (bench/stream_calibrate.py docstring).",
+        "",
+        f"**Chosen: {chosen}** (baseline: {base}).",
+        "",
+        "| setting | leaked frames, still-blocked artworks | clips leaking | leaked frames, other artworks "
+        "| safe frames withheld in the clips | safe videos withheld s/min | worst safe video s/min "
+        "| people photos above the margin |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    order = sorted(grid, key=lambda n: (n != base, n != chosen, n))
+    for n in order:
+        x = totals(raw, n)
+        mark = " (baseline)" if n == base else " (chosen)" if n == chosen else ""
+        lines.append(
+            f"| {n}{mark} | {x['leaked_blocked']} / {x['frames_blocked']} | {x['clips_leaking']} / {n_blocked} "
+            f"| {x['leaked_other']} / {x['frames_other']} | {x['clip_safe_withheld']} | {x['safe_s_per_min']:.2f} "
+            f"| {x['worst_video_s_per_min']:.1f} | {unsure_share(raw, grid[n]):.1%} |"
+        )
+    lines += ["", *by_kind(raw, base, chosen, "motion"), "", *by_kind(raw, base, chosen, "scale"), ""]
+    lines += ["Safe videos withheld (s/min), baseline -> chosen, where either is above 0:", ""]
+    for v in raw["videos"]:
+        minutes = v["frames"] / v["fps"] / 60
+        a, b = (v[n]["withheld"] / v["fps"] / minutes for n in (base, chosen))
+        if a or b:
+            lines.append(f"- {v['name']}: {a:.1f} -> {b:.1f}")
+    return "\n".join(lines) + "\n"
+
+
+def by_kind(raw: Raw, base: str, chosen: str, kind: str) -> list[str]:
+    """Leaks and clip withholding per motion (or scale), baseline vs chosen."""
+    values = sorted({c[kind] for c in raw["clips"]}, key=str)
+    out = [
+        f"Per {kind} (baseline -> chosen):",
+        "",
+        f"| {kind} | clips (still-blocked) | leaked, still-blocked | leaked, other "
+        "| safe frames withheld in the clips |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for value in values:
+        cs = [c for c in raw["clips"] if c[kind] == value and base in c and chosen in c]
+        nb = sum(c["blocked_as_still"] for c in cs)
+
+        def s(n: str, *, still: bool, cs: list[dict[str, Any]] = cs) -> int:
+            return sum(c[n]["leaked"] for c in cs if c["blocked_as_still"] is still)
+
+        held = [sum(c[n]["safe_withheld"] for c in cs) for n in (base, chosen)]
+        out.append(
+            f"| {value} | {len(cs)} ({nb}) | {s(base, still=True)} -> {s(chosen, still=True)} "
+            f"| {s(base, still=False)} -> {s(chosen, still=False)} | {held[0]} -> {held[1]} |"
+        )
+    return out
+
+
+def apply(settings: StreamSettings) -> None:
+    """Write the chosen K, T, margin and cut reopening into the defaults of ``StreamSettings``."""
+    whole = LEDGER.read_text()
+    start = whole.index("class StreamSettings:")
+    end = whole.index("def __post_init__", start)  # only StreamSettings' own fields
+    text = whole[start:end]
+    values = {
+        "reopen_checks: int": str(settings.reopen_checks),
+        "reopen_s: float": repr(settings.reopen_s),
+        "confident_below: float": repr(settings.confident_below),
+        "reopen_on_cut: bool": str(settings.reopen_on_cut),
+    }
+    for field_, value in values.items():
+        text, n = re.subn(rf"^(    {re.escape(field_)} = ).*$", rf"\g<1>{value}", text, count=1, flags=re.M)
+        if n != 1:
+            raise SystemExit(f"cannot find the default of {field_} in {LEDGER}")
+    LEDGER.write_text(whole[:start] + text + whole[end:])
+    print(f"wrote {name_of(settings)} into {LEDGER.relative_to(ROOT)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--limit", type=int, default=0, help="only the first N positives (0: all)")
+    ap.add_argument("--videos", type=int, default=0, help="only the first N safe videos (0: all)")
+    ap.add_argument("--seconds", type=float, default=2.0, help="seconds the artwork is on screen per clip")
+    ap.add_argument("--safe-seconds", type=float, default=0.75, help="safe video before and after it")
+    ap.add_argument("--kt", default="2/0.25,3/0.5,4/0.75,5/1.0", help="K/T pairs (checks/seconds)")
+    ap.add_argument("--margins", default="1.0,0.9,0.8,0.7,0.6,0.5", help="confident_below values (x block score)")
+    ap.add_argument("--cut", default="off,on", help="reopen_on_cut values")
+    ap.add_argument("--baseline", default="3,0.5,1.0,off", help="K,T,margin,cut of the baseline")
+    ap.add_argument("--slack", type=float, default=0.10, help="extra safe-video s/min allowed (share of baseline)")
+    ap.add_argument("--slack-min", type=float, default=0.25, help="...but at least this many s/min")
+    ap.add_argument("--unsure-max", type=float, default=0.005, help="people photos allowed but above the margin")
+    ap.add_argument("--json", type=Path, default=Path("/tmp/stream_calibrate.json"), help="raw numbers (no pixels)")
+    ap.add_argument("--from-json", type=Path, help="choose from these raw numbers (no models run)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--apply", action="store_true", help="write the choice into StreamSettings' defaults")
+    args = ap.parse_args()
+    args.only_blocked = False
+    grid = candidates(args)
+    raw = json.loads(args.from_json.read_text()) if args.from_json else measure(args, grid)
+    if "people" not in raw:
+        raw["people"] = people_scores()
+        args.json.write_text(json.dumps(raw))
+    grid = {n: s for n, s in grid.items() if all(n in e for e in (*raw["clips"], *raw["videos"]))}
+    base = name_of(baseline(args))
+    chosen = choose(raw, grid, base, args)
+    args.out.write_text(report(raw, grid, base, chosen, args))
+    print(args.out.read_text())
+    if args.apply:
+        apply(grid[chosen])
+
+
+if __name__ == "__main__":
+    main()
