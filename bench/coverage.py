@@ -72,8 +72,11 @@ def card_section(doc: dict[str, Any], eval_command: str) -> str:
         f"{doc['captureguard_version']}, models and heads `{ours_version()}` (the eval cache key): "
         f"{doc['stills']} development stills, {coverage['coverage_stills']} synthetic renders. "
         "Decisions: the child profile's shipped photo-path decision (`profile:child`: blocked; "
-        "`profile:child:flagged`: blocked or warned). These are the shipped models on the set they were "
-        "calibrated on (in-sample), not out-of-fold figures."
+        "`profile:child:flagged`: blocked or warned). **The development-set rows are in-sample**: the "
+        "shipped probe and heads were fitted on these very stills (the probe alone, on 2,048 features, "
+        "nearly memorises them), so their recall says nothing about new images; the out-of-fold figures "
+        "are in `bench/results/detect_v2.md` (v2.1 photo: 62/74, 17/1754). Use the dev rows to compare "
+        "groups with each other, and the synthetic rows (never fitted on) for coverage."
     )
     tables = coverage_blocks(child, heading="h3")[1:]  # the card has its own heading
     parts = [intro, "", to_markdown(tables), "![coverage](bench/results/coverage.png)", ""]

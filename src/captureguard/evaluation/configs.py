@@ -57,12 +57,12 @@ def ours_version(detectors: str | Path | None = None) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _shipped_models_digest() -> str:
-    """sha256 over every fusion head (``data/fusion*.json``) and bundled model file (``data/models/``),
-    so retrained heads or swapped models never reuse a cached record (the v2 per-mode heads were
-    once left out of the key)."""
+    """sha256 over every fusion head (``data/fusion*.json``), fitted probe (``data/probe*.json``) and
+    bundled model file (``data/models/``), so retrained heads or swapped models never reuse a cached
+    record (the v2 per-mode heads were once left out of the key)."""
     data = importlib.resources.files("captureguard").joinpath("data")
     digest = hashlib.sha256()
-    files = [f for f in data.iterdir() if f.name.startswith("fusion") and f.name.endswith(".json")]
+    files = [f for f in data.iterdir() if f.name.startswith(("fusion", "probe")) and f.name.endswith(".json")]
     models = data.joinpath("models")
     if models.is_dir():
         files += [f for f in models.iterdir() if f.is_file()]
