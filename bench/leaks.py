@@ -31,7 +31,16 @@ from typing import Any
 from captureguard.core.frame import Frame
 from captureguard.core.ledger import StreamSettings
 from captureguard.core.verdict import Decision
-from captureguard.evaluation.leaks import MOTIONS, SCALES, LeakClip, MemoChecker, make_clip, run_clip, run_source
+from captureguard.evaluation.leaks import (
+    MOTIONS,
+    SCALES,
+    LeakClip,
+    MemoChecker,
+    clip_numbers,
+    make_clip,
+    run_clip,
+    run_source,
+)
 from captureguard.evaluation.manifest import VIDEO_SUFFIXES
 from captureguard.guard.check import Checker
 from captureguard.sources.synthetic import Shot, Still, VideoShot
@@ -169,10 +178,7 @@ def run_clip_all(clip: LeakClip, live: MemoChecker) -> dict[str, object]:
         "substantial": sum(clip.substantial),
     }
     for name, settings in SETTINGS.items():
-        released = run_clip(clip, live, settings)
-        leaked = sum(r and s for r, s in zip(released, clip.substantial, strict=True))
-        safe = [r for r, v in zip(released, clip.visible_any, strict=True) if not v]
-        entry[name] = {"leaked": int(leaked), "released": int(sum(released)), "safe_withheld": safe.count(False)}
+        entry[name] = clip_numbers(run_clip(clip, live, settings), clip)
     whole = live.whole(clip.name)
     entry["whole"] = {int(i): round(v.verdict.score, 4) for i, v in whole.items()}
     entry["whole_block"] = [int(i) for i, v in whole.items() if v.verdict.decision is not Decision.ALLOW]

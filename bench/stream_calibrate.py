@@ -52,7 +52,7 @@ from typing import Any
 from captureguard.core.frame import Frame
 from captureguard.core.ledger import StreamSettings
 from captureguard.core.verdict import Decision
-from captureguard.evaluation.leaks import MemoChecker, run_source
+from captureguard.evaluation.leaks import MemoChecker, clip_numbers, run_source
 from captureguard.guard.check import Checker
 from captureguard.sources.image import load_image
 from captureguard.sources.video import AvFileSource
@@ -128,10 +128,7 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
             "substantial": sum(clip.substantial),
         }
         for name, settings in grid.items():
-            released = run_source(frames, live, settings)
-            leaked = sum(r and s for r, s in zip(released, clip.substantial, strict=True))
-            safe = [r for r, v in zip(released, clip.visible_any, strict=True) if not v]
-            entry[name] = {"leaked": int(leaked), "safe_withheld": safe.count(False)}
+            entry[name] = clip_numbers(run_source(frames, live, settings), clip)
         raw["clips"].append(entry)
         live.memo.clear()
         print(f"clip {i + 1}/{len(rows)} {clip.name} ({time.monotonic() - started:.0f} s)", flush=True)

@@ -161,6 +161,14 @@ def run_clip(clip: LeakClip, checker: FrameChecker, settings: StreamSettings) ->
     return released
 
 
+def clip_numbers(released: Sequence[bool], clip: LeakClip) -> dict[str, int]:
+    """A clip's raw numbers for one setting: leaked (released and substantially visible), released,
+    and safe frames withheld (frames showing no part of the artwork that were not released)."""
+    leaked = sum(r and s for r, s in zip(released, clip.substantial, strict=True))
+    safe = [r for r, v in zip(released, clip.visible_any, strict=True) if not v]
+    return {"leaked": int(leaked), "released": int(sum(released)), "safe_withheld": safe.count(False)}
+
+
 @dataclass
 class MemoChecker:
     """A checker that remembers each inspection by ``(frame.source, frame.index, region)``.
