@@ -111,13 +111,18 @@ def build(i: int, row: dict[str, str], videos: list[Path], photo: Checker, args:
     )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def clip_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options that choose the leak clips (shared with ``bench/stream_calibrate.py``)."""
     ap.add_argument("--limit", type=int, default=0, help="only the first N positives (0: all)")
-    ap.add_argument("--start", type=int, default=0, help="skip the first N positives (split a run over processes)")
     ap.add_argument("--videos", type=int, default=0, help="only the first N safe videos (0: all)")
     ap.add_argument("--seconds", type=float, default=2.0, help="seconds the artwork is on screen per clip")
     ap.add_argument("--safe-seconds", type=float, default=0.75, help="safe video before and after it")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    clip_arguments(ap)
+    ap.add_argument("--start", type=int, default=0, help="skip the first N positives (split a run over processes)")
     ap.add_argument("--part", choices=("all", "clips", "videos"), default="all", help="run only part (2 processes)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--json", type=Path, default=Path("/tmp/leaks.json"), help="raw numbers (no pixels)")

@@ -56,7 +56,7 @@ from captureguard.evaluation.leaks import MemoChecker, clip_numbers, run_source
 from captureguard.guard.check import Checker
 from captureguard.sources.image import load_image
 from captureguard.sources.video import AvFileSource
-from leaks import EVAL, build, manifest  # bench/leaks.py: the same clips
+from leaks import EVAL, build, clip_arguments, manifest  # bench/leaks.py: the same clips
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "stream_calibration.md"
@@ -307,10 +307,7 @@ def apply(settings: StreamSettings) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--limit", type=int, default=0, help="only the first N positives (0: all)")
-    ap.add_argument("--videos", type=int, default=0, help="only the first N safe videos (0: all)")
-    ap.add_argument("--seconds", type=float, default=2.0, help="seconds the artwork is on screen per clip")
-    ap.add_argument("--safe-seconds", type=float, default=0.75, help="safe video before and after it")
+    clip_arguments(ap)
     ap.add_argument("--kt", default="2/0.25,3/0.5,4/0.75,5/1.0", help="K/T pairs (checks/seconds)")
     ap.add_argument("--margins", default="1.0,0.9,0.8,0.7,0.6,0.5", help="confident_below values (x block score)")
     ap.add_argument("--cut", default="off,on", help="reopen_on_cut values")
