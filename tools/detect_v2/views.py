@@ -7,8 +7,8 @@ checker sees at run time) and stored per (file sha256, perturbation) in one ``.p
 * ``nn640``: NudeNet 640 (shipped settings) -> Detections rows (xyxy, score, label);
 * ``onsfw``: open_nsfw whole-image probability;
 * ``njs``: nsfwjs InceptionV3 5-class probabilities;
-* ``pose640`` / ``pose960``: YOLO11n-pose person boxes at that input size;
-* ``crops640`` / ``crops960``: open_nsfw on square crops around those people (<= 6);
+* ``pose<size>`` (320, 480, 640, 960): YOLO11n-pose person boxes at that input size;
+* ``crops<size>``: open_nsfw on square crops around those people (<= 6);
 * ``ms``: milliseconds per view.
 
 Usage (worktree venv; ~0.2 s per image on 2 threads)::
@@ -42,6 +42,8 @@ from tools.calibrate_fusion import DEFAULT_MANIFEST, Item, load_frame, read_mani
 CACHE = Path(os.environ.get("CG_V2_CACHE", "/tmp/cg_v2_cache"))
 ALL_VIEWS = ("nn640", "onsfw", "njs", "pose640", "crops640", "pose960", "crops960")
 PEOPLE_KINDS = ("face_closeup", "portrait", "shirtless_sports")
+#: person detector input sizes with a view (320/480: candidates for a faster live path)
+PEOPLE_SIZES = (320, 480, 640, 960)
 
 
 def is_people(kind: str) -> bool:
@@ -57,8 +59,8 @@ class Models:
         self.ons = open_nsfw_detector(threads=threads)
         self.njs = nsfwjs_detector(threads=threads)
         pose = OnnxModel(person_model_path(), threads=threads)
-        self.pose = {s: PersonDetector(pose, PersonSettings(input_size=s)) for s in (640, 960)}
-        self.crops = {s: PersonCropDetector(self.pose[s], self.ons.model) for s in (640, 960)}
+        self.pose = {s: PersonDetector(pose, PersonSettings(input_size=s)) for s in PEOPLE_SIZES}
+        self.crops = {s: PersonCropDetector(self.pose[s], self.ons.model) for s in PEOPLE_SIZES}
 
 
 def _rows(found: Any) -> dict[str, np.ndarray]:
