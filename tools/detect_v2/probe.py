@@ -12,10 +12,17 @@
    perturbed, with the top crop among 6 (photo) and among 2 (live) people. ``fit_heads.py`` stacks
    these OOF scores with the other views (so the head never sees a probe score of a still the probe
    was fitted on).
-3. The shipped probe: fitted on all stills and copies, standardisation folded into the weights,
-   written to ``src/captureguard/data/probe_open_nsfw.json`` (``--write``).
+3. The **scene probe**, fitted the same way with scene copies added (``scenes.py``: every still
+   pasted at 10-50% of a 1280x720 frame over a safe still of its own fold), learns a small artwork
+   inside a camera frame (the leak clips' failure mode). One probe cannot do both: with the scenes
+   in, stills recall fell (probe alone, photo: 60 -> 56 of 74) and perturbed stills fell further
+   (motion blur 47 -> 33), so both ship and the heads weigh them. OOF scores of stills and scenes
+   for both are kept for the heads (``oof.npz``; keys ``<variant>/<copy>``, ``scene:`` for the
+   scene probe), and the per-fold probes for the held-out leak benchmark (``folds*.npz``).
+4. The shipped probes: fitted on all rows, standardisation folded into the weights, written to
+   ``src/captureguard/data/probe_open_nsfw.json`` and ``probe_open_nsfw_scene.json`` (``--write``).
 
-    .venv/bin/python tools/detect_v2/probe.py [--write]     # ~10 min on 2 cores the first time
+    .venv/bin/python tools/detect_v2/probe.py [--write]     # ~5 min on 2 cores once features are cached
 """
 
 from __future__ import annotations
@@ -35,35 +42,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `
 from captureguard.core.probe import LinearProbe, probe_features
 from captureguard.models.probe import nsfw_probe_detector
 from tools.calibrate_fusion import DEFAULT_MANIFEST, Item, auc, load_frame, read_manifest
-from tools.detect_v2 import evaluate
+from tools.detect_v2 import evaluate, scenes
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("CG_V2_CACHE", "/tmp/cg_v2_cache")) / "probe"
 OUT = ROOT / "src" / "captureguard" / "data" / "probe_open_nsfw.json"
 OOF = CACHE / "oof.npz"
+#: the per-fold probes (fitted without that fold's stills and scenes): held-out leak clips
+FOLDS = CACHE / "folds.npz"
+FOLDS_SCENE = CACHE / "folds_scene.npz"
+OUT_SCENE = OUT.with_name("probe_open_nsfw_scene.json")
+#: OOF key prefix -> fitted with the scene copies: "" the probe (stills and their perturbed
+#: copies), "scene:" the scene probe (the same plus every still pasted small into a frame)
+VARIANTS = {"": False, "scene:": True}
 #: perturbed copies added to training (camera conditions the issue names)
 PERTURBATIONS = ("motion_blur", "defocus", "low_light", "moire", "text_overlay")
 #: inverse L2 strength on standardised features (grouped CV: 0.003-0.01 reach the same recall)
 C = 0.01
-MAX_CROPS = {"photo": 6, "live": 2, "first": 0}  # first: the live cascade's stage 1 (no people)
+#: probe input variant -> (person detector input size, top crop among this many people); "first":
+#: the whole image only; "live320"/"live480": a faster live path's smaller person detector
+MAX_CROPS = {"photo": (640, 6), "live": (640, 2), "first": (640, 0), "live320": (320, 2), "live480": (480, 2)}
 #: the feature path only: its probe value is never read here
 UNFITTED = LinearProbe(np.zeros(2048), 0.0, "unfitted")
 
 
-def pooled(items: list[Item], pert: str) -> list[dict[str, np.ndarray]]:
-    """Per item: ``p`` (1+k) open_nsfw probabilities and ``e`` (1+k, 1024) pooled features, k <= 6."""
+def pooled(items: list[Item], pert: str, size: int = 640) -> list[dict[str, np.ndarray]]:
+    """Per item: ``p`` (1+k) open_nsfw probabilities and ``e`` (1+k, 1024) pooled features, k <= 6
+    (people found by the person detector at input ``size``)."""
     from tqdm import tqdm
 
     from captureguard.evaluation.perturb import PERTURBATIONS as PERTURB
 
-    folder = CACHE / pert
+    folder = CACHE / (pert if size == 640 else f"{pert}@{size}")
     folder.mkdir(parents=True, exist_ok=True)
     det = None
     out = []
-    for it in tqdm(items, desc=f"features ({pert})", unit="img", mininterval=10):
+    for it in tqdm(items, desc=f"features ({pert}, people {size})", unit="img", mininterval=10):
         f = folder / f"{it.sha256[:24]}.pkl"
         if not f.exists():
-            det = det or nsfw_probe_detector(max_crops=6, probe=UNFITTED)
+            det = det or nsfw_probe_detector(input_size=size, max_crops=6, probe=UNFITTED)
             bgr = np.asarray(load_frame(it.path).bgr)
             if pert != "clean":
                 bgr = np.ascontiguousarray(PERTURB[pert](bgr))
@@ -78,6 +95,19 @@ def matrix(recs: list[dict[str, np.ndarray]], k: int) -> np.ndarray:
     return np.stack([probe_features(r["e"], r["p"][1 : 1 + k]) for r in recs])
 
 
+def inputs(
+    items: list[Item], feats: dict[str, list[dict[str, np.ndarray]]], *, perturbed_sizes: bool
+) -> dict[tuple[str, str], np.ndarray]:
+    """Probe inputs per (copy, variant); the smaller people sizes for the clean copy only unless
+    ``perturbed_sizes``."""
+    by_size = {(p, 640): r for p, r in feats.items()}
+    for z in sorted({z for z, _ in MAX_CROPS.values()} - {640}):
+        for p in feats:
+            if p == "clean" or perturbed_sizes:
+                by_size[(p, z)] = pooled(items, p, z)
+    return {(p, m): matrix(by_size[(p, z)], k) for p in feats for m, (z, k) in MAX_CROPS.items() if (p, z) in by_size}
+
+
 def fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     """Standardised L2 logistic regression, returned in raw feature units ``(weights, intercept)``."""
     from sklearn.linear_model import LogisticRegression
@@ -87,6 +117,15 @@ def fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     lr = LogisticRegression(C=C, max_iter=5000, class_weight="balanced").fit(sc.transform(x), y)
     w = lr.coef_[0] / sc.scale_
     return w, float(lr.intercept_[0] - (sc.mean_ * w).sum())
+
+
+def scene_line(s: np.ndarray, y: np.ndarray, area: np.ndarray, t: float) -> str:
+    """Scene copies at threshold ``t``: nude ones caught per area, safe ones blocked."""
+    per = ", ".join(
+        f"{a:.0%} {int((s[(y == 1) & (area == a)] >= t).sum())}/{int(((y == 1) & (area == a)).sum())}"
+        for a in scenes.POSITIVE_AREAS
+    )
+    return f"scenes (OOF): nude caught {per}; safe blocked {int((s[y == 0] >= t).sum())}/{int((y == 0).sum())}"
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -99,44 +138,84 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
     ap.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
+    ap.add_argument(
+        "--perturbed-sizes", action="store_true", help="perturbed copies' features for the smaller people sizes too"
+    )
     args = ap.parse_args()
     items = read_manifest(args.manifest)
     d = evaluate.Data.of(items)
     feats = {p: pooled(items, p) for p in ("clean", *PERTURBATIONS)}
-    x = {(p, m): matrix(r, k) for p, r in feats.items() for m, k in MAX_CROPS.items()}
+    x = inputs(items, feats, perturbed_sizes=args.perturbed_sizes)
+    plan = scenes.plan(items, d)
+    srecs = {z: scenes.get(items, plan, people=z) for z in {z for z, _ in MAX_CROPS.values()}}
+    src = np.array([s.item for s in plan])
+    sx = {m: matrix(srecs[z], k) for m, (z, k) in MAX_CROPS.items()}
+    sy, sfolds = d.y[src], d.folds[src]
     oof: dict[str, np.ndarray] = {}
     folds = d.folds
+    variants = VARIANTS
+    fold_w: dict[tuple[str, int], np.ndarray] = {}
+    fold_b: dict[tuple[str, int], float] = {}
     for f in tqdm(np.unique(folds), desc="grouped CV", unit="fold"):
-        test = folds == f
-        xs = np.vstack([x[(p, "photo")][~test] for p in feats])
-        w, b = fit(xs, np.tile(d.y[~test], len(feats)))
-        for (p, m), xx in x.items():
-            oof.setdefault(f"{m}/{p}", np.zeros(len(items)))[test] = sigmoid(xx[test] @ w + b)
-    np.savez(OOF, sha=np.array([it.sha256 for it in items]), **oof)
+        test, stest = folds == f, sfolds == f
+        for prefix, with_scenes in variants.items():
+            xs = np.vstack([x[(p, "photo")][~test] for p in feats] + ([sx["photo"][~stest]] if with_scenes else []))
+            ys = np.concatenate([np.tile(d.y[~test], len(feats))] + ([sy[~stest]] if with_scenes else []))
+            w, b = fit(xs, ys)
+            fold_w[(prefix, int(f))], fold_b[(prefix, int(f))] = w, b
+            for (p, m), xx in x.items():
+                oof.setdefault(f"{prefix}{m}/{p}", np.zeros(len(items)))[test] = sigmoid(xx[test] @ w + b)
+            for m, xx in sx.items():
+                oof.setdefault(f"{prefix}{m}/scene", np.zeros(len(plan)))[stest] = sigmoid(xx[stest] @ w + b)
+    for prefix in variants:  # per-fold probes: the held-out leak benchmark (bench/held_out.py)
+        ids = sorted(f for p, f in fold_w if p == prefix)
+        np.savez(
+            FOLDS_SCENE if prefix else FOLDS,
+            fold=np.array(ids),
+            weights=np.stack([fold_w[(prefix, f)] for f in ids]),
+            intercept=np.array([fold_b[(prefix, f)] for f in ids]),
+        )
+    np.savez(
+        OOF,
+        sha=np.array([it.sha256 for it in items]),
+        scene_item=src,
+        scene_area=np.array([s.area for s in plan]),
+        **oof,
+    )
     print(evaluate.HEADER.replace("| system |", "| probe alone (OOF; threshold <= 1% FB pooled and on people) |"))
-    for m, k in MAX_CROPS.items():
-        s = oof[f"{m}/clean"]
-        t = evaluate.threshold_for(s, d)
-        print(evaluate.fmt_table(f"{m} (top crop of {k}), AUC {auc(s, d.y):.3f}", s >= t, d))
-        pos = d.y == 1
-        costs = ", ".join(f"{p} {int((oof[f'{m}/{p}'][pos] >= t).sum())}" for p in PERTURBATIONS)
-        print(f"  recall under perturbation at that threshold ({int((s[pos] >= t).sum())} clean): {costs}")
-    w, b = fit(np.vstack([x[(p, "photo")] for p in feats]), np.tile(d.y, len(feats)))
-    probe: dict[str, Any] = {
-        "version": "probe-open_nsfw-pool-v1",
-        "features": "open_nsfw pool (Reshape:0, 1024) of the whole image, then of the top-scored person crop",
-        "fitted_on": {
-            "manifest": "eval/manifest.csv (v2), stills",
-            "copies": ["clean", *PERTURBATIONS],
-            "model": f"scikit-learn LogisticRegression(C={C}, class_weight='balanced') on standardised features",
-            "command": ".venv/bin/python tools/detect_v2/probe.py --write",
-        },
-        "intercept": round(b, 8),
-        "weights": [float(f"{v:.7g}") for v in w],
-    }
-    if args.write:
-        OUT.write_text(json.dumps(probe) + "\n")
-        print("wrote", OUT)
+    for prefix in variants:
+        for m, (_, k) in MAX_CROPS.items():
+            s = oof[f"{prefix}{m}/clean"]
+            t = evaluate.threshold_for(s, d)
+            print(evaluate.fmt_table(f"{prefix}{m} (top crop of {k}), AUC {auc(s, d.y):.3f}", s >= t, d))
+            pos = d.y == 1
+            costs = ", ".join(
+                f"{p} {int((oof[f'{prefix}{m}/{p}'][pos] >= t).sum())}" for p in PERTURBATIONS if (p, m) in x
+            )
+            print(f"  recall under perturbation at that threshold ({int((s[pos] >= t).sum())} clean): {costs}")
+            print("  " + scene_line(oof[f"{prefix}{m}/scene"], sy, np.array([s.area for s in plan]), t))
+    for with_scenes in variants.values():
+        w, b = fit(
+            np.vstack([x[(p, "photo")] for p in feats] + ([sx["photo"]] if with_scenes else [])),
+            np.concatenate([np.tile(d.y, len(feats))] + ([sy] if with_scenes else [])),
+        )
+        copies = ["clean", *PERTURBATIONS] + (["scenes (tools/detect_v2/scenes.py)"] if with_scenes else [])
+        probe: dict[str, Any] = {
+            "version": "probe-open_nsfw-pool-scene-v1" if with_scenes else "probe-open_nsfw-pool-v1",
+            "features": "open_nsfw pool (Reshape:0, 1024) of the whole image, then of the top-scored person crop",
+            "fitted_on": {
+                "manifest": "eval/manifest.csv (v2), stills",
+                "copies": copies,
+                "model": f"scikit-learn LogisticRegression(C={C}, class_weight='balanced') on standardised features",
+                "command": ".venv/bin/python tools/detect_v2/probe.py --write",
+            },
+            "intercept": round(b, 8),
+            "weights": [float(f"{v:.7g}") for v in w],
+        }
+        if args.write:
+            out = OUT_SCENE if with_scenes else OUT
+            out.write_text(json.dumps(probe) + "\n")
+            print("wrote", out)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Recall cost of camera perturbations for the shipped heads (out-of-fold, threshold from clean stills).
 
-Each fold's head is fitted on clean training folds (monotone, as shipped); its clean OOF child
-threshold (<= 1% false blocks pooled and on people photos) is kept fixed, and the held-out fold's
-*perturbed* stills are scored (the probe's score of a perturbed still comes from its fold's probe,
-``tools/detect_v2/probe.py``, fitted on clean and perturbed copies of the other folds). Only stills
-whose perturbed views are cached are counted (compute them with ``views.py --pert NAME --subset
-pos_people``: the nude artworks and the people photos; ``--subset pos``: the artworks only, recall
-without the people false-block column).
+Each fold's head is fitted on the other folds' clean stills (monotone, as shipped); its clean OOF
+child threshold (<= 1% false blocks pooled and on people photos) is kept fixed, and the held-out
+fold's *perturbed* stills are scored. A perturbed still's probe scores come from its fold's probes
+(``tools/detect_v2/probe.py``'s per-fold fits: the probe on clean and perturbed copies of the other
+folds, the scene probe on those and their scene copies). Only stills whose perturbed views are
+cached are counted (compute them with ``views.py --pert NAME --subset pos_people``: the nude
+artworks and the people photos; ``--subset pos``: the artworks only, recall without the people
+false-block column).
 
     .venv/bin/python tools/detect_v2/robust.py motion_blur defocus low_light moire text_overlay
 """
@@ -35,35 +36,47 @@ def cached(items: list[view_cache.Item], pert: str, views: list[str]) -> list[di
     return out
 
 
+def fold_probe_scores(
+    items: list[view_cache.Item], d: evaluate.Data, pert: str, idx: np.ndarray, views: list[str]
+) -> dict[str, np.ndarray]:
+    """Probe view (``probe*``, ``sprobe*``) -> the fold probes' scores of the perturbed stills ``idx``."""
+    out = {}
+    for prefix, path in (("", probe.FOLDS), ("s", probe.FOLDS_SCENE)):
+        npz = np.load(path)
+        at = {int(f): j for j, f in enumerate(npz["fold"])}
+        rows = np.array([at[int(d.folds[i])] for i in idx])
+        for m, view in fit_heads.PROBE_VIEWS.items():
+            if prefix + view in views:
+                z, k = probe.MAX_CROPS[m]
+                x = probe.matrix(probe.pooled([items[i] for i in idx], pert, z), k)
+                z_ = np.einsum("ij,ij->i", x, npz["weights"][rows]) + npz["intercept"][rows]
+                out[prefix + view] = probe.sigmoid(z_)
+    return out
+
+
 def main(perts: list[str]) -> None:
     items = view_cache.read_manifest(view_cache.DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
-    clean = fit_heads.with_probe(items, view_cache.get(items, ["nn640", "onsfw", "pose640", "crops640"]))
-    oof = np.load(probe.OOF)
+    clean = fit_heads.with_probe(items, view_cache.get(items, fit_heads.STILL_VIEWS))
+    srecs, src, area = fit_heads.scene_records(items, d)
+    tr = fit_heads.Training.of(d, src, area, fit_scenes=False)  # as the shipped heads
     print("| mode | perturbation | recall clean -> perturbed (same stills) | change | people FB perturbed |")
     print("|---|---|---|---|---|")
     for mode, (views, _, l2) in fit_heads.MODES.items():
-        x = evaluate.features(clean, views, fit_heads.FEATURES)
-        heads = {
-            f: fit_heads.Head(x[d.folds != f], d.y[d.folds != f], fit_heads.FEATURES, l2) for f in np.unique(d.folds)
-        }
-        s = np.zeros(len(d.y))
-        for f, h in heads.items():
-            s[d.folds == f] = h.score(x[d.folds == f])
+        x = evaluate.features(clean + srecs, views, fit_heads.FEATURES)
+        heads = tr.heads(x, fit_heads.FEATURES, l2)
+        s = tr.oof(x, fit_heads.FEATURES, l2, heads)[: tr.n_stills]
         t = evaluate.threshold_for(s, d)
         for pert in perts:
-            recs = [
-                None
-                if r is None
-                else {**r, "probe": float(oof[f"photo/{pert}"][i]), "probek2": float(oof[f"live/{pert}"][i])}
-                for i, r in enumerate(cached(items, pert, [v for v in views if not v.startswith("probe")]))
-            ]
+            recs = cached(items, pert, [v for v in views if "probe" not in v])
             have = np.array([r is not None for r in recs])
             if not (have & (d.y == 1)).any():
                 print(f"| {mode} | {pert} | not computed | | |")
                 continue
             idx = np.flatnonzero(have)
-            xp = evaluate.features([recs[i] for i in idx], views, fit_heads.FEATURES)
+            scores = fold_probe_scores(items, d, pert, idx, [v for v in views if "probe" in v])
+            recs = [{**recs[i], **{v: float(sc[j]) for v, sc in scores.items()}} for j, i in enumerate(idx)]
+            xp = evaluate.features(recs, views, fit_heads.FEATURES)
             sp = np.array([heads[d.folds[i]].score(xp[j : j + 1])[0] for j, i in enumerate(idx)])
             pos = d.y[idx] == 1
             people = d.cats[idx] == "people"

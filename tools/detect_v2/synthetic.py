@@ -5,7 +5,7 @@ cached views and tabulates the block rate by variant (nude / underwear / swimwea
 (clean render / camera-degraded), skin tone (0 lightest .. 7 darkest) and view.
 
     .venv/bin/python tools/detect_v2/views.py --manifest ../shared/data/synthetic/manifest.csv \
-        --views nn640,onsfw,pose640,crops640
+        --views nn640,onsfw,pose640,crops640,pose320,crops320,pose480,crops480
     .venv/bin/python tools/detect_v2/synthetic.py
 """
 
@@ -27,25 +27,29 @@ MANIFEST = view_cache.DEFAULT_MANIFEST.parents[1] / "synthetic" / "manifest.csv"
 
 
 def with_shipped_probe(items: list[Any], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The cached views plus the shipped probe's score (these renders are never fitted on)."""
-    from captureguard.core.probe import LinearProbe, probe_features
+    """The cached views plus the shipped probes' scores (these renders are never fitted on), for
+    every probe variant (people size, crops) ``probe.py`` knows."""
+    from captureguard.core.probe import SHIPPED_SCENE, LinearProbe, probe_features
     from tools.detect_v2 import probe as probe_tool
 
-    shipped = LinearProbe.load()
+    shipped, scene = LinearProbe.load(), LinearProbe.load(shipped=SHIPPED_SCENE)
+    sizes = {z for z, _ in probe_tool.MAX_CROPS.values()}
+    feats = {z: probe_tool.pooled(items, "clean", z) for z in sizes}
     out = []
-    for r, f in zip(recs, probe_tool.pooled(items, "clean"), strict=True):
-        scores = {k: shipped.probability(probe_features(f["e"], f["p"][1 : 1 + n])) for k, n in PROBE_VIEWS.items()}
+    for i, r in enumerate(recs):
+        scores = {}
+        for m, view in fit_heads.PROBE_VIEWS.items():
+            z, k = probe_tool.MAX_CROPS[m]
+            f = feats[z][i]
+            x = probe_features(f["e"], f["p"][1 : 1 + k])
+            scores[view], scores[f"s{view}"] = shipped.probability(x), scene.probability(x)
         out.append({**r, **scores})
     return out
 
 
-#: probe view (as in fit_heads.MODES) -> person crops it reads
-PROBE_VIEWS = {"probe": 6, "probek2": 2, "probe0": 0}
-
-
 def main() -> None:
     items = view_cache.read_manifest(MANIFEST)
-    recs = with_shipped_probe(items, view_cache.get(items, ["nn640", "onsfw", "pose640", "crops640"]))
+    recs = with_shipped_probe(items, view_cache.get(items, fit_heads.STILL_VIEWS))
     rows = []
     with MANIFEST.open(encoding="utf-8") as fh:
         import csv

