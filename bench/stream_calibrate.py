@@ -56,6 +56,7 @@ from captureguard.evaluation.leaks import MemoChecker, clip_numbers, run_source
 from captureguard.guard.check import Checker
 from captureguard.sources.image import load_image
 from captureguard.sources.video import AvFileSource
+from held_out import HeldOut
 from leaks import EVAL, build, clip_arguments, manifest  # bench/leaks.py: the same clips
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,12 +112,20 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
     """Run every clip and safe video through every candidate; raw counts per candidate."""
     rows, videos = manifest()
     rows = rows[: args.limit] if args.limit else rows
-    live = MemoChecker(Checker.create(mode="live", profile="child"))
+    shipped = Checker.create(mode="live", profile="child")
+    live = MemoChecker(shipped)
     photo = Checker.create(mode="photo", profile="child")
+    held = HeldOut.load(stills_only=args.held_out == "stills-only") if args.held_out else None
     raw: Raw = {"clips": [], "videos": [], "block_score": [live.block_score]}  # type: ignore[list-item]
+    raw["held_out"] = [args.held_out or ""]  # type: ignore[list-item]
     started = time.monotonic()
     for i, row in enumerate(rows):
-        clip = build(i, row, videos, photo, args)
+        if held is not None:  # this artwork's fold: models fitted without it
+            fold = held.fold(row["path"])
+            clip = build(i, row, videos, held.checker(photo, "photo", fold), args)
+            live = MemoChecker(held.checker(shipped, "live", fold))
+        else:
+            clip = build(i, row, videos, photo, args)
         if clip is None:
             continue
         frames = Frames(list(clip.source()), fps=clip.fps, name=clip.name)
@@ -133,7 +142,8 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
         live.memo.clear()
         print(f"clip {i + 1}/{len(rows)} {clip.name} ({time.monotonic() - started:.0f} s)", flush=True)
         args.json.write_text(json.dumps(raw))
-    for path in videos[: args.videos] if args.videos else videos:
+    live = MemoChecker(shipped)  # the safe videos were never fitted on: the shipped models
+    for path in [] if args.no_videos else videos[: args.videos] if args.videos else videos:
         source = AvFileSource(path)
         fps = source.fps or 25.0
         frames = Frames(list(source), fps=fps, name=str(path))
@@ -148,14 +158,17 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
     return raw
 
 
-def people_scores() -> list[dict[str, Any]]:
-    """Live verdicts (allowed, fused score) of the dev set's safe photos of people."""
+def people_scores(*, held_out: str = "") -> list[dict[str, Any]]:
+    """Live verdicts (allowed, fused score) of the dev set's safe photos of people (``held_out``:
+    each by the models fitted without its fold)."""
     rows = list(csv.DictReader((EVAL / "manifest.csv").open()))
     people = [r for r in rows if r["label"] == "safe" and r["kind"].startswith(PEOPLE_KINDS)]
     live = Checker.create(mode="live", profile="child")
+    held = HeldOut.load(stills_only=held_out == "stills-only") if held_out else None
     out = []
     for r in people:
-        verdict = live.check(load_image(EVAL / r["path"]))
+        check = held.checker(live, "live", held.fold(r["path"])) if held is not None else live
+        verdict = check.check(load_image(EVAL / r["path"]))
         out.append({"kind": r["kind"], "allowed": verdict.decision is Decision.ALLOW, "score": round(verdict.score, 4)})
     print(f"{len(out)} photos of people checked", flush=True)
     return out
@@ -226,7 +239,14 @@ def report(raw: Raw, grid: dict[str, StreamSettings], base: str, chosen: str, ar
         "# Stream evidence calibration: K, T, margin and cut reopening on leak clips and safe videos",
         "",
         f"`{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). "
-        f"Live checker as shipped at the time (child profile, block score {block}); {len(raw['clips'])} clips "
+        + (
+            f"**Held out ({raw['held_out'][0]})**: each clip (and each photo of a person) checked with the probe"
+            " and heads fitted without its fold (bench/held_out.py; the live and photo checks otherwise as"
+            " shipped); the safe videos with the shipped models. "
+            if raw.get("held_out", [""])[0]
+            else "Live checker as shipped at the time (in-sample for the dev artworks the clips are filmed from). "
+        )
+        + f"Child profile, block score {block}; {len(raw['clips'])} clips "
         f"({n_blocked} of artworks the photo check blocks as stills), {len(raw['videos'])} safe videos. "
         "Leaked: released frames in which the artwork fills >= 10% of the frame with >= 60% of it in view. "
         f"Rule: safe videos within the baseline + {args.slack:.0%} (at least + {args.slack_min} s/min) and "
@@ -319,12 +339,19 @@ def main() -> None:
     ap.add_argument("--from-json", type=Path, help="choose from these raw numbers (no models run)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--apply", action="store_true", help="write the choice into StreamSettings' defaults")
+    ap.add_argument("--no-videos", action="store_true", help="only the leak clips (no safe videos: s/min not measured)")
+    ap.add_argument(
+        "--held-out",
+        choices=("shipped", "stills-only"),
+        help="check each clip and people photo with the probe and heads fitted without its fold (bench/held_out.py):"
+        " as shipped, or the stills-only baseline (fit_heads.py --stills-only)",
+    )
     args = ap.parse_args()
     args.only_blocked = False
     grid = candidates(args)
     raw = json.loads(args.from_json.read_text()) if args.from_json else measure(args, grid)
     if "people" not in raw:
-        raw["people"] = people_scores()
+        raw["people"] = people_scores(held_out=str(raw.get("held_out", [""])[0]))
         args.json.write_text(json.dumps(raw))
     grid = {n: s for n, s in grid.items() if all(n in e for e in (*raw["clips"], *raw["videos"]))}
     base = name_of(baseline(args))

@@ -1,0 +1,106 @@
+"""Held-out checkers: each dev still (or clip filmed from it) checked by models that never saw it.
+
+The shipped probe and fusion heads are fitted on every dev still and its scene copies
+(``tools/detect_v2/scenes.py``), so a leak clip filmed from a dev artwork, or a dev photo of a
+person, is *in-sample* for them: measured with the shipped models the leak benchmark would flatter
+them. ``tools/detect_v2/probe.py`` and ``tools/detect_v2/fit_heads.py`` leave the per-fold probes
+and heads of their grouped cross-validation (one fold per positive group, a group never split) in
+``$CG_V2_CACHE``; :meth:`HeldOut.checker` puts a fold's probe and heads into a shipped
+:class:`~captureguard.guard.check.Checker` (same detectors, sessions and thresholds), so a file is
+checked by the models fitted without its fold. Build-time data only: nothing here ships.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: `tools.*`
+
+from tools.calibrate_fusion import DEFAULT_MANIFEST, grouped_folds, read_manifest
+from tools.detect_v2 import fit_heads, probe
+
+from captureguard.core.fusion import FusionModel
+from captureguard.core.probe import LinearProbe
+from captureguard.guard.check import Checker
+from captureguard.models.base import Detector
+from captureguard.models.probe import NsfwProbeDetector
+
+
+class HeldOut:
+    """The per-fold probes and heads, and the fold of every dev still (by manifest path)."""
+
+    def __init__(
+        self,
+        fold_of: dict[str, int],
+        probes: dict[int, tuple[LinearProbe, LinearProbe]],
+        heads: dict[str, dict[int, FusionModel]],
+    ) -> None:
+        """``probes``: fold -> (probe, scene probe); ``heads``: mode -> fold -> head."""
+        self._fold_of, self._probes, self._heads = fold_of, probes, heads
+
+    @classmethod
+    def load(cls, *, stills_only: bool = False) -> HeldOut:
+        """The folds ``probe.py`` and ``fit_heads.py`` left (``stills_only``: the v2.1 baseline's
+        heads, ``fit_heads.py --stills-only``: no scene probe, no scene copies in training)."""
+        heads = fit_heads.FOLD_HEADS_STILLS_ONLY if stills_only else fit_heads.FOLD_HEADS
+        for f in (probe.FOLDS, probe.FOLDS_SCENE, heads):
+            if not f.exists():
+                raise SystemExit(f"{f} missing: run tools/detect_v2/probe.py, then tools/detect_v2/fit_heads.py")
+        items = read_manifest(DEFAULT_MANIFEST)
+        plain, scene = np.load(probe.FOLDS), np.load(probe.FOLDS_SCENE)
+        if not np.array_equal(plain["fold"], scene["fold"]):
+            raise SystemExit("the probe and scene probe folds differ: re-run tools/detect_v2/probe.py")
+        return cls(
+            {
+                str(it.path.relative_to(DEFAULT_MANIFEST.parent)): int(f)
+                for it, f in zip(items, grouped_folds(items), strict=True)
+            },
+            {
+                int(f): (
+                    LinearProbe(plain["weights"][j], float(plain["intercept"][j]), f"probe-fold{int(f)}"),
+                    LinearProbe(scene["weights"][j], float(scene["intercept"][j]), f"scene-probe-fold{int(f)}"),
+                )
+                for j, f in enumerate(plain["fold"])
+            },
+            {
+                mode: {int(f): FusionModel.from_mapping(h) for f, h in folds.items()}
+                for mode, folds in json.loads(heads.read_text()).items()
+            },
+        )
+
+    def fold(self, path: str) -> int:
+        """The fold of a dev still, by its path relative to the manifest's folder."""
+        return self._fold_of[path]
+
+    def checker(self, base: Checker, mode: str, fold: int) -> Checker:
+        """``base`` (a shipped checker of ``mode``) with the probes and heads fitted without ``fold``."""
+        plain, scene = self._probes[fold]
+        swapped: dict[int, Detector] = {}
+
+        def swap(det: Detector) -> Detector:
+            if id(det) not in swapped:  # shared first-stage detectors stay shared
+                new = (
+                    dataclasses.replace(det, probe=plain, scene_probe=scene if det.scene_probe is not None else None)
+                    if isinstance(det, NsfwProbeDetector)
+                    else det
+                )
+                swapped[id(det)] = new
+            return swapped[id(det)]
+
+        first = base.first
+        if first is not None:
+            head = self._heads[f"{mode}_first"][fold]
+            cascade = head.extra.get("cascade") or {}  # the fold set's own escalate_at, as fitted with it
+            first = dataclasses.replace(
+                first,
+                detectors=[swap(d) for d in first.detectors],
+                fusion=head,
+                escalate_at=float(cascade.get("escalate_at", first.escalate_at)),
+                every=int(cascade.get("every", first.every)),
+            )
+        return Checker([swap(d) for d in base.detectors], self._heads[mode][fold], base.profile, base.deadline_s, first)

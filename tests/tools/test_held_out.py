@@ -1,0 +1,65 @@
+"""Held-out checkers for the leak benchmark (bench/held_out.py): a fold's probe and heads swapped in."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from captureguard.core.detection import Detections
+from captureguard.core.fusion import FusionModel
+from captureguard.core.policy import load_profiles
+from captureguard.core.probe import LinearProbe
+from captureguard.guard.check import Checker, FirstStage
+from captureguard.models.probe import NsfwProbeDetector
+from captureguard.testing import FakeDetector
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _held_out_module():  # type: ignore[no-untyped-def]
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location("bench_held_out", ROOT / "bench" / "held_out.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _head(version: str, intercept: float) -> FusionModel:
+    return FusionModel(intercept, {"nsfw_logit": 1.0}, version)
+
+
+def _first_head(version: str, escalate_at: float) -> FusionModel:
+    return FusionModel(0.0, {"nsfw_logit": 1.0}, version, {"cascade": {"escalate_at": escalate_at, "every": 10}})
+
+
+def test_fold_checker_swaps_probe_and_heads_and_keeps_shared_detectors() -> None:
+    held_out = _held_out_module()
+    shipped_probe = LinearProbe(np.zeros(2048), 0.0, "shipped")
+    shipped_scene = LinearProbe(np.zeros(2048), 0.0, "shipped-scene")
+    probe_det = NsfwProbeDetector(None, object(), shipped_probe, max_crops=2, scene_probe=shipped_scene)  # type: ignore[arg-type]
+    other = FakeDetector([Detections.empty()])
+    first = FirstStage([probe_det], _head("first-shipped", 0.0), escalate_at=0.1, every=10)
+    base = Checker([probe_det, other], _head("live-shipped", 0.0), load_profiles()["child"], None, first)
+    fold_probe = LinearProbe(np.ones(2048), -1.0, "fold3")
+    fold_scene = LinearProbe(np.ones(2048), -2.0, "scene-fold3")
+    held = held_out.HeldOut(
+        {"a.jpg": 3},
+        {3: (fold_probe, fold_scene)},
+        {"live": {3: _head("live-fold3", 2.0)}, "live_first": {3: _first_head("first-fold3", 0.3)}},
+    )
+    swapped = held.checker(base, "live", held.fold("a.jpg"))
+    assert swapped.fusion.version == "live-fold3"
+    assert swapped.first is not None and swapped.first.fusion.version == "first-fold3"
+    assert (swapped.first.escalate_at, swapped.first.every) == (0.3, 10)  # the fold set's own escalate_at
+    new_probe_det = swapped.detectors[0]
+    assert isinstance(new_probe_det, NsfwProbeDetector) and new_probe_det.probe is fold_probe
+    assert new_probe_det.scene_probe is fold_scene
+    assert swapped.first.detectors[0] is new_probe_det  # still one object: escalations reuse its detections
+    assert swapped.detectors[1] is other  # detectors without a probe are the shipped ones
+    assert probe_det.probe is shipped_probe and probe_det.scene_probe is shipped_scene  # the base is untouched
+    assert base.fusion.version == "live-shipped"
