@@ -206,3 +206,20 @@ def test_integrator_swaps_models_through_a_detectors_file(tmp_path: Path, nude_s
     verdict = checker.check(read_frame(nude_samples[2].path))
     assert "detect:my_model" in verdict.timings_ms
     assert any(r.model == "my_model" for r in verdict.reasons)
+
+
+def test_a_v21_detectors_file_is_refused_under_heads_that_read_the_scene_probe(tmp_path: Path) -> None:
+    """Without scene_probe the shipped heads would see NSFW_PROBE_SCENE at its floor and block less."""
+    from captureguard.guard.check import Checker
+
+    config = tmp_path / "v21-detectors.toml"
+    config.write_text('[[live.detectors]]\ntype = "nsfw_probe"\ninput_size = 640\nmax_crops = 2\n')
+    with pytest.raises(ConfigError, match="scene_probe = true"):
+        Checker.create(mode="live", detectors_path=config)
+    first = tmp_path / "v21-first.toml"
+    first.write_text(
+        '[[live.detectors]]\ntype = "nsfw_probe"\nmax_crops = 2\nscene_probe = true\n'
+        '[[live_first.detectors]]\ntype = "nsfw_probe"\nmax_crops = 2\n'
+    )
+    with pytest.raises(ConfigError, match=r"\[live_first\]"):
+        Checker.create(mode="live", detectors_path=first)

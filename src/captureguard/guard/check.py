@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from captureguard.core.detection import DEFAULT_BLOCK_CLASSES, Detections
+from captureguard.core.detection import DEFAULT_BLOCK_CLASSES, NSFW_PROBE_SCENE, Detections
 from captureguard.core.frame import Frame
 from captureguard.core.fusion import FusionModel
 from captureguard.core.policy import Profile, decide, load_profiles
@@ -28,6 +28,27 @@ from captureguard.guard.deadline import DeadlineExceededError, DeadlineRunner
 from captureguard.models.base import Detector, build_detector, load_detector_configs
 
 log = logging.getLogger(__name__)
+
+
+def _require_scene_probe(head: FusionModel, configs: Sequence[dict[str, object]], table: str) -> None:
+    """A head that reads ``NSFW_PROBE_SCENE`` needs a configured ``nsfw_probe`` to report it.
+
+    Without it the feature would sit at its floor (logit of 1e-4) and lower every score: a
+    detectors file written for v2.1 (no ``scene_probe``) would silently block less. Detector sets
+    without any ``nsfw_probe`` are left alone (their heads are the user's business).
+
+    Raises:
+        ConfigError: an ``nsfw_probe`` is configured without ``scene_probe`` under such a head.
+    """
+    if not head.weights.get(f"logit:{NSFW_PROBE_SCENE}", 0.0):
+        return
+    probes = [c for c in configs if c.get("type") == "nsfw_probe"]
+    if probes and not any(c.get("scene_probe") for c in probes):
+        raise ConfigError(
+            f"[{table}]: the fitted head ({head.version}) reads NSFW_PROBE_SCENE: set scene_probe = true"
+            " on its nsfw_probe detector"
+        )
+
 
 Mode = Literal["photo", "live"]
 
@@ -117,8 +138,11 @@ class Checker:
             raise ConfigError(f"no [{mode}] detectors configured; found {sorted(configs)}")
         first = None
         shared: list[tuple[dict[str, object], Detector]] = []
+        fusion = FusionModel.load(fusion_path, mode=mode)
+        _require_scene_probe(fusion, configs[mode], mode)
         if f"{mode}_first" in configs and fusion_path is None:
             head = FusionModel.load(mode=f"{mode}_first")
+            _require_scene_probe(head, configs[f"{mode}_first"], f"{mode}_first")
             cascade = head.extra.get("cascade") or {}
             shared = [(c, build_detector(c, threads=threads)) for c in configs[f"{mode}_first"]]
             first = FirstStage(
@@ -129,7 +153,7 @@ class Checker:
         detectors = [
             next((d for c2, d in shared if c2 == c), None) or build_detector(c, threads=threads) for c in configs[mode]
         ]
-        checker = cls(detectors, FusionModel.load(fusion_path, mode=mode), profiles[profile], deadline_s, first)
+        checker = cls(detectors, fusion, profiles[profile], deadline_s, first)
         checker.warm_up()
         return checker
 
