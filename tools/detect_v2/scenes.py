@@ -18,7 +18,7 @@ Honesty rules (the leak clips stay unseen):
 Every positive gets one scene per :data:`POSITIVE_AREAS`; every safe still one, at an area drawn
 from the same list. Placement is random (seeded by the still's sha256) with the whole still in
 view. Per scene the views the checker computes at run time are cached (as ``views.py`` records,
-plus the probe's pooled features): ``$CG_V2_CACHE/scenes/<sha>_<area>[@<people size>].pkl``.
+plus the probe's pooled features): ``$CG_V2_CACHE/scenes/<sha>_<background sha>_<area>[@<people size>].pkl``.
 
     .venv/bin/python tools/detect_v2/scenes.py          # ~8 min on 2 cores the first time
 """
@@ -116,6 +116,12 @@ def _rows(found: Any) -> dict[str, np.ndarray]:
     return {"xyxy": found.xyxy, "scores": found.scores, "labels": np.array([str(x) for x in found.labels])}
 
 
+def cache_name(items: list[Item], sc: Scene, suffix: str = "") -> str:
+    """The cache file of a scene: the pasted still, its background (a changed manifest re-deals the
+    folds, hence the backgrounds) and the frame share."""
+    return f"{items[sc.item].sha256[:24]}_{items[sc.background].sha256[:8]}_{sc.key}{suffix}.pkl"
+
+
 def get(items: list[Item], scenes: list[Scene], *, people: int = 640) -> list[dict[str, Any]]:
     """Per scene a ``views.py``-style record (``hw``, ``onsfw``, ``pose<people>``, ``crops<people>``,
     and ``nn640`` at the default size) plus ``p``/``e``: open_nsfw's probabilities and pooled
@@ -132,7 +138,7 @@ def get(items: list[Item], scenes: list[Scene], *, people: int = 640) -> list[di
     out = []
     suffix = "" if people == 640 else f"@{people}"
     for sc in tqdm(scenes, desc=f"scenes (people {people})", unit="scene", mininterval=10):
-        f = CACHE / f"{items[sc.item].sha256[:24]}_{sc.key}{suffix}.pkl"
+        f = CACHE / cache_name(items, sc, suffix)
         if not f.exists():
             if models is None:
                 models = (
