@@ -40,17 +40,22 @@ def fold_probe_scores(
     items: list[view_cache.Item], d: evaluate.Data, pert: str, idx: np.ndarray, views: list[str]
 ) -> dict[str, np.ndarray]:
     """Probe view (``probe*``, ``sprobe*``) -> the fold probes' scores of the perturbed stills ``idx``."""
+    folds = {"": np.load(probe.FOLDS), "s": np.load(probe.FOLDS_SCENE)}
+    pooled: dict[int, list[dict[str, np.ndarray]]] = {}  # people size -> features, read once
     out = {}
-    for prefix, path in (("", probe.FOLDS), ("s", probe.FOLDS_SCENE)):
-        npz = np.load(path)
-        at = {int(f): j for j, f in enumerate(npz["fold"])}
-        rows = np.array([at[int(d.folds[i])] for i in idx])
-        for m, view in fit_heads.PROBE_VIEWS.items():
-            if prefix + view in views:
-                z, k = probe.MAX_CROPS[m]
-                x = probe.matrix(probe.pooled([items[i] for i in idx], pert, z), k)
-                z_ = np.einsum("ij,ij->i", x, npz["weights"][rows]) + npz["intercept"][rows]
-                out[prefix + view] = probe.sigmoid(z_)
+    for m, view in fit_heads.PROBE_VIEWS.items():
+        wanted = [prefix for prefix in folds if prefix + view in views]
+        if not wanted:
+            continue
+        z, k = probe.MAX_CROPS[m]
+        if z not in pooled:
+            pooled[z] = probe.pooled([items[i] for i in idx], pert, z)
+        x = probe.matrix(pooled[z], k)
+        for prefix in wanted:
+            npz = folds[prefix]
+            at = {int(f): j for j, f in enumerate(npz["fold"])}
+            rows = np.array([at[int(d.folds[i])] for i in idx])
+            out[prefix + view] = probe.sigmoid(np.einsum("ij,ij->i", x, npz["weights"][rows]) + npz["intercept"][rows])
     return out
 
 

@@ -134,18 +134,16 @@ def get(items: list[Item], scenes: list[Scene], *, people: int = 640) -> list[di
     from tools.detect_v2.probe import UNFITTED
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    models: tuple[Any, Any] | None = None
+    det = nn = None  # built on the first scene missing from the cache (NudeNet at 640 only)
     out = []
     suffix = "" if people == 640 else f"@{people}"
     for sc in tqdm(scenes, desc=f"scenes (people {people})", unit="scene", mininterval=10):
         f = CACHE / cache_name(items, sc, suffix)
         if not f.exists():
-            if models is None:
-                models = (
-                    nudenet_detector(YoloSettings(input_size=640, score_threshold=0.05, channels="bgr"), threads=2),
-                    nsfw_probe_detector(input_size=people, max_crops=6, probe=UNFITTED),
-                )
-            nn, det = models
+            if det is None:
+                det = nsfw_probe_detector(input_size=people, max_crops=6, probe=UNFITTED)
+                if people == 640:
+                    nn = nudenet_detector(YoloSettings(input_size=640, score_threshold=0.05, channels="bgr"), threads=2)
             art = np.asarray(load_frame(items[sc.item].path).bgr)
             bg = np.asarray(load_frame(items[sc.background].path).bgr)
             bgr = render(art, bg, sc.area, sc.seed)
@@ -163,7 +161,7 @@ def get(items: list[Item], scenes: list[Scene], *, people: int = 640) -> list[di
                 "p": probs.astype(np.float32),
                 "e": feats.astype(np.float32),
             }
-            if people == 640:
+            if nn is not None:
                 rec["nn640"] = _rows(nn.detect(Frame.from_bgr(bgr)))
             f.write_bytes(pickle.dumps(rec))
         out.append(pickle.loads(f.read_bytes()))
