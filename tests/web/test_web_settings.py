@@ -78,7 +78,7 @@ def test_blank_help_text_is_dropped() -> None:
         ({"block_score": float("inf")}, "block_score must be a number"),
         ({"block_score": 0.2, "warn_score": 0.3}, "must not exceed"),
         ({"block_score": 0.1}, "warn_score (0.31) must not exceed block_score (0.1)"),
-        ({"profile": "adult", "warn_score": 0.97}, "warn_score (0.97) must not exceed block_score (0.94)"),
+        ({"profile": "adult", "warn_score": 0.97}, "warn_score (0.97) must not exceed block_score (0.95)"),
         ({"placeholder": "pixelate"}, "placeholder must be one of black, blur"),
         ({"record_on_block": "ignore"}, "record_on_block must be one of stop, pause, placeholder"),
         ({"language": "fr"}, "language must be one of auto, en, ja"),

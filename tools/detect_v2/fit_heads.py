@@ -51,6 +51,11 @@ L2 = 30.0
 #: input size of the live path's person detector (a photo keeps 640): 320 costs 9 ms per 720p frame,
 #: 640 26 ms (bench/speed.py); compare with ``--live-people``
 LIVE_PEOPLE = 640
+#: input size of the photo path's person detector. 960 rather than 640 (2026-12-05, grouped CV,
+#: child): stills 62 -> 63 of 74, art false blocks 13 -> 12 of 99, nude scene copies at 10% of the
+#: frame 25 -> 40 of 74 (35%: 48 -> 51, 50%: 57 -> 62), safe scenes blocked 42 -> 37; a 12 MP
+#: photo ~180 -> ~225-250 ms median. Compare with ``--photo-people 640``.
+PHOTO_PEOPLE = 960
 
 
 def live_views(people: int) -> list[str]:
@@ -59,14 +64,17 @@ def live_views(people: int) -> list[str]:
     return ["nn640", "onsfw", f"pose{people}", f"crops{people}k2", probe, f"s{probe}"]
 
 
-def modes(live_people: int = LIVE_PEOPLE) -> dict[str, tuple[list[str], list[dict[str, Any]], float]]:
+def modes(
+    live_people: int = LIVE_PEOPLE, photo_people: int = PHOTO_PEOPLE
+) -> dict[str, tuple[list[str], list[dict[str, Any]], float]]:
     """mode -> (views as cached, detector configs to ship, L2 on standardised weights)."""
+    photo_probe = "probe" if photo_people == 640 else f"probe{photo_people}"
     return {
         "photo": (
-            ["nn640", "onsfw", "pose640", "crops640", "probe", "sprobe"],
+            ["nn640", "onsfw", f"pose{photo_people}", f"crops{photo_people}", photo_probe, f"s{photo_probe}"],
             [
                 {"type": "nudenet", "channels": "bgr", "score_threshold": 0.05, "input_size": 640},
-                {"type": "nsfw_probe", "input_size": 640, "max_crops": 6, "scene_probe": True},
+                {"type": "nsfw_probe", "input_size": photo_people, "max_crops": 6, "scene_probe": True},
             ],
             L2,
         ),
@@ -268,8 +276,26 @@ def probe_scores(oof: Any, copy: str, i: int) -> dict[str, float]:
 
 
 #: probe variant (``probe.py``'s MAX_CROPS) -> the cached view name of its OOF score
-PROBE_VIEWS = {"photo": "probe", "live": "probek2", "first": "probe0", "live320": "probe320k2", "live480": "probe480k2"}
-STILL_VIEWS = ["nn640", "onsfw", "pose640", "crops640", "pose320", "crops320", "pose480", "crops480"]
+PROBE_VIEWS = {
+    "photo": "probe",
+    "live": "probek2",
+    "first": "probe0",
+    "live320": "probe320k2",
+    "live480": "probe480k2",
+    "photo960": "probe960",
+}
+STILL_VIEWS = [
+    "nn640",
+    "onsfw",
+    "pose640",
+    "crops640",
+    "pose320",
+    "crops320",
+    "pose480",
+    "crops480",
+    "pose960",
+    "crops960",
+]
 
 
 def scene_records(items: list[Any], d: evaluate.Data) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
@@ -282,7 +308,7 @@ def scene_records(items: list[Any], d: evaluate.Data) -> tuple[list[dict[str, An
     src = np.array([sc.item for sc in plan])
     if "scene_item" not in oof or not np.array_equal(oof["scene_item"], src):
         raise SystemExit(f"{probe.OOF} has no scores for these scenes: run tools/detect_v2/probe.py first")
-    small = {z: scenes.get(items, plan, people=z) for z in (320, 480)}
+    small = {z: scenes.get(items, plan, people=z) for z in (320, 480, 960)}
     recs = [
         {
             **r,
@@ -416,10 +442,13 @@ def main() -> None:
         help="the v2.1 baseline: no scene probe, heads fitted on stills; writes only its fold heads and report",
     )
     ap.add_argument("--live-people", type=int, choices=(320, 480, 640), default=LIVE_PEOPLE)
+    ap.add_argument(
+        "--photo-people", type=int, choices=(640, 960), default=PHOTO_PEOPLE, help="the photo path's people input size"
+    )
     args = ap.parse_args()
     if args.stills_only and args.write:
         raise SystemExit("--stills-only is a baseline for comparison: it never writes the shipped heads")
-    mode_views = modes(args.live_people)
+    mode_views = modes(args.live_people, args.photo_people)
     # --stills-only, v2.1: one probe, heads fitted on stills
     features = FEATURES_V21 if args.stills_only else FEATURES
     first_features = [f for f in FIRST_FEATURES if f in features]

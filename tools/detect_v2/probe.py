@@ -60,8 +60,16 @@ PERTURBATIONS = ("motion_blur", "defocus", "low_light", "moire", "text_overlay")
 #: inverse L2 strength on standardised features (grouped CV: 0.003-0.01 reach the same recall)
 C = 0.01
 #: probe input variant -> (person detector input size, top crop among this many people); "first":
-#: the whole image only; "live320"/"live480": a faster live path's smaller person detector
-MAX_CROPS = {"photo": (640, 6), "live": (640, 2), "first": (640, 0), "live320": (320, 2), "live480": (480, 2)}
+#: the whole image only; "live320"/"live480": a faster live path's smaller person detector;
+#: "photo960": the photo path with the person detector at 960 (smaller figures; fit_heads.py --photo-people)
+MAX_CROPS = {
+    "photo": (640, 6),
+    "live": (640, 2),
+    "first": (640, 0),
+    "live320": (320, 2),
+    "live480": (480, 2),
+    "photo960": (960, 6),
+}
 #: the feature path only: its probe value is never read here
 UNFITTED = LinearProbe(np.zeros(2048), 0.0, "unfitted")
 
