@@ -51,11 +51,13 @@ L2 = 30.0
 #: input size of the live path's person detector (a photo keeps 640): 320 costs 9 ms per 720p frame,
 #: 640 26 ms (bench/speed.py); compare with ``--live-people``
 LIVE_PEOPLE = 640
-#: input size of the photo path's person detector. 960 rather than 640 (2026-12-05, grouped CV,
-#: child): stills 62 -> 63 of 74, art false blocks 13 -> 12 of 99, nude scene copies at 10% of the
-#: frame 25 -> 40 of 74 (35%: 48 -> 51, 50%: 57 -> 62), safe scenes blocked 42 -> 37; a 12 MP
-#: photo ~180 -> ~225-250 ms median. Compare with ``--photo-people 640``.
-PHOTO_PEOPLE = 960
+#: input size of the photo path's person detector. 960 measured (2026-12-05, grouped CV, child,
+#: ``--photo-people 960``): stills 62 -> 63 of 74, art false blocks 13 -> 12 of 99, nude scene
+#: copies at 10% of the frame 25 -> 40 of 74 (35%: 48 -> 51, 50%: 57 -> 62), safe scenes blocked
+#: 42 -> 37, a 12 MP photo ~180 -> ~225-250 ms; but synthetic nude renders (coverage set, never
+#: fitted) 44 -> 40 of 48, all four at skin tones 5-6 (8/8 -> 5/8, 7/8 -> 6/8), and defocus costs
+#: 12.2 points instead of 9.5. A loss concentrated on darker skin is not traded for one still: 640.
+PHOTO_PEOPLE = 640
 
 
 def live_views(people: int) -> list[str]:
