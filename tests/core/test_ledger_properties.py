@@ -62,10 +62,10 @@ def _take(trace: Trace, outcomes: list[Outcome[int, str]]) -> None:
             assert o.result is not None and o.result.startswith("allow"), o
 
 
-def drive(settings: StreamSettings, frames: list[FrameSpec], *, early: bool = True) -> Trace:
+def drive(settings: StreamSettings, frames: list[FrameSpec]) -> Trace:
     """Feed ``frames`` through a ledger the way StreamGuard does (lockstep: checks run between
     frames; latest: a check takes ``latency`` frame periods), then end the stream."""
-    ledger: StreamLedger[int, str] = StreamLedger(settings, early=early)
+    ledger: StreamLedger[int, str] = StreamLedger(settings)
     trace = Trace(settings, scenes={i: f.scene for i, f in enumerate(frames)})
     in_flight: list[int] = []  # [index, frames left]
     blocked: set[int] = set()  # scenes that blocked since the stream shut (as StreamGuard keeps them)
@@ -119,48 +119,6 @@ def test_no_frame_is_released_unless_checked_safe_or_covered(settings: StreamSet
     trace = drive(settings, frames)
     note(f"outcomes: {trace.outcomes}")
     assert violations(trace, complete=True) == []
-
-
-@given(settings=stream_settings(), frames=st.lists(frame_specs, min_size=1, max_size=80))
-def test_early_settling_changes_when_fates_are_known_not_what_they_are(
-    settings: StreamSettings, frames: list[FrameSpec]
-) -> None:
-    # A delay line long enough never to overflow, so no frame is given up for lack of room (early
-    # settling empties the line sooner, so under overload it may give up fewer frames).
-    roomy = StreamSettings(**{**settings.__dict__, "max_delay_frames": 10_000})
-    early, late = drive(roomy, frames), drive(roomy, frames, early=False)
-    assert early.outcomes == late.outcomes
-    # The same checks in the same order (the early ledger may be done before its last check ends).
-    assert early.checks == late.checks[: len(early.checks)]
-
-
-def test_early_settling_withholds_frames_at_once_while_the_stream_is_shut() -> None:
-    # K3 over 0.1 s; a block at frame 0. Frame 1 is checked while frames 2-3 arrive: frame 1 is
-    # settled as soon as its check starts (one allowed check cannot reopen), frame 2 (skipped) and
-    # frame 3 as soon as frame 3's check is scheduled; the late ledger waits for each check to finish.
-    s = StreamSettings(max_gap=0, reopen_checks=3, reopen_s=0.1, schedule="latest")
-    settled: dict[bool, list[list[int]]] = {}
-    for early in (True, False):
-        ledger: StreamLedger[int, str] = StreamLedger(s, early=early)
-        steps = []
-        ledger.add(0, 0.0, cut=False, payload=0)
-        assert ledger.next_check() == 0
-        ledger.record(0, allowed=False, result="block")
-        steps.append([o.index for o in ledger.resolve()])
-        ledger.add(1, 1 / FPS, cut=False, payload=1)
-        assert ledger.next_check() == 1
-        steps.append([o.index for o in ledger.resolve()])
-        ledger.add(2, 2 / FPS, cut=False, payload=2)
-        ledger.add(3, 3 / FPS, cut=False, payload=3)
-        ledger.record(1, allowed=True, result="allow")
-        assert ledger.next_check() == 3  # latest: jump to the newest frame, frame 2 skipped
-        steps.append([o.index for o in ledger.resolve()])
-        ledger.record(3, allowed=True, result="allow")
-        steps.append([o.index for o in ledger.resolve()])
-        settled[early] = steps
-        assert ledger.blocked  # two allowed checks: still shut (K3)
-    assert settled[True] == [[0], [1], [2, 3], []]
-    assert settled[False] == [[0], [], [1], [2, 3]]
 
 
 @given(settings=stream_settings(), frames=st.lists(frame_specs, min_size=1, max_size=60))

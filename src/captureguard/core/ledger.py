@@ -195,14 +195,6 @@ class Hysteresis:
             self._open()
         return self.is_open
 
-    def can_open_by(self, t_s: float, *, checks: int, first_s: float) -> bool:
-        """Whether the stream could be open after at most ``checks`` more checks, the first of
-        them at ``first_s`` or later and the last at ``t_s`` (an upper bound: False is certain)."""
-        if self.is_open or self.reopen_on_cut:
-            return True  # a new scene may reopen it at any confident check
-        start = self._streak_start_s if self._streak else first_s
-        return self._streak + checks >= self.reopen_checks and t_s - start >= self.reopen_s - 1e-6
-
     def _open(self) -> None:
         self.is_open, self._streak = True, 0
 
@@ -242,15 +234,7 @@ class StreamLedger(Generic[P, R]):
     """The delay line and the decision rule of one stream; ``P`` payloads, ``R`` check results."""
 
     settings: StreamSettings = field(default_factory=StreamSettings)
-    #: Settle a frame as soon as its fate is certain: while the stream is shut, a frame that no
-    #: check up to it could reopen is withheld at once instead of waiting for the check beside it
-    #: (a placeholder on time, not 0.4 s late). Fates are the same either way (property-tested
-    #: against ``early=False``); only when they are known changes.
-    early: bool = True
     _slots: deque[_Slot[P, R]] = field(default_factory=deque)
-    #: Frames settled (withheld) while their check was still running: kept until it is recorded,
-    #: because a late block must still shut the hysteresis.
-    _settled_early: dict[int, _Slot[P, R]] = field(default_factory=dict)
     _hysteresis: Hysteresis = field(init=False)
     _last_scheduled: int = -1  # index of the last frame handed to the detector
     _last_check: _Slot[P, R] | None = None  # the newest finished check before the delay line's front
@@ -312,7 +296,7 @@ class StreamLedger(Generic[P, R]):
         return chosen.index
 
     def _queued(self) -> bool:
-        return bool(self._settled_early) or any(s.state is _State.QUEUED for s in self._slots)
+        return any(s.state is _State.QUEUED for s in self._slots)
 
     def _must_check_front(self, candidates: list[_Slot[P, R]]) -> bool:
         # The first frame of a stream has no check behind it.
@@ -324,15 +308,12 @@ class StreamLedger(Generic[P, R]):
         """The check of frame ``index`` finished: ``allowed`` is the verdict's decision == ALLOW;
         ``confident`` (default: ``allowed``) that its score was well below the block threshold;
         ``new_scene`` that the checked frame no longer looks like what blocked (``reopen_on_cut``)."""
-        early = self._settled_early.pop(index, None)
-        slot = early or next((s for s in self._slots if s.index == index), None)
+        slot = next((s for s in self._slots if s.index == index), None)
         if slot is None or slot.state is not _State.QUEUED:
             raise ValueError(f"frame {index} was not waiting for a check")
         slot.state, slot.result = _State.DONE, result
         sure = allowed if confident is None else allowed and confident
         slot.safe = self._hysteresis.update(allowed, slot.t_s, confident=sure, new_scene=new_scene)
-        if early is not None and slot.safe:  # can_open_by said it could not; a bug, never a release
-            raise RuntimeError(f"frame {index} was withheld early but its check reopened the stream")
 
     def resolve(self) -> list[Outcome[P, R]]:
         """Pop every frame at the front whose fate is settled, in order."""
@@ -346,8 +327,6 @@ class StreamLedger(Generic[P, R]):
             slot = self._slots.popleft()
             if slot.state is _State.DONE:
                 self._last_check = slot
-            elif slot.state is _State.QUEUED:  # withheld early: its check cannot make it safe
-                self._last_check = self._settled_early[slot.index] = slot
             out.append(Outcome(slot.index, fate, slot.payload, self._result_for(slot, fate)))
         return out
 
@@ -369,18 +348,7 @@ class StreamLedger(Generic[P, R]):
         for s in self._slots:
             if s.index == index:
                 return s
-        if index in self._settled_early:
-            return self._settled_early[index]
         raise KeyError(f"frame {index} is not in the delay line")
-
-    def _stays_shut_through(self, slot: _Slot[P, R]) -> bool:
-        """With ``early``: the stream is certain to be shut at ``slot``'s check, were it checked
-        (no check still to come, up to and including it, can reopen it), so it cannot be released."""
-        if not self.early:
-            return False
-        waiting = [s for s in self._slots if s.index <= slot.index and s.state in (_State.NEW, _State.QUEUED)]
-        waiting += self._settled_early.values()
-        return not self._hysteresis.can_open_by(slot.t_s, checks=len(waiting), first_s=min(s.t_s for s in waiting))
 
     def _overloaded(self) -> bool:
         # Only frames nobody is checking are given up: a check in flight still moves the
@@ -396,18 +364,13 @@ class StreamLedger(Generic[P, R]):
         if front.state is _State.DONE:
             return Fate.CHECKED if front.safe else Fate.BLOCKED
         if front.state is _State.QUEUED:
-            return Fate.BLOCKED if self._stays_shut_through(front) else None
-        prev = self._last_check
+            return None
         nxt = next((s for s in self._slots if s.state in (_State.QUEUED, _State.DONE)), None)
-        if self.early and prev is not None and not prev.safe and (nxt is not None or front.state is _State.SKIPPED):
-            # Never to be checked (a later frame's check was scheduled), after a check that was
-            # not safe: withheld whatever that later check says. (A frame that may still be
-            # checked waits: the hysteresis can reopen only through checks.)
-            return Fate.BLOCKED
         if nxt is None:
             return None  # next_check will schedule a check at or after it (at the end: the last frame)
         if nxt.state is _State.QUEUED:
             return None
+        prev = self._last_check
         if prev is None:
             return Fate.UNCOVERED
         if not prev.safe or not nxt.safe:
