@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -87,3 +88,38 @@ def test_shipped_detector_config_has_both_modes() -> None:
     cfg = load_detector_configs()
     assert set(cfg) >= {"photo", "live"}
     assert all(d["type"] for mode in cfg.values() for d in mode)
+
+
+class _Meeting:
+    """A detector that returns only once every detector of the check has started (a barrier)."""
+
+    def __init__(self, name: str, barrier: threading.Barrier, found: Detections) -> None:
+        self.name, self._barrier, self._found = name, barrier, found
+
+    def detect(self, frame: Frame) -> Detections:
+        self._barrier.wait()  # BrokenBarrierError after the timeout if the detectors run one by one
+        return self._found
+
+
+def test_detectors_of_a_check_run_side_by_side_and_join_in_order() -> None:
+    barrier = threading.Barrier(2, timeout=5.0)
+    dets = [
+        _Meeting("a", barrier, whole(0.2, model="a")),
+        _Meeting("b", barrier, region("ANUS_EXPOSED", 0.6, model="b")),
+    ]
+    c = Checker(dets, FUSION, PROFILE, None)  # type: ignore[arg-type]
+    found, timings = c.detect(FRAME)
+    assert [str(m) for m in found.models] == ["a", "b"]  # detector order, whichever finished first
+    assert set(timings) == {"detect:a", "detect:b"}
+    assert c.check(FRAME).decision is Decision.BLOCK  # the second detector's region still counts
+
+
+@pytest.mark.parametrize("failing", [0, 1])
+def test_a_failing_detector_blocks_whichever_thread_it_ran_on(failing: int) -> None:
+    script: list[object] = [whole(0.01), whole(0.01)]
+    script[failing] = DetectionError("model crashed")
+    dets = [FakeDetector([step], name=f"d{i}") for i, step in enumerate(script)]
+    v = Checker(dets, FUSION, PROFILE, 2.0).check(FRAME)  # type: ignore[arg-type]
+    assert v.decision is Decision.BLOCK
+    assert v.reasons[0].code == "error"
+    assert all(d.seen == [FRAME.index] for d in dets)  # both ran; the failure was not lost
