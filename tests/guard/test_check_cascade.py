@@ -94,3 +94,45 @@ def test_shipped_live_checker_shares_the_first_stage_detector() -> None:
     assert live.first is not None
     assert any(d is f for d in live.detectors for f in live.first.detectors)
     live.close()
+
+
+def test_after_an_escalation_the_rest_runs_alongside_the_next_first_stage() -> None:
+    # shared: 0.45 (escalates: first-stage fused 0.40 >= 0.1), then 0.0 (settles), then 0.0
+    shared = FakeDetector([whole(0.45), whole(0.0), whole(0.0)], name="shared")  # type: ignore[list-item]
+    extra = FakeDetector([whole(0.0)], name="extra")  # type: ignore[list-item]
+    c = Checker([shared, extra], HEAD, PROFILE, None, FirstStage([shared], HEAD, 0.1))
+    first = c.check(FRAME)
+    assert "detect:extra" in first.timings_ms  # escalated: the rest ran after the first stage
+    second = c.check(FRAME)
+    assert second.decision is Decision.ALLOW  # settled by the first stage...
+    assert len(extra.seen) == 2 and "detect:extra(ahead)" in second.timings_ms  # ...the rest ran alongside
+    c.check(FRAME)
+    assert len(extra.seen) == 2  # the check before settled: the first stage runs alone again
+
+
+@pytest.mark.parametrize("rest_score", [0.0, 1.0])
+def test_running_ahead_does_not_change_the_verdict(rest_score: float) -> None:
+    def build() -> Checker:
+        shared = FakeDetector([whole(0.45)], name="shared")  # type: ignore[list-item]
+        extra = FakeDetector([whole(rest_score)], name="extra")  # type: ignore[list-item]
+        return Checker([shared, extra], HEAD, PROFILE, None, FirstStage([shared], HEAD, 0.1))
+
+    ahead = build()
+    ahead.check(FRAME)  # escalates: the next check runs the rest ahead
+    with_ahead = ahead.check(FRAME)
+    without = build().check(FRAME)
+    assert "detect:extra(ahead)" in with_ahead.timings_ms and "detect:extra" in without.timings_ms
+    assert (with_ahead.decision, with_ahead.score, with_ahead.reasons) == (
+        without.decision,
+        without.score,
+        without.reasons,
+    )
+
+
+def test_a_failure_of_a_detector_run_ahead_blocks() -> None:
+    shared = FakeDetector([whole(0.45), whole(0.0)], name="shared")  # type: ignore[list-item]
+    extra = FakeDetector([whole(0.0), DetectionError("nudenet broke")], name="extra")  # type: ignore[list-item]
+    c = Checker([shared, extra], HEAD, PROFILE, None, FirstStage([shared], HEAD, 0.1))
+    c.check(FRAME)
+    v = c.check(FRAME)  # the first stage would settle, but the detector run alongside failed
+    assert v.decision is Decision.BLOCK and v.failed and "nudenet broke" in v.reasons[0].detail

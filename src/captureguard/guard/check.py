@@ -107,6 +107,7 @@ class Checker:
     deadline_s: float | None = None
     first: FirstStage | None = None
     _checks: int = field(default=0, init=False, repr=False)
+    _run_ahead: bool = field(default=False, init=False, repr=False)  # the last first stage escalated
     _deadline_runner: DeadlineRunner[tuple[Frame, Box | None], Inspection] | None = field(
         default=None, init=False, repr=False
     )
@@ -175,8 +176,15 @@ class Checker:
     def detect(
         self, frame: Frame, detectors: Sequence[Detector] | None = None, *, stage: str = ""
     ) -> tuple[Detections, dict[str, float]]:
-        """Run every detector (default: the full set) side by side; returns the joined detections
-        (in detector order) and ms per detector.
+        """Run every detector (default: the full set) side by side (:meth:`side_by_side`); returns
+        the joined detections (in detector order) and ms per detector."""
+        dets = list(self.detectors if detectors is None else detectors)
+        parts, ms = self.side_by_side(frame, dets)
+        return Detections.concat(parts), {f"detect:{d.name}{stage}": m for d, m in zip(dets, ms, strict=True)}
+
+    @staticmethod
+    def side_by_side(frame: Frame, dets: Sequence[Detector]) -> tuple[list[Detections], list[float]]:
+        """Each detector's detections and ms, the detectors run side by side.
 
         Each detector after the first runs on a thread of its own (each has its own onnxruntime
         sessions), the first on the caller's; all are waited for. Measured on 2 cores (30 dev
@@ -185,7 +193,6 @@ class Checker:
         re-raised, BaseExceptions included); one that hangs holds the check until its deadline, as
         before.
         """
-        dets = list(self.detectors if detectors is None else detectors)
         done: list[tuple[Detections | None, BaseException | None, float]] = [(None, None, 0.0)] * len(dets)
 
         def run(i: int) -> None:
@@ -205,13 +212,10 @@ class Checker:
             run(0)
         for t in helpers:
             t.join()
-        parts, timings = [], {}
-        for det, (found, exc, ms) in zip(dets, done, strict=True):
+        for _, exc, _ in done:
             if exc is not None:
                 raise exc
-            timings[f"detect:{det.name}{stage}"] = ms
-            parts.append(found if found is not None else Detections.empty())
-        return Detections.concat(parts), timings
+        return [found if found is not None else Detections.empty() for found, _, _ in done], [ms for *_, ms in done]
 
     @property
     def block_score(self) -> float:
@@ -274,19 +278,20 @@ class Checker:
                 frame.bgr[y0:y1, x0:x1], index=frame.index, timestamp_s=frame.timestamp_s, source=frame.source
             )
             dx, dy = x0, y0
-        found, timings, settled = self._first_stage(frame)
+        found, ahead, timings, settled = self._first_stage(frame)
         t0 = time.perf_counter()
         if settled and found is not None and self.first is not None:
             verdict = decide(self.first.fusion.assess(found), self.profile)
             timings["fuse+decide"] = (time.perf_counter() - t0) * 1e3
             return Inspection(verdict.with_timings(**timings), shifted(found, dx, dy) if region else found, region)
         # escalated: the full set; when every first-stage detector is also in the full set (the
-        # same object), what they found is reused instead of run twice
+        # same object), what they found is reused instead of run twice (and the rest may already
+        # have run alongside the first stage)
         reuse = found is not None and self._first_is_shared()
-        done = self.first.detectors if reuse and self.first is not None else ()
-        more, full = self.detect(frame, [d for d in self.detectors if not any(d is f for f in done)])
-        found = Detections.concat([found, more]) if reuse and found is not None else more
-        timings.update(full)
+        if ahead is None:
+            ahead, full = self.detect(frame, self._rest() if reuse else self.detectors)
+            timings.update(full)
+        found = Detections.concat([found, ahead]) if reuse and found is not None else ahead
         t0 = time.perf_counter()
         verdict = decide(self.fusion.assess(found), self.profile)
         timings["fuse+decide"] = (time.perf_counter() - t0) * 1e3
@@ -295,16 +300,37 @@ class Checker:
     def _first_is_shared(self) -> bool:
         return self.first is not None and all(any(f is d for d in self.detectors) for f in self.first.detectors)
 
-    def _first_stage(self, frame: Frame) -> tuple[Detections | None, dict[str, float], bool]:
-        """The cascade's first stage: ``(its detections, timings, settled)``; settled when its score
-        is below ``escalate_at`` (no scheduled full check). None when it did not run."""
+    def _rest(self) -> list[Detector]:
+        """The full set's detectors that the first stage does not run (in the full set's order)."""
+        first = self.first.detectors if self.first is not None else ()
+        return [d for d in self.detectors if not any(d is f for f in first)]
+
+    def _first_stage(self, frame: Frame) -> tuple[Detections | None, Detections | None, dict[str, float], bool]:
+        """The cascade's first stage: ``(its detections, the rest's detections if they ran
+        alongside, timings, settled)``; settled when its score is below ``escalate_at`` (no
+        scheduled full check). None when it did not run.
+
+        Run ahead: after a check the first stage escalated, the rest of the full set runs alongside
+        the next first stage (side by side on the two cores) instead of after it, since in video
+        an escalation tends to follow an escalation (a nude painting stays in view). The verdict is
+        the same either way (the same detectors on the same frame); a check that then settles has
+        spent the rest's CPU for nothing.
+        """
         if self.first is None:
-            return None, {}, False
+            return None, None, {}, False
         self._checks += 1  # a lost increment under concurrent checks only shifts the schedule
         if self.first.every and self._checks % self.first.every == 0:
-            return None, {}, False
-        found, timings = self.detect(frame, self.first.detectors, stage="(first)")
-        return found, timings, self.first.fusion.assess(found).score < self.first.escalate_at
+            return None, None, {}, False
+        first = list(self.first.detectors)
+        rest = self._rest() if self._run_ahead and self._first_is_shared() else []
+        parts, ms = self.side_by_side(frame, [*first, *rest])
+        n = len(first)
+        timings = {f"detect:{d.name}(first)": m for d, m in zip(first, ms[:n], strict=True)}
+        timings |= {f"detect:{d.name}(ahead)": m for d, m in zip(rest, ms[n:], strict=True)}
+        found = Detections.concat(parts[:n])
+        settled = self.first.fusion.assess(found).score < self.first.escalate_at
+        self._run_ahead = not settled  # a lost update under concurrent checks only costs time
+        return found, Detections.concat(parts[n:]) if rest else None, timings, settled
 
     def _runner(self) -> DeadlineRunner[tuple[Frame, Box | None], Inspection]:
         with self._lock:
