@@ -77,12 +77,15 @@ class FirstStage:
     margin: ``tools/detect_v2/fit_heads.py``), and on every ``every``-th check regardless (0: never
     on schedule). Below ``escalate_at`` the frame is decided on this stage's evidence alone. On an
     escalation, detectors the full set shares with this stage (the same objects) are not run again.
+    With ``run_ahead``, after an escalation the rest of the full set runs alongside the next first
+    stage (:meth:`Checker._first_stage`).
     """
 
     detectors: Sequence[Detector]
     fusion: FusionModel
     escalate_at: float
     every: int = 0
+    run_ahead: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.escalate_at <= 1.0 or self.every < 0:
@@ -322,7 +325,7 @@ class Checker:
         if self.first.every and self._checks % self.first.every == 0:
             return None, None, {}, False
         first = list(self.first.detectors)
-        rest = self._rest() if self._run_ahead and self._first_is_shared() else []
+        rest = self._rest() if self.first.run_ahead and self._run_ahead and self._first_is_shared() else []
         parts, ms = self.side_by_side(frame, [*first, *rest])
         n = len(first)
         timings = {f"detect:{d.name}(first)": m for d, m in zip(first, ms[:n], strict=True)}

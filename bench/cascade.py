@@ -1,0 +1,103 @@
+"""Live check time on everyday and on nude-heavy video: the cascade with and without running ahead.
+
+Every third frame of the 35 safe eval videos (and GIFs), and of ``bench/stream.py``'s 720p clip
+(bundled stills and safe videos with nude paintings cut in, panned over and slid in), is checked
+with the shipped live checker, in order, as a stream guard would: once with ``run_ahead`` (after a
+check whose first stage escalated, NudeNet runs alongside the next first stage) and once without.
+The two are interleaved video by video. Reported: check time median / p90 / p99, the share of
+checks in which NudeNet ran (escalated, scheduled every 10th, or run ahead), and that the verdicts
+agree (they must: the same detectors on the same frames).
+
+Usage::
+
+    .venv/bin/python bench/cascade.py [--step 3] [--videos N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+import stream_lib as sl  # bench/ is on sys.path when this file runs as a script
+from captureguard.core.frame import Frame
+from captureguard.guard.check import Checker
+from captureguard.sources.synthetic import ClipSource
+from captureguard.sources.video import AvFileSource
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def frames_of(path: Path, step: int) -> list[Frame]:
+    """Every ``step``-th frame of a video file."""
+    source = AvFileSource(path)
+    return [f for i, f in enumerate(source) if i % step == 0]
+
+
+def run(checker: Checker, frames: list[Frame]) -> tuple[list[float], int, list[str]]:
+    """Check ``frames`` in order: (ms per check, checks in which NudeNet ran, decisions)."""
+    ms, escalated, decisions = [], 0, []
+    for f in frames:
+        t0 = time.perf_counter()
+        v = checker.check(f)
+        ms.append((time.perf_counter() - t0) * 1e3)
+        escalated += any(k.startswith("detect:nudenet") for k in v.timings_ms)
+        decisions.append(f"{v.decision.value}:{v.score:.6f}")
+    return ms, escalated, decisions
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--step", type=int, default=3, help="check every Nth frame (default 3)")
+    ap.add_argument("--videos", type=int, default=0, help="only the first N safe videos (0: all)")
+    ap.add_argument("--seconds", type=float, default=12.0, help="nude-heavy clip length (default 12)")
+    args = ap.parse_args()
+    on = Checker.create(mode="live")
+    assert on.first is not None
+    off = dataclasses.replace(on, first=dataclasses.replace(on.first, run_ahead=False))
+    videos = sl.VIDEOS[: args.videos or None]
+    nude, safe = sl.stills()
+    clip = ClipSource(sl.shots(args.seconds, nude, safe), fps=30, size=sl.SIZES["720p"], name="720p")
+    sets = {"safe eval videos": [frames_of(p, args.step) for p in videos]}
+    sets["bundled clip (nude paintings cut, panned, slid in), 720p"] = [
+        [clip.frame(i) for i in range(0, len(clip), args.step)]
+    ]
+    lines = [
+        "# Live cascade: check time with and without running ahead",
+        "",
+        f"`python bench/cascade.py --step {args.step}` ({time.strftime('%Y-%m-%d %H:%M')}, 2 CPU cores, "
+        "shipped live checker, child profile; the two variants interleaved per video)",
+        "",
+        "| frames | variant | checks | NudeNet ran | median ms | p90 ms | p99 ms | verdicts agree |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    bar = tqdm(total=sum(len(v) for v in sets.values()), desc="videos", unit="video")
+    for name, groups in sets.items():
+        got: dict[str, tuple[list[float], int, list[str]]] = {"run ahead": ([], 0, []), "no run ahead": ([], 0, [])}
+        for frames in groups:
+            for variant, checker in (("run ahead", on), ("no run ahead", off)):
+                checker._run_ahead = False  # each video starts cold
+                ms, esc, dec = run(checker, frames)
+                old = got[variant]
+                got[variant] = (old[0] + ms, old[1] + esc, old[2] + dec)
+            bar.update()
+        agree = got["run ahead"][2] == got["no run ahead"][2]
+        for variant, (ms, esc, _) in got.items():
+            q = sorted(ms)
+            lines.append(
+                f"| {name} | {variant} | {len(ms)} | {esc} ({100 * esc / max(1, len(ms)):.1f}%) | "
+                f"{sl.quantile(q, 0.5):.1f} | {sl.quantile(q, 0.9):.1f} | {sl.quantile(q, 0.99):.1f} | "
+                f"{'yes' if agree else '**no**'} |"
+            )
+    bar.close()
+    text = "\n".join(lines) + "\n"
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "cascade.md").write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
