@@ -87,6 +87,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/cascade.py
 	$(BIN)/python bench/accuracy.py
 
 # Coverage/fairness and robustness tables of the shipped models (dev set + synthetic bodies, five
