@@ -47,7 +47,7 @@ def with_shipped_probe(items: list[Any], recs: list[dict[str, Any]]) -> list[dic
     return out
 
 
-def main() -> None:
+def main(out: Path | None = None, command: str = ".venv/bin/python tools/detect_v2/synthetic.py") -> None:
     items = view_cache.read_manifest(MANIFEST)
     recs = with_shipped_probe(items, view_cache.get(items, fit_heads.STILL_VIEWS))
     rows = []
@@ -79,9 +79,10 @@ def main() -> None:
             rows.append(f"| {g} | {v} | {b}/{n} |")
     text = "\n".join(rows)
     print(text)
-    (Path(__file__).resolve().parents[2] / "bench" / "results" / "detect_v2_synthetic.md").write_text(
+    out = out or Path(__file__).resolve().parents[2] / "bench" / "results" / "detect_v2_synthetic.md"
+    out.write_text(
         "# Synthetic CG bodies: coverage by variant, skin tone, view (not a headline metric)\n\n"
-        "Command: `.venv/bin/python tools/detect_v2/synthetic.py`\n" + text + "\n"
+        f"Command: `{command}`\n" + text + "\n"
     )
 
 
