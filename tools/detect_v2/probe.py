@@ -127,6 +127,56 @@ def fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return w, float(lr.intercept_[0] - (sc.mean_ * w).sum())
 
 
+def grouped_cv(
+    d: evaluate.Data,
+    x: dict[tuple[str, str], np.ndarray],
+    sx: dict[str, np.ndarray],
+    src: np.ndarray,
+    copies: list[str],
+    *,
+    train: str = "photo",
+) -> tuple[dict[str, np.ndarray], dict[tuple[str, int], np.ndarray], dict[tuple[str, int], float]]:
+    """Grouped CV of both probe variants (:data:`VARIANTS`), each fold's probes fitted on the other
+    folds' ``train`` inputs (every copy in ``copies``; the scene probe also on their scene copies,
+    ``sx``, pasted stills ``src``): ``(OOF probabilities per "<variant><input>/<copy>" and
+    "<variant><input>/scene", fold weights, fold intercepts)``, the folds keyed ``(variant, fold)``."""
+    from tqdm import tqdm
+
+    sy, sfolds = d.y[src], d.folds[src]
+    oof: dict[str, np.ndarray] = {}
+    fold_w: dict[tuple[str, int], np.ndarray] = {}
+    fold_b: dict[tuple[str, int], float] = {}
+    for f in tqdm(np.unique(d.folds), desc=f"grouped CV (probes fitted on {train})", unit="fold"):
+        test, stest = d.folds == f, sfolds == f
+        for prefix, with_scenes in VARIANTS.items():
+            xs = np.vstack([x[(p, train)][~test] for p in copies] + ([sx[train][~stest]] if with_scenes else []))
+            ys = np.concatenate([np.tile(d.y[~test], len(copies))] + ([sy[~stest]] if with_scenes else []))
+            w, b = fit(xs, ys)
+            fold_w[(prefix, int(f))], fold_b[(prefix, int(f))] = w, b
+            for (p, m), xx in x.items():
+                oof.setdefault(f"{prefix}{m}/{p}", np.zeros(len(d.y)))[test] = sigmoid(xx[test] @ w + b)
+            for m, xx in sx.items():
+                oof.setdefault(f"{prefix}{m}/scene", np.zeros(len(src)))[stest] = sigmoid(xx[stest] @ w + b)
+    return oof, fold_w, fold_b
+
+
+def fit_all(
+    d: evaluate.Data,
+    x: dict[tuple[str, str], np.ndarray],
+    sx: dict[str, np.ndarray],
+    src: np.ndarray,
+    copies: list[str],
+    *,
+    with_scenes: bool,
+    train: str = "photo",
+) -> tuple[np.ndarray, float]:
+    """One probe fitted on every row of ``train`` (the shipped fit; :func:`grouped_cv`'s inputs)."""
+    return fit(
+        np.vstack([x[(p, train)] for p in copies] + ([sx[train]] if with_scenes else [])),
+        np.concatenate([np.tile(d.y, len(copies))] + ([d.y[src]] if with_scenes else [])),
+    )
+
+
 def scene_line(s: np.ndarray, y: np.ndarray, area: np.ndarray, t: float) -> str:
     """Scene copies at threshold ``t``: nude ones caught per area, safe ones blocked."""
     per = ", ".join(
@@ -141,7 +191,6 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    from tqdm import tqdm
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
@@ -158,23 +207,9 @@ def main() -> None:
     srecs = {z: scenes.get(items, plan, people=z) for z in {z for z, _ in MAX_CROPS.values()}}
     src = np.array([s.item for s in plan])
     sx = {m: matrix(srecs[z], k) for m, (z, k) in MAX_CROPS.items()}
-    sy, sfolds = d.y[src], d.folds[src]
-    oof: dict[str, np.ndarray] = {}
-    folds = d.folds
+    sy = d.y[src]
     variants = VARIANTS
-    fold_w: dict[tuple[str, int], np.ndarray] = {}
-    fold_b: dict[tuple[str, int], float] = {}
-    for f in tqdm(np.unique(folds), desc="grouped CV", unit="fold"):
-        test, stest = folds == f, sfolds == f
-        for prefix, with_scenes in variants.items():
-            xs = np.vstack([x[(p, "photo")][~test] for p in feats] + ([sx["photo"][~stest]] if with_scenes else []))
-            ys = np.concatenate([np.tile(d.y[~test], len(feats))] + ([sy[~stest]] if with_scenes else []))
-            w, b = fit(xs, ys)
-            fold_w[(prefix, int(f))], fold_b[(prefix, int(f))] = w, b
-            for (p, m), xx in x.items():
-                oof.setdefault(f"{prefix}{m}/{p}", np.zeros(len(items)))[test] = sigmoid(xx[test] @ w + b)
-            for m, xx in sx.items():
-                oof.setdefault(f"{prefix}{m}/scene", np.zeros(len(plan)))[stest] = sigmoid(xx[stest] @ w + b)
+    oof, fold_w, fold_b = grouped_cv(d, x, sx, src, list(feats))
     for prefix in variants:  # per-fold probes: the held-out leak benchmark (bench/held_out.py)
         ids = sorted(f for p, f in fold_w if p == prefix)
         np.savez(
@@ -203,10 +238,7 @@ def main() -> None:
             print(f"  recall under perturbation at that threshold ({int((s[pos] >= t).sum())} clean): {costs}")
             print("  " + scene_line(oof[f"{prefix}{m}/scene"], sy, np.array([s.area for s in plan]), t))
     for with_scenes in variants.values():
-        w, b = fit(
-            np.vstack([x[(p, "photo")] for p in feats] + ([sx["photo"]] if with_scenes else [])),
-            np.concatenate([np.tile(d.y, len(feats))] + ([sy] if with_scenes else [])),
-        )
+        w, b = fit_all(d, x, sx, src, list(feats), with_scenes=with_scenes)
         copies = ["clean", *PERTURBATIONS] + (["scenes (tools/detect_v2/scenes.py)"] if with_scenes else [])
         probe: dict[str, Any] = {
             "version": "probe-open_nsfw-pool-scene-v1" if with_scenes else "probe-open_nsfw-pool-v1",

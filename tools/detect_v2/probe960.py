@@ -33,7 +33,6 @@ REPORTS = fit_heads.ROOT / "bench" / "results"
 def fit_probes() -> None:
     """Grouped CV of both probes fitted on ``TRAIN`` inputs: OOF scores for every variant, and the
     probes fitted on all rows (``probe.npz``, ``probe_scene.npz``)."""
-    from tqdm import tqdm
 
     from tools.calibrate_fusion import read_manifest
 
@@ -52,18 +51,7 @@ def fit_probes() -> None:
     srecs = {z: scenes.get(items, plan, people=z) for z in {z for z, _ in probe.MAX_CROPS.values()}}
     src = np.array([s.item for s in plan])
     sx = {m: probe.matrix(srecs[z], k) for m, (z, k) in probe.MAX_CROPS.items()}
-    sy, sfolds = d.y[src], d.folds[src]
-    oof: dict[str, np.ndarray] = {}
-    for f in tqdm(np.unique(d.folds), desc=f"grouped CV (probes fitted on {TRAIN})", unit="fold"):
-        test, stest = d.folds == f, sfolds == f
-        for prefix, with_scenes in probe.VARIANTS.items():
-            xs = np.vstack([x[(p, TRAIN)][~test] for p in copies] + ([sx[TRAIN][~stest]] if with_scenes else []))
-            ys = np.concatenate([np.tile(d.y[~test], len(copies))] + ([sy[~stest]] if with_scenes else []))
-            w, b = probe.fit(xs, ys)
-            for (p, m), xx in x.items():
-                oof.setdefault(f"{prefix}{m}/{p}", np.zeros(len(items)))[test] = probe.sigmoid(xx[test] @ w + b)
-            for m, xx in sx.items():
-                oof.setdefault(f"{prefix}{m}/scene", np.zeros(len(plan)))[stest] = probe.sigmoid(xx[stest] @ w + b)
+    oof, _, _ = probe.grouped_cv(d, x, sx, src, list(copies), train=TRAIN)
     OUT.mkdir(parents=True, exist_ok=True)
     np.savez(
         OUT / "oof.npz",
@@ -73,10 +61,7 @@ def fit_probes() -> None:
         **oof,
     )
     for prefix, with_scenes in probe.VARIANTS.items():
-        w, b = probe.fit(
-            np.vstack([x[(p, TRAIN)] for p in copies] + ([sx[TRAIN]] if with_scenes else [])),
-            np.concatenate([np.tile(d.y, len(copies))] + ([sy] if with_scenes else [])),
-        )
+        w, b = probe.fit_all(d, x, sx, src, list(copies), with_scenes=with_scenes, train=TRAIN)
         np.savez(OUT / f"probe{'_scene' if prefix else ''}.npz", w=w, b=b)
 
 
