@@ -37,10 +37,11 @@ class HeldOut:
     def __init__(
         self,
         fold_of: dict[str, int],
-        probes: dict[int, tuple[LinearProbe, LinearProbe]],
+        probes: dict[str, dict[int, tuple[LinearProbe, LinearProbe]]],
         heads: dict[str, dict[int, FusionModel]],
     ) -> None:
-        """``probes``: fold -> (probe, scene probe); ``heads``: mode -> fold -> head."""
+        """``probes``: mode -> fold -> (probe, scene probe) (each mode reads its own pair,
+        ``fit_heads.MODES``); ``heads``: mode (``live_first`` too) -> fold -> head."""
         self._fold_of, self._probes, self._heads = fold_of, probes, heads
 
     @classmethod
@@ -48,30 +49,39 @@ class HeldOut:
         """The folds ``probe.py`` and ``fit_heads.py`` left (``stills_only``: the v2.1 baseline's
         heads, ``fit_heads.py --stills-only``: no scene probe, no scene copies in training)."""
         heads = fit_heads.FOLD_HEADS_STILLS_ONLY if stills_only else fit_heads.FOLD_HEADS
-        for f in (probe.FOLDS, probe.FOLDS_SCENE, heads):
+        pairs = {mode: fit_heads.pair_of(views) for mode, (views, _, _) in fit_heads.MODES.items()}
+        needed = [heads] + [
+            f for pair in set(pairs.values()) for f in (probe.SETS[pair].folds, probe.SETS[pair].folds_scene)
+        ]
+        for f in needed:
             if not f.exists():
                 raise SystemExit(f"{f} missing: run tools/detect_v2/probe.py, then tools/detect_v2/fit_heads.py")
         items = read_manifest(DEFAULT_MANIFEST)
-        plain, scene = np.load(probe.FOLDS), np.load(probe.FOLDS_SCENE)
-        if not np.array_equal(plain["fold"], scene["fold"]):
-            raise SystemExit("the probe and scene probe folds differ: re-run tools/detect_v2/probe.py")
+        fold_probes = {pair: cls._fold_probes(probe.SETS[pair]) for pair in set(pairs.values())}
         return cls(
             {
                 str(it.path.relative_to(DEFAULT_MANIFEST.parent)): int(f)
                 for it, f in zip(items, grouped_folds(items), strict=True)
             },
-            {
-                int(f): (
-                    LinearProbe(plain["weights"][j], float(plain["intercept"][j]), f"probe-fold{int(f)}"),
-                    LinearProbe(scene["weights"][j], float(scene["intercept"][j]), f"scene-probe-fold{int(f)}"),
-                )
-                for j, f in enumerate(plain["fold"])
-            },
+            {mode: fold_probes[pair] for mode, pair in pairs.items()},
             {
                 mode: {int(f): FusionModel.from_mapping(h) for f, h in folds.items()}
                 for mode, folds in json.loads(heads.read_text()).items()
             },
         )
+
+    @staticmethod
+    def _fold_probes(ps: probe.ProbeSet) -> dict[int, tuple[LinearProbe, LinearProbe]]:
+        plain, scene = np.load(ps.folds), np.load(ps.folds_scene)
+        if not np.array_equal(plain["fold"], scene["fold"]):
+            raise SystemExit("the probe and scene probe folds differ: re-run tools/detect_v2/probe.py")
+        return {
+            int(f): (
+                LinearProbe(plain["weights"][j], float(plain["intercept"][j]), f"probe-fold{int(f)}"),
+                LinearProbe(scene["weights"][j], float(scene["intercept"][j]), f"scene-probe-fold{int(f)}"),
+            )
+            for j, f in enumerate(plain["fold"])
+        }
 
     def fold(self, path: str) -> int:
         """The fold of a dev still, by its path relative to the manifest's folder."""
@@ -79,7 +89,7 @@ class HeldOut:
 
     def checker(self, base: Checker, mode: str, fold: int) -> Checker:
         """``base`` (a shipped checker of ``mode``) with the probes and heads fitted without ``fold``."""
-        plain, scene = self._probes[fold]
+        plain, scene = self._probes[mode][fold]
         swapped: dict[int, Detector] = {}
 
         def swap(det: Detector) -> Detector:

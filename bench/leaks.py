@@ -94,10 +94,20 @@ def backgrounds(videos: list[Path], i: int):  # type: ignore[no-untyped-def]
     return make
 
 
+def artwork(row: dict[str, str]) -> Still:
+    """Dev positive ``row`` as the still its clip is filmed from."""
+    return Still.from_path(EVAL / row["path"], unsafe=True, name=Path(row["path"]).stem)
+
+
+def blocked_as_still(art: Still, photo: Checker) -> bool:
+    """Whether the photo check blocks the artwork itself (the leak benchmark's split)."""
+    return photo.check(Frame.from_bgr(art.bgr, source=art.name)).decision is Decision.BLOCK
+
+
 def build(i: int, row: dict[str, str], videos: list[Path], photo: Checker, args: argparse.Namespace) -> LeakClip | None:
     """Film dev positive ``i``; its motion and scale rotate with ``i`` (None: skipped, ``--only-blocked``)."""
-    art = Still.from_path(EVAL / row["path"], unsafe=True, name=Path(row["path"]).stem)
-    blocked = photo.check(Frame.from_bgr(art.bgr, source=art.name)).decision is Decision.BLOCK
+    art = artwork(row)
+    blocked = blocked_as_still(art, photo)
     if args.only_blocked and not blocked:
         return None
     return make_clip(

@@ -57,7 +57,7 @@ from captureguard.guard.check import Checker
 from captureguard.sources.image import load_image
 from captureguard.sources.video import AvFileSource
 from held_out import HeldOut
-from leaks import EVAL, build, clip_arguments, manifest  # bench/leaks.py: the same clips
+from leaks import EVAL, artwork, blocked_as_still, build, clip_arguments, manifest  # bench/leaks.py: the same clips
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "stream_calibration.md"
@@ -156,6 +156,29 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
         print(f"video {path.name} ({time.monotonic() - started:.0f} s)", flush=True)
         args.json.write_text(json.dumps(raw))
     return raw
+
+
+def restill(raw: Raw, *, held_out: str = "") -> int:
+    """Re-decide every clip's ``blocked_as_still`` with the current photo check (``held_out``: each
+    artwork by the photo models fitted without its fold), keeping the live numbers: for a change of
+    the photo path alone. Returns how many clips changed side.
+
+    Raises:
+        SystemExit: the clips are not those of the manifest's positives, in order.
+    """
+    rows, _ = manifest()
+    if [c["name"].split("|")[0] for c in raw["clips"]] != [Path(r["path"]).stem for r in rows]:
+        raise SystemExit("--restill: the raw clips are not the manifest's positives in order")
+    photo = Checker.create(mode="photo", profile="child")
+    held = HeldOut.load(stills_only=held_out == "stills-only") if held_out else None
+    changed = 0
+    for row, clip in zip(rows, raw["clips"], strict=True):
+        check = held.checker(photo, "photo", held.fold(row["path"])) if held is not None else photo
+        blocked = blocked_as_still(artwork(row), check)
+        changed += blocked != clip["blocked_as_still"]
+        clip["blocked_as_still"] = blocked
+    print(f"--restill: {changed} of {len(rows)} artworks changed side", flush=True)
+    return changed
 
 
 def people_scores(*, held_out: str = "") -> list[dict[str, Any]]:
@@ -337,6 +360,12 @@ def main() -> None:
     ap.add_argument("--unsure-max", type=float, default=0.005, help="people photos allowed but above the margin")
     ap.add_argument("--json", type=Path, default=Path("/tmp/stream_calibrate.json"), help="raw numbers (no pixels)")
     ap.add_argument("--from-json", type=Path, help="choose from these raw numbers (no models run)")
+    ap.add_argument(
+        "--restill",
+        action="store_true",
+        help="with --from-json: re-decide which artworks the photo check blocks as stills with the current photo"
+        " path, keeping the live numbers (valid only when the live models are those the numbers were measured with)",
+    )
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--apply", action="store_true", help="write the choice into StreamSettings' defaults")
     ap.add_argument("--no-videos", action="store_true", help="only the leak clips (no safe videos: s/min not measured)")
@@ -350,6 +379,11 @@ def main() -> None:
     args.only_blocked = False
     grid = candidates(args)
     raw = json.loads(args.from_json.read_text()) if args.from_json else measure(args, grid)
+    if args.restill:
+        if not args.from_json:
+            raise SystemExit("--restill re-decides the photo side of raw numbers: use it with --from-json")
+        restill(raw, held_out=str(raw.get("held_out", [""])[0]))
+        args.json.write_text(json.dumps(raw))
     if "people" not in raw:
         raw["people"] = people_scores(held_out=str(raw.get("held_out", [""])[0]))
         args.json.write_text(json.dumps(raw))

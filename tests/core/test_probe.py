@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captureguard.core.probe import LinearProbe, probe_features
+from captureguard.core.probe import (
+    SHIPPED,
+    SHIPPED_PHOTO,
+    SHIPPED_PHOTO_SCENE,
+    SHIPPED_SCENE,
+    LinearProbe,
+    probe_features,
+)
 from captureguard.errors import ConfigError, DetectionError
 
 
@@ -55,6 +62,19 @@ def test_shipped_probe_reads_whole_image_and_top_crop_features() -> None:
     # a round trip through JSON keeps it
     again = LinearProbe.from_mapping(json.loads(json.dumps({"weights": probe.weights.tolist(), "intercept": 0.0})))
     assert np.array_equal(again.weights, probe.weights)
+
+
+def test_named_probes_are_shipped_files_or_paths(tmp_path: Path) -> None:
+    """A detectors file names a probe by its shipped file name or by a path to one of its own."""
+    versions = {LinearProbe.named(n).version for n in (SHIPPED, SHIPPED_SCENE, SHIPPED_PHOTO, SHIPPED_PHOTO_SCENE)}
+    assert len(versions) == 4  # four fitted probes, each its own version
+    own = tmp_path / "mine.json"
+    own.write_text(json.dumps({"weights": [1.0, 2.0], "intercept": 0.5, "version": "mine"}))
+    assert LinearProbe.named(str(own)).version == "mine"
+    with pytest.raises(ConfigError, match=r"data/no_such_probe\.json"):
+        LinearProbe.named("no_such_probe.json")
+    with pytest.raises(ConfigError):
+        LinearProbe.named(str(tmp_path / "missing.json"))
 
 
 def test_probe_features_take_the_top_scored_crop() -> None:

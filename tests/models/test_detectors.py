@@ -13,6 +13,7 @@ from captureguard.core.frame import Frame
 from captureguard.errors import ConfigError, ModelMissingError
 from captureguard.models.base import build_detector
 from captureguard.models.open_nsfw import OpenNsfwDetector, open_nsfw_detector, open_nsfw_input
+from captureguard.models.probe import NsfwProbeDetector
 from captureguard.models.runtime import OnnxModel
 from captureguard.models.yolo import YoloDetector, YoloSettings, nudenet_detector, with_settings
 from captureguard.samples import Sample
@@ -223,3 +224,26 @@ def test_a_v21_detectors_file_is_refused_under_heads_that_read_the_scene_probe(t
     )
     with pytest.raises(ConfigError, match=r"\[live_first\]"):
         Checker.create(mode="live", detectors_path=first)
+
+
+def test_a_head_refuses_another_probe_pair(tmp_path: Path) -> None:
+    """The photo head is fitted on the photo pair's scores (people at 960): the live pair under it
+    would score the same frame on another scale, so the checker refuses it by name."""
+    from captureguard.guard.check import Checker
+
+    config = tmp_path / "photo-with-live-probes.toml"
+    config.write_text('[[photo.detectors]]\ntype = "nsfw_probe"\ninput_size = 960\nmax_crops = 6\nscene_probe = true\n')
+    with pytest.raises(ConfigError, match=r"\[photo\].*probe-open_nsfw-pool-people960-v1.*probe-open_nsfw-pool-v1"):
+        Checker.create(mode="photo", detectors_path=config)
+    right = tmp_path / "photo.toml"
+    right.write_text(
+        '[[photo.detectors]]\ntype = "nsfw_probe"\ninput_size = 960\nmax_crops = 6\n'
+        'probe = "probe_open_nsfw_photo.json"\nscene_probe = "probe_open_nsfw_photo_scene.json"\n'
+    )
+    checker = Checker.create(mode="photo", detectors_path=right)
+    (det,) = checker.detectors
+    assert isinstance(det, NsfwProbeDetector) and det.scene_probe is not None
+    assert (det.probe.version, det.scene_probe.version) == (
+        "probe-open_nsfw-pool-people960-v1",
+        "probe-open_nsfw-pool-scene-people960-v1",
+    )

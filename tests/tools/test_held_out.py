@@ -49,7 +49,7 @@ def test_fold_checker_swaps_probe_and_heads_and_keeps_shared_detectors() -> None
     fold_scene = LinearProbe(np.ones(2048), -2.0, "scene-fold3")
     held = held_out.HeldOut(
         {"a.jpg": 3},
-        {3: (fold_probe, fold_scene)},
+        {"live": {3: (fold_probe, fold_scene)}},
         {"live": {3: _head("live-fold3", 2.0)}, "live_first": {3: _first_head("first-fold3", 0.3)}},
     )
     swapped = held.checker(base, "live", held.fold("a.jpg"))
@@ -63,3 +63,24 @@ def test_fold_checker_swaps_probe_and_heads_and_keeps_shared_detectors() -> None
     assert swapped.detectors[1] is other  # detectors without a probe are the shipped ones
     assert probe_det.probe is shipped_probe and probe_det.scene_probe is shipped_scene  # the base is untouched
     assert base.fusion.version == "live-shipped"
+
+
+def test_each_mode_gets_its_own_pair_of_fold_probes() -> None:
+    """The photo path reads the pair fitted on people at 960, the live path the 640 pair: a fold
+    checker of each mode carries that mode's fold probes, not the other's."""
+    held_out = _held_out_module()
+    shipped = LinearProbe(np.zeros(2048), 0.0, "shipped")
+    det = NsfwProbeDetector(None, object(), shipped, max_crops=6, scene_probe=shipped)  # type: ignore[arg-type]
+    pairs = {
+        mode: (LinearProbe(np.ones(2048), i, f"{mode}-fold1"), LinearProbe(np.ones(2048), -i, f"{mode}-scene-fold1"))
+        for i, mode in enumerate(("photo", "live"))
+    }
+    held = held_out.HeldOut(
+        {"a.jpg": 1},
+        {mode: {1: pair} for mode, pair in pairs.items()},
+        {mode: {1: _head(f"{mode}-fold1", 0.0)} for mode in pairs},
+    )
+    for mode, (plain, scene) in pairs.items():
+        base = Checker([det], _head(f"{mode}-shipped", 0.0), load_profiles()["child"], None, None)
+        got = held.checker(base, mode, 1).detectors[0]
+        assert isinstance(got, NsfwProbeDetector) and got.probe is plain and got.scene_probe is scene

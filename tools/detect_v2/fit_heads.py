@@ -51,13 +51,12 @@ L2 = 30.0
 #: input size of the live path's person detector (a photo keeps 640): 320 costs 9 ms per 720p frame,
 #: 640 26 ms (bench/speed.py); compare with ``--live-people``
 LIVE_PEOPLE = 640
-#: input size of the photo path's person detector. 960 measured (2026-12-05, grouped CV, child,
-#: ``--photo-people 960``): stills 62 -> 63 of 74, art false blocks 13 -> 12 of 99, nude scene
-#: copies at 10% of the frame 25 -> 40 of 74 (35%: 48 -> 51, 50%: 57 -> 62), safe scenes blocked
-#: 42 -> 37, a 12 MP photo ~180 -> ~225-250 ms; but synthetic nude renders (coverage set, never
-#: fitted) 44 -> 40 of 48, all four at skin tones 5-6 (8/8 -> 5/8, 7/8 -> 6/8), and defocus costs
-#: 12.2 points instead of 9.5. A loss concentrated on darker skin is not traded for one still: 640.
-PHOTO_PEOPLE = 640
+#: input size of the photo path's person detector; at 960 the photo path reads the probe pair fitted
+#: on people found at 960 (``probe.py``'s "photo" set). Measured 2026-12-05 (grouped CV, child):
+#: 640 with the live pair: 62 of 74 stills; 960 with the live pair: 63, and synthetic nude renders
+#: 44 -> 40 of 48, all four lost at skin tones 5-6 (not shipped); 960 with its own pair: 67 of 74
+#: at 17/1754 and 2/681 people (docs/accuracy.md has the synthetic and perturbation costs).
+PHOTO_PEOPLE = 960
 
 
 def live_views(people: int) -> list[str]:
@@ -70,13 +69,18 @@ def modes(
     live_people: int = LIVE_PEOPLE, photo_people: int = PHOTO_PEOPLE
 ) -> dict[str, tuple[list[str], list[dict[str, Any]], float]]:
     """mode -> (views as cached, detector configs to ship, L2 on standardised weights)."""
-    photo_probe = "probe" if photo_people == 640 else f"probe{photo_people}"
+    from tools.detect_v2 import probe
+
+    photo_probe = "probe" if photo_people == 640 else f"probe{photo_people}p"
+    pair: dict[str, Any] = {"scene_probe": True}
+    if photo_people != 640:
+        pair = {"probe": probe.SETS["photo"].out.name, "scene_probe": probe.SETS["photo"].out_scene.name}
     return {
         "photo": (
             ["nn640", "onsfw", f"pose{photo_people}", f"crops{photo_people}", photo_probe, f"s{photo_probe}"],
             [
                 {"type": "nudenet", "channels": "bgr", "score_threshold": 0.05, "input_size": 640},
-                {"type": "nsfw_probe", "input_size": photo_people, "max_crops": 6, "scene_probe": True},
+                {"type": "nsfw_probe", "input_size": photo_people, "max_crops": 6, **pair},
             ],
             L2,
         ),
@@ -260,32 +264,63 @@ def with_probe(items: list[Any], recs: list[dict[str, Any]]) -> list[dict[str, A
     """The cached views plus both probes' out-of-fold probabilities (``probe.py`` writes them;
     ``probe*`` the probe's, ``sprobe*`` the scene probe's): the head is fitted on probe scores of
     stills the probes never saw, as at run time."""
+    oofs = load_oofs()
+    for name, oof in oofs.items():
+        if [str(s) for s in oof["sha"]] != [it.sha256 for it in items]:
+            raise SystemExit(f"the {name} pair's OOF scores are for another manifest: run tools/detect_v2/probe.py")
+    return [{**r, **probe_scores(oofs, "clean", i)} for i, r in enumerate(recs)]
+
+
+def load_oofs() -> dict[str, Any]:
+    """Each probe pair's OOF scores (``probe.py``'s :data:`~tools.detect_v2.probe.SETS`)."""
     from tools.detect_v2 import probe
 
-    oof = np.load(probe.OOF)
-    if [str(s) for s in oof["sha"]] != [it.sha256 for it in items]:
-        raise SystemExit(f"{probe.OOF} is for another manifest: run tools/detect_v2/probe.py first")
-    return [{**r, **probe_scores(oof, "clean", i)} for i, r in enumerate(recs)]
+    missing = [str(ps.oof) for ps in probe.SETS.values() if not ps.oof.exists()]
+    if missing:
+        raise SystemExit(f"{', '.join(missing)} missing: run tools/detect_v2/probe.py first")
+    return {name: np.load(ps.oof) for name, ps in probe.SETS.items()}
 
 
-def probe_scores(oof: Any, copy: str, i: int) -> dict[str, float]:
-    """Row ``i`` of ``copy`` ("clean", "scene", ...) in ``oof.npz``: view name -> OOF probability."""
+def probe_scores(oofs: dict[str, Any], copy: str, i: int) -> dict[str, float]:
+    """Row ``i`` of ``copy`` ("clean", "scene", ...) in each pair's ``oof*.npz``: view name -> OOF probability."""
     out = {}
-    for m, v in PROBE_VIEWS.items():
-        out[v] = float(oof[f"{m}/{copy}"][i])
-        out[f"s{v}"] = float(oof[f"scene:{m}/{copy}"][i])
+    for v, (pair, m) in PROBE_VIEWS.items():
+        out[v] = float(oofs[pair][f"{m}/{copy}"][i])
+        out[f"s{v}"] = float(oofs[pair][f"scene:{m}/{copy}"][i])
     return out
 
 
-#: probe variant (``probe.py``'s MAX_CROPS) -> the cached view name of its OOF score
+#: cached view name of a probe score -> (probe pair, ``probe.py``'s MAX_CROPS input variant); the
+#: scene probe's is the same name with an ``s`` in front
 PROBE_VIEWS = {
-    "photo": "probe",
-    "live": "probek2",
-    "first": "probe0",
-    "live320": "probe320k2",
-    "live480": "probe480k2",
-    "photo960": "probe960",
+    "probe": ("live", "photo"),
+    "probek2": ("live", "live"),
+    "probe0": ("live", "first"),
+    "probe320k2": ("live", "live320"),
+    "probe480k2": ("live", "live480"),
+    "probe960": ("live", "photo960"),  # the live pair on people found at 960 (measured, not shipped)
+    "probe960p": ("photo", "photo960"),  # the photo pair, fitted on them (the photo path)
 }
+
+
+def pair_of(views: list[str]) -> str:
+    """The probe pair (``probe.py``'s SETS key) whose scores a head on ``views`` reads."""
+    pairs = {PROBE_VIEWS[v][0] for v in views if v in PROBE_VIEWS}
+    if len(pairs) != 1:
+        raise SystemExit(f"views {views} read {len(pairs)} probe pairs, not one")
+    return pairs.pop()
+
+
+def head_probes(views: list[str]) -> dict[str, str]:
+    """The versions of the probe pair a head on ``views`` reads (the head's ``probes``: the checker
+    refuses a detectors file that loads another pair under it)."""
+    from captureguard.core.detection import NSFW_PROBE, NSFW_PROBE_SCENE
+    from tools.detect_v2 import probe
+
+    ps = probe.SETS[pair_of(views)]
+    return {NSFW_PROBE: ps.version(scene=False), NSFW_PROBE_SCENE: ps.version(scene=True)}
+
+
 STILL_VIEWS = [
     "nn640",
     "onsfw",
@@ -303,19 +338,17 @@ STILL_VIEWS = [
 def scene_records(items: list[Any], d: evaluate.Data) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
     """The scene copies' cached views plus their out-of-fold probe scores, the pasted stills'
     indices and the scenes' frame shares (``probe.py`` must have run with the same plan)."""
-    from tools.detect_v2 import probe
-
-    oof = np.load(probe.OOF)
+    oofs = load_oofs()
     plan = scenes.plan(items, d)
     src = np.array([sc.item for sc in plan])
-    if "scene_item" not in oof or not np.array_equal(oof["scene_item"], src):
-        raise SystemExit(f"{probe.OOF} has no scores for these scenes: run tools/detect_v2/probe.py first")
+    if any("scene_item" not in oof or not np.array_equal(oof["scene_item"], src) for oof in oofs.values()):
+        raise SystemExit("the probes' OOF scores have no scores for these scenes: run tools/detect_v2/probe.py first")
     small = {z: scenes.get(items, plan, people=z) for z in (320, 480, 960)}
     recs = [
         {
             **r,
             **{k: small[z][i][k] for z in small for k in (f"pose{z}", f"crops{z}")},
-            **probe_scores(oof, "scene", i),
+            **probe_scores(oofs, "scene", i),
         }
         for i, r in enumerate(scenes.get(items, plan))
     ]
@@ -379,6 +412,7 @@ def cascade(
         "intercept": round(float(m.intercept), 6),
         "weights": {n: round(float(w), 6) for n, w in zip(features, m.weights, strict=True)},
         "features": features,
+        "probes": head_probes(first_views),
         "cascade": {"of": "live", "escalate_at": round(escalate_at, 6), "every": FIRST_EVERY},
         "fitted_on": {
             "views": first_views,
@@ -407,17 +441,17 @@ def mode_report(
     *,
     recs: list[dict[str, Any]],
     s_all: np.ndarray,
-    photo_thr: dict[str, float],
 ) -> list[str]:
-    """One mode's tables: profiles (with and without region rules), scenes, per kind, misses."""
+    """One mode's tables: the shipped profiles (``profiles.toml``, with and without region rules),
+    scenes, per kind, misses."""
     profiles = load_profiles()
     s = s_all[: tr.n_stills]
     report = [f"## {mode}: views {', '.join(views)}; AUC {auc(s, d.y):.3f}", "", evaluate.HEADER]
     for p in ("child", "teen", "adult"):
-        block = photo_thr[p] if p != "child" else 0.5
+        block = profiles[p].block_score
         report.append(evaluate.fmt_table(f"{p} (fused >= {block:.3f})", s >= block, d))
         cls = profiles[p].class_thresholds
-        support = {"child": photo_thr["warn"], "teen": 0.5, "adult": photo_thr["teen"]}[p]
+        support = {"child": profiles["child"].warn_score, "teen": 0.5, "adult": profiles["teen"].block_score}[p]
         reg_alone = region_blocks(recs[: tr.n_stills], views, dict(cls))
         reg = reg_alone & (s >= support)
         title = f"{p} + regions over class thresholds when fused >= {support:.3f}"
@@ -490,6 +524,7 @@ def main() -> None:
             "intercept": round(float(m.intercept) + shift, 6),
             "weights": {n: round(float(w), 6) for n, w in zip(features, m.weights, strict=True)},
             "features": features,
+            "probes": head_probes(views),
             "fitted_on": {
                 "views": views,
                 "l2_standardised": l2,
@@ -509,7 +544,7 @@ def main() -> None:
         }
         if args.write:
             (DATA / f"fusion_{mode}.json").write_text(json.dumps(head, indent=2) + "\n")
-        report += mode_report(mode, views, d, tr, recs=recs, s_all=s_all, photo_thr=thresholds["photo"])
+        report += mode_report(mode, views, d, tr, recs=recs, s_all=s_all)
     report += cascade(
         d,
         tr,

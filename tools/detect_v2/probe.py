@@ -19,10 +19,15 @@
    (motion blur 47 -> 33), so both ship and the heads weigh them. OOF scores of stills and scenes
    for both are kept for the heads (``oof.npz``; keys ``<variant>/<copy>``, ``scene:`` for the
    scene probe), and the per-fold probes for the held-out leak benchmark (``folds*.npz``).
-4. The shipped probes: fitted on all rows, standardisation folded into the weights, written to
-   ``src/captureguard/data/probe_open_nsfw.json`` and ``probe_open_nsfw_scene.json`` (``--write``).
+4. The shipped probes: fitted on all rows, standardisation folded into the weights (``--write``).
+   Two pairs (:data:`SETS`), each with its own OOF scores and fold files: the live path's
+   (``probe_open_nsfw.json``, ``probe_open_nsfw_scene.json``), fitted on the features of people
+   found at 640, and the photo path's (``probe_open_nsfw_photo*.json``), fitted on people found at
+   960. One pair fitted at 960 and shared gave the photo path 67 of 74 but the live path 61 instead
+   of 62 (and fewer small scenes), so each path reads the pair fitted on its own input.
 
-    .venv/bin/python tools/detect_v2/probe.py [--write]     # ~5 min on 2 cores once features are cached
+    .venv/bin/python tools/detect_v2/views.py --views pose960,crops960      # once (the photo pair)
+    .venv/bin/python tools/detect_v2/probe.py [--write] [--set live|photo]  # ~10 min per pair once features are cached
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import json
 import os
 import pickle
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +58,41 @@ OOF = CACHE / "oof.npz"
 FOLDS = CACHE / "folds.npz"
 FOLDS_SCENE = CACHE / "folds_scene.npz"
 OUT_SCENE = OUT.with_name("probe_open_nsfw_scene.json")
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """A pair of probes (the probe and the scene probe) fitted on one input variant, and its files."""
+
+    train: str  #: the :data:`MAX_CROPS` variant whose inputs (every copy, and scenes) it is fitted on
+    out: Path  #: the shipped probe
+    out_scene: Path  #: the shipped scene probe
+    oof: Path  #: OOF scores of every variant's inputs
+    folds: Path  #: per-fold probes (held-out leak benchmark, robust.py)
+    folds_scene: Path
+    tag: str = ""  #: version suffix
+
+    def version(self, *, scene: bool) -> str:
+        return f"probe-open_nsfw-pool{'-scene' if scene else ''}{self.tag}-v1"
+
+    def shipped(self) -> tuple[LinearProbe, LinearProbe]:
+        """The shipped pair (probe, scene probe)."""
+        return LinearProbe.load(self.out), LinearProbe.load(self.out_scene)
+
+
+#: the shipped pairs: the live path's (people at 640), the photo path's (people at 960)
+SETS = {
+    "live": ProbeSet("photo", OUT, OUT_SCENE, OOF, FOLDS, FOLDS_SCENE),
+    "photo": ProbeSet(
+        "photo960",
+        OUT.with_name("probe_open_nsfw_photo.json"),
+        OUT.with_name("probe_open_nsfw_photo_scene.json"),
+        CACHE / "oof_photo.npz",
+        CACHE / "folds_photo.npz",
+        CACHE / "folds_photo_scene.npz",
+        "-people960",
+    ),
+}
 #: OOF key prefix -> fitted with the scene copies: "" the probe (stills and their perturbed
 #: copies), "scene:" the scene probe (the same plus every still pasted small into a frame)
 VARIANTS = {"": False, "scene:": True}
@@ -103,17 +144,17 @@ def matrix(recs: list[dict[str, np.ndarray]], k: int) -> np.ndarray:
     return np.stack([probe_features(r["e"], r["p"][1 : 1 + k]) for r in recs])
 
 
-def inputs(
-    items: list[Item], feats: dict[str, list[dict[str, np.ndarray]]], *, perturbed_sizes: bool
-) -> dict[tuple[str, str], np.ndarray]:
-    """Probe inputs per (copy, variant); the smaller people sizes for the clean copy only unless
-    ``perturbed_sizes``."""
-    by_size = {(p, 640): r for p, r in feats.items()}
-    for z in sorted({z for z, _ in MAX_CROPS.values()} - {640}):
-        for p in feats:
-            if p == "clean" or perturbed_sizes:
-                by_size[(p, z)] = pooled(items, p, z)
-    return {(p, m): matrix(by_size[(p, z)], k) for p in feats for m, (z, k) in MAX_CROPS.items() if (p, z) in by_size}
+def inputs(items: list[Item], copies: list[str], *, perturbed_sizes: bool) -> dict[tuple[str, str], np.ndarray]:
+    """Probe inputs per (copy, variant): every copy at the people sizes a pair is fitted on
+    (:data:`SETS`), the other sizes for the clean copy only unless ``perturbed_sizes``."""
+    trained = {MAX_CROPS[s.train][0] for s in SETS.values()}
+    by_size = {
+        (p, z): pooled(items, p, z)
+        for z in sorted({z for z, _ in MAX_CROPS.values()})
+        for p in copies
+        if p == "clean" or perturbed_sizes or z in trained
+    }
+    return {(p, m): matrix(by_size[(p, z)], k) for p in copies for m, (z, k) in MAX_CROPS.items() if (p, z) in by_size}
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -191,69 +232,83 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
-    ap.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
+    ap.add_argument("--write", action="store_true", help="write the shipped probe files of the pairs fitted")
+    ap.add_argument("--set", choices=sorted(SETS), action="append", help="fit only this pair (default: both)")
     ap.add_argument(
-        "--perturbed-sizes", action="store_true", help="perturbed copies' features for the smaller people sizes too"
+        "--perturbed-sizes", action="store_true", help="perturbed copies' features for the other people sizes too"
     )
     args = ap.parse_args()
     items = read_manifest(args.manifest)
     d = evaluate.Data.of(items)
-    feats = {p: pooled(items, p) for p in ("clean", *PERTURBATIONS)}
-    x = inputs(items, feats, perturbed_sizes=args.perturbed_sizes)
+    copies = ["clean", *PERTURBATIONS]
+    x = inputs(items, copies, perturbed_sizes=args.perturbed_sizes)
     plan = scenes.plan(items, d)
     srecs = {z: scenes.get(items, plan, people=z) for z in {z for z, _ in MAX_CROPS.values()}}
     src = np.array([s.item for s in plan])
+    area = np.array([s.area for s in plan])
     sx = {m: matrix(srecs[z], k) for m, (z, k) in MAX_CROPS.items()}
-    sy = d.y[src]
-    variants = VARIANTS
-    oof, fold_w, fold_b = grouped_cv(d, x, sx, src, list(feats))
-    for prefix in variants:  # per-fold probes: the held-out leak benchmark (bench/held_out.py)
+    for name in args.set or list(SETS):
+        fit_set(name, d, x, sx, src, area=area, copies=copies, items=items, write=args.write)
+
+
+def fit_set(
+    name: str,
+    d: evaluate.Data,
+    x: dict[tuple[str, str], np.ndarray],
+    sx: dict[str, np.ndarray],
+    src: np.ndarray,
+    *,
+    area: np.ndarray,
+    copies: list[str],
+    items: list[Item],
+    write: bool,
+) -> None:
+    """The pair ``SETS[name]``: grouped CV (OOF scores, fold probes), its table, and the pair fitted
+    on all rows (``x``/``sx``: :func:`inputs` and the scene copies' inputs, ``src`` their stills)."""
+    ps = SETS[name]
+    oof, fold_w, fold_b = grouped_cv(d, x, sx, src, copies, train=ps.train)
+    for prefix in VARIANTS:  # per-fold probes: the held-out leak benchmark (bench/held_out.py)
         ids = sorted(f for p, f in fold_w if p == prefix)
         np.savez(
-            FOLDS_SCENE if prefix else FOLDS,
+            ps.folds_scene if prefix else ps.folds,
             fold=np.array(ids),
             weights=np.stack([fold_w[(prefix, f)] for f in ids]),
             intercept=np.array([fold_b[(prefix, f)] for f in ids]),
         )
-    np.savez(
-        OOF,
-        sha=np.array([it.sha256 for it in items]),
-        scene_item=src,
-        scene_area=np.array([s.area for s in plan]),
-        **oof,
-    )
+    np.savez(ps.oof, sha=np.array([it.sha256 for it in items]), scene_item=src, scene_area=area, **oof)
+    print(f"\n## the {name} pair, fitted on {ps.train} inputs ({ps.oof.name})\n")
     print(evaluate.HEADER.replace("| system |", "| probe alone (OOF; threshold <= 1% FB pooled and on people) |"))
-    for prefix in variants:
+    sy, pos = d.y[src], d.y == 1
+    for prefix in VARIANTS:
         for m, (_, k) in MAX_CROPS.items():
             s = oof[f"{prefix}{m}/clean"]
             t = evaluate.threshold_for(s, d)
             print(evaluate.fmt_table(f"{prefix}{m} (top crop of {k}), AUC {auc(s, d.y):.3f}", s >= t, d))
-            pos = d.y == 1
             costs = ", ".join(
                 f"{p} {int((oof[f'{prefix}{m}/{p}'][pos] >= t).sum())}" for p in PERTURBATIONS if (p, m) in x
             )
             print(f"  recall under perturbation at that threshold ({int((s[pos] >= t).sum())} clean): {costs}")
-            print("  " + scene_line(oof[f"{prefix}{m}/scene"], sy, np.array([s.area for s in plan]), t))
-    for with_scenes in variants.values():
-        w, b = fit_all(d, x, sx, src, list(feats), with_scenes=with_scenes)
-        copies = ["clean", *PERTURBATIONS] + (["scenes (tools/detect_v2/scenes.py)"] if with_scenes else [])
+            print("  " + scene_line(oof[f"{prefix}{m}/scene"], sy, area, t))
+    for prefix, with_scenes in VARIANTS.items():
+        w, b = fit_all(d, x, sx, src, copies, with_scenes=with_scenes, train=ps.train)
+        z, k = MAX_CROPS[ps.train]
         probe: dict[str, Any] = {
-            "version": "probe-open_nsfw-pool-scene-v1" if with_scenes else "probe-open_nsfw-pool-v1",
+            "version": ps.version(scene=with_scenes),
             "features": "open_nsfw pool (Reshape:0, 1024) of the whole image, then of the top-scored person crop",
             "fitted_on": {
                 "manifest": "eval/manifest.csv (v2), stills",
-                "copies": copies,
+                "people": f"YOLO11n-pose at input {z}, top crop among {k}",
+                "copies": copies + (["scenes (tools/detect_v2/scenes.py)"] if with_scenes else []),
                 "model": f"scikit-learn LogisticRegression(C={C}, class_weight='balanced') on standardised features",
-                "command": ".venv/bin/python tools/detect_v2/probe.py --write",
+                "command": f".venv/bin/python tools/detect_v2/probe.py --write --set {name}",
             },
             "intercept": round(b, 8),
             "weights": [float(f"{v:.7g}") for v in w],
         }
-        if args.write:
-            out = OUT_SCENE if with_scenes else OUT
+        if write:
+            out = ps.out_scene if prefix else ps.out
             out.write_text(json.dumps(probe) + "\n")
             print("wrote", out)
 

@@ -40,13 +40,14 @@ def fold_probe_scores(
     items: list[view_cache.Item], d: evaluate.Data, pert: str, idx: np.ndarray, views: list[str]
 ) -> dict[str, np.ndarray]:
     """Probe view (``probe*``, ``sprobe*``) -> the fold probes' scores of the perturbed stills ``idx``."""
-    folds = {"": np.load(probe.FOLDS), "s": np.load(probe.FOLDS_SCENE)}
     pooled: dict[int, list[dict[str, np.ndarray]]] = {}  # people size -> features, read once
     out = {}
-    for m, view in fit_heads.PROBE_VIEWS.items():
-        wanted = [prefix for prefix in folds if prefix + view in views]
+    for view, (pair, m) in fit_heads.PROBE_VIEWS.items():
+        wanted = [prefix for prefix in ("", "s") if prefix + view in views]
         if not wanted:
             continue
+        ps = probe.SETS[pair]
+        folds = {"": np.load(ps.folds), "s": np.load(ps.folds_scene)}
         z, k = probe.MAX_CROPS[m]
         if z not in pooled:
             pooled[z] = probe.pooled([items[i] for i in idx], pert, z)

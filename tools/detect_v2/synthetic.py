@@ -5,7 +5,7 @@ cached views and tabulates the block rate by variant (nude / underwear / swimwea
 (clean render / camera-degraded), skin tone (0 lightest .. 7 darkest) and view.
 
     .venv/bin/python tools/detect_v2/views.py --manifest ../shared/data/synthetic/manifest.csv \
-        --views nn640,onsfw,pose640,crops640,pose320,crops320,pose480,crops480
+        --views nn640,onsfw,pose640,crops640,pose320,crops320,pose480,crops480,pose960,crops960
     .venv/bin/python tools/detect_v2/synthetic.py
 """
 
@@ -28,21 +28,22 @@ MANIFEST = view_cache.DEFAULT_MANIFEST.parents[1] / "synthetic" / "manifest.csv"
 
 def with_shipped_probe(items: list[Any], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The cached views plus the shipped probes' scores (these renders are never fitted on), for
-    every probe variant (people size, crops) ``probe.py`` knows."""
-    from captureguard.core.probe import SHIPPED_SCENE, LinearProbe, probe_features
+    every probe view ``fit_heads.py`` knows (its pair, people size, crops)."""
+    from captureguard.core.probe import probe_features
     from tools.detect_v2 import probe as probe_tool
 
-    shipped, scene = LinearProbe.load(), LinearProbe.load(shipped=SHIPPED_SCENE)
+    shipped = {name: ps.shipped() for name, ps in probe_tool.SETS.items()}
     sizes = {z for z, _ in probe_tool.MAX_CROPS.values()}
     feats = {z: probe_tool.pooled(items, "clean", z) for z in sizes}
     out = []
     for i, r in enumerate(recs):
         scores = {}
-        for m, view in fit_heads.PROBE_VIEWS.items():
+        for view, (pair, m) in fit_heads.PROBE_VIEWS.items():
             z, k = probe_tool.MAX_CROPS[m]
             f = feats[z][i]
             x = probe_features(f["e"], f["p"][1 : 1 + k])
-            scores[view], scores[f"s{view}"] = shipped.probability(x), scene.probability(x)
+            plain, scene = shipped[pair]
+            scores[view], scores[f"s{view}"] = plain.probability(x), scene.probability(x)
         out.append({**r, **scores})
     return out
 

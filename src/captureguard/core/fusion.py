@@ -159,7 +159,8 @@ class FusionModel:
         weights: feature name (a key of :data:`FEATURES`) -> weight.
         version: identifies the fitted parameters in reports.
         extra: other fitted settings shipped with the head (``cascade``: a first stage's
-            ``escalate_at`` and ``every``, read by the checker).
+            ``escalate_at`` and ``every``; ``probes``: label -> version of the probe whose scores the
+            head was fitted on; both read by the checker).
     """
 
     intercept: float
@@ -181,7 +182,7 @@ class FusionModel:
                 float(data["intercept"]),
                 {k: float(v) for k, v in data["weights"].items()},
                 str(data.get("version", "unversioned")),
-                {k: v for k, v in data.items() if k == "cascade"},
+                {k: v for k, v in data.items() if k in ("cascade", "probes")},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"invalid fusion parameters: {exc}") from exc

