@@ -75,7 +75,7 @@ def card_section(doc: dict[str, Any], eval_command: str) -> str:
         "`profile:child:flagged`: blocked or warned). **The development-set rows are in-sample**: the "
         "shipped probe and heads were fitted on these very stills (the probe alone, on 2,048 features, "
         "nearly memorises them), so their recall says nothing about new images; the out-of-fold figures "
-        "are in `bench/results/detect_v2.md` (v2.2 photo: 62/74, 17/1754). Use the dev rows to compare "
+        "are in `bench/results/detect_v2.md` (v2.3 photo: 67/74, 17/1754). Use the dev rows to compare "
         "groups with each other, and the synthetic rows (never fitted on) for coverage."
     )
     tables = coverage_blocks(child, heading="h3")[1:]  # the card has its own heading

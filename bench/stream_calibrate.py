@@ -3,6 +3,7 @@
     python bench/stream_calibrate.py                      # all dev positives and safe videos (~30-40 min)
     python bench/stream_calibrate.py --from-json /tmp/stream_calibrate.json   # re-choose, no models
     python bench/stream_calibrate.py --apply              # ...and write the choice into the defaults
+    python bench/stream_calibrate.py --from-json RAW --restill   # the photo path changed, the live one not
 
 Re-run it whenever the live models or the live head change: it measures with the **current** live
 checker (``Checker.create(mode="live", profile="child")``) and nothing in it holds a score. The

@@ -179,3 +179,15 @@ def test_support_is_part_of_strictness() -> None:
         "lax", block_score=0.5, warn_score=0.3, class_thresholds={"ANUS_EXPOSED": 0.4}, region_support_score=0.4
     )
     assert SUPPORTED.is_stricter_or_equal(lax) and not lax.is_stricter_or_equal(SUPPORTED)
+
+
+def test_shipped_child_profile_blocks_a_supported_region_but_not_a_lone_one() -> None:
+    """v2.3: a region over its class threshold blocks once the fused score reaches the warn score
+    (a nude back: BUTTOCKS_EXPOSED 0.7 under a fused 0.4), never on its own (a face read as
+    genitalia under a fused 0.1)."""
+    child = load_profiles()["child"]
+    supported = decide(assessment(0.4, BUTTOCKS_EXPOSED=0.7), child)
+    assert supported.decision is Decision.BLOCK
+    assert "BUTTOCKS_EXPOSED" in {r.code for r in supported.reasons}
+    assert decide(assessment(0.1, FEMALE_GENITALIA_EXPOSED=0.9), child).decision is Decision.ALLOW
+    assert decide(assessment(0.4), child).decision is Decision.WARN  # no region: the fused score alone

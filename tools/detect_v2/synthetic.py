@@ -1,7 +1,8 @@
 """Coverage/fairness table on the synthetic CG bodies (kept OUT of the headline metrics).
 
-Scores each render with the shipped heads (``data/fusion_<mode>.json``, child block 0.5) from the
-cached views and tabulates the block rate by variant (nude / underwear / swimwear / tight), copy
+Decides each render with the shipped heads (``data/fusion_<mode>.json``) and the shipped child
+profile (``profiles.toml``: the fused score, and a region over its class threshold with the fused
+score at the profile's ``region_support_score``) from the cached views and tabulates the block rate by variant (nude / underwear / swimwear / tight), copy
 (clean render / camera-degraded), skin tone (0 lightest .. 7 darkest) and view.
 
     .venv/bin/python tools/detect_v2/views.py --manifest ../shared/data/synthetic/manifest.csv \
@@ -20,6 +21,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
 from captureguard.core.fusion import FusionModel
+from captureguard.core.policy import decide, load_profiles
+from captureguard.core.verdict import Decision
 from tools.detect_v2 import evaluate, fit_heads
 from tools.detect_v2 import views as view_cache
 
@@ -56,12 +59,13 @@ def main(out: Path | None = None, command: str = ".venv/bin/python tools/detect_
         import csv
 
         notes = {r["path"]: r for r in csv.DictReader(fh)}
+    child = load_profiles()["child"]
     for mode, (views, _, _) in fit_heads.MODES.items():
         head = FusionModel.load(mode=mode)
         table: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         for it, rec in zip(items, recs, strict=True):
             row = notes[str(it.path.relative_to(MANIFEST.parent))]
-            blocked = head.assess(evaluate.detections_of(rec, views)).score >= 0.5
+            blocked = decide(head.assess(evaluate.detections_of(rec, views)), child).decision is Decision.BLOCK
             variant = it.kind.removeprefix("synthetic_").removesuffix("_cam")
             copy = "camera" if it.kind.endswith("_cam") else "render"
             tone = m.group(1) if (m := re.search(r"skin tone (\d)", row["notes"])) else "?"
@@ -75,7 +79,10 @@ def main(out: Path | None = None, command: str = ".venv/bin/python tools/detect_
                 if key[0]:
                     table[key][0] += int(blocked)
                     table[key][1] += 1
-        rows.append(f"\n### {mode} head, child (block at 0.5)\n\n| group | value | blocked |\n|---|---|---|")
+        rows.append(
+            f"\n### {mode} head, child (block at {child.block_score:g}; a region over its class threshold at"
+            f" {child.region_support_score:g})\n\n| group | value | blocked |\n|---|---|---|"
+        )
         for (g, v), (b, n) in sorted(table.items()):
             rows.append(f"| {g} | {v} | {b}/{n} |")
     text = "\n".join(rows)

@@ -60,7 +60,8 @@ def run_photo_demo(*, out_dir: Path, profile: str) -> None:
         hits[s.label] += correct
         evidence = [r for r in v.reasons if r.code != "FUSED"][:2]
         top = ", ".join(f"{r.code.lower()} {r.score:.2f}" for r in evidence) or "-"
-        mark = "" if correct else "  <-- " + ("MISSED" if s.label == "nudity" else "FALSE BLOCK")
+        wrong = "MISSED" if s.label == "nudity" else f"FALSE {v.decision.name}"  # a warned photo is not saved either
+        mark = "" if correct else "  <-- " + wrong
         size = f"{frame.width}x{frame.height}"
         print(
             f"{s.label:8s} {v.decision.value.upper():8s} {v.score:5.2f} {times[-1]:4.0f} {size:>9s} "
