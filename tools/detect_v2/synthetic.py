@@ -2,8 +2,9 @@
 
 Decides each render with the shipped heads (``data/fusion_<mode>.json``) and the shipped child
 profile (``profiles.toml``: the fused score, and a region over its class threshold with the fused
-score at the profile's ``region_support_score``) from the cached views and tabulates the block rate by variant (nude / underwear / swimwear / tight), copy
-(clean render / camera-degraded), skin tone (0 lightest .. 7 darkest) and view.
+score at the profile's ``region_support_score``) from the cached views and tabulates the block
+rate by variant (nude / underwear / swimwear / tight), copy (clean render / camera-degraded), skin
+tone (0 lightest .. 7 darkest) and view.
 
     .venv/bin/python tools/detect_v2/views.py --manifest ../shared/data/synthetic/manifest.csv \
         --views nn640,onsfw,pose640,crops640,pose320,crops320,pose480,crops480,pose960,crops960
