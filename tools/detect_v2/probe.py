@@ -27,7 +27,7 @@
    of 62 (and fewer small scenes), so each path reads the pair fitted on its own input.
 
     .venv/bin/python tools/detect_v2/views.py --views pose960,crops960      # once (the photo pair)
-    .venv/bin/python tools/detect_v2/probe.py [--write] [--set live|photo]  # ~10 min per pair once features are cached
+    .venv/bin/python tools/detect_v2/probe.py [--write] [--set live|photo]  # ~4 min per pair once features are cached
 """
 
 from __future__ import annotations
