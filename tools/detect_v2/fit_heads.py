@@ -474,11 +474,17 @@ def main() -> None:
     ap.add_argument(
         "--stills-only",
         action="store_true",
-        help="the v2.1 baseline: no scene probe, heads fitted on stills; writes only its fold heads and report",
+        help="the v2.1 baseline: no scene probe, heads fitted on stills; writes only its fold heads and report"
+        " (on the current probe pairs and people sizes: re-run it after probe.py before"
+        " bench/stream_calibrate.py --held-out stills-only)",
     )
     ap.add_argument("--live-people", type=int, choices=(320, 480, 640), default=LIVE_PEOPLE)
     ap.add_argument(
-        "--photo-people", type=int, choices=(640, 960), default=PHOTO_PEOPLE, help="the photo path's people input size"
+        "--photo-people",
+        type=int,
+        choices=(640, 960),
+        default=PHOTO_PEOPLE,
+        help="the photo path's people input size (960: with the photo probe pair, shipped; 640: the live pair, v2.2)",
     )
     args = ap.parse_args()
     if args.stills_only and args.write:
