@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from captureguard.core.detection import Detections
-from captureguard.core.fusion import FEATURES, FusionModel, class_scores
+from captureguard.core.fusion import FEATURES, Calibration, FusionModel, class_scores
 from captureguard.errors import ConfigError
 from captureguard.testing import region, whole
 
@@ -61,3 +61,47 @@ def test_unknown_feature_is_a_config_error(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"weights": {}}))
     with pytest.raises(ConfigError, match="invalid fusion parameters"):
         FusionModel.load(bad)
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def test_calibration_puts_each_knot_on_its_target_and_keeps_the_order() -> None:
+    cal = Calibration(((-1.0, -0.8), (0.0, 0.0), (1.0, 1.45), (3.0, 2.94)))
+    for a, b in cal.knots:
+        assert cal.apply(a) == pytest.approx(b)
+    assert cal.apply(0.5) == pytest.approx(0.725)  # linear between knots
+    assert cal.apply(-3.0) == pytest.approx(-2.8)  # slope 1 beyond the outer knots
+    assert cal.apply(5.0) == pytest.approx(4.94)
+    zs = [i / 10 for i in range(-80, 81)]
+    out = [cal.apply(z) for z in zs]
+    assert out == sorted(out) and len(set(out)) == len(out)
+
+
+def test_a_calibrated_head_blocks_at_its_own_point() -> None:
+    """The head's teen point (score 0.73) lands on the teen block score 0.81: a frame just above
+    its point reaches 0.81, one just below does not; the child point (0.5) stays where it is."""
+    knots = ((0.0, 0.0), (_logit(0.73), _logit(0.81)))
+    plain = FusionModel(0.0, {"nsfw_logit": 1.0}, "t")
+    cal = FusionModel(0.0, {"nsfw_logit": 1.0}, "t", calibration=Calibration(knots))
+    for p in (0.2, 0.5):
+        assert cal.assess(whole(p)).score == pytest.approx(plain.assess(whole(p)).score)
+    assert cal.assess(whole(0.731)).score >= 0.81 > plain.assess(whole(0.731)).score
+    assert cal.assess(whole(0.729)).score < 0.81
+
+
+@pytest.mark.parametrize(
+    "knots",
+    [(), ((0.0, 0.0), (0.0, 1.0)), ((0.0, 1.0), (1.0, 0.5)), ((0.0, float("nan")),), ((0.0, 0.0), (float("inf"), 9.0))],
+)
+def test_a_calibration_that_is_not_increasing_or_finite_is_refused(knots: tuple[tuple[float, float], ...]) -> None:
+    with pytest.raises(ConfigError, match="calibration"):
+        Calibration(knots)
+
+
+def test_a_head_file_with_a_broken_calibration_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="calibration"):
+        FusionModel.from_mapping({"intercept": 0.0, "weights": {}, "calibration": {"knots": [[0, 1], [1, 0]]}})
+    with pytest.raises(ConfigError, match="calibration"):
+        FusionModel.from_mapping({"intercept": 0.0, "weights": {}, "calibration": {"points": []}})

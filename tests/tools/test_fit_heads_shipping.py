@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
+from importlib.resources import files
+
+import pytest
 from tools.detect_v2 import fit_heads, probe
 
 from captureguard.core.fusion import FusionModel
+from captureguard.core.policy import load_profiles
 from captureguard.core.probe import LinearProbe
 from captureguard.models.base import load_detector_configs
 
@@ -28,3 +34,28 @@ def test_each_head_names_the_probe_pair_of_its_views() -> None:
     first = FusionModel.load(mode="live_first").extra["probes"]
     assert first == FusionModel.load(mode="live").extra["probes"]
     assert LinearProbe.load(probe.SETS["photo"].out).version != LinearProbe.load(probe.SETS["live"].out).version
+
+
+@pytest.mark.parametrize("mode", ["photo", "live"])
+def test_each_head_meets_the_profile_thresholds_at_its_own_points(mode: str) -> None:
+    """Each head's calibration puts its own OOF points (``cv.oof_thresholds``, from fit_heads.py) on
+    the shared profile thresholds, a hair under each, so a profile means the same budget in both
+    paths (before v2.4 the photo path's teen profile sat at the live head's point: 46 instead of 55
+    of 74). A refit that changes the points without re-writing the calibration fails here."""
+    head = FusionModel.load(mode=mode)
+    assert head.calibration is not None
+    points = json.loads(files("captureguard").joinpath("data", f"fusion_{mode}.json").read_text())["cv"][
+        "oof_thresholds"
+    ]
+    profiles = load_profiles()
+    targets = {
+        "warn": profiles["child"].warn_score,
+        "child": profiles["child"].block_score,
+        "teen": profiles["teen"].block_score,
+        "adult": profiles["adult"].block_score,
+    }
+    for name, target in targets.items():
+        z = math.log(points[name] / (1 - points[name]))
+        got = 1 / (1 + math.exp(-head.calibration.apply(z)))
+        assert got == pytest.approx(target, abs=2e-4), name
+        assert got < target, name  # a safe still at the point is not blocked

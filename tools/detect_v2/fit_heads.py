@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
-from captureguard.core.fusion import EXPOSED_INTIMATE, EXPOSED_SKIN, class_scores
-from captureguard.core.policy import load_profiles
+from captureguard.core.fusion import EXPOSED_INTIMATE, EXPOSED_SKIN, Calibration, class_scores
+from captureguard.core.policy import Profile, load_profiles
 from tools.calibrate_fusion import auc, fit
 from tools.detect_v2 import evaluate, scenes
 from tools.detect_v2 import views as view_cache
@@ -240,6 +240,32 @@ def fold_json(
         }
         for f, h in heads.items()
     }
+
+
+def calibration(s: np.ndarray, d: evaluate.Data, profiles: dict[str, Profile]) -> tuple[Calibration, dict[str, float]]:
+    """The map that puts this head's own OOF points (``s``: OOF scores of the stills, shifted so
+    the child point is 0.5) on the profiles' thresholds: the warn point (:data:`WARN_RATE`) on the
+    child warn score, the child point on 0.5, the teen and adult points (:data:`RATES`) on their block
+    scores. Each point lands a hair (1e-4 in logit) under its threshold, as the child point does, so
+    a safe still at the point stays below it. Returns the calibration and the points."""
+    points = {p: float(evaluate.threshold_for(s, d, r)) for p, r in RATES.items()}
+    points["warn"] = float(evaluate.threshold_for(s, d, WARN_RATE))
+    child = profiles["child"]
+    if child.block_score != 0.5:
+        raise SystemExit(
+            f"profiles.toml: the child block score must be 0.5 (the heads' shift), not {child.block_score}"
+        )
+    targets = {"warn": child.warn_score, "teen": profiles["teen"].block_score, "adult": profiles["adult"].block_score}
+    knots = sorted([(logit(points[name]) + 1e-4, logit(target)) for name, target in targets.items()] + [(0.0, 0.0)])
+    if [k[1] for k in knots] != sorted(k[1] for k in knots):
+        raise SystemExit(f"the head's points {points} are not in the order of the profile thresholds {targets}")
+    return Calibration(tuple(knots)), points
+
+
+def calibrated(scores: np.ndarray, cal: Calibration) -> np.ndarray:
+    """``scores`` through ``cal`` (as :meth:`FusionModel.assess` does)."""
+    z = np.log(np.clip(scores, 1e-12, 1 - 1e-12) / np.clip(1 - scores, 1e-12, 1))
+    return np.asarray(1 / (1 + np.exp(-np.array([cal.apply(float(v)) for v in z]))))
 
 
 def logit(p: float) -> float:
@@ -467,7 +493,11 @@ def mode_report(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help="write fusion_<mode>.json, profiles.toml thresholds")
+    ap.add_argument(
+        "--write",
+        action="store_true",
+        help="write fusion_<mode>.json (not profiles.toml: each head is calibrated to its thresholds)",
+    )
     ap.add_argument(
         "--fit-scenes", action="store_true", help="fit the heads on the scene copies too (measured, not shipped)"
     )
@@ -506,6 +536,7 @@ def main() -> None:
         "",
     ]
     thresholds: dict[str, dict[str, float]] = {}
+    profiles = load_profiles()
     oofs: dict[str, np.ndarray] = {}
     per_fold: dict[str, dict[str, Any]] = {}
     for mode, (views, _, l2) in mode_views.items():
@@ -518,10 +549,13 @@ def main() -> None:
         # exactly at the OOF <= 1% point stays below the shipped 0.5
         shift = -logit(t_child) - 1e-4
         s, s_all = shifted(s, shift), shifted(s_all, shift)
+        # each head's own teen/adult/warn points onto the shared profile thresholds
+        cal, thr = calibration(s, d, profiles)
+        knots = {"knots": [[round(a, 6), round(b, 6)] for a, b in cal.knots]}
+        cal = Calibration.from_mapping(knots)  # the rounded knots, as shipped
+        s_all = calibrated(s_all, cal)
         oofs[mode] = s_all
-        per_fold[mode] = fold_json(fold_heads, features, shift, f"v2-{mode}")
-        thr = {p: float(evaluate.threshold_for(s, d, r)) for p, r in RATES.items()}
-        thr["warn"] = float(evaluate.threshold_for(s, d, WARN_RATE))
+        per_fold[mode] = fold_json(fold_heads, features, shift, f"v2-{mode}", calibration=knots)
         thresholds[mode] = thr
         m = tr.head(x, features, l2)
         head = {
@@ -530,6 +564,13 @@ def main() -> None:
             "weights": {n: round(float(w), 6) for n, w in zip(features, m.weights, strict=True)},
             "features": features,
             "probes": head_probes(views),
+            "calibration": {
+                **knots,
+                "note": (
+                    "logit knots (head, profile): this head's OOF warn / child / teen / adult points"
+                    " (cv.oof_thresholds) onto the profiles' child warn, 0.5, teen and adult block scores"
+                ),
+            },
             "fitted_on": {
                 "views": views,
                 "l2_standardised": l2,
@@ -544,7 +585,7 @@ def main() -> None:
                 "child_point": (
                     "OOF score at which <= 1% of all safe stills and <= 1% of people photos are blocked, shifted to 0.5"
                 ),
-                "oof_thresholds": {k: round(v, 4) for k, v in thr.items()},
+                "oof_thresholds": {k: round(v, 6) for k, v in thr.items()},
             },
         }
         if args.write:

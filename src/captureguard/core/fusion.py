@@ -8,6 +8,7 @@ fitted at build time by ``tools/calibrate_fusion.py`` with grouped cross-validat
 from __future__ import annotations
 
 import importlib.resources
+import itertools
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -151,8 +152,51 @@ def class_scores(found: Detections) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """A monotone map of a head's logit onto the profiles' scale (piecewise linear in logit).
+
+    Each path's head has its own out-of-fold operating points (the score at which it blocks <= 1%,
+    0.5%, 0.2% of the dev set's safe stills, ...), but the profiles hold one set of thresholds for
+    both paths. The knots ``(head logit, profile logit)`` put each of the head's points exactly on the
+    profile threshold it stands for, so ``block_score = 0.81`` means the teen budget in either
+    path. Between knots the map is linear, beyond the outer knots it has slope 1 (the head's own
+    scale, shifted). It never changes the order of two scores.
+    """
+
+    knots: tuple[tuple[float, float], ...]
+
+    def __post_init__(self) -> None:
+        if not self.knots:
+            raise ConfigError("a calibration needs at least one knot")
+        flat = [v for knot in self.knots for v in knot]
+        if not all(math.isfinite(v) for v in flat):
+            raise ConfigError(f"calibration knots must be finite, got {self.knots}")
+        for (a0, b0), (a1, b1) in itertools.pairwise(self.knots):
+            if not (a1 > a0 and b1 > b0):
+                raise ConfigError(f"calibration knots must increase in both coordinates, got {self.knots}")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Calibration:
+        """Build from ``{"knots": [[head_logit, profile_logit], ...]}``."""
+        try:
+            return cls(tuple((float(a), float(b)) for a, b in data["knots"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid calibration: {exc}") from exc
+
+    def apply(self, z: float) -> float:
+        """The profile-scale logit of head logit ``z``."""
+        knots = self.knots
+        if z <= knots[0][0]:
+            return knots[0][1] + (z - knots[0][0])
+        for (a0, b0), (a1, b1) in itertools.pairwise(knots):
+            if z <= a1:
+                return b0 + (z - a0) * (b1 - b0) / (a1 - a0)
+        return knots[-1][1] + (z - knots[-1][0])
+
+
+@dataclass(frozen=True)
 class FusionModel:
-    """Logistic fusion: ``score = sigmoid(intercept + sum(weights[f] * feature_f))``.
+    """Logistic fusion: ``score = sigmoid(calibration(intercept + sum(weights[f] * feature_f)))``.
 
     Attributes:
         intercept: bias term.
@@ -161,12 +205,15 @@ class FusionModel:
         extra: other fitted settings shipped with the head (``cascade``: a first stage's
             ``escalate_at`` and ``every``; ``probes``: label -> version of the probe whose scores the
             head was fitted on; both read by the checker).
+        calibration: maps the logit onto the profiles' scale (:class:`Calibration`); None: the
+            logistic score as it is.
     """
 
     intercept: float
     weights: Mapping[str, float]
     version: str = "unversioned"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    calibration: Calibration | None = None
 
     def __post_init__(self) -> None:
         known = set(FEATURES) | set(DETECTION_FEATURES)
@@ -183,6 +230,7 @@ class FusionModel:
                 {k: float(v) for k, v in data["weights"].items()},
                 str(data.get("version", "unversioned")),
                 {k: v for k, v in data.items() if k in ("cascade", "probes")},
+                Calibration.from_mapping(data["calibration"]) if data.get("calibration") is not None else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"invalid fusion parameters: {exc}") from exc
@@ -225,6 +273,8 @@ class FusionModel:
         z = self.intercept + sum(w * self.feature(name, found, scores, g) for name, w in self.weights.items())
         if not math.isfinite(z):  # a NaN feature would make every threshold comparison false
             raise DetectionError(f"fusion {self.version} produced a non-finite score from {scores}, {g}")
+        if self.calibration is not None:
+            z = self.calibration.apply(z)
         fused = 1.0 / (1.0 + math.exp(-min(max(z, -500.0), 500.0)))
         support = tuple(r for r in regions if r.code in EXPOSED_INTIMATE + EXPOSED_SKIN and r.score >= 0.25)
         extra = []
