@@ -6,7 +6,9 @@ probes (``probe.py``: the probe and the scene probe) and are fitted on the still
 copies (``scenes.py``) are scored out of fold: how a small artwork in a camera frame fares. The shipped head is
 then fitted on all stills and its intercept shifted so that the OOF operating point of the child
 profile (<= 1% false blocks on all safe stills AND on people photos) sits at score 0.5 in both
-modes, so one set of profile thresholds serves both heads.
+modes. Each head also gets a monotone calibration (``calibration``: piecewise linear in logit) that
+puts its own warn, teen and adult points on the profiles' warn, teen and adult scores, so one set of
+profile thresholds means the same budgets in both paths (``profiles.toml`` is not written).
 
     .venv/bin/python tools/detect_v2/views.py                 # cache the views (once)
     .venv/bin/python tools/detect_v2/fit_heads.py [--write]   # tables -> bench/results/detect_v2.md
@@ -265,7 +267,8 @@ def calibration(s: np.ndarray, d: evaluate.Data, profiles: dict[str, Profile]) -
 def calibrated(scores: np.ndarray, cal: Calibration) -> np.ndarray:
     """``scores`` through ``cal`` (as :meth:`FusionModel.assess` does)."""
     z = np.log(np.clip(scores, 1e-12, 1 - 1e-12) / np.clip(1 - scores, 1e-12, 1))
-    return np.asarray(1 / (1 + np.exp(-np.array([cal.apply(float(v)) for v in z]))))
+    out: np.ndarray = 1 / (1 + np.exp(-np.array([cal.apply(float(v)) for v in z])))
+    return out
 
 
 def logit(p: float) -> float:

@@ -1,0 +1,335 @@
+"""Three ideas for the live path's misses and false withholding, measured and not shipped (v2.4).
+
+Each prints the live (and photo) heads' grouped-CV, out-of-fold tables next to the shipped
+recipe's, from the same caches as ``fit_heads.py``; ``--out`` writes them to
+``bench/results/detect_v2_not_shipped.md``. Nothing here is read at run time.
+
+* ``tiles``: open_nsfw's pooled features of a fixed grid of square tiles (side 2/3 of the short
+  side: 3 x 2 tiles on a 16:9 frame), read by a third probe fitted like the scene probe (the whole
+  image's features and the top tile's; stills and scene copies, grouped CV), as a head feature;
+  and the top tile's open_nsfw probability as one. Motivation: in the held-out leak clips that
+  leak most, the people the live check crops are the background video's, not the artwork's.
+* ``videos``: the dev set's safe video frames (``videos.py``; every 6th frame, grouped by video)
+  as training negatives of the live heads, then of the live probe pair as well. Motivation: two
+  of the 35 videos (an animated film, a signing hand close to the camera) hold most of the 4.6 s
+  per minute the live check withholds.
+* ``art``: the safe artworks repeated 3x / 6x in the heads' training (harder negatives), and
+  what the child threshold would cost if every safe category (art too) had to stay <= 1%.
+
+    .venv/bin/python tools/detect_v2/not_shipped.py [tiles|videos|art ...] [--out]   # ~12 min all, the first time
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import pickle
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
+
+from captureguard.core.probe import probe_features
+from tools.calibrate_fusion import DEFAULT_MANIFEST, Item, auc, load_frame, read_manifest
+from tools.detect_v2 import evaluate, fit_heads, probe, scenes, videos
+from tools.detect_v2 import views as view_cache
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "bench" / "results" / "detect_v2_not_shipped.md"
+TILES = Path(os.environ.get("CG_V2_CACHE", "/tmp/cg_v2_cache")) / "tiles"
+
+
+class Rows:
+    """The cross-validation's rows: the dev stills, their scene copies and (optionally) video
+    frames, with the cached views and the shipped recipe's OOF probe scores."""
+
+    def __init__(self) -> None:
+        self.items = read_manifest(DEFAULT_MANIFEST)
+        self.d = evaluate.Data.of(self.items)
+        self.plan = scenes.plan(self.items, self.d)
+        self.src = np.array([s.item for s in self.plan])
+        self.area = np.array([s.area for s in self.plan])
+        still = fit_heads.with_probe(self.items, view_cache.get(self.items, fit_heads.STILL_VIEWS))
+        scene, _, _ = fit_heads.scene_records(self.items, self.d)
+        self.recs = still + scene
+
+    @property
+    def n(self) -> int:
+        return len(self.items)
+
+    def training(self) -> fit_heads.Training:
+        return fit_heads.Training.of(self.d, self.src, self.area, fit_scenes=False)
+
+    def line(self, title: str, s_all: np.ndarray, tr: fit_heads.Training) -> list[str]:
+        """A :data:`HEADER` row: the stills at the child point (<= 1% pooled and on people), then
+        the scene copies at that point."""
+        s = s_all[: self.n]
+        t = evaluate.threshold_for(s, self.d)
+        scene = tr.scene_rows(s_all[: len(tr.y)], t)[0].strip("| ").split(" | ")
+        row = evaluate.fmt_table(f"{title}; AUC {auc(s, self.d.y):.3f}", s >= t, self.d)
+        return [f"{row} {' / '.join(scene[:-1])} | {scene[-1]} |"]
+
+
+#: evaluate.HEADER with the scene copies' columns
+HEADER = (
+    "| system | recall (nude) | FB all safe | FB people | FB clothing | FB art | FB other"
+    " | nude scenes at 10 / 20 / 35 / 50% of the frame | safe scenes |\n|" + "---|" * 9
+)
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(p / (1 - p)))
+
+
+# ---------------------------------------------------------------- tiles
+def tile_boxes(h: int, w: int, frac: float = 2 / 3) -> list[tuple[int, int, int, int]]:
+    """Square tiles of side ``frac`` x the short side, ceil(side / tile) per axis, evenly spaced."""
+    s = round(frac * min(h, w))
+    nx, ny = math.ceil(w / s), math.ceil(h / s)
+    xs = np.linspace(0, w - s, nx).round().astype(int) if nx > 1 else [(w - s) // 2]
+    ys = np.linspace(0, h - s, ny).round().astype(int) if ny > 1 else [(h - s) // 2]
+    return [(int(x), int(y), int(x) + s, int(y) + s) for y in ys for x in xs]
+
+
+def tile_features(rows: Rows) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """Per still and per scene copy: open_nsfw's probabilities ``p`` and pooled features ``e`` of
+    its tiles (cached under ``$CG_V2_CACHE/tiles``)."""
+    from tqdm import tqdm
+
+    from captureguard.models.open_nsfw import nsfw_probability, open_nsfw_input
+    from captureguard.models.probe import nsfw_probe_detector
+
+    clf = None
+
+    def of(bgr: np.ndarray) -> dict[str, np.ndarray]:
+        nonlocal clf
+        clf = clf or nsfw_probe_detector(input_size=640, max_crops=0, probe=probe.UNFITTED).classifier
+        views = [np.ascontiguousarray(bgr[b:d, a:c]) for a, b, c, d in tile_boxes(*bgr.shape[:2])]
+        out = clf.run_all(np.concatenate([open_nsfw_input(v) for v in views]))
+        return {"p": nsfw_probability(out[0]).astype(np.float32), "e": out[1].astype(np.float32)}
+
+    def cached(f: Path, make: Callable[[], np.ndarray]) -> dict[str, np.ndarray]:
+        if not f.exists():
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(pickle.dumps(of(make())))
+        return dict(pickle.loads(f.read_bytes()))
+
+    def still(it: Item) -> Callable[[], np.ndarray]:
+        return lambda: np.asarray(load_frame(it.path).bgr)
+
+    def scene(sc: scenes.Scene) -> Callable[[], np.ndarray]:
+        items = rows.items
+        return lambda: scenes.render(
+            np.asarray(load_frame(items[sc.item].path).bgr),
+            np.asarray(load_frame(items[sc.background].path).bgr),
+            sc.area,
+            sc.seed,
+        )
+
+    st = [
+        cached(TILES / "clean" / f"{it.sha256[:24]}.pkl", still(it))
+        for it in tqdm(rows.items, desc="tiles, stills", mininterval=10)
+    ]
+    sc = [
+        cached(TILES / "scenes" / scenes.cache_name(rows.items, s), scene(s))
+        for s in tqdm(rows.plan, desc="tiles, scenes", mininterval=10)
+    ]
+    return st, sc
+
+
+def tiles(rows: Rows) -> list[str]:
+    t_st, t_sc = tile_features(rows)
+    whole = np.stack(
+        [pickle.loads((probe.CACHE / "clean" / f"{it.sha256[:24]}.pkl").read_bytes())["e"][0] for it in rows.items]
+        + [r["e"][0] for r in scenes.get(rows.items, rows.plan)]
+    )
+    top = np.stack([r["e"][int(np.argmax(r["p"]))] for r in t_st + t_sc])
+    x = np.hstack([whole, top])
+    tmax = np.array([float(r["p"].max()) for r in t_st + t_sc])
+    d = rows.d
+    y = np.concatenate([d.y, d.y[rows.src]])
+    folds = np.concatenate([d.folds, d.folds[rows.src]])
+    oof = np.zeros(len(y))
+    for f in np.unique(d.folds):  # fitted like the scene probe: stills and scene copies
+        w, b = probe.fit(x[folds != f], y[folds != f])
+        oof[folds == f] = probe.sigmoid(x[folds == f] @ w + b)
+    tr = rows.training()
+    out = ["## tiles", "", HEADER]
+    out += rows.line("tile probe alone", oof, tr)
+    out += rows.line("top tile's open_nsfw probability alone", tmax, tr)
+    fit_heads.MONOTONE.update({"x:tile_probe", "x:tile_max"})
+    for mode, (views, _, l2) in fit_heads.MODES.items():
+        base = evaluate.features(rows.recs, views, fit_heads.FEATURES)
+        for title, cols, names in (
+            ("as shipped", [], []),
+            ("+ tile probe", [logit(oof)], ["x:tile_probe"]),
+            ("+ top tile", [logit(tmax)], ["x:tile_max"]),
+        ):
+            xx = np.column_stack([base, *cols]) if cols else base
+            out += rows.line(f"{mode} head {title}", tr.oof(xx, fit_heads.FEATURES + names, l2), tr)
+    return [*out, ""]
+
+
+# ---------------------------------------------------------------- videos
+def video_rows(rows: Rows) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """The safe video frames (records, folds, file names), each scored by the live pair's probes
+    of its own fold (fitted without the video's fold: out of fold)."""
+    frames = videos.plan(rows.d)
+    recs = videos.get(frames)
+    fold = np.array([vf.fold for vf in frames])
+    name = np.array([Path(vf.path).name for vf in frames])
+    ps = probe.SETS["live"]
+    plain, scene = np.load(ps.folds), np.load(ps.folds_scene)
+    j = {int(f): i for i, f in enumerate(plain["fold"])}
+    for r, f in zip(recs, fold, strict=True):
+        x = probe_features(r["e"], r["p"][1:3])
+        r["probek2"] = float(probe.sigmoid(x @ plain["weights"][j[f]] + plain["intercept"][j[f]]))
+        r["sprobek2"] = float(probe.sigmoid(x @ scene["weights"][j[f]] + scene["intercept"][j[f]]))
+    return recs, fold, name
+
+
+def refit_live_probes(
+    rows: Rows, vrecs: list[dict[str, Any]], vfold: np.ndarray
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The live pair refitted in grouped CV with the video frames as negatives too: copies of the
+    rows' and the video frames' records with probek2/sprobek2 replaced by these probes' OOF scores."""
+    from tqdm import tqdm
+
+    d, items = rows.d, rows.items
+    copies = ["clean", *probe.PERTURBATIONS]
+    x = probe.inputs(items, copies, perturbed_sizes=False)
+    srecs = scenes.get(items, rows.plan)
+    train = probe.SETS["live"].train
+    k_train, k_live = probe.MAX_CROPS[train][1], probe.MAX_CROPS["live"][1]
+    sx = {k: probe.matrix(srecs, k) for k in (k_train, k_live)}
+    vx = {k: probe.matrix(vrecs, k) for k in (k_train, k_live)}
+    sy, sf = d.y[rows.src], d.folds[rows.src]
+    oof = {p: (np.zeros(rows.n), np.zeros(len(sy)), np.zeros(len(vrecs))) for p in probe.VARIANTS}
+    for f in tqdm(np.unique(d.folds), desc="live probes with video negatives", mininterval=20):
+        te, ste, vte = d.folds == f, sf == f, vfold == f
+        for prefix, with_scenes in probe.VARIANTS.items():
+            xs = np.vstack(
+                [x[(p, train)][~te] for p in copies]
+                + ([sx[k_train][~ste]] if with_scenes else [])
+                + [vx[k_train][~vte]]
+            )
+            ys = np.concatenate(
+                [np.tile(d.y[~te], len(copies))] + ([sy[~ste]] if with_scenes else []) + [np.zeros(int((~vte).sum()))]
+            )
+            w, b = probe.fit(xs, ys)
+            st, sc, vi = oof[prefix]
+            st[te] = probe.sigmoid(x[("clean", "live")][te] @ w + b)
+            sc[ste] = probe.sigmoid(sx[k_live][ste] @ w + b)
+            vi[vte] = probe.sigmoid(vx[k_live][vte] @ w + b)
+    recs = [dict(r) for r in rows.recs + vrecs]
+    for prefix, (st, sc, vi) in oof.items():
+        key = "sprobek2" if prefix else "probek2"
+        for r, v in zip(recs, np.concatenate([st, sc, vi]), strict=True):
+            r[key] = float(v)
+    return recs[: len(rows.recs)], recs[len(rows.recs) :]
+
+
+def video_lines(
+    rows: Rows,
+    recs: list[dict[str, Any]],
+    vrecs: list[dict[str, Any]],
+    *,
+    vfold: np.ndarray,
+    vname: np.ndarray,
+    what: str,
+) -> list[str]:
+    """Live heads fitted without and with the video frames (``recs``: the stills' and scenes')."""
+    views, _, l2 = fit_heads.MODES["live"]
+    recs = recs + vrecs
+    x = evaluate.features(recs, views, fit_heads.FEATURES)
+    d, n, nv = rows.d, rows.n, len(vrecs)
+    base = rows.training()
+    y = np.concatenate([base.y, np.zeros(nv, int)])
+    folds = np.concatenate([base.folds, vfold])
+    area = np.concatenate([base.area, np.zeros(nv)])
+    video = np.arange(len(y)) >= len(base.y)
+    out = []
+    for title, fitted in (
+        ("heads on the stills", np.arange(len(y)) < n),
+        ("heads on the stills and video frames", (np.arange(len(y)) < n) | video),
+    ):
+        tr = fit_heads.Training(y, folds, area, n, fitted)
+        s_all = tr.oof(x, fit_heads.FEATURES, l2)
+        t = evaluate.threshold_for(s_all[:n], d)
+        v = s_all[video] >= t
+        per = ", ".join(f"{k} {int(v[vname == k].sum())}" for k in sorted(set(vname)) if v[vname == k].any())
+        out += rows.line(f"live, {what}, {title}", s_all, base)
+        out.append(f"| &nbsp;&nbsp;video frames over that point (OOF): {int(v.sum())}/{nv} ({per}) |")
+    return out
+
+
+def video_study(rows: Rows) -> list[str]:
+    vrecs, vfold, vname = video_rows(rows)
+    out = ["## videos", "", HEADER]
+    out += video_lines(rows, rows.recs, vrecs, vfold=vfold, vname=vname, what="shipped probes")
+    recs, vrecs = refit_live_probes(rows, vrecs, vfold)
+    out += video_lines(rows, recs, vrecs, vfold=vfold, vname=vname, what="probes with video negatives")
+    return [*out, ""]
+
+
+# ---------------------------------------------------------------- art
+def art(rows: Rows) -> list[str]:
+    out = ["## art", "", HEADER]
+    d, n = rows.d, rows.n
+    for mode, (views, _, l2) in fit_heads.MODES.items():
+        x = evaluate.features(rows.recs, views, fit_heads.FEATURES)
+        tr = rows.training()
+        s_all = tr.oof(x, fit_heads.FEATURES, l2)
+        s = s_all[:n]
+        out += rows.line(f"{mode} as shipped", s_all, tr)
+        every = evaluate.threshold_for(s, d, 0.01, cats=("people", "art", "other", "clothing"))
+        out.append(evaluate.fmt_table(f"{mode}, threshold with every safe category <= 1%", s >= every, d) + " | |")
+        art_rows = np.where(d.cats == "art")[0]
+        for times in (3, 6):
+            rep = np.repeat(art_rows, times - 1)
+            heavy = fit_heads.Training(
+                np.concatenate([tr.y, tr.y[rep]]),
+                np.concatenate([tr.folds, tr.folds[rep]]),
+                np.concatenate([tr.area, tr.area[rep]]),
+                n,
+                np.concatenate([tr.fitted, np.ones(len(rep), bool)]),
+            )
+            s_heavy = heavy.oof(np.vstack([x, x[rep]]), fit_heads.FEATURES, l2)[: len(tr.y)]
+            out += rows.line(f"{mode}, safe artworks x{times} in training", s_heavy, tr)
+    return [*out, ""]
+
+
+STUDIES: dict[str, Callable[[Rows], list[str]]] = {"tiles": tiles, "videos": video_study, "art": art}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("study", nargs="*", help=f"of {', '.join(STUDIES)} (default: all)")
+    ap.add_argument("--out", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
+    args = ap.parse_args()
+    unknown = sorted(set(args.study) - set(STUDIES))
+    if unknown:
+        ap.error(f"unknown studies {unknown}; choose from {', '.join(STUDIES)}")
+    rows = Rows()
+    lines = [
+        "# Detection v2.4: measured, not shipped (grouped CV, out of fold, child point)",
+        "",
+        "Command: `.venv/bin/python tools/detect_v2/not_shipped.py --out` (tools/detect_v2/not_shipped.py docstring).",
+        "",
+    ]
+    for name in args.study or list(STUDIES):
+        part = STUDIES[name](rows)
+        print("\n".join(part), flush=True)
+        lines += part
+    if args.out:
+        OUT.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
