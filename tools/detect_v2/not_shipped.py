@@ -45,8 +45,8 @@ TILES = Path(os.environ.get("CG_V2_CACHE", "/tmp/cg_v2_cache")) / "tiles"
 
 
 class Rows:
-    """The cross-validation's rows: the dev stills, their scene copies and (optionally) video
-    frames, with the cached views and the shipped recipe's OOF probe scores."""
+    """The cross-validation's rows: the dev stills and their scene copies, with the cached views
+    and the shipped recipe's OOF probe scores (the video study adds its frames after them)."""
 
     def __init__(self) -> None:
         self.items = read_manifest(DEFAULT_MANIFEST)
