@@ -147,7 +147,7 @@ def tiles(rows: Rows) -> list[str]:
     t_st, t_sc = tile_features(rows)
     whole = np.stack(
         [pickle.loads((probe.CACHE / "clean" / f"{it.sha256[:24]}.pkl").read_bytes())["e"][0] for it in rows.items]
-        + [r["e"][0] for r in scenes.get(rows.items, rows.plan)]
+        + [r["e"][0] for r in rows.recs[rows.n :]]
     )
     top = np.stack([r["e"][int(np.argmax(r["p"]))] for r in t_st + t_sc])
     x = np.hstack([whole, top])
@@ -204,7 +204,7 @@ def refit_live_probes(
     d, items = rows.d, rows.items
     copies = ["clean", *probe.PERTURBATIONS]
     x = probe.inputs(items, copies, perturbed_sizes=False)
-    srecs = scenes.get(items, rows.plan)
+    srecs = rows.recs[rows.n :]  # the scene copies' records carry open_nsfw's p and e
     train = probe.SETS["live"].train
     k_train, k_live = probe.MAX_CROPS[train][1], probe.MAX_CROPS["live"][1]
     sx = {k: probe.matrix(srecs, k) for k in (k_train, k_live)}

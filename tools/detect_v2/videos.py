@@ -31,13 +31,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
+from captureguard.evaluation.manifest import VIDEO_KIND_PREFIX, VIDEO_SUFFIXES
 from tools.calibrate_fusion import DEFAULT_MANIFEST
 from tools.detect_v2 import evaluate
 
 CACHE = Path(os.environ.get("CG_V2_CACHE", "/tmp/cg_v2_cache")) / "videos"
 #: every STEP-th decoded frame (the live path checks about every third frame of 30 fps video)
 STEP = 6
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mpg", ".gif", ".webm", ".mov")
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ def safe_videos(manifest: Path = DEFAULT_MANIFEST) -> list[dict[str, str]]:
     return [
         r
         for r in rows
-        if r["label"] == "safe" and (Path(r["path"]).suffix.lower() in VIDEO_SUFFIXES or r["kind"].startswith("video"))
+        if r["label"] == "safe"
+        and (Path(r["path"]).suffix.lower() in VIDEO_SUFFIXES or r["kind"].startswith(VIDEO_KIND_PREFIX))
     ]
 
 
