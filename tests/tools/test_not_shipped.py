@@ -1,4 +1,4 @@
-"""The measured-not-shipped studies' building blocks (tools/detect_v2/videos.py, not_shipped.py)."""
+"""The measured-not-shipped studies' building blocks (tools/detect_v2/videos.py, not_shipped.py, cells.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tools.calibrate_fusion import Item
-from tools.detect_v2 import evaluate, not_shipped, videos
+from tools.calibrate_fusion import Item, auc
+from tools.detect_v2 import cells, evaluate, not_shipped, videos
 
 
 def _manifest(tmp_path: Path) -> Path:
@@ -49,3 +49,52 @@ def test_tiles_are_squares_inside_the_frame_that_cover_it(hw: tuple[int, int]) -
         covered[y0:y1, x0:x1] = True
     assert covered.all()
     assert len(boxes) == {(720, 1280): 6, (1280, 720): 6, (500, 500): 4}.get(hw, len(boxes)) <= 6
+
+
+def test_lse_pooling_runs_from_the_mean_to_the_max() -> None:
+    z = np.random.default_rng(0).normal(size=(5, 49))
+    mean, share = cells.lse_pool(z, None)
+    np.testing.assert_allclose(mean, z.mean(1))
+    np.testing.assert_allclose(share.sum(1), 1.0)
+    soft, share = cells.lse_pool(z, 1.0)
+    np.testing.assert_allclose(soft, np.log(np.exp(z).mean(1)), rtol=1e-6)
+    np.testing.assert_allclose(share.sum(1), 1.0)
+    assert (soft > mean).all()
+    sharp, _ = cells.lse_pool(z, 200.0)
+    np.testing.assert_allclose(sharp, z.max(1) - np.log(49) / 200.0, atol=1e-3)  # ~ the max
+
+
+def test_a_sharp_cell_read_out_finds_one_hot_cell_that_the_mean_dilutes() -> None:
+    # 400 bags of 49 cells, 6 features; a positive bag has ONE cell shifted along feature 0 (a small
+    # artwork in a frame); every cell also carries bag-level noise along feature 0
+    rng = np.random.default_rng(1)
+    y = np.repeat([0.0, 1.0], 200)
+    x = rng.normal(size=(400, 49, 6)) + rng.normal(scale=0.6, size=(400, 1, 1)) * np.eye(6)[0]
+    x[y == 1, 7, 0] += 5.0
+    train, test = np.arange(400) % 2 == 0, np.arange(400) % 2 == 1
+    aucs = {}
+    for r in (None, 10.0):
+        w, b = cells.fit_mil(x[train], y[train], r, lam=1e-3)
+        aucs[r] = auc(cells.score(x[test], w, b, r), y[test])
+    assert aucs[10.0] > 0.9 and aucs[None] < 0.7, aucs
+
+
+@pytest.mark.parametrize("hw", [(720, 1280), (1280, 720), (224, 224)])
+@pytest.mark.parametrize("cell", [0, 24, 48, 6])
+def test_the_zoom_is_centred_on_the_most_nude_looking_cell_and_stays_in_the_frame(
+    hw: tuple[int, int], cell: int
+) -> None:
+    cam = np.zeros(1024, np.float32)
+    cam[3] = 1.0
+    cell_map = np.zeros((49, 1024), np.float16)
+    cell_map[cell, 3] = 5.0  # this cell alone adds to the nsfw logit
+    h, w = hw
+    i, j = divmod(cell, 7)
+    cy, cx = (16 + 32 * (i + 0.5)) / 256 * h, (16 + 32 * (j + 0.5)) / 256 * w
+    for (x0, y0, x1, y1), frac in zip(cells.zoom_boxes(cell_map, hw, cam), cells.ZOOM_SIDES, strict=True):
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+        assert x1 - x0 == y1 - y0 == int(frac * min(h, w))
+        # centred on the cell unless the frame's edge pushes it in; the cell stays inside
+        assert x0 <= cx <= x1 and y0 <= cy <= y1
+        if x0 > 0 and x1 < w:
+            assert abs((x0 + x1) / 2 - cx) <= 1

@@ -53,3 +53,7 @@ def test_render_pastes_the_whole_still_at_its_share(area: float, art_hw: tuple[i
     rows, cols = np.flatnonzero(white.any(axis=1)), np.flatnonzero(white.any(axis=0))
     assert rows[0] >= 0 and rows[-1] <= 719 and cols[0] >= 0 and cols[-1] <= 1279
     assert white[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].mean() > 0.95  # one solid rectangle
+    # placement() names the same rectangle (the crop study's "perfect locator" box)
+    x0, y0, x1, y1 = scenes.placement(art_hw, area, seed=7)[3]
+    assert abs(x0 - cols[0]) <= 2 and abs(x1 - 1 - cols[-1]) <= 2
+    assert abs(y0 - rows[0]) <= 2 and abs(y1 - 1 - rows[-1]) <= 2

@@ -1,4 +1,4 @@
-"""Three ideas for the live path's misses and false withholding, measured and not shipped (v2.4).
+"""Ideas for the live path's misses and false withholding, measured and not shipped (v2.4, v2.5).
 
 Each prints the live (and photo) heads' grouped-CV, out-of-fold tables next to the shipped
 recipe's, from the same caches as ``fit_heads.py``; ``--out`` writes them to
@@ -15,8 +15,14 @@ recipe's, from the same caches as ``fit_heads.py``; ``--out`` writes them to
   per minute the live check withholds.
 * ``art``: the safe artworks repeated 3x / 6x in the heads' training (harder negatives), and
   what the child threshold would cost if every safe category (art too) had to stay <= 1%.
+* ``cells`` (v2.5): open_nsfw's last feature map read cell by cell and pooled sharply
+  (``cells.py``), alone and as a head feature.
+* ``crops`` (v2.5): which crop the probe's second input should be: the person crops (as shipped),
+  a zoom at open_nsfw's most nude-looking cell, the pasted still's own box (a perfect locator: an
+  upper bound), or every tile scored by a multiple-instance probe.
 
-    .venv/bin/python tools/detect_v2/not_shipped.py [tiles|videos|art ...] [--out]   # ~12 min all, the first time
+    .venv/bin/python tools/detect_v2/not_shipped.py [tiles|videos|art|cells|crops ...] [--out]
+    # ~35 min for all five the first time (caches under $CG_V2_CACHE), ~25 min after
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `
 
 from captureguard.core.probe import probe_features
 from tools.calibrate_fusion import DEFAULT_MANIFEST, Item, auc, load_frame, read_manifest
-from tools.detect_v2 import evaluate, fit_heads, probe, scenes, videos
+from tools.detect_v2 import cells, evaluate, fit_heads, probe, scenes, videos
 from tools.detect_v2 import views as view_cache
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -305,7 +311,131 @@ def art(rows: Rows) -> list[str]:
     return [*out, ""]
 
 
-STUDIES: dict[str, Callable[[Rows], list[str]]] = {"tiles": tiles, "videos": video_study, "art": art}
+# ---------------------------------------------------------------- cells
+#: (LSE sharpness, None = the mean; PCA dimensions) of the spatial read-outs compared
+CELL_READOUTS = ((None, 128), (1.0, 128), (10.0, 128))
+CELL_L2 = 1e-3
+#: the 67 grouped folds merged into this many for the read-outs (a PCA and an L-BFGS fit over ~3,900
+#: bags x 49 cells per fold); each merged fold holds whole grouped folds, so no score is in-sample
+CELL_FOLDS = 10
+
+
+def cell_study(rows: Rows) -> list[str]:
+    """open_nsfw's last feature map read cell by cell and pooled (``cells.py``), alone and as a head
+    feature; the heads fitted on the stills (as shipped) and on the stills and scenes."""
+    st, sc = cells.maps(rows.items, rows.plan)
+    x = np.concatenate([st, sc])
+    d = rows.d
+    y = np.concatenate([d.y, d.y[rows.src]]).astype(float)
+    folds = np.concatenate([d.folds, d.folds[rows.src]]) % CELL_FOLDS
+    tr = rows.training()
+    out = ["## cells", "", HEADER]
+    oof = {}
+    for r, k in CELL_READOUTS:
+        name = f"{'mean' if r is None else f'LSE r={r:g}'}, {k} dims"
+        oof[name] = cells.cv(x, y, folds, r, k=k, lam=CELL_L2)
+        out += rows.line(f"cell read-out alone, {name}", probe.sigmoid(oof[name]), tr)
+    fit_heads.MONOTONE.add("x:cells")
+    for fit_scenes in (False, True):
+        tr_h = fit_heads.Training.of(d, rows.src, rows.area, fit_scenes=fit_scenes)
+        how = "fitted on stills and scenes" if fit_scenes else "as shipped"
+        for mode, (views, _, l2) in fit_heads.MODES.items():
+            base = evaluate.features(rows.recs, views, fit_heads.FEATURES)
+            out += rows.line(f"{mode} head {how}", tr_h.oof(base, fit_heads.FEATURES, l2), tr)
+            for name, z in oof.items():
+                if name.startswith("mean"):
+                    continue
+                xx = np.column_stack([base, np.clip(z, -30, 30)])
+                out += rows.line(
+                    f"{mode} head {how} + cells ({name})", tr_h.oof(xx, [*fit_heads.FEATURES, "x:cells"], l2), tr
+                )
+    return [*out, ""]
+
+
+def crop_study(rows: Rows) -> list[str]:
+    """Where the live check looks: the probe's second input (whole image + one crop) taken from the
+    person crops (as shipped), a zoom at open_nsfw's most nude-looking cell, the pasted still's own
+    box (a perfect locator), and the tiles read by a multiple-instance probe (every tile scored, the
+    scores pooled). Probes fitted like the scene probe, on the stills and their scene copies (no
+    perturbed copies here, so the person-crop row is this table's baseline, not the shipped probe); and
+    the tiles' pooled score as a live head feature."""
+    d, n = rows.d, rows.n
+    crops = cells.crop_features(rows.items, rows.plan)
+    person = [pickle.loads((probe.CACHE / "clean" / f"{it.sha256[:24]}.pkl").read_bytes()) for it in rows.items]
+    person += rows.recs[n:]
+    whole = np.stack([r["e"][0] for r in person])
+    y = np.concatenate([d.y, d.y[rows.src]])
+    folds = np.concatenate([d.folds, d.folds[rows.src]])
+    tr = rows.training()
+
+    def oof_probe(second: np.ndarray) -> np.ndarray:
+        x = np.hstack([whole, second])
+        out = np.zeros(len(y))
+        for f in np.unique(d.folds):
+            w, b = probe.fit(x[folds != f], y[folds != f])
+            out[folds == f] = probe.sigmoid(x[folds == f] @ w + b)
+        return out
+
+    top2 = np.stack([r["e"][1 + int(np.argmax(r["p"][1:3]))] if len(r["p"]) > 1 else r["e"][0] for r in person])
+    out = ["## crops", "", HEADER]
+    out += rows.line("whole + top of 2 person crops (the live probe's inputs)", oof_probe(top2), tr)
+    for k, frac in enumerate(cells.ZOOM_SIDES):
+        out += rows.line(f"whole + zoom at open_nsfw's top cell, side {frac:g}", oof_probe(crops["zoom"][:, k]), tr)
+    out += rows.line("whole + the pasted still's own box x1.2 (a perfect locator)", oof_probe(crops["oracle"]), tr)
+    t_st, t_sc = tile_features(rows)
+    bags = np.stack(
+        [
+            np.stack(([np.concatenate([w, w])] + [np.concatenate([w, e]) for e in t["e"]]) * TILE_BAG)[:TILE_BAG]
+            for w, t in zip(whole, t_st + t_sc, strict=True)
+        ]
+    ).astype(np.float32)
+    tile_mil: dict[str, np.ndarray] = {}
+    for r in (None, 10.0):
+        z = np.zeros(len(y))
+        merged = folds % CELL_FOLDS
+        for f in np.unique(merged):
+            test = merged == f
+            mu, proj = cells.pca(bags[~test], TILE_DIMS, step=3)
+            w, b = cells.fit_mil((bags[~test] - mu) @ proj, y[~test].astype(float), r, CELL_L2)
+            z[test] = cells.score((bags[test] - mu) @ proj, w, b, r)
+        how = "mean" if r is None else f"LSE r={r:g}"
+        tile_mil[how] = z
+        out += rows.line(
+            f"tiles, multiple-instance probe ({how}, {TILE_DIMS} dims, {CELL_FOLDS} folds)", probe.sigmoid(z), tr
+        )
+    fit_heads.MONOTONE.add("x:tiles_mil")
+    views, _, l2 = fit_heads.MODES["live"]
+    base = evaluate.features(rows.recs, views, fit_heads.FEATURES)
+    for fit_scenes in (False, True):
+        tr_h = fit_heads.Training.of(d, rows.src, rows.area, fit_scenes=fit_scenes)
+        how = "fitted on stills and scenes" if fit_scenes else "as shipped"
+        xx = np.column_stack([base, np.clip(tile_mil["LSE r=10"], -30, 30)])
+        out += rows.line(f"live head {how}", tr_h.oof(base, fit_heads.FEATURES, l2), tr)
+        out += rows.line(
+            f"live head {how} + tiles (LSE r=10)", tr_h.oof(xx, [*fit_heads.FEATURES, "x:tiles_mil"], l2), tr
+        )
+    hit = crops["hit"]
+    nude = y[n:] == 1
+    per = ", ".join(
+        f"{a:.0%} {int(hit[nude & (rows.area == a)].sum())}/{int((nude & (rows.area == a)).sum())}"
+        for a in scenes.POSITIVE_AREAS
+    )
+    out += ["", f"The zoom's centre cell lies on the pasted nude still in: {per} of the nude scenes."]
+    return [*out, ""]
+
+
+#: tiles' bag size: the whole image (as its own instance) and up to 6 tiles, repeated to fill
+TILE_BAG = 7
+TILE_DIMS = 256
+
+
+STUDIES: dict[str, Callable[[Rows], list[str]]] = {
+    "tiles": tiles,
+    "videos": video_study,
+    "art": art,
+    "cells": cell_study,
+    "crops": crop_study,
+}
 
 
 def main() -> None:
@@ -318,7 +448,7 @@ def main() -> None:
         ap.error(f"unknown studies {unknown}; choose from {', '.join(STUDIES)}")
     rows = Rows()
     lines = [
-        "# Detection v2.4: measured, not shipped (grouped CV, out of fold, child point)",
+        "# Detection v2.4-v2.5: measured, not shipped (grouped CV, out of fold, child point)",
         "",
         "Command: `.venv/bin/python tools/detect_v2/not_shipped.py --out` (tools/detect_v2/not_shipped.py docstring).",
         "",

@@ -84,12 +84,10 @@ def plan(items: list[Item], d: evaluate.Data) -> list[Scene]:
     return out
 
 
-def render(art_bgr: np.ndarray, bg_bgr: np.ndarray, area: float, seed: int) -> np.ndarray:
-    """``art_bgr`` covering ``area`` of a 1280x720 frame over ``bg_bgr``, whole in view, JPEG'd."""
-    from captureguard.sources.composite import Placed
-    from captureguard.sources.synthetic import Pan, Still
-
-    ih, iw = art_bgr.shape[:2]
+def placement(hw: tuple[int, int], area: float, seed: int) -> tuple[float, float, float, tuple[int, int, int, int]]:
+    """Where :func:`render` puts a still of size ``hw`` (height, width): ``(frame share, centre x,
+    centre y as fractions of the frame, its box in frame pixels)``."""
+    ih, iw = hw
     ow, oh = FRAME_WH
     w = min(float(ow), np.sqrt(area * ow * oh * iw / ih))
     h = min(float(oh), w * ih / iw)
@@ -98,6 +96,16 @@ def render(art_bgr: np.ndarray, bg_bgr: np.ndarray, area: float, seed: int) -> n
     rng = np.random.default_rng(seed)
     cx = rng.uniform(w / 2, ow - w / 2) / ow if w < ow else 0.5
     cy = rng.uniform(h / 2, oh - h / 2) / oh if h < oh else 0.5
+    box = (round(cx * ow - w / 2), round(cy * oh - h / 2), round(cx * ow + w / 2), round(cy * oh + h / 2))
+    return area, cx, cy, box
+
+
+def render(art_bgr: np.ndarray, bg_bgr: np.ndarray, area: float, seed: int) -> np.ndarray:
+    """``art_bgr`` covering ``area`` of a 1280x720 frame over ``bg_bgr``, whole in view, JPEG'd."""
+    from captureguard.sources.composite import Placed
+    from captureguard.sources.synthetic import Pan, Still
+
+    area, cx, cy = placement(art_bgr.shape[:2], area, seed)[:3]
     shot = Placed(
         Still(art_bgr, unsafe=True),
         Pan(Still(bg_bgr, unsafe=False), 1.0, zoom=(1.0, 1.0)),
