@@ -6,8 +6,8 @@ activations, min-max ranges from 64 dev stills drawn with a fixed seed from
 13 first), YOLO11n-pose (people) and NudeNet 320n (run at 640). Three variants:
 
 * ``all``: every node of the three models quantized;
-* ``yolo heads float``: the two YOLO models' detection heads (``/model.23/`` and ``/model.22/``:
-  box decoding, class scores, keypoints) left in float;
+* ``yolo heads float``: as ``all``, but the two YOLO models' detection heads (``/model.23/`` and
+  ``/model.22/``: box decoding, class scores, keypoints) left in float;
 * ``open_nsfw only``: the two YOLO models stay float.
 
 Speed: one ``session.run`` per model on one 1280x720 dev frame's input (2 intra-op threads, as
