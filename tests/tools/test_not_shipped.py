@@ -98,3 +98,18 @@ def test_the_zoom_is_centred_on_the_most_nude_looking_cell_and_stays_in_the_fram
         assert x0 <= cx <= x1 and y0 <= cy <= y1
         if x0 > 0 and x1 < w:
             assert abs((x0 + x1) / 2 - cx) <= 1
+
+
+def test_a_report_of_some_studies_keeps_the_other_studies_tables() -> None:
+    head = "# Report\n\nCommand: `not_shipped.py --out`\n"
+    old = head + "\n## tiles\n\n| old tiles |\n\n## art\n\n| old art |\n\n## crops\n\n| old crops |\n\n"
+    new = head + "\n## crops\n\n| new crops |\n\n## cells\n\n| new cells |\n\n"
+    out = not_shipped.merged(old, new)
+    assert out == (
+        head
+        + "\n## tiles\n\n| old tiles |\n\n## art\n\n| old art |\n\n## cells\n\n| new cells |\n"
+        + "\n## crops\n\n| new crops |\n\n"
+    )
+    assert not_shipped.merged(out, out) == out
+    in_order = head + "\n## cells\n\n| new cells |\n\n## crops\n\n| new crops |\n\n"
+    assert not_shipped.merged("", new) == in_order  # sections in STUDIES order

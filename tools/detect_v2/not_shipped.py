@@ -358,7 +358,8 @@ def crop_study(rows: Rows) -> list[str]:
     box (a perfect locator), and the tiles read by a multiple-instance probe (every tile scored, the
     scores pooled). Probes fitted like the scene probe, on the stills and their scene copies (no
     perturbed copies here, so the person-crop row is this table's baseline, not the shipped probe); and
-    the tiles' pooled score as a live head feature."""
+    the tiles' pooled score as a live head feature (heads fitted on the stills, on the stills and
+    scenes, and on the stills counted 4x and the scenes)."""
     d, n = rows.d, rows.n
     crops = cells.crop_features(rows.items, rows.plan)
     person = [pickle.loads((probe.CACHE / "clean" / f"{it.sha256[:24]}.pkl").read_bytes()) for it in rows.items]
@@ -406,14 +407,19 @@ def crop_study(rows: Rows) -> list[str]:
     fit_heads.MONOTONE.add("x:tiles_mil")
     views, _, l2 = fit_heads.MODES["live"]
     base = evaluate.features(rows.recs, views, fit_heads.FEATURES)
-    for fit_scenes in (False, True):
-        tr_h = fit_heads.Training.of(d, rows.src, rows.area, fit_scenes=fit_scenes)
-        how = "fitted on stills and scenes" if fit_scenes else "as shipped"
-        xx = np.column_stack([base, np.clip(tile_mil["LSE r=10"], -30, 30)])
-        out += rows.line(f"live head {how}", tr_h.oof(base, fit_heads.FEATURES, l2), tr)
-        out += rows.line(
-            f"live head {how} + tiles (LSE r=10)", tr_h.oof(xx, [*fit_heads.FEATURES, "x:tiles_mil"], l2), tr
-        )
+    xx = np.column_stack([base, np.clip(tile_mil["LSE r=10"], -30, 30)])
+    for how, tr_h in (
+        ("as shipped", fit_heads.Training.of(d, rows.src, rows.area, fit_scenes=False)),
+        ("fitted on stills and scenes", fit_heads.Training.of(d, rows.src, rows.area, fit_scenes=True)),
+        ("fitted on stills x4 and scenes", still_weighted(rows, STILL_WEIGHT)),
+    ):
+        extra = len(tr_h.y) - len(tr.y)  # the repeated stills, after the scenes
+        for title, x, names in (
+            ("", base, fit_heads.FEATURES),
+            (" + tiles (LSE r=10)", xx, [*fit_heads.FEATURES, "x:tiles_mil"]),
+        ):
+            xr = np.vstack([x, x[: rows.n][np.tile(np.arange(rows.n), extra // rows.n)]]) if extra else x
+            out += rows.line(f"live head {how}{title}", tr_h.oof(xr, names, l2)[: len(tr.y)], tr)
     hit = crops["hit"]
     nude = y[n:] == 1
     per = ", ".join(
@@ -422,6 +428,24 @@ def crop_study(rows: Rows) -> list[str]:
     )
     out += ["", f"The zoom's centre cell lies on the pasted nude still in: {per} of the nude scenes."]
     return [*out, ""]
+
+
+#: a still counts this many times in a head fitted on the stills and the scenes (scenes once)
+STILL_WEIGHT = 4
+
+
+def still_weighted(rows: Rows, times: int) -> fit_heads.Training:
+    """The stills-and-scenes training with every still repeated ``times`` in all (the copies are
+    appended after the scenes, in their own folds; out-of-fold scores of the first rows only)."""
+    tr = fit_heads.Training.of(rows.d, rows.src, rows.area, fit_scenes=True)
+    rep = np.tile(np.arange(rows.n), times - 1)
+    return fit_heads.Training(
+        np.concatenate([tr.y, tr.y[rep]]),
+        np.concatenate([tr.folds, tr.folds[rep]]),
+        np.concatenate([tr.area, tr.area[rep]]),
+        rows.n,
+        np.ones(len(tr.y) + len(rep), bool),
+    )
 
 
 #: tiles' bag size: the whole image (as its own instance) and up to 6 tiles, repeated to fill
@@ -458,7 +482,22 @@ def main() -> None:
         print("\n".join(part), flush=True)
         lines += part
     if args.out:
-        OUT.write_text("\n".join(lines) + "\n")
+        OUT.write_text(merged(OUT.read_text() if OUT.exists() else "", "\n".join(lines) + "\n"))
+
+
+def merged(old: str, new: str) -> str:
+    """``new`` report text, keeping the ``## study`` sections of ``old`` that ``new`` does not have
+    (a run of some studies updates theirs and leaves the others' tables), in ``STUDIES`` order."""
+
+    def sections(text: str) -> tuple[str, dict[str, str]]:
+        head, *parts = text.split("\n## ")
+        return head, {p.split("\n", 1)[0].strip(): p.rstrip("\n") + "\n" for p in parts}
+
+    _, kept = sections(old)
+    head, fresh = sections(new)
+    both = {**kept, **fresh}
+    order = [n for n in STUDIES if n in both] + [n for n in both if n not in STUDIES]
+    return head + "".join("\n## " + both[n] for n in order) + "\n"
 
 
 if __name__ == "__main__":
