@@ -166,7 +166,9 @@ def swapped(files: dict[str, Path]) -> Iterator[None]:
         runtime.OnnxModel.__init__ = real  # type: ignore[method-assign]
 
 
-def test_frames(n_safe: int, n_scenes: int, seed: int = 1) -> tuple[list[tuple[str, Callable[[], np.ndarray]]], Any]:
+def compared_frames(
+    n_safe: int, n_scenes: int, seed: int = 1
+) -> tuple[list[tuple[str, Callable[[], np.ndarray]]], Any]:
     """(group, frame maker) for the decision comparison: nude stills, safe stills, scene copies."""
     from tools.calibrate_fusion import DEFAULT_MANIFEST, load_frame, read_manifest
     from tools.detect_v2 import evaluate, scenes
@@ -179,7 +181,7 @@ def test_frames(n_safe: int, n_scenes: int, seed: int = 1) -> tuple[list[tuple[s
         return lambda: np.asarray(load_frame(items[i].path).bgr)
 
     def scene(s: Any) -> Callable[[], np.ndarray]:
-        return lambda: scenes.render(still(s.item)(), still(s.background)(), s.area, s.seed)
+        return lambda: scenes.scene_frame(items, s)[0]
 
     out = [("nude stills", still(int(i))) for i in np.flatnonzero(d.y == 1)]
     out += [("safe stills", still(int(i))) for i in rng.choice(np.flatnonzero(d.y == 0), n_safe, replace=False)]
@@ -241,7 +243,7 @@ def main() -> None:
         ratio = f"{f32 / i8:.2f}x / {f32 / hf:.2f}x" if hf else f"{f32 / i8:.2f}x"
         shape = "x".join(str(v) for v in model_input(n, frame).shape)
         lines.append(f"| {n} ({shape}) | {f32:.1f} | {i8:.1f} | {hf_cell} | {ratio} |")
-    frames, _ = test_frames(args.safe, args.scenes)
+    frames, _ = compared_frames(args.safe, args.scenes)
     groups = np.array([g for g, _ in frames])
     base_s, base_b = decisions(frames)
     lines += [

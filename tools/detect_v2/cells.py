@@ -73,15 +73,17 @@ def pca(x: np.ndarray, k: int, step: int = 7) -> tuple[np.ndarray, np.ndarray]:
     return mu, vt[:k].T
 
 
-def cv(x: np.ndarray, y: np.ndarray, folds: np.ndarray, r: float | None, *, k: int, lam: float) -> np.ndarray:
-    """Out-of-fold pooled logits of every bag: per fold, a PCA to ``k`` dimensions and the MIL fit on
-    the other folds' bags only."""
+def cv(
+    x: np.ndarray, y: np.ndarray, folds: np.ndarray, r: float | None, *, k: int, lam: float, step: int = 7
+) -> np.ndarray:
+    """Out-of-fold pooled logits of every bag: per fold, a PCA to ``k`` dimensions (from every
+    ``step``-th instance) and the MIL fit on the other folds' bags only."""
     from tqdm import tqdm
 
     out = np.zeros(len(y))
     for f in tqdm(np.unique(folds), desc=f"cells, r={r}, {k} dims", unit="fold", mininterval=10):
         test = folds == f
-        mu, proj = pca(x[~test], k)
+        mu, proj = pca(x[~test], k, step)
         w, b = fit_mil((x[~test] - mu) @ proj, y[~test], r, lam)
         out[test] = score((x[test] - mu) @ proj, w, b, r)
     return out
@@ -110,16 +112,10 @@ def maps(items: list[Any], plan: list[Any]) -> tuple[np.ndarray, np.ndarray]:
         m = model.run_all(open_nsfw_input(bgr))[1][0]  # (1024, 7, 7)
         return m.reshape(m.shape[0], -1).T.astype(np.float16)
 
-    def frame(i: int) -> np.ndarray:
-        return np.asarray(load_frame(items[i].path).bgr)
-
-    st = np.stack([cells(frame(i)) for i in tqdm(range(len(items)), desc="cells, stills", mininterval=10)])
-    sc = np.stack(
-        [
-            cells(scenes.render(frame(s.item), frame(s.background), s.area, s.seed))
-            for s in tqdm(plan, desc="cells, scenes", mininterval=10)
-        ]
+    st = np.stack(
+        [cells(np.asarray(load_frame(it.path).bgr)) for it in tqdm(items, desc="cells, stills", mininterval=10)]
     )
+    sc = np.stack([cells(scenes.scene_frame(items, s)[0]) for s in tqdm(plan, desc="cells, scenes", mininterval=10)])
     CACHE.mkdir(parents=True, exist_ok=True)
     np.savez(f, stills=st, scenes=sc)
     return st, sc
@@ -186,19 +182,14 @@ def crop_features(items: list[Any], plan: list[Any]) -> dict[str, np.ndarray]:
         views = [np.ascontiguousarray(bgr[b:d, a:c]) for a, b, c, d in boxes]
         return np.asarray(model.run_all(np.concatenate([open_nsfw_input(v) for v in views]))[1])
 
-    def frame(i: int) -> np.ndarray:
-        return np.asarray(load_frame(items[i].path).bgr)
-
     zoom, oracle, hit = [], [], []
     for i in tqdm(range(len(items)), desc="crops, stills", mininterval=10):
-        bgr = frame(i)
+        bgr = np.asarray(load_frame(items[i].path).bgr)
         e = pooled(bgr, [*zoom_boxes(st_maps[i], bgr.shape[:2], cam), (0, 0, bgr.shape[1], bgr.shape[0])])
         zoom.append(e[:-1])
         oracle.append(e[-1])
     for k, s in enumerate(tqdm(plan, desc="crops, scenes", mininterval=10)):
-        art = frame(s.item)
-        bgr = scenes.render(art, frame(s.background), s.area, s.seed)
-        x0, y0, x1, y1 = scenes.placement(art.shape[:2], s.area, s.seed)[3]
+        bgr, (x0, y0, x1, y1) = scenes.scene_frame(items, s)
         gw, gh = (x1 - x0) * 0.1, (y1 - y0) * 0.1
         grown = (
             max(0, int(x0 - gw)),

@@ -64,6 +64,23 @@ class Rows:
         scene, _, _ = fit_heads.scene_records(self.items, self.d)
         self.recs = still + scene
 
+    def probe_records(self) -> list[dict[str, Any]]:
+        """Per row (stills, then scenes): open_nsfw's probabilities ``p`` and pooled features ``e`` of
+        the whole image and the people found at 640 (``probe.py``'s and ``scenes.py``'s caches)."""
+        stills = [pickle.loads((probe.CACHE / "clean" / f"{it.sha256[:24]}.pkl").read_bytes()) for it in self.items]
+        return stills + self.recs[self.n :]
+
+    def probe_oof(self, x: np.ndarray) -> np.ndarray:
+        """Out-of-fold probabilities of a probe on inputs ``x`` (one row per still, then per scene),
+        fitted like the scene probe: each grouped fold's on the other folds' stills and scenes."""
+        y = np.concatenate([self.d.y, self.d.y[self.src]])
+        folds = np.concatenate([self.d.folds, self.d.folds[self.src]])
+        out = np.zeros(len(y))
+        for f in np.unique(self.d.folds):
+            w, b = probe.fit(x[folds != f], y[folds != f])
+            out[folds == f] = probe.sigmoid(x[folds == f] @ w + b)
+        return out
+
     @property
     def n(self) -> int:
         return len(self.items)
@@ -130,13 +147,7 @@ def tile_features(rows: Rows) -> tuple[list[dict[str, np.ndarray]], list[dict[st
         return lambda: np.asarray(load_frame(it.path).bgr)
 
     def scene(sc: scenes.Scene) -> Callable[[], np.ndarray]:
-        items = rows.items
-        return lambda: scenes.render(
-            np.asarray(load_frame(items[sc.item].path).bgr),
-            np.asarray(load_frame(items[sc.background].path).bgr),
-            sc.area,
-            sc.seed,
-        )
+        return lambda: scenes.scene_frame(rows.items, sc)[0]
 
     st = [
         cached(TILES / "clean" / f"{it.sha256[:24]}.pkl", still(it))
@@ -151,20 +162,10 @@ def tile_features(rows: Rows) -> tuple[list[dict[str, np.ndarray]], list[dict[st
 
 def tiles(rows: Rows) -> list[str]:
     t_st, t_sc = tile_features(rows)
-    whole = np.stack(
-        [pickle.loads((probe.CACHE / "clean" / f"{it.sha256[:24]}.pkl").read_bytes())["e"][0] for it in rows.items]
-        + [r["e"][0] for r in rows.recs[rows.n :]]
-    )
+    whole = np.stack([r["e"][0] for r in rows.probe_records()])
     top = np.stack([r["e"][int(np.argmax(r["p"]))] for r in t_st + t_sc])
-    x = np.hstack([whole, top])
+    oof = rows.probe_oof(np.hstack([whole, top]))
     tmax = np.array([float(r["p"].max()) for r in t_st + t_sc])
-    d = rows.d
-    y = np.concatenate([d.y, d.y[rows.src]])
-    folds = np.concatenate([d.folds, d.folds[rows.src]])
-    oof = np.zeros(len(y))
-    for f in np.unique(d.folds):  # fitted like the scene probe: stills and scene copies
-        w, b = probe.fit(x[folds != f], y[folds != f])
-        oof[folds == f] = probe.sigmoid(x[folds == f] @ w + b)
     tr = rows.training()
     out = ["## tiles", "", HEADER]
     out += rows.line("tile probe alone", oof, tr)
@@ -362,20 +363,14 @@ def crop_study(rows: Rows) -> list[str]:
     scenes, and on the stills counted 4x and the scenes)."""
     d, n = rows.d, rows.n
     crops = cells.crop_features(rows.items, rows.plan)
-    person = [pickle.loads((probe.CACHE / "clean" / f"{it.sha256[:24]}.pkl").read_bytes()) for it in rows.items]
-    person += rows.recs[n:]
+    person = rows.probe_records()
     whole = np.stack([r["e"][0] for r in person])
     y = np.concatenate([d.y, d.y[rows.src]])
     folds = np.concatenate([d.folds, d.folds[rows.src]])
     tr = rows.training()
 
     def oof_probe(second: np.ndarray) -> np.ndarray:
-        x = np.hstack([whole, second])
-        out = np.zeros(len(y))
-        for f in np.unique(d.folds):
-            w, b = probe.fit(x[folds != f], y[folds != f])
-            out[folds == f] = probe.sigmoid(x[folds == f] @ w + b)
-        return out
+        return rows.probe_oof(np.hstack([whole, second]))
 
     top2 = np.stack([r["e"][1 + int(np.argmax(r["p"][1:3]))] if len(r["p"]) > 1 else r["e"][0] for r in person])
     out = ["## crops", "", HEADER]
@@ -392,13 +387,7 @@ def crop_study(rows: Rows) -> list[str]:
     ).astype(np.float32)
     tile_mil: dict[str, np.ndarray] = {}
     for r in (None, 10.0):
-        z = np.zeros(len(y))
-        merged = folds % CELL_FOLDS
-        for f in np.unique(merged):
-            test = merged == f
-            mu, proj = cells.pca(bags[~test], TILE_DIMS, step=3)
-            w, b = cells.fit_mil((bags[~test] - mu) @ proj, y[~test].astype(float), r, CELL_L2)
-            z[test] = cells.score((bags[test] - mu) @ proj, w, b, r)
+        z = cells.cv(bags, y.astype(float), folds % CELL_FOLDS, r, k=TILE_DIMS, lam=CELL_L2, step=3)
         how = "mean" if r is None else f"LSE r={r:g}"
         tile_mil[how] = z
         out += rows.line(

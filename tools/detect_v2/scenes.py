@@ -120,6 +120,14 @@ def render(art_bgr: np.ndarray, bg_bgr: np.ndarray, area: float, seed: int) -> n
     return np.asarray(cv2.imdecode(jpg, cv2.IMREAD_COLOR))
 
 
+def scene_frame(items: list[Item], sc: Scene) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The planned scene ``sc`` rendered (its still and background read from the manifest's files),
+    and the pasted still's box in frame pixels."""
+    art = np.asarray(load_frame(items[sc.item].path).bgr)
+    bgr = render(art, np.asarray(load_frame(items[sc.background].path).bgr), sc.area, sc.seed)
+    return bgr, placement(art.shape[:2], sc.area, sc.seed)[3]
+
+
 def _rows(found: Any) -> dict[str, np.ndarray]:
     return {"xyxy": found.xyxy, "scores": found.scores, "labels": np.array([str(x) for x in found.labels])}
 
@@ -152,9 +160,7 @@ def get(items: list[Item], scenes: list[Scene], *, people: int = 640) -> list[di
                 det = nsfw_probe_detector(input_size=people, max_crops=6, probe=UNFITTED)
                 if people == 640:
                     nn = nudenet_detector(YoloSettings(input_size=640, score_threshold=0.05, channels="bgr"), threads=2)
-            art = np.asarray(load_frame(items[sc.item].path).bgr)
-            bg = np.asarray(load_frame(items[sc.background].path).bgr)
-            bgr = render(art, bg, sc.area, sc.seed)
+            bgr = scene_frame(items, sc)[0]
             found = det.people.detect_bgr(bgr)
             probs, feats, crops = det.features(bgr, found.xyxy)
             rec = {
