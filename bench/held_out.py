@@ -22,9 +22,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: `tools.*`
 
 from tools.calibrate_fusion import DEFAULT_MANIFEST, grouped_folds, read_manifest
-from tools.detect_v2 import fit_heads, probe
+from tools.detect_v2 import fit_heads, locator, probe
 
 from captureguard.core.fusion import FusionModel
+from captureguard.core.locator import PictureLocator
 from captureguard.core.probe import LinearProbe
 from captureguard.guard.check import Checker
 from captureguard.models.base import Detector
@@ -39,10 +40,13 @@ class HeldOut:
         fold_of: dict[str, int],
         probes: dict[str, dict[int, tuple[LinearProbe, LinearProbe]]],
         heads: dict[str, dict[int, FusionModel]],
+        locators: dict[int, PictureLocator] | None = None,
     ) -> None:
         """``probes``: mode -> fold -> (probe, scene probe) (each mode reads its own pair,
-        ``fit_heads.MODES``); ``heads``: mode (``live_first`` too) -> fold -> head."""
+        ``fit_heads.MODES``); ``heads``: mode (``live_first`` too) -> fold -> head; ``locators``:
+        fold -> picture locator (``tools/detect_v2/locator.py``; None: a checker's locator is dropped)."""
         self._fold_of, self._probes, self._heads = fold_of, probes, heads
+        self._locators = locators or {}
 
     @classmethod
     def load(cls, *, stills_only: bool = False) -> HeldOut:
@@ -68,6 +72,7 @@ class HeldOut:
                 mode: {int(f): FusionModel.from_mapping(h) for f, h in folds.items()}
                 for mode, folds in json.loads(heads.read_text()).items()
             },
+            None if stills_only else locator.fold_locators(),
         )
 
     @staticmethod
@@ -88,14 +93,20 @@ class HeldOut:
         return self._fold_of[path]
 
     def checker(self, base: Checker, mode: str, fold: int) -> Checker:
-        """``base`` (a shipped checker of ``mode``) with the probes and heads fitted without ``fold``."""
+        """``base`` (a shipped checker of ``mode``) with the probes, the picture locator and the heads
+        fitted without ``fold``."""
         plain, scene = self._probes[mode][fold]
         swapped: dict[int, Detector] = {}
 
         def swap(det: Detector) -> Detector:
             if id(det) not in swapped:  # shared first-stage detectors stay shared
                 new = (
-                    dataclasses.replace(det, probe=plain, scene_probe=scene if det.scene_probe is not None else None)
+                    dataclasses.replace(
+                        det,
+                        probe=plain,
+                        scene_probe=scene if det.scene_probe is not None else None,
+                        locator=self._locators.get(fold) if det.locator is not None else None,
+                    )
                     if isinstance(det, NsfwProbeDetector)
                     else det
                 )

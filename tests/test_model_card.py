@@ -9,11 +9,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "src" / "captureguard" / "data"
-FITTED = sorted([*DATA.glob("probe_*.json"), *DATA.glob("fusion*.json")])
+FITTED = sorted([*DATA.glob("probe_*.json"), *DATA.glob("fusion*.json"), *DATA.glob("locator_*.json")])
 
 
 def test_there_are_fitted_files() -> None:
-    assert {f.name for f in FITTED} >= {"probe_open_nsfw.json", "probe_open_nsfw_photo.json", "fusion_photo.json"}
+    assert {f.name for f in FITTED} >= {
+        "probe_open_nsfw.json",
+        "probe_open_nsfw_photo.json",
+        "fusion_photo.json",
+        "locator_open_nsfw.json",
+    }
 
 
 @pytest.mark.parametrize("path", FITTED, ids=lambda p: p.name)

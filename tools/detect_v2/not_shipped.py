@@ -212,7 +212,7 @@ def refit_live_probes(
     copies = ["clean", *probe.PERTURBATIONS]
     x = probe.inputs(items, copies, perturbed_sizes=False)
     srecs = rows.recs[rows.n :]  # the scene copies' records carry open_nsfw's p and e
-    train = probe.SETS["live"].train
+    train = "photo"  # the v2.4 live pair's inputs (person crops only: the video frames have no located crops)
     k_train, k_live = probe.MAX_CROPS[train][1], probe.MAX_CROPS["live"][1]
     sx = {k: probe.matrix(srecs, k) for k in (k_train, k_live)}
     vx = {k: probe.matrix(vrecs, k) for k in (k_train, k_live)}

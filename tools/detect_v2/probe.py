@@ -37,6 +37,7 @@ import json
 import os
 import pickle
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `
 from captureguard.core.probe import LinearProbe, probe_features
 from captureguard.models.probe import nsfw_probe_detector
 from tools.calibrate_fusion import DEFAULT_MANIFEST, Item, auc, load_frame, read_manifest
-from tools.detect_v2 import evaluate, scenes
+from tools.detect_v2 import evaluate, locator, scenes
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("CG_V2_CACHE", "/tmp/cg_v2_cache")) / "probe"
@@ -82,7 +83,7 @@ class ProbeSet:
 
 #: the shipped pairs: the live path's (people at 640), the photo path's (people at 960)
 SETS = {
-    "live": ProbeSet("photo", OUT, OUT_SCENE, OOF, FOLDS, FOLDS_SCENE),
+    "live": ProbeSet("photo+pic", OUT, OUT_SCENE, OOF, FOLDS, FOLDS_SCENE, "-picture"),
     "photo": ProbeSet(
         "photo960",
         OUT.with_name("probe_open_nsfw_photo.json"),
@@ -110,7 +111,12 @@ MAX_CROPS = {
     "live320": (320, 2),
     "live480": (480, 2),
     "photo960": (960, 6),
+    "photo+pic": (640, 6),
+    "live+pic": (640, 2),
 }
+#: input variants whose candidates are the people's crops and the picture locator's crop
+#: (``locator.py``; the probe reads the top-scored candidate): the live path since v2.5
+PICTURE = frozenset({"photo+pic", "live+pic"})
 #: the feature path only: its probe value is never read here
 UNFITTED = LinearProbe(np.zeros(2048), 0.0, "unfitted")
 
@@ -139,14 +145,31 @@ def pooled(items: list[Item], pert: str, size: int = 640) -> list[dict[str, np.n
     return out
 
 
-def matrix(recs: list[dict[str, np.ndarray]], k: int) -> np.ndarray:
-    """Probe inputs with the top crop chosen among the first ``k`` (strongest) people."""
-    return np.stack([probe_features(r["e"], r["p"][1 : 1 + k]) for r in recs])
+def matrix(recs: list[dict[str, np.ndarray]], k: int, picture: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Probe inputs with the top crop chosen among the first ``k`` (strongest) people, and the
+    located picture's crop when ``picture`` (``locator.located``, one row per record) has one."""
+    if picture is None:
+        return np.stack([probe_features(r["e"], r["p"][1 : 1 + k]) for r in recs])
+    out = []
+    for r, p, e in zip(recs, picture["p"], picture["e"], strict=True):
+        if np.isnan(p):
+            out.append(probe_features(r["e"], r["p"][1 : 1 + k]))
+        else:
+            crops = r["p"][1 : 1 + k]
+            out.append(probe_features(np.vstack([r["e"][: 1 + len(crops)], e[None]]), np.append(crops, p)))
+    return np.stack(out)
 
 
-def inputs(items: list[Item], copies: list[str], *, perturbed_sizes: bool) -> dict[tuple[str, str], np.ndarray]:
+def inputs(
+    items: list[Item],
+    copies: list[str],
+    *,
+    perturbed_sizes: bool,
+    pictures: Callable[[str], dict[str, np.ndarray]] | None = None,
+) -> dict[tuple[str, str], np.ndarray]:
     """Probe inputs per (copy, variant): every copy at the people sizes a pair is fitted on
-    (:data:`SETS`), the other sizes for the clean copy only unless ``perturbed_sizes``."""
+    (:data:`SETS`), the other sizes for the clean copy only unless ``perturbed_sizes``; the
+    :data:`PICTURE` variants only with ``pictures`` (copy -> ``locator.located``)."""
     trained = {MAX_CROPS[s.train][0] for s in SETS.values()}
     by_size = {
         (p, z): pooled(items, p, z)
@@ -154,7 +177,12 @@ def inputs(items: list[Item], copies: list[str], *, perturbed_sizes: bool) -> di
         for p in copies
         if p == "clean" or perturbed_sizes or z in trained
     }
-    return {(p, m): matrix(by_size[(p, z)], k) for p in copies for m, (z, k) in MAX_CROPS.items() if (p, z) in by_size}
+    return {
+        (p, m): matrix(by_size[(p, z)], k, pictures(p) if m in PICTURE and pictures else None)
+        for p in copies
+        for m, (z, k) in MAX_CROPS.items()
+        if (p, z) in by_size and (m not in PICTURE or pictures)
+    }
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -243,12 +271,15 @@ def main() -> None:
     items = read_manifest(args.manifest)
     d = evaluate.Data.of(items)
     copies = ["clean", *PERTURBATIONS]
-    x = inputs(items, copies, perturbed_sizes=args.perturbed_sizes)
     plan = scenes.plan(items, d)
+    x = inputs(
+        items, copies, perturbed_sizes=args.perturbed_sizes, pictures=lambda p: locator.located(items, d, p, plan)
+    )
     srecs = {z: scenes.get(items, plan, people=z) for z in {z for z, _ in MAX_CROPS.values()}}
     src = np.array([s.item for s in plan])
     area = np.array([s.area for s in plan])
-    sx = {m: matrix(srecs[z], k) for m, (z, k) in MAX_CROPS.items()}
+    spic = locator.located(items, d, "scene", plan)
+    sx = {m: matrix(srecs[z], k, spic if m in PICTURE else None) for m, (z, k) in MAX_CROPS.items()}
     for name in args.set or list(SETS):
         fit_set(name, d, x, sx, src, area=area, copies=copies, items=items, write=args.write)
 
@@ -296,10 +327,12 @@ def fit_set(
         z, k = MAX_CROPS[ps.train]
         probe: dict[str, Any] = {
             "version": ps.version(scene=with_scenes),
-            "features": "open_nsfw pool (Reshape:0, 1024) of the whole image, then of the top-scored person crop",
+            "features": "open_nsfw pool (Reshape:0, 1024) of the whole image, then of the top-scored person crop"
+            + (" or located picture (locator_open_nsfw.json)" if ps.train in PICTURE else ""),
             "fitted_on": {
                 "manifest": "eval/manifest.csv (v2), stills",
-                "people": f"YOLO11n-pose at input {z}, top crop among {k}",
+                "people": f"YOLO11n-pose at input {z}, top crop among {k}"
+                + (" and the located picture's" if ps.train in PICTURE else ""),
                 "copies": copies + (["scenes (tools/detect_v2/scenes.py)"] if with_scenes else []),
                 "model": f"scikit-learn LogisticRegression(C={C}, class_weight='balanced') on standardised features",
                 "command": f".venv/bin/python tools/detect_v2/probe.py --write --set {name}",

@@ -1,6 +1,7 @@
 """Recall cost of camera perturbations for the shipped heads (out-of-fold, threshold from clean stills).
 
-Each fold's head is fitted on the other folds' clean stills (monotone, as shipped); its clean OOF
+Each fold's head is fitted on the other folds' clean stills (and, for the live head since v2.5, their
+scene copies, the stills counted 4x: ``fit_heads.TRAINING``; monotone, as shipped); its clean OOF
 child threshold (<= 1% false blocks pooled and on people photos) is kept fixed, and the held-out
 fold's *perturbed* stills are scored. A perturbed still's probe scores come from its fold's probes
 (``tools/detect_v2/probe.py``'s per-fold fits: the probe on clean and perturbed copies of the other
@@ -22,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
-from tools.detect_v2 import evaluate, fit_heads, probe
+from tools.detect_v2 import evaluate, fit_heads, locator, probe, scenes
 from tools.detect_v2 import views as view_cache
 
 
@@ -51,7 +52,11 @@ def fold_probe_scores(
         z, k = probe.MAX_CROPS[m]
         if z not in pooled:
             pooled[z] = probe.pooled([items[i] for i in idx], pert, z)
-        x = probe.matrix(pooled[z], k)
+        picture = None
+        if m in probe.PICTURE:  # the located picture's crops, placed by each still's fold locator
+            located = locator.located(items, d, pert, scenes.plan(items, d))
+            picture = {key: v[idx] for key, v in located.items()}
+        x = probe.matrix(pooled[z], k, picture)
         for prefix in wanted:
             npz = folds[prefix]
             at = {int(f): j for j, f in enumerate(npz["fold"])}
@@ -65,10 +70,10 @@ def main(perts: list[str]) -> None:
     d = evaluate.Data.of(items)
     clean = fit_heads.with_probe(items, view_cache.get(items, fit_heads.STILL_VIEWS))
     srecs, src, area = fit_heads.scene_records(items, d)
-    tr = fit_heads.Training.of(d, src, area, fit_scenes=False)  # as the shipped heads
     print("| mode | perturbation | recall clean -> perturbed (same stills) | change | people FB perturbed |")
     print("|---|---|---|---|---|")
     for mode, (views, _, l2) in fit_heads.MODES.items():
+        tr = fit_heads.training_of(mode, d, src, area)  # as the shipped heads
         x = evaluate.features(clean + srecs, views, fit_heads.FEATURES)
         heads = tr.heads(x, fit_heads.FEATURES, l2)
         s = tr.oof(x, fit_heads.FEATURES, l2, heads)[: tr.n_stills]

@@ -32,23 +32,22 @@ MANIFEST = view_cache.DEFAULT_MANIFEST.parents[1] / "synthetic" / "manifest.csv"
 
 def with_shipped_probe(items: list[Any], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The cached views plus the shipped probes' scores (these renders are never fitted on), for
-    every probe view ``fit_heads.py`` knows (its pair, people size, crops)."""
-    from captureguard.core.probe import probe_features
+    every probe view ``fit_heads.py`` knows (its pair, people size, crops; the shipped picture
+    locator's crop for the live path's)."""
+    from tools.detect_v2 import locator
     from tools.detect_v2 import probe as probe_tool
 
     shipped = {name: ps.shipped() for name, ps in probe_tool.SETS.items()}
     sizes = {z for z, _ in probe_tool.MAX_CROPS.values()}
     feats = {z: probe_tool.pooled(items, "clean", z) for z in sizes}
-    out = []
-    for i, r in enumerate(recs):
-        scores = {}
-        for view, (pair, m) in fit_heads.PROBE_VIEWS.items():
-            z, k = probe_tool.MAX_CROPS[m]
-            f = feats[z][i]
-            x = probe_features(f["e"], f["p"][1 : 1 + k])
-            plain, scene = shipped[pair]
-            scores[view], scores[f"s{view}"] = plain.probability(x), scene.probability(x)
-        out.append({**r, **scores})
+    picture = locator.located(items, None, "clean")
+    out: list[dict[str, Any]] = [dict(r) for r in recs]
+    for view, (pair, m) in fit_heads.PROBE_VIEWS.items():
+        z, k = probe_tool.MAX_CROPS[m]
+        x = probe_tool.matrix(feats[z], k, picture if m in probe_tool.PICTURE else None)
+        plain, scene = shipped[pair]
+        for r, row in zip(out, x, strict=True):
+            r[view], r[f"s{view}"] = plain.probability(row), scene.probability(row)
     return out
 
 

@@ -48,11 +48,24 @@ NSFW_PROBE = "NSFW_PROBE"
 #: The same read-out fitted with scene copies too (dev stills pasted small into camera frames):
 #: a nude artwork that fills a tenth of a video frame (``tools/detect_v2/scenes.py``).
 NSFW_PROBE_SCENE = "NSFW_PROBE_SCENE"
+#: Nudity probability of the whole-image classifier re-run on the crop the picture locator found
+#: (a painting or print inside the camera frame, ``core/locator.py``): reported, and a candidate
+#: for the probe's crop input; no head reads it on its own.
+PICTURE_NSFW = "PICTURE_NSFW"
 #: Other whole-image class probabilities of a multi-class classifier (nsfwjs): evidence for
 #: fusion (a drawing, a neutral photo, a "sexy" but clothed one), never a reason by themselves.
 IMAGE_CLASS_LABELS: tuple[str, ...] = ("IMAGE_DRAWING", "IMAGE_NEUTRAL", "IMAGE_SEXY")
 KNOWN_LABELS: frozenset[str] = frozenset(
-    (*BODY_PART_LABELS, IMAGE_NSFW, PERSON, PERSON_NSFW, NSFW_PROBE, NSFW_PROBE_SCENE, *IMAGE_CLASS_LABELS)
+    (
+        *BODY_PART_LABELS,
+        IMAGE_NSFW,
+        PERSON,
+        PERSON_NSFW,
+        PICTURE_NSFW,
+        NSFW_PROBE,
+        NSFW_PROBE_SCENE,
+        *IMAGE_CLASS_LABELS,
+    )
 )
 
 # Label groups: the one definition (fusion features, policy rules, evaluation rows use these).

@@ -17,7 +17,13 @@ from typing import Literal
 
 import numpy as np
 
-from captureguard.core.detection import DEFAULT_BLOCK_CLASSES, NSFW_PROBE, NSFW_PROBE_SCENE, Detections
+from captureguard.core.detection import (
+    DEFAULT_BLOCK_CLASSES,
+    NSFW_PROBE,
+    NSFW_PROBE_SCENE,
+    PICTURE_NSFW,
+    Detections,
+)
 from captureguard.core.frame import Frame
 from captureguard.core.fusion import FusionModel
 from captureguard.core.policy import Profile, decide, load_profiles
@@ -54,6 +60,10 @@ def _require_scene_probe(head: FusionModel, configs: Sequence[dict[str, object]]
 def _require_probes(head: FusionModel, detectors: Sequence[Detector], table: str) -> None:
     """A head that names its probes (``probes``: label -> version) reads only their scores.
 
+    The live pair since v2.5 is fitted on the picture locator's crops too, so the live heads also
+    name the locator (under ``PICTURE_NSFW``): without it, or with another, the probes read other
+    crops than they were fitted on.
+
     The photo and live heads are fitted on the out-of-fold scores of different probe pairs (the
     photo pair on people found at 960); under another pair the same frame scores on another scale
     and the profile thresholds no longer hold the false-block rates they were set for.
@@ -65,13 +75,17 @@ def _require_probes(head: FusionModel, detectors: Sequence[Detector], table: str
     for det in detectors:
         if not isinstance(det, NsfwProbeDetector):
             continue
-        have = {NSFW_PROBE: det.probe.version, NSFW_PROBE_SCENE: det.scene_probe and det.scene_probe.version}
+        have = {
+            NSFW_PROBE: det.probe.version,
+            NSFW_PROBE_SCENE: det.scene_probe and det.scene_probe.version,
+            PICTURE_NSFW: det.locator and det.locator.version,
+        }
         for label, version in want.items():
             if have.get(label) != version:
                 raise ConfigError(
                     f"[{table}]: the fitted head ({head.version}) reads {label} of probe {version!r}, but the"
-                    f" nsfw_probe detector loads {have.get(label)!r}: name the head's probes with probe = and"
-                    " scene_probe = (the shipped detectors.toml shows them)"
+                    f" nsfw_probe detector loads {have.get(label)!r}: name the head's probes with probe =,"
+                    " scene_probe = and locator = (the shipped detectors.toml shows them)"
                 )
 
 

