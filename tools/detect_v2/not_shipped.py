@@ -1,4 +1,4 @@
-"""Ideas for the live path's misses and false withholding, measured and not shipped (v2.4, v2.5).
+"""Ideas for the live path's misses and false withholding, measured and not shipped (v2.4 and after).
 
 Each prints the live (and photo) heads' grouped-CV, out-of-fold tables next to the shipped
 recipe's, from the same caches as ``fit_heads.py``; ``--out`` writes them to
@@ -15,14 +15,21 @@ recipe's, from the same caches as ``fit_heads.py``; ``--out`` writes them to
   per minute the live check withholds.
 * ``art``: the safe artworks repeated 3x / 6x in the heads' training (harder negatives), and
   what the child threshold would cost if every safe category (art too) had to stay <= 1%.
-* ``cells`` (v2.5): open_nsfw's last feature map read cell by cell and pooled sharply
+* ``cells`` (after v2.4): open_nsfw's last feature map read cell by cell and pooled sharply
   (``cells.py``), alone and as a head feature.
-* ``crops`` (v2.5): which crop the probe's second input should be: the person crops (as shipped),
+* ``crops`` (after v2.4; it led to v2.5's picture locator, ``locator.py``): which crop the probe's
+  second input should be: the person crops (as shipped),
   a zoom at open_nsfw's most nude-looking cell, the pasted still's own box (a perfect locator: an
   upper bound), or every tile scored by a multiple-instance probe.
 
     .venv/bin/python tools/detect_v2/not_shipped.py [tiles|videos|art|cells|crops ...] [--out]
     # ~35 min for all five the first time (caches under $CG_V2_CACHE), ~25 min after
+
+The report's tables were made with v2.4's live pair and heads. Since v2.5 the live pair is fitted
+with the picture locator's crops and the live head on the stills x4 and the scene copies; the
+studies here still build their rows from the person crops and heads fitted as in v2.4 (``Rows``),
+but the OOF probe scores they read (``probe.py``'s ``oof.npz``) are v2.5's, so a re-run is not a
+replay of the committed report.
 """
 
 from __future__ import annotations

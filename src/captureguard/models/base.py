@@ -42,7 +42,9 @@ def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
     ``{"type": "nudenet", ...YoloSettings fields}``, ``{"type": "open_nsfw"}``,
     ``{"type": "person_crops", "input_size": 640, "max_crops": 6}`` (people re-scored by open_nsfw),
     ``{"type": "nsfw_probe", "input_size": 640, "max_crops": 6}`` (the same people and crops, open_nsfw's
-    pooled features read by the shipped linear probe), ``{"type": "nsfwjs"}`` (built by ``make nsfwjs-model``), or
+    pooled features read by the shipped linear probe; ``"scene_probe"``, ``"locator": true``: the
+    scene probe and the picture locator, as in the shipped ``[live]``), ``{"type": "nsfwjs"}`` (built by
+    ``make nsfwjs-model``), or
     ``{"type": "yolo", "path": "model.onnx", "labels": [...], "name": "...", ...YoloSettings}``.
 
     Raises:
