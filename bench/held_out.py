@@ -105,7 +105,7 @@ class HeldOut:
                         det,
                         probe=plain,
                         scene_probe=scene if det.scene_probe is not None else None,
-                        locator=self._locators.get(fold) if det.locator is not None else None,
+                        locator=self._locators[fold] if det.locator is not None and self._locators else None,
                     )
                     if isinstance(det, NsfwProbeDetector)
                     else det

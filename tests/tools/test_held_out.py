@@ -9,6 +9,7 @@ import numpy as np
 
 from captureguard.core.detection import Detections
 from captureguard.core.fusion import FusionModel
+from captureguard.core.locator import PictureLocator
 from captureguard.core.policy import load_profiles
 from captureguard.core.probe import LinearProbe
 from captureguard.guard.check import Checker, FirstStage
@@ -84,3 +85,23 @@ def test_each_mode_gets_its_own_pair_of_fold_probes() -> None:
         base = Checker([det], _head(f"{mode}-shipped", 0.0), load_profiles()["child"], None, None)
         got = held.checker(base, mode, 1).detectors[0]
         assert isinstance(got, NsfwProbeDetector) and got.probe is plain and got.scene_probe is scene
+
+
+def test_fold_checker_swaps_the_picture_locator_too() -> None:
+    """v2.5: the live probes read the located crop, so a held-out clip is checked with the locator
+    fitted without its fold; a HeldOut without locators (the stills-only baseline) drops it."""
+    held_out = _held_out_module()
+    shipped = LinearProbe(np.zeros(2048), 0.0, "shipped")
+    ship_loc = PictureLocator(np.zeros(1024), np.zeros(1024), 0.0, version="shipped-locator")
+    fold_loc = PictureLocator(np.ones(1024), np.zeros(1024), -1.0, version="locator-fold2")
+    det = NsfwProbeDetector(None, object(), shipped, max_crops=2, scene_probe=shipped, locator=ship_loc)  # type: ignore[arg-type]
+    base = Checker([det], _head("live-shipped", 0.0), load_profiles()["child"], None, None)
+    pair = (LinearProbe(np.ones(2048), 0.0, "fold2"), LinearProbe(np.ones(2048), 0.0, "scene-fold2"))
+    heads = {"live": {2: _head("live-fold2", 0.0)}}
+    with_loc = held_out.HeldOut({"a.jpg": 2}, {"live": {2: pair}}, heads, {2: fold_loc})
+    got = with_loc.checker(base, "live", 2).detectors[0]
+    assert isinstance(got, NsfwProbeDetector) and got.locator is fold_loc
+    assert det.locator is ship_loc  # the base is untouched
+    without = held_out.HeldOut({"a.jpg": 2}, {"live": {2: pair}}, heads)
+    got = without.checker(base, "live", 2).detectors[0]
+    assert isinstance(got, NsfwProbeDetector) and got.locator is None

@@ -74,7 +74,8 @@ class NsfwProbeDetector:
 
     def detect(self, frame: Frame) -> Detections:
         """``PERSON`` boxes, ``IMAGE_NSFW``, ``PERSON_NSFW`` per crop, ``NSFW_PROBE`` (and
-        ``NSFW_PROBE_SCENE`` with a scene probe) for ``frame``."""
+        ``NSFW_PROBE_SCENE`` with a scene probe, ``PICTURE_NSFW`` with a locator that found a
+        picture) for ``frame``."""
         people = self.people.detect(frame) if self.people is not None else Detections.empty()
         probs, pooled, crops, picture = self.features_located(frame.bgr, people.xyxy)
         x = probe_features(pooled, probs[1:])
