@@ -171,3 +171,21 @@ def test_locator_without_the_feature_map_fails_closed() -> None:
     with pytest.raises(DetectionError, match="feature map"):
         det.detect(read_frame(DEMO / "iamtoxico_charlie-parker_gottlieb.jpg"))
     assert MAP_TENSOR == "Relu_48:0"
+
+
+def test_region_checks_run_without_the_locator() -> None:
+    """The stream guard's follow-up check of a crop around a block's evidence reads that crop as it
+    is: the locator (fitted on whole camera frames) runs on whole-frame checks only, and the
+    detector it came from keeps it."""
+    from captureguard.guard.check import Checker
+
+    checker = Checker.create(mode="live", profile="child")
+    frame, (a, b, c, d) = _pasted("prani_godward_nude_on_the_beach.jpg", "palapeli_citrus-fruits.jpg", 0.12, (0.3, 0.6))
+    whole = checker.inspect(frame)
+    assert len(whole.detections.with_label(PICTURE_NSFW)) == 1
+    crop = checker.inspect(frame, region=(float(a), float(b), float(c), float(d)))
+    assert not len(crop.detections.with_label(PICTURE_NSFW))
+    assert len(crop.detections.with_label(NSFW_PROBE)) == 1  # the probe still read the crop
+    probes = [det for det in checker.detectors if isinstance(det, NsfwProbeDetector)]
+    assert probes and all(det.locator is not None for det in probes)
+    checker.close()
