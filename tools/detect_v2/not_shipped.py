@@ -405,17 +405,18 @@ def crop_study(rows: Rows) -> list[str]:
     base = evaluate.features(rows.recs, views, fit_heads.FEATURES)
     xx = np.column_stack([base, np.clip(tile_mil["LSE r=10"], -30, 30)])
     for how, tr_h in (
-        ("as shipped", fit_heads.Training.of(d, rows.src, rows.area, fit_scenes=False)),
+        ("as shipped in v2.4", fit_heads.Training.of(d, rows.src, rows.area, fit_scenes=False)),
         ("fitted on stills and scenes", fit_heads.Training.of(d, rows.src, rows.area, fit_scenes=True)),
-        ("fitted on stills x4 and scenes", still_weighted(rows, STILL_WEIGHT)),
+        (
+            f"fitted on stills x{STILL_WEIGHT} and scenes",
+            fit_heads.Training.of(d, rows.src, rows.area, fit_scenes=True, still_weight=STILL_WEIGHT),
+        ),
     ):
-        extra = len(tr_h.y) - len(tr.y)  # the repeated stills, after the scenes
         for title, x, names in (
             ("", base, fit_heads.FEATURES),
             (" + tiles (LSE r=10)", xx, [*fit_heads.FEATURES, "x:tiles_mil"]),
         ):
-            xr = np.vstack([x, x[: rows.n][np.tile(np.arange(rows.n), extra // rows.n)]]) if extra else x
-            out += rows.line(f"live head {how}{title}", tr_h.oof(xr, names, l2)[: len(tr.y)], tr)
+            out += rows.line(f"live head {how}{title}", tr_h.oof(x, names, l2), tr)
     hit = crops["hit"]
     nude = y[n:] == 1
     per = ", ".join(
@@ -426,22 +427,8 @@ def crop_study(rows: Rows) -> list[str]:
     return [*out, ""]
 
 
-#: a still counts this many times in a head fitted on the stills and the scenes (scenes once)
-STILL_WEIGHT = 4
-
-
-def still_weighted(rows: Rows, times: int) -> fit_heads.Training:
-    """The stills-and-scenes training with every still repeated ``times`` in all (the copies are
-    appended after the scenes, in their own folds; out-of-fold scores of the first rows only)."""
-    tr = fit_heads.Training.of(rows.d, rows.src, rows.area, fit_scenes=True)
-    rep = np.tile(np.arange(rows.n), times - 1)
-    return fit_heads.Training(
-        np.concatenate([tr.y, tr.y[rep]]),
-        np.concatenate([tr.folds, tr.folds[rep]]),
-        np.concatenate([tr.area, tr.area[rep]]),
-        rows.n,
-        np.ones(len(tr.y) + len(rep), bool),
-    )
+#: a still counts this many times in a head fitted on the stills and the scenes (scenes once): v2.5's live head's
+STILL_WEIGHT = fit_heads.LIVE_STILL_WEIGHT
 
 
 #: tiles' bag size: the whole image (as its own instance) and up to 6 tiles, repeated to fill
