@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install nsfwjs-model demo serve test lint format typecheck pytest chromium bench clean pipewire-tools install-chokepoint uninstall-chokepoint fuzz soak coverage
+.PHONY: install nsfwjs-model demo serve test lint format typecheck pytest chromium bench calibrate clean pipewire-tools install-chokepoint uninstall-chokepoint fuzz soak coverage
 
 install: $(STAMP)
 
@@ -99,6 +99,11 @@ coverage: $(STAMP)
 # the soak (30 simulated minutes of stream with injected faults + 10 real minutes of the viewfinder).
 fuzz: $(STAMP)
 	CAPTUREGUARD_HYPOTHESIS=long $(BIN)/pytest -q -m fuzz
+
+# Rebuild the detection-v2 caches from an empty $$CG_V2_CACHE and re-fit the shipped locator, probes
+# and heads in place (~1.5-2 h on 2 cores); `git diff src/captureguard/data` then shows what moved.
+calibrate: $(STAMP)
+	tools/detect_v2/rebuild.sh
 
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py --out bench/results/soak.md

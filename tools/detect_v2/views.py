@@ -57,10 +57,18 @@ class Models:
     def __init__(self, threads: int = 2) -> None:
         self.nn = nudenet_detector(YoloSettings(input_size=640, score_threshold=0.05, channels="bgr"), threads=threads)
         self.ons = open_nsfw_detector(threads=threads)
-        self.njs = nsfwjs_detector(threads=threads)
+        self._threads = threads
+        self._njs: Any = None  # built on first use: only the njs views need it (``make nsfwjs-model``)
         pose = OnnxModel(person_model_path(), threads=threads)
         self.pose = {s: PersonDetector(pose, PersonSettings(input_size=s)) for s in PEOPLE_SIZES}
         self.crops = {s: PersonCropDetector(self.pose[s], self.ons.model) for s in PEOPLE_SIZES}
+
+    @property
+    def njs(self) -> Any:
+        """nsfwjs, built on first use."""
+        if self._njs is None:
+            self._njs = nsfwjs_detector(threads=self._threads)
+        return self._njs
 
 
 def _rows(found: Any) -> dict[str, np.ndarray]:
