@@ -17,7 +17,8 @@ mode, as ``captureguard video``) once per candidate; whole-frame checks do not d
 candidate, so :class:`MemoChecker` runs each once (crop checks while shut are memoised too).
 
 The grid: the shipped settings with ``(reopen_checks, reopen_s)`` in ``--kt``, ``confident_below``
-in ``--margins`` and ``reopen_on_cut`` in ``--cut`` (following as shipped). The rule (no single
+in ``--margins``, ``reopen_on_cut`` in ``--cut`` and ``warn_shuts`` in ``--warn`` (following as
+shipped). The rule (no single
 file decides it; only totals are compared):
 
 1. safe videos: withheld s/min at most the baseline's (``--baseline``: margin 1.0, no cut
@@ -90,23 +91,42 @@ def candidates(args: argparse.Namespace) -> dict[str, StreamSettings]:
         k, t = kt.split("/")
         for m in args.margins.split(","):
             for cut in args.cut.split(","):
-                s = dataclasses.replace(
-                    base, reopen_checks=int(k), reopen_s=float(t), confident_below=float(m), reopen_on_cut=cut == "on"
-                )
-                out[name_of(s)] = s
+                for warn in args.warn.split(","):
+                    s = dataclasses.replace(
+                        base,
+                        reopen_checks=int(k),
+                        reopen_s=float(t),
+                        confident_below=float(m),
+                        reopen_on_cut=cut == "on",
+                        warn_shuts=_warn_shuts(warn),
+                    )
+                    out[name_of(s)] = s
     out.setdefault(name_of(baseline(args)), baseline(args))
     return out
 
 
+def _warn_shuts(value: str) -> bool:
+    if value not in ("shut", "withhold"):
+        raise SystemExit(f"--warn values are 'shut' and 'withhold', got {value!r}")
+    return value == "shut"
+
+
 def baseline(args: argparse.Namespace) -> StreamSettings:
-    k, t, m, cut = args.baseline.split(",")
+    k, t, m, cut, *warn = args.baseline.split(",")
     return dataclasses.replace(
-        StreamSettings(), reopen_checks=int(k), reopen_s=float(t), confident_below=float(m), reopen_on_cut=cut == "on"
+        StreamSettings(),
+        reopen_checks=int(k),
+        reopen_s=float(t),
+        confident_below=float(m),
+        reopen_on_cut=cut == "on",
+        warn_shuts=_warn_shuts(warn[0] if warn else "shut"),
     )
 
 
 def name_of(s: StreamSettings) -> str:
-    return f"K{s.reopen_checks} T{s.reopen_s:g} margin{s.confident_below:g} cut-{'on' if s.reopen_on_cut else 'off'}"
+    """The setting's name in reports and raw numbers (warns shutting the stream, as before, unnamed)."""
+    name = f"K{s.reopen_checks} T{s.reopen_s:g} margin{s.confident_below:g} cut-{'on' if s.reopen_on_cut else 'off'}"
+    return name if s.warn_shuts else f"{name} warn-withhold"
 
 
 def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
@@ -330,7 +350,7 @@ def by_kind(raw: Raw, base: str, chosen: str, kind: str) -> list[str]:
 
 
 def apply(settings: StreamSettings) -> None:
-    """Write the chosen K, T, margin and cut reopening into the defaults of ``StreamSettings``."""
+    """Write the chosen K, T, margin, cut reopening and warn rule into the defaults of ``StreamSettings``."""
     whole = LEDGER.read_text()
     start = whole.index("class StreamSettings:")
     end = whole.index("def __post_init__", start)  # only StreamSettings' own fields
@@ -340,6 +360,7 @@ def apply(settings: StreamSettings) -> None:
         "reopen_s: float": repr(settings.reopen_s),
         "confident_below: float": repr(settings.confident_below),
         "reopen_on_cut: bool": str(settings.reopen_on_cut),
+        "warn_shuts: bool": str(settings.warn_shuts),
     }
     for field_, value in values.items():
         text, n = re.subn(rf"^(    {re.escape(field_)} = ).*$", rf"\g<1>{value}", text, count=1, flags=re.M)
@@ -355,7 +376,12 @@ def main() -> None:
     ap.add_argument("--kt", default="2/0.25,3/0.5,4/0.75,5/1.0", help="K/T pairs (checks/seconds)")
     ap.add_argument("--margins", default="1.0,0.9,0.8,0.7,0.6,0.5", help="confident_below values (x block score)")
     ap.add_argument("--cut", default="off,on", help="reopen_on_cut values")
-    ap.add_argument("--baseline", default="3,0.5,1.0,off", help="K,T,margin,cut of the baseline")
+    ap.add_argument(
+        "--warn",
+        default="shut",
+        help="warn_shuts values: 'shut' (a warn shuts the stream like a block), 'withhold' (only its frame)",
+    )
+    ap.add_argument("--baseline", default="3,0.5,1.0,off", help="K,T,margin,cut[,warn] of the baseline")
     ap.add_argument("--slack", type=float, default=0.10, help="extra safe-video s/min allowed (share of baseline)")
     ap.add_argument("--slack-min", type=float, default=0.25, help="...but at least this many s/min")
     ap.add_argument("--unsure-max", type=float, default=0.005, help="people photos allowed but above the margin")

@@ -82,6 +82,26 @@ def run(
     return fates
 
 
+@pytest.mark.parametrize(
+    ("timeline", "expected"),
+    [
+        ("ccwcc", "ooxoo"),  # open: a warn withholds its own frame only
+        ("cBccwccc", "oxxxxxxo"),  # shut: a warn restarts the count of safe checks...
+        ("cBwwccc", "oxxxxxo"),  # ...and does not count towards reopening
+        ("cwBccc", "oxxxxo"),  # a block after a warn shuts as before
+    ],
+    ids=["open", "shut-restarts", "shut-not-counted", "block-after-warn"],
+)
+def test_a_warn_that_does_not_shut(timeline: Timeline, expected: str) -> None:
+    """``warn_shuts`` off: "w" is a check that was not allowed but does not shut the hysteresis."""
+    h, out, t = Hysteresis(3, 0.0), [], 0.0
+    for ch in timeline:
+        released = h.update(ch not in "Bw", t, confident=ch == "c", shut=ch == "B")
+        out.append("o" if released else "x")
+        t += 0.1
+    assert "".join(out) == expected
+
+
 def test_uncertain_checks_after_a_block_keep_frames_withheld() -> None:
     settings = StreamSettings(max_gap=0, reopen_checks=2, reopen_s=0.0)
     verdict = {5: "B", **dict.fromkeys(range(6, 12), "u")}

@@ -103,6 +103,17 @@ def test_unsafe_frames_become_placeholders_and_their_pixels_never_leave() -> Non
     assert guard.stats.to_dict()["blocked_checks"] >= 3
 
 
+@pytest.mark.parametrize(("warn_shuts", "last_withheld"), [(True, 19), (False, 11)])
+def test_a_warn_withholds_its_frames_and_shuts_the_stream_only_when_set(warn_shuts: bool, last_withheld: int) -> None:
+    # max_gap 1: checks at 0, 2, 4...; the warn at 10 withholds 9..11 (its frame and the unchecked
+    # ones beside it). Shutting, it withholds on until 5 safe checks over 0.2 s (12..20) reopen at 20.
+    warn = Verdict(Decision.WARN, 0.4)
+    settings = StreamSettings(max_gap=1, reopen_checks=5, reopen_s=0.2, warn_shuts=warn_shuts)
+    out = run(StreamGuard(ScriptedChecker(lambda i: warn if i == 10 else SAFE), settings), frames(30))
+    assert [o.frame.index for o in out] == list(range(30))
+    assert [o.frame.index for o in out if not o.release.released] == list(range(9, last_withheld + 1))
+
+
 def test_a_checker_that_raises_blocks_and_the_stream_goes_on() -> None:
     def script(i: int) -> Verdict:
         if i == 4:

@@ -89,6 +89,10 @@ class StreamSettings:
             photos of people allowed-but-unsure, i.e. a scene that can never reopen after a
             block (0.5: 1.6%; a suited portrait at 0.34 kept the CLI test stream shut for good).
             The calibration allows at most 0.5%: 1.0 ships.
+        warn_shuts: a ``warn`` verdict (fused score between the profile's warn and block scores)
+            shuts the hysteresis like a block (True), or withholds only its own frame and the
+            unchecked frames beside it (False; while shut it restarts the count of safe checks).
+            In a stream a warn is never released: there is no one to confirm it.
         reopen_on_cut: a confidently safe check of a *new scene* reopens at once (a new scene owes
             nothing to the old one). A new scene: a hard cut (a frame that jumps by more than
             ``scene_cut`` from the one before it) since the previous check, **and** the checked
@@ -128,6 +132,7 @@ class StreamSettings:
     reopen_checks: int = 5
     reopen_s: float = 1.0
     confident_below: float = 1.0
+    warn_shuts: bool = True
     reopen_on_cut: bool = False
     follow_region: bool = True
     follow_min_score: float = 0.6
@@ -174,10 +179,18 @@ class Hysteresis:
     _streak: int = 0
     _streak_start_s: float = 0.0
 
-    def update(self, safe: bool, t_s: float, *, confident: bool = True, new_scene: bool = False) -> bool:
-        """Feed one check (in stream order); returns whether frames may be released at it."""
+    def update(
+        self, safe: bool, t_s: float, *, confident: bool = True, new_scene: bool = False, shut: bool = True
+    ) -> bool:
+        """Feed one check (in stream order); returns whether frames may be released at it.
+
+        ``shut``: an unsafe check shuts the hysteresis (a block); False for a check that withholds
+        only its own frame (a warn with ``StreamSettings.warn_shuts`` off): it does not shut an
+        open hysteresis, and while shut it counts as an uncertain check (the streak restarts)."""
         if not safe:
-            self.is_open, self._streak = False, 0
+            if shut:
+                self.is_open = False
+            self._streak = 0
             return False
         if self.is_open:
             return True
@@ -303,17 +316,27 @@ class StreamLedger(Generic[P, R]):
         return self._last_check is None and self._last_scheduled < 0 and self._slots[0] is candidates[0]
 
     def record(
-        self, index: int, *, allowed: bool, result: R, confident: bool | None = None, new_scene: bool = False
+        self,
+        index: int,
+        *,
+        allowed: bool,
+        result: R,
+        confident: bool | None = None,
+        new_scene: bool = False,
+        shuts: bool = True,
     ) -> None:
         """The check of frame ``index`` finished: ``allowed`` is the verdict's decision == ALLOW;
         ``confident`` (default: ``allowed``) that its score was well below the block threshold;
-        ``new_scene`` that the checked frame no longer looks like what blocked (``reopen_on_cut``)."""
+        ``new_scene`` that the checked frame no longer looks like what blocked (``reopen_on_cut``);
+        ``shuts`` (read only when not allowed) that it shuts the hysteresis: a block does, a warn
+        only when :attr:`StreamSettings.warn_shuts`. Either way the frame itself is not released,
+        nor the unchecked frames beside it."""
         slot = next((s for s in self._slots if s.index == index), None)
         if slot is None or slot.state is not _State.QUEUED:
             raise ValueError(f"frame {index} was not waiting for a check")
         slot.state, slot.result = _State.DONE, result
         sure = allowed if confident is None else allowed and confident
-        slot.safe = self._hysteresis.update(allowed, slot.t_s, confident=sure, new_scene=new_scene)
+        slot.safe = self._hysteresis.update(allowed, slot.t_s, confident=sure, new_scene=new_scene, shut=shuts)
 
     def resolve(self) -> list[Outcome[P, R]]:
         """Pop every frame at the front whose fate is settled, in order."""

@@ -304,7 +304,10 @@ class StreamGuard:
             thumb = self._ledger.payload(index).thumb
             jumped = self._jumped_since_last_check(index)  # always: it also moves past this check
             new_scene = allowed and jumped and self._left_blocked_scene(thumb)
-            self._ledger.record(index, allowed=allowed, result=verdict, confident=confident, new_scene=new_scene)
+            shuts = verdict.decision is Decision.BLOCK or self.settings.warn_shuts
+            self._ledger.record(
+                index, allowed=allowed, result=verdict, confident=confident, new_scene=new_scene, shuts=shuts
+            )
             self._remember_scene(thumb, allowed=allowed)
             self._follow(seen, frame)
             self._resolve(self._ledger.resolve())
