@@ -92,7 +92,12 @@ class StreamSettings:
         warn_shuts: a ``warn`` verdict (fused score between the profile's warn and block scores)
             shuts the hysteresis like a block (True), or withholds only its own frame and the
             unchecked frames beside it (False; while shut it restarts the count of safe checks).
-            In a stream a warn is never released: there is no one to confirm it.
+            In a stream a warn is never released: there is no one to confirm it. Measured
+            (bench/results/stream_calibration_v26.md, v2.5 live checker, held out, K5 T1): off
+            cut the safe videos' withheld time from 5.60 to 4.32 s/min but doubled the leaked
+            frames of still-blocked artworks, 119 -> 242 of 3,585 (*The Dance* cut in: 7 -> 44;
+            *Susanna*: 23 -> 42; a vase of runners: 0 -> 38): a small artwork in view reads as a
+            warn on many checks and a block on few. On ships.
         reopen_on_cut: a confidently safe check of a *new scene* reopens at once (a new scene owes
             nothing to the old one). A new scene: a hard cut (a frame that jumps by more than
             ``scene_cut`` from the one before it) since the previous check, **and** the checked
