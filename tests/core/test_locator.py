@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captureguard.core.locator import GRID, SHIPPED, PictureLocator, cell_rect, cells_box, components
+from captureguard.core.locator import (
+    GRID,
+    SHIPPED,
+    PictureLocator,
+    cell_rect,
+    cells_box,
+    components,
+    moments_box,
+    scaled,
+)
 from captureguard.errors import ConfigError, DetectionError
 
 
@@ -41,6 +50,48 @@ def test_relative_and_floor_thresholds() -> None:
     assert cells_box(prob, 256, 256, relative=0.2, floor=0.2) == (112.0, 112.0, 176.0, 144.0)
     # nothing reaches the floor: no box
     assert cells_box(grid({(3, 3): 0.15}), 256, 256, relative=0.3, floor=0.2) is None
+
+
+def test_moments_box_of_a_lone_cell_at_sqrt3_is_that_cell() -> None:
+    """A cell counts as uniform over its width: sqrt(3) standard deviations either side of its centre
+    span it exactly."""
+    box = moments_box(grid({(3, 2): 0.9}), 256, 256, relative=0.3, floor=0.2, spread=np.sqrt(3))
+    assert box is not None
+    assert np.allclose(box, cell_rect(3, 2, 256, 256), atol=1)
+    assert moments_box(grid({(3, 2): 0.1}), 256, 256, relative=0.3, floor=0.2, spread=1.5) is None
+
+
+def test_moments_box_leans_towards_the_stronger_cells() -> None:
+    """A strong cell and a weak neighbour: the box is centred nearer the strong cell and is narrower
+    than the two cells' bounding box, which treats both alike."""
+    prob = grid({(3, 3): 0.9, (3, 4): 0.3})
+    cells = cells_box(prob, 256, 256, relative=0.3, floor=0.2)
+    box = moments_box(prob, 256, 256, relative=0.3, floor=0.2, spread=1.5)
+    assert cells is not None and box is not None
+    assert cells == (112, 112, 176, 144)
+    assert (box[0] + box[2]) / 2 < (cells[0] + cells[2]) / 2
+    assert box[2] - box[0] < cells[2] - cells[0]
+
+
+def test_scaled_grows_about_the_centre_inside_the_frame() -> None:
+    assert scaled((100, 100, 200, 150), 1.0, 720, 1280) == (100, 100, 200, 150)
+    assert scaled((100, 100, 200, 150), 1.2, 720, 1280) == (90, 95, 210, 155)
+    assert scaled((0, 0, 100, 100), 2.0, 80, 1280) == (0, 0, 150, 80)
+
+
+def test_the_locator_box_uses_its_rule() -> None:
+    """``spread`` 0: whole cells; > 0: the moments box; ``grow`` scales either."""
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=4)
+    x = rng.normal(size=(GRID * GRID, 4))
+    plain, tight = PictureLocator(w, np.zeros(4), 0.0), PictureLocator(w, np.zeros(4), 0.0, spread=1.5, grow=1.2)
+    prob = plain.probabilities(x)
+    assert plain.box(x, 720, 1280) == cells_box(prob, 720, 1280, relative=0.3, floor=0.2)
+    m = moments_box(prob, 720, 1280, relative=0.3, floor=0.2, spread=1.5)
+    assert m is not None
+    assert tight.box(x, 720, 1280) == scaled(m, 1.2, 720, 1280)
+    loaded = PictureLocator.from_mapping({"weights": list(w), "context": [0.0] * 4, "intercept": 0.0, "spread": 1.5})
+    assert (loaded.spread, loaded.grow) == (1.5, 1.0)
 
 
 def test_diagonal_cells_are_not_connected() -> None:
@@ -84,6 +135,8 @@ def test_fails_closed_on_bad_cells() -> None:
         {"weights": np.ones(2), "context": np.zeros(2), "intercept": float("inf")},
         {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "relative": 0.0},
         {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "floor": 1.0},
+        {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "spread": -1.0},
+        {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "grow": 0.1},
     ],
 )
 def test_broken_parameters_refused(kwargs: dict[str, object]) -> None:

@@ -51,3 +51,10 @@ def test_fit_learns_a_planted_picture_and_folds_into_the_shipped_form() -> None:
     assert hits >= 18
     p = np.stack([fitted.probabilities(c) for c in test_x])
     assert p[test_y].mean() > 0.8 and p[~test_y].mean() < 0.2  # planted cells above, the rest below
+
+
+def test_overlap_gives_iou_cover_and_precision() -> None:
+    """A box twice the truth's width over it: IoU 1/2, all of the truth covered, half the box on it."""
+    iou, cover, on = locator.overlap(np.array([0.0, 0.0, 20.0, 10.0]), np.array([0.0, 0.0, 10.0, 10.0]))
+    assert (iou, cover, on) == pytest.approx((0.5, 1.0, 0.5))
+    assert locator.overlap(np.array([0.0, 0.0, 5.0, 5.0]), np.array([10.0, 10.0, 20.0, 20.0])) == (0.0, 0.0, 0.0)

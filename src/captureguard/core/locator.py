@@ -45,9 +45,13 @@ class PictureLocator:
         weights: ``(D,)`` on a cell's features.
         context: ``(D,)`` on the mean of the frame's cells.
         intercept: bias.
-        relative: a cell joins the box when its probability is at least this share of the top cell's...
+        relative: a cell joins the group when its probability is at least this share of the top cell's...
         floor: ...and at least this; no cell that high, no box.
         version: identifies the fitted parameters.
+        spread: 0: the box spans the group's cells (``cells_box``); > 0: it spans ``spread``
+            standard deviations of the group's probability mass about its centre (``moments_box``:
+            tighter than whole cells when a picture covers part of its edge cells).
+        grow: the box scaled about its centre by this (inside the frame).
     """
 
     weights: np.ndarray
@@ -56,6 +60,8 @@ class PictureLocator:
     relative: float = 0.3
     floor: float = 0.2
     version: str = "unversioned"
+    spread: float = 0.0
+    grow: float = 1.0
 
     def __post_init__(self) -> None:
         w, c = np.asarray(self.weights), np.asarray(self.context)
@@ -65,6 +71,8 @@ class PictureLocator:
             raise ConfigError(f"locator {self.version}: parameters must be finite")
         if not (0.0 < self.relative <= 1.0 and 0.0 < self.floor < 1.0):
             raise ConfigError(f"locator {self.version}: relative must be in (0, 1] and floor in (0, 1)")
+        if not (0.0 <= self.spread <= 4.0 and 0.5 <= self.grow <= 3.0):
+            raise ConfigError(f"locator {self.version}: spread must be in [0, 4] and grow in [0.5, 3]")
 
     @property
     def size(self) -> int:
@@ -89,7 +97,15 @@ class PictureLocator:
 
     def box(self, cells: np.ndarray, height: int, width: int) -> Box | None:
         """The located picture in frame pixels ``(x0, y0, x1, y1)``, or None."""
-        return cells_box(self.probabilities(cells), height, width, relative=self.relative, floor=self.floor)
+        return self.box_from(self.probabilities(cells), height, width)
+
+    def box_from(self, prob: np.ndarray, height: int, width: int) -> Box | None:
+        """The box of cell probabilities ``prob`` by this locator's rule."""
+        if self.spread > 0:
+            box = moments_box(prob, height, width, relative=self.relative, floor=self.floor, spread=self.spread)
+        else:
+            box = cells_box(prob, height, width, relative=self.relative, floor=self.floor)
+        return None if box is None else scaled(box, self.grow, height, width)
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> PictureLocator:
@@ -103,6 +119,8 @@ class PictureLocator:
                 float(data.get("relative", 0.3)),
                 float(data.get("floor", 0.2)),
                 str(data.get("version", "unversioned")),
+                float(data.get("spread", 0.0)),
+                float(data.get("grow", 1.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"invalid locator parameters: {exc}") from exc
@@ -150,16 +168,55 @@ def components(mask: np.ndarray) -> list[list[tuple[int, int]]]:
     return out
 
 
-def cells_box(prob: np.ndarray, height: int, width: int, *, relative: float, floor: float) -> Box | None:
-    """The bounding box (frame pixels) of the 4-connected group of cells at or above
-    ``max(relative * top, floor)`` with the largest summed probability; None when no cell reaches it."""
+def best_group(prob: np.ndarray, *, relative: float, floor: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """``(the GRID x GRID probabilities, the 4-connected group of cells at or above
+    max(relative * top, floor) with the largest summed probability)``; the group is empty when no
+    cell reaches it."""
     g = np.asarray(prob, np.float64).reshape(GRID, GRID)
-    mask = g >= max(relative * float(g.max()), floor)
-    groups = components(mask)
-    if not groups:
+    groups = components(g >= max(relative * float(g.max()), floor))
+    return g, max(groups, key=lambda cs: sum(g[c] for c in cs)) if groups else []
+
+
+def cells_box(prob: np.ndarray, height: int, width: int, *, relative: float, floor: float) -> Box | None:
+    """The bounding box (frame pixels) of the cells of :func:`best_group`; None when it is empty."""
+    _, best = best_group(prob, relative=relative, floor=floor)
+    if not best:
         return None
-    best = max(groups, key=lambda cs: sum(g[c] for c in cs))
     rows, cols = [c[0] for c in best], [c[1] for c in best]
     x0, y0 = cell_rect(min(rows), min(cols), height, width)[:2]
     x1, y1 = cell_rect(max(rows), max(cols), height, width)[2:]
     return (max(0, int(x0)), max(0, int(y0)), min(width, math.ceil(x1)), min(height, math.ceil(y1)))
+
+
+def moments_box(
+    prob: np.ndarray, height: int, width: int, *, relative: float, floor: float, spread: float
+) -> Box | None:
+    """The box (frame pixels) ``spread`` standard deviations either side of the probability-weighted
+    centre of :func:`best_group`'s cells, per axis; a cell counts as uniform over its width (variance
+    1/12 cell^2), so a lone cell at ``spread`` = sqrt(3) gives that cell. None when the group is empty."""
+    g, best = best_group(prob, relative=relative, floor=floor)
+    if not best:
+        return None
+    w = np.array([g[c] for c in best])
+    rows, cols = (np.array([c[k] for c in best], np.float64) for k in (0, 1))
+    ci, cj = float(w @ rows / w.sum()), float(w @ cols / w.sum())
+    si = math.sqrt(float(w @ (rows - ci) ** 2 / w.sum()) + 1 / 12)
+    sj = math.sqrt(float(w @ (cols - cj) ** 2 / w.sum()) + 1 / 12)
+
+    def x(j: float) -> float:
+        return (MARGIN + CELL * (j + 0.5)) / SQUASH * width
+
+    def y(i: float) -> float:
+        return (MARGIN + CELL * (i + 0.5)) / SQUASH * height
+
+    x0, x1, y0, y1 = x(cj - spread * sj), x(cj + spread * sj), y(ci - spread * si), y(ci + spread * si)
+    return (max(0, int(x0)), max(0, int(y0)), min(width, math.ceil(x1)), min(height, math.ceil(y1)))
+
+
+def scaled(box: Box, factor: float, height: int, width: int) -> Box:
+    """``box`` scaled about its centre by ``factor``, inside the frame."""
+    if factor == 1.0:
+        return box
+    x0, y0, x1, y1 = box
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * factor / 2, (y1 - y0) * factor / 2
+    return (max(0, int(cx - hw)), max(0, int(cy - hh)), min(width, math.ceil(cx + hw)), min(height, math.ceil(cy + hh)))
