@@ -19,7 +19,13 @@ known place, ``scenes.placement``):
    is fitted and scored on crops placed by a locator that never saw them, and the held-out leak
    benchmark (``bench/held_out.py``) checks each clip with its fold's locator.
 
+4. Box rules (``--box-rules``, no model runs once the maps and fold locators are cached): each
+   fold locator's cell probabilities of its fold's scenes, boxed by the whole confident cells
+   (``spread`` 0, shipped) or by the moments of their probability mass (``spread`` > 0), grown
+   by ``grow``; IoU with the pasted still, the share of it covered and the share of the box on it.
+
     .venv/bin/python tools/detect_v2/locator.py [--write]   # ~5 min, then ~12 min of crops once
+    .venv/bin/python tools/detect_v2/locator.py --box-rules # the box rules' table (~1 min)
 """
 
 from __future__ import annotations
@@ -45,6 +51,13 @@ CACHE = Path(os.environ.get("CG_V2_CACHE", "/tmp/cg_v2_cache")) / "locator"
 OUT = ROOT / "src" / "captureguard" / "data" / "locator_open_nsfw.json"
 FOLDS = CACHE / "folds.npz"
 VERSION = "locator-open_nsfw-cells-v1"
+#: the box rule (``PictureLocator.spread``, ``grow``; ``--box-rules``). Shipped: (0, 1.0), the
+#: confident cells whole (2.4x the pasted still's area at 10% of the frame, median IoU 0.39).
+#: Measured and not shipped (docs/accuracy.md, 2026-12-05): (1.73, 1.0), sqrt(3) standard
+#: deviations of their probability mass, IoU 0.47 / 0.67 / 0.63 / 0.65 at 10 / 20 / 35 / 50%; with
+#: the live probes and head refitted on its crops, nude scenes 34 / 47 / 52 / 59 (shipped 34 / 50 /
+#: 53 / 61), stills 61 in both: a tighter box cuts off part of a larger picture.
+SPREAD, GROW = 0.0, 1.0
 #: PCA dimensions per cell, inverse L2 strength, every STEP-th training cell in the PCA
 DIMS, C, STEP = 96, 0.1, 5
 #: a cell is "picture" when the pasted still covers more than this share of it
@@ -75,7 +88,12 @@ def fit(x: np.ndarray, target: np.ndarray) -> PictureLocator:
     w1, w2 = lr.coef_[0][:DIMS], lr.coef_[0][DIMS:]
     proj = pca.components_.T.astype(np.float64)  # (1024, DIMS)
     return PictureLocator(
-        proj @ (w1 + w2), -(proj @ w2), float(lr.intercept_[0] - pca.mean_ @ proj @ w1), version=VERSION
+        proj @ (w1 + w2),
+        -(proj @ w2),
+        float(lr.intercept_[0] - pca.mean_ @ proj @ w1),
+        version=VERSION,
+        spread=SPREAD,
+        grow=GROW,
     )
 
 
@@ -104,7 +122,14 @@ def fold_locators() -> dict[int, PictureLocator]:
         raise SystemExit(f"{FOLDS} missing: run tools/detect_v2/locator.py")
     z = np.load(FOLDS)
     return {
-        int(f): PictureLocator(z["weights"][j], z["context"][j], float(z["intercept"][j]), version=f"locator-fold{f}")
+        int(f): PictureLocator(
+            z["weights"][j],
+            z["context"][j],
+            float(z["intercept"][j]),
+            version=f"locator-fold{f}",
+            spread=SPREAD,
+            grow=GROW,
+        )
         for j, f in enumerate(z["fold"])
     }
 
@@ -134,7 +159,8 @@ def located(
     from tools.detect_v2.probe import UNFITTED
 
     key = hashlib.sha256("".join(it.sha256 for it in items).encode()).hexdigest()[:12]
-    f = CACHE / f"located_{copy}_{key}{'' if d is not None else '_shipped'}.npz"
+    rule = "" if (SPREAD, GROW) == (0.0, 1.0) else f"_s{SPREAD:g}g{GROW:g}"  # the box rule the crops were placed by
+    f = CACHE / f"located_{copy}_{key}{rule}{'' if d is not None else '_shipped'}.npz"
     if f.exists():
         return dict(np.load(f))
     loc = fold_locators() if d is not None else {}
@@ -161,18 +187,64 @@ def located(
     return {"p": p, "e": e, "box": box}
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+#: (spread, grow) pairs compared by ``--box-rules``
+BOX_RULES = ((0.0, 1.0), (0.0, 1.2), (1.5, 1.0), (1.5, 1.2), (1.73, 1.0), (2.0, 1.0))
+
+
+def box_rules(items: list[Item], d: evaluate.Data, plan: list[scenes.Scene]) -> list[str]:
+    """The table of :data:`BOX_RULES` on the nude scene copies, each placed by its fold's locator."""
+    from tqdm import tqdm
+
+    _, maps = cells.maps(items, plan)
+    loc = fold_locators()
+    hw = scenes.FRAME_WH[::-1]
+    nude = [k for k, s in enumerate(plan) if items[s.item].label]
+    sizes = {plan[k].item: load_frame(items[plan[k].item].path).bgr.shape[:2] for k in nude}
+    truth = {k: np.array(scenes.placement(sizes[plan[k].item], plan[k].area, plan[k].seed)[3], float) for k in nude}
+    probs = {
+        k: loc[int(d.folds[plan[k].item])].probabilities(maps[k].astype(np.float64))
+        for k in tqdm(nude, desc="cell scores", mininterval=10)
+    }
+    head = " | ".join(f"{a:.0%}: IoU median, > 0.3, covered, on it" for a in scenes.POSITIVE_AREAS)
+    out = [f"| spread | grow | {head} |", "|---:|---:|" + "---|" * len(scenes.POSITIVE_AREAS)]
+    for spread, grow in BOX_RULES:
+        cols = []
+        for a in scenes.POSITIVE_AREAS:
+            st = []
+            for k in (k for k in nude if plan[k].area == a):
+                g = loc[int(d.folds[plan[k].item])]
+                b = dataclasses.replace(g, spread=spread, grow=grow).box_from(probs[k], *hw)
+                st.append(overlap(np.array(b, float), truth[k]) if b is not None else (0.0, 0.0, 0.0))
+            m = np.array(st)
+            cols.append(
+                f"{np.median(m[:, 0]):.2f}, {int((m[:, 0] > 0.3).sum())}/{len(m)}, "
+                f"{np.median(m[:, 1]):.2f}, {np.median(m[:, 2]):.2f}"
+            )
+        out.append(f"| {spread:g} | {grow:g} | " + " | ".join(cols) + " |")
+    return out
+
+
+def overlap(box: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
+    """``(IoU, share of truth inside box, share of box inside truth)``."""
+    ix = max(0.0, min(box[2], truth[2]) - max(box[0], truth[0]))
+    iy = max(0.0, min(box[3], truth[3]) - max(box[1], truth[1]))
     inter = ix * iy
-    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
+    ab, at = (box[2] - box[0]) * (box[3] - box[1]), (truth[2] - truth[0]) * (truth[3] - truth[1])
+    return inter / (ab + at - inter), inter / at, inter / max(ab, 1.0)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
+    ap.add_argument("--box-rules", action="store_true", help="only compare box rules (cached maps and fold locators)")
     args = ap.parse_args()
     from tqdm import tqdm
+
+    if args.box_rules:
+        items = read_manifest(DEFAULT_MANIFEST)
+        d = evaluate.Data.of(items)
+        print("\n".join(box_rules(items, d, scenes.plan(items, d))))
+        return
 
     items = read_manifest(DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
@@ -200,6 +272,8 @@ def main() -> None:
             },
             "relative": fitted.shipped.relative,
             "floor": fitted.shipped.floor,
+            "spread": fitted.shipped.spread,
+            "grow": fitted.shipped.grow,
             "intercept": round(fitted.shipped.intercept, 8),
             "weights": [float(f"{v:.7g}") for v in fitted.shipped.weights],
             "context": [float(f"{v:.7g}") for v in fitted.shipped.context],
@@ -214,7 +288,7 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for a in scenes.POSITIVE_AREAS:
         sel = np.nonzero(nude & (area == a))[0]
-        ious = [iou(sc["box"][i], boxes[i]) if sc["box"][i][0] >= 0 else 0.0 for i in sel]
+        ious = [overlap(sc["box"][i], boxes[i])[0] if sc["box"][i][0] >= 0 else 0.0 for i in sel]
         found = int((sc["box"][sel][:, 0] >= 0).sum())
         print(f"| {a:.0%} | {found}/{len(sel)} | {np.median(ious):.2f} | {sum(v > 0.3 for v in ious)}/{len(sel)} |")
 
