@@ -14,7 +14,8 @@ install: $(STAMP)
 # npm package into the model cache by the committed scripts in tools/nsfwjs/ (node + npm once,
 # `onnx` in a throwaway build venv). Without it, a checker configured with nsfwjs refuses to start
 # (ModelMissingError), it never runs without it. Not in the shipped defaults (it added no recall at
-# <= 1% false blocks on the v2 dev set, docs/accuracy.md), so `make install` does not build it.
+# <= 1% false blocks on the v2 dev set, docs/accuracy.md), so `make install` does not build it;
+# `make test` does (~10 s), so its parity tests run instead of skipping on a fresh machine.
 MODEL_DIR   ?= $(or $(CAPTUREGUARD_MODEL_DIR),$(HOME)/.cache/captureguard/models)
 NSFWJS_ONNX := $(MODEL_DIR)/nsfwjs_inception_v3.onnx
 BUILD       := .build
@@ -22,7 +23,9 @@ BUILD       := .build
 nsfwjs-model: $(NSFWJS_ONNX)
 
 $(NSFWJS_ONNX): tools/nsfwjs/to_onnx.py tools/nsfwjs/dump_tfjs.js tools/nsfwjs/SHA256
-	@command -v npm >/dev/null || { echo "npm is needed once to build the nsfwjs model (apt-get install npm)"; exit 1; }
+	@command -v npm >/dev/null || { \
+	  echo "npm is needed once to build the nsfwjs model: installing npm (Debian)"; \
+	  apt-get update -qq && apt-get install -y -qq npm; }
 	mkdir -p $(BUILD)/npm $(BUILD)/incv3 $(MODEL_DIR)
 	cd $(BUILD)/npm && npm install --no-save --no-audit --no-fund --ignore-scripts --legacy-peer-deps nsfwjs@4.3.0 >/dev/null
 	cd $(BUILD)/incv3 && node $(CURDIR)/tools/nsfwjs/dump_tfjs.js $(CURDIR)/$(BUILD)/npm/node_modules/nsfwjs/dist/models/inception_v3 >/dev/null
@@ -76,7 +79,7 @@ install-chokepoint:
 uninstall-chokepoint:
 	sh packaging/install-chokepoint.sh uninstall
 
-pytest: $(STAMP) chromium pipewire-tools
+pytest: $(STAMP) chromium pipewire-tools $(NSFWJS_ONNX)
 	$(BIN)/pytest
 
 test: lint typecheck pytest
