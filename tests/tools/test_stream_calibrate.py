@@ -1,0 +1,40 @@
+"""bench/stream_calibrate.py's grid: the warn rule is a setting like K, T, the margin and cut reopening."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from captureguard.core.ledger import StreamSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _module():  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location("bench_stream_calibrate", ROOT / "bench" / "stream_calibrate.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _args(**kw: str) -> argparse.Namespace:
+    base = {"kt": "5/1.0", "margins": "1.0", "cut": "off", "warn": "shut,withhold", "baseline": "5,1.0,1.0,off"}
+    return argparse.Namespace(**(base | kw))
+
+
+def test_the_warn_rule_is_in_the_grid_and_named_only_when_it_differs() -> None:
+    sc = _module()
+    grid = sc.candidates(_args())
+    assert sorted(grid) == ["K5 T1 margin1 cut-off", "K5 T1 margin1 cut-off warn-withhold"]
+    assert grid["K5 T1 margin1 cut-off"].warn_shuts is True  # the earlier reports' names still match
+    assert grid["K5 T1 margin1 cut-off warn-withhold"].warn_shuts is False
+    assert sc.baseline(_args(baseline="3,0.5,1.0,off,withhold")).warn_shuts is False
+    assert sc.baseline(_args()) == StreamSettings(reopen_checks=5, reopen_s=1.0)
+    with pytest.raises(SystemExit, match="--warn"):
+        sc.candidates(_args(warn="sometimes"))
