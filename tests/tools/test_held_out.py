@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from captureguard.core.detection import Detections
@@ -15,19 +12,11 @@ from captureguard.core.probe import LinearProbe
 from captureguard.guard.check import Checker, FirstStage
 from captureguard.models.probe import NsfwProbeDetector
 from captureguard.testing import FakeDetector
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.tools import bench_modules
 
 
 def _held_out_module():  # type: ignore[no-untyped-def]
-    import sys
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    spec = importlib.util.spec_from_file_location("bench_held_out", ROOT / "bench" / "held_out.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return bench_modules.load("held_out")
 
 
 def _head(version: str, intercept: float) -> FusionModel:

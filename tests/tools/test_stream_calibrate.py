@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
 from captureguard.core.ledger import StreamSettings
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _module():  # type: ignore[no-untyped-def]
-    sys.path.insert(0, str(ROOT / "bench"))
-    spec = importlib.util.spec_from_file_location("bench_stream_calibrate", ROOT / "bench" / "stream_calibrate.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tests.tools import bench_modules
 
 
 def _args(**kw: str) -> argparse.Namespace:
@@ -29,7 +16,7 @@ def _args(**kw: str) -> argparse.Namespace:
 
 
 def test_the_warn_rule_is_in_the_grid_and_named_only_when_it_differs() -> None:
-    sc = _module()
+    sc = bench_modules.load("stream_calibrate")
     grid = sc.candidates(_args())
     assert sorted(grid) == ["K5 T1 margin1 cut-off", "K5 T1 margin1 cut-off warn-withhold"]
     assert grid["K5 T1 margin1 cut-off"].warn_shuts is True  # the earlier reports' names still match
