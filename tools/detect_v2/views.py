@@ -19,6 +19,7 @@ Usage (worktree venv; ~0.2 s per image on 2 threads)::
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import pickle
 import sys
@@ -58,17 +59,14 @@ class Models:
         self.nn = nudenet_detector(YoloSettings(input_size=640, score_threshold=0.05, channels="bgr"), threads=threads)
         self.ons = open_nsfw_detector(threads=threads)
         self._threads = threads
-        self._njs: Any = None  # built on first use: only the njs views need it (``make nsfwjs-model``)
         pose = OnnxModel(person_model_path(), threads=threads)
         self.pose = {s: PersonDetector(pose, PersonSettings(input_size=s)) for s in PEOPLE_SIZES}
         self.crops = {s: PersonCropDetector(self.pose[s], self.ons.model) for s in PEOPLE_SIZES}
 
-    @property
+    @functools.cached_property
     def njs(self) -> Any:
-        """nsfwjs, built on first use."""
-        if self._njs is None:
-            self._njs = nsfwjs_detector(threads=self._threads)
-        return self._njs
+        """nsfwjs, built on first use: only the njs views need it (``make nsfwjs-model``)."""
+        return nsfwjs_detector(threads=self._threads)
 
 
 def _rows(found: Any) -> dict[str, np.ndarray]:
