@@ -14,6 +14,7 @@ from captureguard.core.locator import (
     components,
     moments_box,
     scaled,
+    stack_maps,
 )
 from captureguard.errors import ConfigError, DetectionError
 
@@ -137,6 +138,7 @@ def test_fails_closed_on_bad_cells() -> None:
         {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "floor": 1.0},
         {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "spread": -1.0},
         {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "grow": 0.1},
+        {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "grid": 9},
     ],
 )
 def test_broken_parameters_refused(kwargs: dict[str, object]) -> None:
@@ -150,5 +152,44 @@ def test_mapping_and_shipped_file() -> None:
     with pytest.raises(ConfigError, match="cannot load"):
         PictureLocator.named("/no/such/locator.json")
     shipped = PictureLocator.named(SHIPPED)
-    assert shipped.size == 1024
+    assert shipped.size == 512 + 1024 and shipped.grid == 14  # Relu_39 (14 x 14) beside Relu_48 (7 x 7)
     assert shipped.version.startswith("locator-open_nsfw")
+
+
+def test_a_fine_grid_halves_the_cells() -> None:
+    """At 14 x 14 a cell is 16 of open_nsfw's 224 centre pixels: four fine cells tile one coarse cell."""
+    assert cell_rect(0, 0, 256, 256, 14) == (16.0, 16.0, 32.0, 32.0)
+    coarse = cell_rect(2, 3, 720, 1280)
+    assert cell_rect(4, 6, 720, 1280, 14)[:2] == pytest.approx(coarse[:2])
+    assert cell_rect(5, 7, 720, 1280, 14)[2:] == pytest.approx(coarse[2:])
+
+
+def test_stack_maps_repeats_a_coarse_cell_over_the_fine_cells_it_covers() -> None:
+    fine = np.arange(2 * 14 * 14, dtype=np.float32).reshape(2, 14, 14)
+    coarse = np.arange(3 * 7 * 7, dtype=np.float32).reshape(3, 7, 7) + 1000
+    x = stack_maps([fine, coarse], 14)
+    assert x.shape == (196, 5)
+    k = 5 * 14 + 9  # fine cell (5, 9) lies in coarse cell (2, 4)
+    assert list(x[k, :2]) == [fine[0, 5, 9], fine[1, 5, 9]]
+    assert list(x[k, 2:]) == list(coarse[:, 2, 4])
+    assert np.array_equal(stack_maps([coarse], 7), coarse.reshape(3, 49).T)
+    with pytest.raises(DetectionError, match="does not tile"):
+        stack_maps([np.zeros((4, 5, 5))], 14)
+    with pytest.raises(DetectionError, match="does not tile"):
+        stack_maps([np.zeros((4, 7))], 7)
+
+
+def test_a_fine_locator_boxes_fine_cells() -> None:
+    """A 14 x 14 locator's box spans fine cells; cells of the wrong count fail closed."""
+    w = np.zeros(4)
+    w[0] = 1.0
+    loc = PictureLocator(w, np.zeros(4), -3.0, relative=0.5, grid=14, version="fine")
+    x = np.zeros((196, 4))
+    for i, j in ((3, 5), (3, 6), (4, 5), (4, 6)):
+        x[i * 14 + j, 0] = 8.0
+    assert loc.box(x, 256, 256) == (96, 64, 128, 96)
+    with pytest.raises(DetectionError, match=r"needs \(196, 4\)"):
+        loc.probabilities(np.zeros((49, 4)))
+    with pytest.raises(DetectionError, match="not a grid"):
+        cells_box(np.zeros(50), 256, 256, relative=0.3, floor=0.2)
+    assert PictureLocator.from_mapping({"weights": [1.0], "context": [0.0], "intercept": 0.0, "grid": 14}).grid == 14

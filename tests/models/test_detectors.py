@@ -249,7 +249,7 @@ def test_a_head_refuses_another_probe_pair(tmp_path: Path) -> None:
     config = tmp_path / "photo-with-live-probes.toml"
     config.write_text('[[photo.detectors]]\ntype = "nsfw_probe"\ninput_size = 960\nmax_crops = 6\nscene_probe = true\n')
     with pytest.raises(
-        ConfigError, match=r"\[photo\].*probe-open_nsfw-pool-people960-v1.*probe-open_nsfw-pool-picture-v1"
+        ConfigError, match=r"\[photo\].*probe-open_nsfw-pool-people960-v1.*probe-open_nsfw-pool-picture14-v1"
     ):
         Checker.create(mode="photo", detectors_path=config)
     right = tmp_path / "photo.toml"

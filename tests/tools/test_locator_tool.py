@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from tools.detect_v2 import locator
 
-from captureguard.core.locator import GRID, cell_rect
+from captureguard.core.locator import GRID, GRIDS, cell_rect, stack_maps
 
 
-def test_cover_is_each_cells_share_inside_the_box() -> None:
+@pytest.mark.parametrize("grid", GRIDS)
+def test_cover_is_each_cells_share_inside_the_box(grid: int) -> None:
     hw = (720, 1280)
-    x0, y0, x1, y1 = cell_rect(2, 3, *hw)
-    c = locator.cover((int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))), hw)
-    assert c.reshape(GRID, GRID)[2, 3] == pytest.approx(1.0)
-    assert c.sum() == pytest.approx(1.0, abs=0.05)  # the one cell (rounding spills a sliver)
-    half = locator.cover((int(x0), int(y0), int((x0 + x1) / 2), int(np.ceil(y1))), hw)
-    assert half.reshape(GRID, GRID)[2, 3] == pytest.approx(0.5, abs=0.02)
-    assert locator.cover((0, 0, 1280, 720), hw) == pytest.approx(np.ones(GRID * GRID))
+    x0, y0, x1, y1 = cell_rect(2, 3, *hw, grid)
+    c = locator.cover((int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))), hw, grid)
+    assert c.reshape(grid, grid)[2, 3] == pytest.approx(1.0)
+    assert c.sum() == pytest.approx(1.0, abs=0.1)  # the one cell (rounding spills a sliver)
+    half = locator.cover((int(x0), int(y0), int((x0 + x1) / 2), int(np.ceil(y1))), hw, grid)
+    assert half.reshape(grid, grid)[2, 3] == pytest.approx(0.5, abs=0.04)
+    assert locator.cover((0, 0, 1280, 720), hw, grid) == pytest.approx(np.ones(grid * grid))
 
 
 def test_fit_learns_a_planted_picture_and_folds_into_the_shipped_form() -> None:
@@ -38,8 +41,8 @@ def test_fit_learns_a_planted_picture_and_folds_into_the_shipped_form() -> None:
         return x.astype(np.float32), y.reshape(k, -1)
 
     x, y = frames(n)
-    fitted = locator.fit(x, y)
-    assert fitted.size == d and fitted.version == locator.VERSION
+    fitted = locator.fit(x, y, grid=GRID)
+    assert fitted.size == d and fitted.version == locator.VERSION and fitted.grid == GRID
     test_x, test_y = frames(20)
     hits = 0
     for cells, truth in zip(test_x, test_y, strict=True):
@@ -51,6 +54,45 @@ def test_fit_learns_a_planted_picture_and_folds_into_the_shipped_form() -> None:
     assert hits >= 18
     p = np.stack([fitted.probabilities(c) for c in test_x])
     assert p[test_y].mean() > 0.8 and p[~test_y].mean() < 0.2  # planted cells above, the rest below
+
+
+def test_a_fine_grid_fit_reads_two_maps_and_folds_both() -> None:
+    """At 14 x 14 the cells are a fine map's 16 channels beside a coarse map's 32 (each coarse cell
+    over its 4 fine cells, as ``stack_maps`` builds them at run time); the picture is planted in the
+    fine channels only, at fine resolution. Each block gets its own PCA; the folded form's cell
+    probabilities equal the fit's own, and the box lands on the planted cells."""
+    rng = np.random.default_rng(2)
+    g, fine_ch, coarse_ch = 14, 16, 32
+    direction = rng.normal(size=fine_ch)
+
+    def frames(k: int) -> tuple[np.ndarray, np.ndarray]:
+        fine = rng.normal(size=(k, fine_ch, g, g)) + rng.normal(size=(k, fine_ch, 1, 1))
+        coarse = rng.normal(size=(k, coarse_ch, 7, 7))
+        y = np.zeros((k, g, g), bool)
+        for i in range(k):
+            r, c = rng.integers(0, g - 3, size=2)
+            y[i, r : r + 3, c : c + 2] = True
+        fine += 2.0 * direction[None, :, None, None] * y[:, None]
+        x = np.stack([stack_maps([fine[i], coarse[i]], g) for i in range(k)])
+        return x.astype(np.float32), y.reshape(k, -1)
+
+    x, y = frames(120)
+    fitted = locator.fit(x, y, grid=g, blocks=((fine_ch, 8), (coarse_ch, 8)))
+    assert fitted.grid == g and fitted.size == fine_ch + coarse_ch
+    assert np.abs(fitted.weights[:fine_ch]).sum() > 3 * np.abs(fitted.weights[fine_ch:]).sum()
+    test_x, test_y = frames(20)
+    p = np.stack([fitted.probabilities(c) for c in test_x])
+    assert p[test_y].mean() > 0.7 and p[~test_y].mean() < 0.1
+    hits = 0
+    for cells, truth in zip(test_x, test_y, strict=True):
+        box = dataclasses.replace(fitted, relative=0.5).box(cells, 256, 256)
+        rows, cols = np.nonzero(truth.reshape(g, g))
+        want = (
+            *cell_rect(rows.min(), cols.min(), 256, 256, g)[:2],
+            *cell_rect(rows.max(), cols.max(), 256, 256, g)[2:],
+        )
+        hits += box is not None and np.allclose(box, want, atol=1)
+    assert hits >= 16
 
 
 def test_overlap_gives_iou_cover_and_precision() -> None:

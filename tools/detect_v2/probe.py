@@ -83,7 +83,7 @@ class ProbeSet:
 
 #: the shipped pairs: the live path's (people at 640), the photo path's (people at 960)
 SETS = {
-    "live": ProbeSet("photo+pic", OUT, OUT_SCENE, OOF, FOLDS, FOLDS_SCENE, "-picture"),
+    "live": ProbeSet("photo+pic", OUT, OUT_SCENE, OOF, FOLDS, FOLDS_SCENE, "-picture14"),
     "photo": ProbeSet(
         "photo960",
         OUT.with_name("probe_open_nsfw_photo.json"),

@@ -1,14 +1,20 @@
-"""Where a picture sits inside a camera frame: open_nsfw's last feature map read cell by cell.
+"""Where a picture sits inside a camera frame: open_nsfw's feature maps read cell by cell.
 
 The live check misses nude artworks that fill 10-35% of a 720p frame: open_nsfw on the whole frame
 dilutes them, and the person detector rarely finds a painted figure that small. Given a crop
 around the artwork, the same probe finds most of them (``bench/results/detect_v2_not_shipped.md``,
-"crops"). The locator finds that crop from what the check already computes: open_nsfw's 7 x 7 x
-1024 map of the whole frame (``Relu_48:0``). Each cell gets a logistic score of "inside a picture
-that was put in front of the camera", linear in the cell's features and in the mean over all
-cells (the frame's context), fitted on the dev stills pasted into camera frames at known places
+"crops"). The locator finds that crop from what the check already computes: open_nsfw's feature
+maps of the whole frame. Each cell gets a logistic score of "inside a picture that was put in
+front of the camera", linear in the cell's features and in the mean over all cells (the frame's
+context), fitted on the dev stills pasted into camera frames at known places
 (``tools/detect_v2/locator.py``). The box is the connected group of confident cells with the most
 probability mass, in frame pixels; the caller crops it and reads it with the probe.
+
+A locator reads a grid of :attr:`PictureLocator.grid` x ``grid`` cells: 7 x 7 is open_nsfw's last
+map (``Relu_48:0``, 1024 channels; v2.5); 14 x 14 (shipped since v2.6: a picture at 10% of a 720p
+frame covers ~10 cells instead of ~2-3) gives each cell open_nsfw's third-stage map there
+(``Relu_39:0``, 512 channels) beside the last map's cell above it (:func:`stack_maps`), still
+linear, so the same parameters describe both.
 
 Pure numpy: the cell map comes from the model shell (:mod:`captureguard.models.probe`).
 """
@@ -27,12 +33,16 @@ import numpy as np
 from captureguard.errors import ConfigError, DetectionError
 
 SHIPPED = "locator_open_nsfw.json"
-#: open_nsfw's map is GRID x GRID cells; its input is the frame squashed to SQUASH x SQUASH and the
-#: centre cropped at MARGIN on each side, so cell (i, j) covers squashed pixels MARGIN + CELL * i ...
+#: open_nsfw's last map is GRID x GRID cells; its input is the frame squashed to SQUASH x SQUASH and
+#: the centre cropped at MARGIN on each side, so cell (i, j) covers squashed pixels MARGIN + CELL * i
+#: ... (a grid of g cells: cells of SIDE / g)
 GRID = 7
 SQUASH = 256
 MARGIN = 16
-CELL = 32
+SIDE = 224
+CELL = SIDE // GRID
+#: the grids a locator may read: open_nsfw's last map (7) and its third stage's (14)
+GRIDS = (7, 14)
 
 Box = tuple[int, int, int, int]
 
@@ -52,6 +62,7 @@ class PictureLocator:
             standard deviations of the group's probability mass about its centre (``moments_box``:
             tighter than whole cells when a picture covers part of its edge cells).
         grow: the box scaled about its centre by this (inside the frame).
+        grid: the cells are ``grid`` x ``grid`` (one of :data:`GRIDS`).
     """
 
     weights: np.ndarray
@@ -62,6 +73,7 @@ class PictureLocator:
     version: str = "unversioned"
     spread: float = 0.0
     grow: float = 1.0
+    grid: int = GRID
 
     def __post_init__(self) -> None:
         w, c = np.asarray(self.weights), np.asarray(self.context)
@@ -73,6 +85,8 @@ class PictureLocator:
             raise ConfigError(f"locator {self.version}: relative must be in (0, 1] and floor in (0, 1)")
         if not (0.0 <= self.spread <= 4.0 and 0.5 <= self.grow <= 3.0):
             raise ConfigError(f"locator {self.version}: spread must be in [0, 4] and grow in [0.5, 3]")
+        if self.grid not in GRIDS:
+            raise ConfigError(f"locator {self.version}: grid must be one of {GRIDS}, not {self.grid}")
 
     @property
     def size(self) -> int:
@@ -80,14 +94,15 @@ class PictureLocator:
         return int(self.weights.shape[0])
 
     def probabilities(self, cells: np.ndarray) -> np.ndarray:
-        """``(GRID * GRID, D)`` cell features (row-major) -> ``(GRID * GRID,)`` probabilities.
+        """``(grid * grid, D)`` cell features (row-major) -> ``(grid * grid,)`` probabilities.
 
         Raises:
             DetectionError: wrong shape or non-finite scores (the frame is then blocked).
         """
         x = np.asarray(cells, np.float64)
-        if x.shape != (GRID * GRID, self.size):
-            raise DetectionError(f"locator {self.version} needs ({GRID * GRID}, {self.size}) cells, got {x.shape}")
+        n = self.grid * self.grid
+        if x.shape != (n, self.size):
+            raise DetectionError(f"locator {self.version} needs ({n}, {self.size}) cells, got {x.shape}")
         if not np.isfinite(x).all():
             raise DetectionError(f"locator {self.version}: non-finite cell features")
         z = self.intercept + x @ self.weights + float(x.mean(0) @ self.context)
@@ -110,7 +125,7 @@ class PictureLocator:
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> PictureLocator:
         """Build from ``{"weights": [...], "context": [...], "intercept": float, "relative": float,
-        "floor": float, "version": str}``."""
+        "floor": float, "version": str, "spread": float, "grow": float, "grid": int}``."""
         try:
             return cls(
                 np.asarray([float(v) for v in data["weights"]], np.float64),
@@ -121,6 +136,7 @@ class PictureLocator:
                 str(data.get("version", "unversioned")),
                 float(data.get("spread", 0.0)),
                 float(data.get("grow", 1.0)),
+                int(data.get("grid", GRID)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"invalid locator parameters: {exc}") from exc
@@ -138,14 +154,41 @@ class PictureLocator:
             raise ConfigError(f"cannot load locator parameters from {name}: {exc}") from exc
 
 
-def cell_rect(i: int, j: int, height: int, width: int) -> tuple[float, float, float, float]:
-    """Cell ``(row i, column j)``'s rectangle in frame pixels ``(x0, y0, x1, y1)``."""
+def cell_rect(i: int, j: int, height: int, width: int, grid: int = GRID) -> tuple[float, float, float, float]:
+    """Cell ``(row i, column j)``'s rectangle of a ``grid`` x ``grid`` map in frame pixels ``(x0, y0, x1, y1)``."""
+    c = SIDE / grid
     return (
-        (MARGIN + CELL * j) / SQUASH * width,
-        (MARGIN + CELL * i) / SQUASH * height,
-        (MARGIN + CELL * (j + 1)) / SQUASH * width,
-        (MARGIN + CELL * (i + 1)) / SQUASH * height,
+        (MARGIN + c * j) / SQUASH * width,
+        (MARGIN + c * i) / SQUASH * height,
+        (MARGIN + c * (j + 1)) / SQUASH * width,
+        (MARGIN + c * (i + 1)) / SQUASH * height,
     )
+
+
+def grid_of(prob: np.ndarray) -> int:
+    """The side of a square grid of ``prob.size`` cells."""
+    g = math.isqrt(int(np.asarray(prob).size))
+    if g * g != np.asarray(prob).size or g not in GRIDS:
+        raise DetectionError(f"{np.asarray(prob).size} cells are not a grid of {GRIDS}")
+    return g
+
+
+def stack_maps(maps: list[np.ndarray], grid: int) -> np.ndarray:
+    """Feature maps ``(C_k, g_k, g_k)`` (each ``g_k`` dividing ``grid``) -> ``(grid * grid, sum C_k)``:
+    each cell's features from every map, a coarser map's cell repeated over the finer cells it
+    covers (row-major).
+
+    Raises:
+        DetectionError: a map is not ``(C, g, g)`` with ``g`` dividing ``grid``.
+    """
+    cols = []
+    for raw in maps:
+        m = np.asarray(raw)
+        if m.ndim != 3 or m.shape[1] != m.shape[2] or not m.shape[1] or grid % m.shape[1]:
+            raise DetectionError(f"feature map {m.shape} does not tile a {grid} x {grid} grid")
+        r = grid // m.shape[1]
+        cols.append(np.repeat(np.repeat(m, r, axis=1), r, axis=2).reshape(m.shape[0], grid * grid).T)
+    return np.concatenate(cols, axis=1)
 
 
 def components(mask: np.ndarray) -> list[list[tuple[int, int]]]:
@@ -169,22 +212,23 @@ def components(mask: np.ndarray) -> list[list[tuple[int, int]]]:
 
 
 def best_group(prob: np.ndarray, *, relative: float, floor: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """``(the GRID x GRID probabilities, the 4-connected group of cells at or above
+    """``(the grid x grid probabilities, the 4-connected group of cells at or above
     max(relative * top, floor) with the largest summed probability)``; the group is empty when no
     cell reaches it."""
-    g = np.asarray(prob, np.float64).reshape(GRID, GRID)
+    n = grid_of(prob)
+    g = np.asarray(prob, np.float64).reshape(n, n)
     groups = components(g >= max(relative * float(g.max()), floor))
     return g, max(groups, key=lambda cs: sum(g[c] for c in cs)) if groups else []
 
 
 def cells_box(prob: np.ndarray, height: int, width: int, *, relative: float, floor: float) -> Box | None:
     """The bounding box (frame pixels) of the cells of :func:`best_group`; None when it is empty."""
-    _, best = best_group(prob, relative=relative, floor=floor)
+    g, best = best_group(prob, relative=relative, floor=floor)
     if not best:
         return None
     rows, cols = [c[0] for c in best], [c[1] for c in best]
-    x0, y0 = cell_rect(min(rows), min(cols), height, width)[:2]
-    x1, y1 = cell_rect(max(rows), max(cols), height, width)[2:]
+    x0, y0 = cell_rect(min(rows), min(cols), height, width, g.shape[0])[:2]
+    x1, y1 = cell_rect(max(rows), max(cols), height, width, g.shape[0])[2:]
     return (max(0, int(x0)), max(0, int(y0)), min(width, math.ceil(x1)), min(height, math.ceil(y1)))
 
 
@@ -203,11 +247,13 @@ def moments_box(
     si = math.sqrt(float(w @ (rows - ci) ** 2 / w.sum()) + 1 / 12)
     sj = math.sqrt(float(w @ (cols - cj) ** 2 / w.sum()) + 1 / 12)
 
+    c = SIDE / int(g.shape[0])
+
     def x(j: float) -> float:
-        return (MARGIN + CELL * (j + 0.5)) / SQUASH * width
+        return (MARGIN + c * (j + 0.5)) / SQUASH * width
 
     def y(i: float) -> float:
-        return (MARGIN + CELL * (i + 0.5)) / SQUASH * height
+        return (MARGIN + c * (i + 0.5)) / SQUASH * height
 
     x0, x1, y0, y1 = x(cj - spread * sj), x(cj + spread * sj), y(ci - spread * si), y(ci + spread * si)
     return (max(0, int(x0)), max(0, int(y0)), min(width, math.ceil(x1)), min(height, math.ceil(y1)))

