@@ -100,3 +100,9 @@ def test_overlap_gives_iou_cover_and_precision() -> None:
     iou, cover, on = locator.overlap(np.array([0.0, 0.0, 20.0, 10.0]), np.array([0.0, 0.0, 10.0, 10.0]))
     assert (iou, cover, on) == pytest.approx((0.5, 1.0, 0.5))
     assert locator.overlap(np.array([0.0, 0.0, 5.0, 5.0]), np.array([10.0, 10.0, 20.0, 20.0])) == (0.0, 0.0, 0.0)
+
+
+def test_blocks_must_add_up_to_the_features() -> None:
+    x = np.zeros((2, 49, 10), np.float32)
+    with pytest.raises(ValueError, match="add up"):
+        locator.fit(x, np.zeros((2, 49), bool), grid=GRID, blocks=((4, 2), (4, 2)))

@@ -95,16 +95,17 @@ def fit(
 ) -> PictureLocator:
     """A locator on scenes' cells ``x`` (scenes, grid * grid, features) with labels ``target``
     (scenes, grid * grid). The features are ``blocks`` of ``(channels, PCA dimensions)`` side by
-    side (default: :data:`BLOCKS` of ``grid``; one block of all features when ``x`` matches none):
+    side (default: :data:`BLOCKS` of ``grid``, or one block to 96 dimensions when ``x`` is not those maps):
     each block is projected by its own PCA, and the logistic regression reads each cell's
     projections and their differences from the frame's mean cell, then is folded back into raw
     feature units (cell weights, mean-cell context, intercept)."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
 
-    blocks = blocks or BLOCKS[grid]
+    if blocks is None:
+        blocks = BLOCKS[grid] if sum(ch for ch, _ in BLOCKS[grid]) == x.shape[-1] else ((x.shape[-1], 96),)
     if sum(ch for ch, _ in blocks) != x.shape[-1]:
-        blocks = ((x.shape[-1], min(96, x.shape[-1])),)
+        raise ValueError(f"blocks {blocks} do not add up to the {x.shape[-1]} features per cell")
     n, start, parts, projs = x.shape[0], 0, [], []
     for ch, k in blocks:
         flat = x[..., start : start + ch].reshape(-1, ch).astype(np.float32)
