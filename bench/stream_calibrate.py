@@ -99,6 +99,7 @@ def candidates(args: argparse.Namespace) -> dict[str, StreamSettings]:
                         confident_below=float(m),
                         reopen_on_cut=cut == "on",
                         warn_shuts=_warn_shuts(warn),
+                        warn_run=_warn_run(warn),
                     )
                     out[name_of(s)] = s
     out.setdefault(name_of(baseline(args)), baseline(args))
@@ -106,9 +107,14 @@ def candidates(args: argparse.Namespace) -> dict[str, StreamSettings]:
 
 
 def _warn_shuts(value: str) -> bool:
-    if value not in ("shut", "withhold"):
-        raise SystemExit(f"--warn values are 'shut' and 'withhold', got {value!r}")
-    return value == "shut"
+    if value not in ("shut", "withhold") and not (value.startswith("run") and value[3:].isdigit()):
+        raise SystemExit(f"--warn values are 'shut', 'withhold' and 'runN', got {value!r}")
+    return value != "withhold"
+
+
+def _warn_run(value: str) -> int:
+    """``runN``: a warn shuts the stream when it ends N flagged checks in a row (``warn_run``)."""
+    return int(value[3:]) if value.startswith("run") else 1
 
 
 def baseline(args: argparse.Namespace) -> StreamSettings:
@@ -120,13 +126,16 @@ def baseline(args: argparse.Namespace) -> StreamSettings:
         confident_below=float(m),
         reopen_on_cut=cut == "on",
         warn_shuts=_warn_shuts(warn[0] if warn else "shut"),
+        warn_run=_warn_run(warn[0] if warn else "shut"),
     )
 
 
 def name_of(s: StreamSettings) -> str:
     """The setting's name in reports and raw numbers (warns shutting the stream, as before, unnamed)."""
     name = f"K{s.reopen_checks} T{s.reopen_s:g} margin{s.confident_below:g} cut-{'on' if s.reopen_on_cut else 'off'}"
-    return name if s.warn_shuts else f"{name} warn-withhold"
+    if not s.warn_shuts:
+        return f"{name} warn-withhold"
+    return name if s.warn_run == 1 else f"{name} warn-run{s.warn_run}"
 
 
 def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
@@ -361,6 +370,7 @@ def apply(settings: StreamSettings) -> None:
         "confident_below: float": repr(settings.confident_below),
         "reopen_on_cut: bool": str(settings.reopen_on_cut),
         "warn_shuts: bool": str(settings.warn_shuts),
+        "warn_run: int": str(settings.warn_run),
     }
     for field_, value in values.items():
         text, n = re.subn(rf"^(    {re.escape(field_)} = ).*$", rf"\g<1>{value}", text, count=1, flags=re.M)
@@ -379,7 +389,8 @@ def main() -> None:
     ap.add_argument(
         "--warn",
         default="shut",
-        help="warn_shuts values: 'shut' (a warn shuts the stream like a block), 'withhold' (only its frame)",
+        help="warn rules: 'shut' (a warn shuts the stream like a block), 'withhold' (only its frame),"
+        " 'runN' (a warn shuts when it ends N flagged checks in a row: warn_run)",
     )
     ap.add_argument("--baseline", default="3,0.5,1.0,off", help="K,T,margin,cut[,warn] of the baseline")
     ap.add_argument("--slack", type=float, default=0.10, help="extra safe-video s/min allowed (share of baseline)")

@@ -150,8 +150,18 @@ def test_without_reopen_on_cut_a_cut_does_not_shorten_the_block() -> None:
         ({"confident_below": 1.01}, "confident_below"),
         ({"follow_min_score": -0.1}, "follow_min_score"),
         ({"follow_min_score": 1.5}, "follow_min_score"),
+        ({"warn_run": 0}, "warn_run"),
+        ({"warn_run": 11}, "warn_run"),
     ],
-    ids=["margin-zero", "margin-negative", "margin-above-one", "follow-negative", "follow-above-one"],
+    ids=[
+        "margin-zero",
+        "margin-negative",
+        "margin-above-one",
+        "follow-negative",
+        "follow-above-one",
+        "warn-run-zero",
+        "warn-run-long",
+    ],
 )
 def test_new_settings_are_validated(kwargs: dict[str, float], match: str) -> None:
     with pytest.raises(ConfigError, match=match):

@@ -108,10 +108,35 @@ def test_a_warn_withholds_its_frames_and_shuts_the_stream_only_when_set(warn_shu
     # max_gap 1: checks at 0, 2, 4...; the warn at 10 withholds 9..11 (its frame and the unchecked
     # ones beside it). Shutting, it withholds on until 5 safe checks over 0.2 s (12..20) reopen at 20.
     warn = Verdict(Decision.WARN, 0.4)
-    settings = StreamSettings(max_gap=1, reopen_checks=5, reopen_s=0.2, warn_shuts=warn_shuts)
+    settings = StreamSettings(max_gap=1, reopen_checks=5, reopen_s=0.2, warn_shuts=warn_shuts, warn_run=1)
     out = run(StreamGuard(ScriptedChecker(lambda i: warn if i == 10 else SAFE), settings), frames(30))
     assert [o.frame.index for o in out] == list(range(30))
     assert [o.frame.index for o in out if not o.release.released] == list(range(9, last_withheld + 1))
+
+
+@pytest.mark.parametrize(
+    ("flagged", "last_withheld"),
+    [
+        ({10}, 11),  # a lone warn: its own frames only
+        ({10, 14}, 15),  # two warns with a safe check between: each its own frames
+        ({10, 12}, 21),  # two in a row: the second shuts; 5 safe checks 14..22 reopen at 22
+    ],
+)
+def test_with_warn_run_2_a_warn_shuts_only_after_a_flagged_check(flagged: set[int], last_withheld: int) -> None:
+    warn = Verdict(Decision.WARN, 0.4)
+    settings = StreamSettings(max_gap=1, reopen_checks=5, reopen_s=0.2, warn_run=2)
+    out = run(StreamGuard(ScriptedChecker(lambda i: warn if i in flagged else SAFE), settings), frames(30))
+    withheld = [o.frame.index for o in out if not o.release.released]
+    assert withheld[0] == 9 and withheld[-1] == last_withheld
+    if flagged == {10, 14}:
+        assert withheld == [9, 10, 11, 13, 14, 15]
+
+
+def test_with_warn_run_2_a_block_still_shuts_alone() -> None:
+    block = Verdict(Decision.BLOCK, 0.9)
+    settings = StreamSettings(max_gap=1, reopen_checks=5, reopen_s=0.2, warn_run=2)
+    out = run(StreamGuard(ScriptedChecker(lambda i: block if i == 10 else SAFE), settings), frames(30))
+    assert [o.frame.index for o in out if not o.release.released] == list(range(9, 20))
 
 
 def test_a_checker_that_raises_blocks_and_the_stream_goes_on() -> None:

@@ -25,3 +25,15 @@ def test_the_warn_rule_is_in_the_grid_and_named_only_when_it_differs() -> None:
     assert sc.baseline(_args()) == StreamSettings(reopen_checks=5, reopen_s=1.0)
     with pytest.raises(SystemExit, match="--warn"):
         sc.candidates(_args(warn="sometimes"))
+
+
+def test_a_warn_run_is_in_the_grid_by_name() -> None:
+    sc = bench_modules.load("stream_calibrate")
+    grid = sc.candidates(_args(warn="shut,run2"))
+    assert sorted(grid) == ["K5 T1 margin1 cut-off", "K5 T1 margin1 cut-off warn-run2"]
+    assert grid["K5 T1 margin1 cut-off warn-run2"].warn_run == 2
+    assert grid["K5 T1 margin1 cut-off warn-run2"].warn_shuts is True
+    assert grid["K5 T1 margin1 cut-off"].warn_run == 1
+    assert sc.baseline(_args(baseline="5,1.0,1.0,off,run3")).warn_run == 3
+    with pytest.raises(SystemExit, match="--warn"):
+        sc.candidates(_args(warn="runs"))

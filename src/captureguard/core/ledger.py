@@ -98,6 +98,14 @@ class StreamSettings:
             frames of still-blocked artworks, 119 -> 242 of 3,585 (*The Dance* cut in: 7 -> 44;
             *Susanna*: 23 -> 42; a vase of runners: 0 -> 38): a small artwork in view reads as a
             warn on many checks and a block on few. On ships.
+        warn_run: with ``warn_shuts``, a warn shuts the hysteresis only when it ends a run of at
+            least this many checks in a row that were not allowed (warns and blocks); an earlier
+            warn of the run withholds only its own frames, as with ``warn_shuts`` off. 1: every
+            warn shuts (v2.5). A lone warn on a safe video then costs its own frames, not a
+            second of them; a small artwork in view is flagged on most checks. Measured
+            (bench/results/stream_calibration_fine14_run.md, v2.6 live checker, held out, K5 T1):
+            1: 84 leaked frames of still-blocked artworks, 6.58 s/min of safe video withheld; 2:
+            97 and 4.97 (v2.5 with 1: 119 and 5.60); 3: 102 and 4.88. 2 ships.
         reopen_on_cut: a confidently safe check of a *new scene* reopens at once (a new scene owes
             nothing to the old one). A new scene: a hard cut (a frame that jumps by more than
             ``scene_cut`` from the one before it) since the previous check, **and** the checked
@@ -138,6 +146,7 @@ class StreamSettings:
     reopen_s: float = 1.0
     confident_below: float = 1.0
     warn_shuts: bool = True
+    warn_run: int = 2
     reopen_on_cut: bool = False
     follow_region: bool = True
     follow_min_score: float = 0.6
@@ -151,6 +160,8 @@ class StreamSettings:
             raise ConfigError(f"max_gap must be 0..30 frames, got {self.max_gap}")
         if self.reopen_checks < 1 or self.reopen_s < 0:
             raise ConfigError("reopen_checks must be >= 1 and reopen_s >= 0")
+        if not 1 <= self.warn_run <= 10:
+            raise ConfigError(f"warn_run must be 1..10 checks, got {self.warn_run}")
         if not 0 < self.confident_below <= 1:
             raise ConfigError(f"confident_below must be in (0, 1] (of the block score), got {self.confident_below}")
         if not 0 <= self.follow_min_score <= 1:
