@@ -17,7 +17,8 @@ mode, as ``captureguard video``) once per candidate; whole-frame checks do not d
 candidate, so :class:`MemoChecker` runs each once (crop checks while shut are memoised too).
 
 The grid: the shipped settings with ``(reopen_checks, reopen_s)`` in ``--kt``, ``confident_below``
-in ``--margins``, ``reopen_on_cut`` in ``--cut`` and ``warn_shuts`` in ``--warn`` (following as
+in ``--margins``, ``reopen_on_cut`` in ``--cut`` and the warn rule in ``--warn`` (``shut``: every
+warn shuts, ``withhold``: none does, ``runN``: ``warn_run`` N; default ``shut,run2``; following as
 shipped). The rule (no single
 file decides it; only totals are compared):
 
@@ -388,7 +389,7 @@ def main() -> None:
     ap.add_argument("--cut", default="off,on", help="reopen_on_cut values")
     ap.add_argument(
         "--warn",
-        default="shut",
+        default="shut,run2",
         help="warn rules: 'shut' (a warn shuts the stream like a block), 'withhold' (only its frame),"
         " 'runN' (a warn shuts when it ends N flagged checks in a row: warn_run)",
     )

@@ -22,7 +22,9 @@ def test_the_warn_rule_is_in_the_grid_and_named_only_when_it_differs() -> None:
     assert grid["K5 T1 margin1 cut-off"].warn_shuts is True  # the earlier reports' names still match
     assert grid["K5 T1 margin1 cut-off warn-withhold"].warn_shuts is False
     assert sc.baseline(_args(baseline="3,0.5,1.0,off,withhold")).warn_shuts is False
-    assert sc.baseline(_args()) == StreamSettings(reopen_checks=5, reopen_s=1.0)
+    # "shut": every warn shuts (warn_run 1, v2.5); the shipped rule since v2.6 is "run2"
+    assert sc.baseline(_args()) == StreamSettings(reopen_checks=5, reopen_s=1.0, warn_run=1)
+    assert sc.baseline(_args(baseline="5,1.0,1.0,off,run2")) == StreamSettings(reopen_checks=5, reopen_s=1.0)
     with pytest.raises(SystemExit, match="--warn"):
         sc.candidates(_args(warn="sometimes"))
 
