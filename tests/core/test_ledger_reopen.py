@@ -65,7 +65,7 @@ def test_reopening_timelines(timeline: Timeline, k: int, t_s: float, on_cut: boo
 def run(
     n: int, verdict: dict[int, str], settings: StreamSettings, cuts: set[int], new: set[int] | None = None
 ) -> dict[int, Fate]:
-    """Lockstep ledger over ``n`` frames; ``verdict[i]`` is "B", "u" or "c" (default "c");
+    """Lockstep ledger over ``n`` frames; ``verdict[i]`` is "B", "w" (a warn), "u" or "c" (default "c");
     ``new``: the frames that no longer look like what blocked (default: the cut frames)."""
     new = cuts if new is None else new
     ledger: StreamLedger[int, str] = StreamLedger(settings)
@@ -77,7 +77,7 @@ def run(
             ledger.end()
         while (j := ledger.next_check()) is not None:
             v = verdict.get(j, "c")
-            ledger.record(j, allowed=v != "B", confident=v == "c", result=v, new_scene=j in new)
+            ledger.record(j, allowed=v not in "Bw", confident=v == "c", result=v, new_scene=j in new, warn=v == "w")
         fates.update((o.index, o.fate) for o in ledger.resolve())
     return fates
 
@@ -100,6 +100,25 @@ def test_a_warn_that_does_not_shut(timeline: Timeline, expected: str) -> None:
         out.append("o" if released else "x")
         t += 0.1
     assert "".join(out) == expected
+
+
+@pytest.mark.parametrize(
+    ("verdict", "warn_shuts", "warn_run", "withheld"),
+    [
+        ({5: "w"}, True, 1, {5, 6}),  # every warn shuts: 6 is the first of the 2 safe checks
+        ({5: "w"}, True, 2, {5}),  # a lone warn: its own frame only
+        ({5: "w", 6: "w"}, True, 2, {5, 6, 7}),  # the second in a row shuts; 7, 8 reopen
+        ({5: "w", 6: "c", 7: "w"}, True, 2, {5, 7}),  # a safe check between: the run restarts
+        ({5: "B", 6: "w"}, True, 2, {5, 6, 7}),  # a warn after a block ends a run of 2
+        ({5: "w", 6: "w"}, False, 1, {5, 6}),  # warns never shut
+    ],
+)
+def test_the_ledger_applies_the_warn_rule(
+    verdict: dict[int, str], warn_shuts: bool, warn_run: int, withheld: set[int]
+) -> None:
+    settings = StreamSettings(max_gap=0, reopen_checks=2, reopen_s=0.0, warn_shuts=warn_shuts, warn_run=warn_run)
+    fates = run(12, verdict, settings, cuts=set())
+    assert {i for i, f in fates.items() if not f.released} == withheld
 
 
 def test_uncertain_checks_after_a_block_keep_frames_withheld() -> None:

@@ -48,7 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*` as in the tests
 
-from captureguard.core.locator import PictureLocator, cell_rect
+from captureguard.core.locator import PictureLocator, cell_rect, stack_maps
 from tools.calibrate_fusion import DEFAULT_MANIFEST, Item, load_frame, read_manifest
 from tools.detect_v2 import cells, evaluate, scenes
 
@@ -144,9 +144,10 @@ def scene_cells(items: list[Item], plan: list[scenes.Scene], grid: int = GRID_FI
     _, coarse = cells.maps(items, plan)
     if grid == 7:
         return coarse
-    fine = cells.fine_maps(items, plan)
-    up = np.repeat(np.repeat(coarse.reshape(len(plan), 7, 7, -1), 2, 1), 2, 2).reshape(len(plan), 196, -1)
-    return np.concatenate([fine, up], -1)
+    fine = cells.fine_maps(items, plan)  # (scenes, 196, 512), row-major like the run-time maps
+    return np.stack(
+        [stack_maps([f.T.reshape(-1, 14, 14), c.T.reshape(-1, 7, 7)], 14) for f, c in zip(fine, coarse, strict=True)]
+    )
 
 
 @dataclasses.dataclass

@@ -268,6 +268,7 @@ class StreamLedger(Generic[P, R]):
     _last_scheduled: int = -1  # index of the last frame handed to the detector
     _last_check: _Slot[P, R] | None = None  # the newest finished check before the delay line's front
     _ended: bool = False
+    _flagged_run: int = 0  # checks in a row, up to the latest recorded, that were not allowed (warn_run)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -339,19 +340,23 @@ class StreamLedger(Generic[P, R]):
         result: R,
         confident: bool | None = None,
         new_scene: bool = False,
-        shuts: bool = True,
+        warn: bool = False,
     ) -> None:
         """The check of frame ``index`` finished: ``allowed`` is the verdict's decision == ALLOW;
         ``confident`` (default: ``allowed``) that its score was well below the block threshold;
         ``new_scene`` that the checked frame no longer looks like what blocked (``reopen_on_cut``);
-        ``shuts`` (read only when not allowed) that it shuts the hysteresis: a block does, a warn
-        only when :attr:`StreamSettings.warn_shuts`. Either way the frame itself is not released,
-        nor the unchecked frames beside it."""
+        ``warn`` (read only when not allowed) that it was a warn, not a block. A block shuts the
+        hysteresis; a warn only with :attr:`StreamSettings.warn_shuts` and when it ends
+        :attr:`StreamSettings.warn_run` checks in a row that were not allowed. Either way the
+        frame itself is not released, nor the unchecked frames beside it."""
         slot = next((s for s in self._slots if s.index == index), None)
         if slot is None or slot.state is not _State.QUEUED:
             raise ValueError(f"frame {index} was not waiting for a check")
         slot.state, slot.result = _State.DONE, result
         sure = allowed if confident is None else allowed and confident
+        self._flagged_run = 0 if allowed else self._flagged_run + 1
+        s = self.settings
+        shuts = not warn or (s.warn_shuts and self._flagged_run >= s.warn_run)
         slot.safe = self._hysteresis.update(allowed, slot.t_s, confident=sure, new_scene=new_scene, shut=shuts)
 
     def resolve(self) -> list[Outcome[P, R]]:

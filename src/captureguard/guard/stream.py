@@ -150,7 +150,6 @@ class StreamGuard:
         self._last_thumb: np.ndarray | None = None  # of the last frame sent to a check
         self._prev_thumb: np.ndarray | None = None  # of the previous frame
         self._last_block: Verdict = UNCOVERED  # the verdict withheld frames cite while the hysteresis is shut
-        self._flagged_run = 0  # checks in a row, up to the latest, that were not allowed (warn_run)
         self._blocked_thumbs: list[np.ndarray] = []  # of the frames that blocked since the stream shut
         self._jumps: deque[int] = deque(maxlen=MAX_BLOCK_EVENTS)  # frames that jumped from the one before
         self._recorded = -1  # index of the last check recorded
@@ -305,12 +304,9 @@ class StreamGuard:
             thumb = self._ledger.payload(index).thumb
             jumped = self._jumped_since_last_check(index)  # always: it also moves past this check
             new_scene = allowed and jumped and self._left_blocked_scene(thumb)
-            self._flagged_run = 0 if allowed else self._flagged_run + 1
-            shuts = verdict.decision is Decision.BLOCK or (
-                self.settings.warn_shuts and self._flagged_run >= self.settings.warn_run
-            )
+            warn = verdict.decision is Decision.WARN
             self._ledger.record(
-                index, allowed=allowed, result=verdict, confident=confident, new_scene=new_scene, shuts=shuts
+                index, allowed=allowed, result=verdict, confident=confident, new_scene=new_scene, warn=warn
             )
             self._remember_scene(thumb, allowed=allowed)
             self._follow(seen, frame)
