@@ -13,6 +13,7 @@ from captureguard.core.locator import (
     cells_box,
     components,
     moments_box,
+    pool_probabilities,
     scaled,
     stack_maps,
 )
@@ -139,6 +140,17 @@ def test_fails_closed_on_bad_cells() -> None:
         {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "spread": -1.0},
         {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "grow": 0.1},
         {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "grid": 9},
+        {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "grid": 14, "outer_pool": 1},
+        {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "grid": 14, "outer_pool": 7},
+        {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "grid": 7, "outer_pool": 2},
+        {
+            "weights": np.ones(2),
+            "context": np.zeros(2),
+            "intercept": 0.0,
+            "grid": 14,
+            "outer_pool": 2,
+            "outer_floor": 0.0,
+        },
     ],
 )
 def test_broken_parameters_refused(kwargs: dict[str, object]) -> None:
@@ -154,6 +166,10 @@ def test_mapping_and_shipped_file() -> None:
     shipped = PictureLocator.named(SHIPPED)
     assert shipped.size == 512 + 1024 and shipped.grid == 14  # Relu_39 (14 x 14) beside Relu_48 (7 x 7)
     assert shipped.version.startswith("locator-open_nsfw")
+    # since v2.7 it also gives the outer box: its cells pooled 2 x 2, boxed at 0.3 / 0.2
+    assert (shipped.outer_pool, shipped.outer_relative, shipped.outer_floor) == (2, 0.3, 0.2)
+    one = PictureLocator.from_mapping({"weights": [1.0], "context": [0.0], "intercept": 0.0, "grid": 14})
+    assert one.outer_pool == 0 and one.outer_box_from(np.ones(196), 256, 256) is None
 
 
 def test_a_fine_grid_halves_the_cells() -> None:
@@ -193,3 +209,43 @@ def test_a_fine_locator_boxes_fine_cells() -> None:
     with pytest.raises(DetectionError, match="not a grid"):
         cells_box(np.zeros(50), 256, 256, relative=0.3, floor=0.2)
     assert PictureLocator.from_mapping({"weights": [1.0], "context": [0.0], "intercept": 0.0, "grid": 14}).grid == 14
+
+
+def test_pool_probabilities_averages_the_cells_each_coarse_cell_covers() -> None:
+    fine = np.zeros((14, 14))
+    fine[4:6, 6:8] = [[0.8, 0.4], [0.2, 0.6]]  # the four fine cells of coarse cell (2, 3)
+    fine[0, 0] = 0.4
+    pooled = pool_probabilities(fine.ravel(), 2)
+    assert pooled.shape == (49,)
+    assert pooled[2 * 7 + 3] == pytest.approx(0.5) and pooled[0] == pytest.approx(0.1)
+    assert pooled.sum() == pytest.approx(fine.sum() / 4)
+    assert np.array_equal(pool_probabilities(pooled, 1), pooled)
+    with pytest.raises(DetectionError, match="cannot pool"):
+        pool_probabilities(fine.ravel(), 3)
+    with pytest.raises(DetectionError, match="cannot pool"):
+        pool_probabilities(pooled, 7)
+
+
+def test_the_outer_box_is_the_pooled_grids_box() -> None:
+    """A picture whose fine cells are split (two confident patches with a weak cell between them):
+    the fine box keeps one patch, the outer box (pooled 2 x 2, v2.5's rule) spans both."""
+    w = np.zeros(4)
+    w[0] = 1.0
+    loc = PictureLocator(w, np.zeros(4), -3.0, relative=0.5, grid=14, outer_pool=2, version="outer")
+    x = np.zeros((196, 4))
+    for i, j in ((4, 4), (4, 5), (5, 4), (5, 5)):  # coarse cell (2, 2), strong
+        x[i * 14 + j, 0] = 9.0
+    for i, j in ((4, 7), (5, 7)):  # coarse cell (2, 3): a weaker patch, not 4-connected to the first
+        x[i * 14 + j, 0] = 4.0
+    prob = loc.probabilities(x)
+    fine, outer = loc.boxes(x, 256, 256)
+    assert fine == loc.box_from(prob, 256, 256) == (80, 80, 112, 112)
+    assert (
+        outer
+        == loc.outer_box_from(prob, 256, 256)
+        == cells_box(pool_probabilities(prob, 2), 256, 256, relative=0.3, floor=0.2)
+    )
+    assert outer == (80, 80, 144, 112)  # coarse cells (2, 2) and (2, 3)
+    assert PictureLocator.from_mapping(
+        {"weights": [1.0], "context": [0.0], "intercept": 0.0, "grid": 14, "outer": {"pool": 2, "floor": 0.1}}
+    ).outer_floor == pytest.approx(0.1)

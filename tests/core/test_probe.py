@@ -56,9 +56,10 @@ def test_load_errors_are_config_errors(tmp_path: Path) -> None:
         LinearProbe.load(tmp_path / "missing.json")
 
 
-def test_shipped_probe_reads_whole_image_and_top_crop_features() -> None:
+def test_shipped_probe_reads_whole_image_top_crop_and_outer_crop_features() -> None:
     probe = LinearProbe.load()
-    assert probe.size == 2 * 1024
+    assert probe.size == 3 * 1024  # the live pair since v2.7 (the photo pair: 2 blocks)
+    assert LinearProbe.load(shipped=SHIPPED_PHOTO).size == 2 * 1024
     # a round trip through JSON keeps it
     again = LinearProbe.from_mapping(json.loads(json.dumps({"weights": probe.weights.tolist(), "intercept": 0.0})))
     assert np.array_equal(again.weights, probe.weights)
@@ -82,3 +83,10 @@ def test_probe_features_take_the_top_scored_crop() -> None:
     assert probe_features(pooled, np.array([0.2, 0.9, 0.1])).tolist() == [0, 1, 2, 6, 7, 8]
     # no person: the whole image twice
     assert probe_features(pooled[:1], np.array([])).tolist() == [0, 1, 2, 0, 1, 2]
+
+
+def test_a_three_block_input_ends_with_the_outer_crop() -> None:
+    pooled = np.arange(3 * 2, dtype=np.float32).reshape(3, 2)  # whole image, then 2 crops
+    outer = np.array([9.0, 8.0])
+    assert probe_features(pooled, np.array([0.1, 0.7]), outer).tolist() == [0, 1, 4, 5, 9, 8]
+    assert probe_features(pooled[:1], np.array([]), pooled[0]).tolist() == [0, 1, 0, 1, 0, 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from captureguard.models.runtime import OnnxModel
 from captureguard.models.yolo import YoloDetector, YoloSettings, nudenet_detector, with_settings
 from captureguard.samples import Sample
 from tests.conftest import read_frame, synthetic_bgr
+
+DATA = Path(__file__).resolve().parents[2] / "src" / "captureguard" / "data"
 
 models = pytest.mark.models
 
@@ -214,13 +217,13 @@ def test_a_v21_detectors_file_is_refused_under_heads_that_read_the_scene_probe(t
     from captureguard.guard.check import Checker
 
     config = tmp_path / "v21-detectors.toml"
-    config.write_text('[[live.detectors]]\ntype = "nsfw_probe"\ninput_size = 640\nmax_crops = 2\n')
+    config.write_text('[[live.detectors]]\ntype = "nsfw_probe"\ninput_size = 640\nmax_crops = 2\nlocator = true\n')
     with pytest.raises(ConfigError, match="scene_probe = true"):
         Checker.create(mode="live", detectors_path=config)
     first = tmp_path / "v21-first.toml"
     first.write_text(
-        '[[live.detectors]]\ntype = "nsfw_probe"\nmax_crops = 2\nscene_probe = true\n'
-        '[[live_first.detectors]]\ntype = "nsfw_probe"\nmax_crops = 2\n'
+        '[[live.detectors]]\ntype = "nsfw_probe"\nmax_crops = 2\nscene_probe = true\nlocator = true\n'
+        '[[live_first.detectors]]\ntype = "nsfw_probe"\nmax_crops = 2\nlocator = true\n'
     )
     with pytest.raises(ConfigError, match=r"\[live_first\]"):
         Checker.create(mode="live", detectors_path=first)
@@ -233,8 +236,16 @@ def test_the_live_heads_refuse_a_probe_without_their_locator(tmp_path: Path) -> 
 
     config = tmp_path / "live-without-locator.toml"
     config.write_text('[[live.detectors]]\ntype = "nsfw_probe"\ninput_size = 640\nmax_crops = 2\nscene_probe = true\n')
-    with pytest.raises(ConfigError, match=r"\[live\].*PICTURE_NSFW.*locator-open_nsfw.*None.*locator ="):
+    # since v2.7 the live probes read the locator's outer crop: refused as the detector is built
+    with pytest.raises(ConfigError, match=r"outer crop.*locator = true"):
         Checker.create(mode="live", detectors_path=config)
+    other = json.loads((DATA / "locator_open_nsfw.json").read_text())
+    other["version"] = "locator-mine"
+    (tmp_path / "mine.json").write_text(json.dumps(other))
+    another = tmp_path / "live-another-locator.toml"
+    another.write_text(config.read_text() + f'locator = "{tmp_path / "mine.json"}"\n')
+    with pytest.raises(ConfigError, match=r"\[live\].*PICTURE_NSFW.*locator-open_nsfw.*locator-mine.*locator ="):
+        Checker.create(mode="live", detectors_path=another)
     right = tmp_path / "live.toml"
     right.write_text(config.read_text() + "locator = true\n")
     (det,) = Checker.create(mode="live", detectors_path=right).detectors
@@ -247,9 +258,12 @@ def test_a_head_refuses_another_probe_pair(tmp_path: Path) -> None:
     from captureguard.guard.check import Checker
 
     config = tmp_path / "photo-with-live-probes.toml"
-    config.write_text('[[photo.detectors]]\ntype = "nsfw_probe"\ninput_size = 960\nmax_crops = 6\nscene_probe = true\n')
+    config.write_text(
+        '[[photo.detectors]]\ntype = "nsfw_probe"\ninput_size = 960\nmax_crops = 6\nscene_probe = true\n'
+        "locator = true\n"
+    )
     with pytest.raises(
-        ConfigError, match=r"\[photo\].*probe-open_nsfw-pool-people960-v1.*probe-open_nsfw-pool-picture14-v1"
+        ConfigError, match=r"\[photo\].*probe-open_nsfw-pool-people960-v1.*probe-open_nsfw-pool-picture14outer-v1"
     ):
         Checker.create(mode="photo", detectors_path=config)
     right = tmp_path / "photo.toml"

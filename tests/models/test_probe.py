@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -12,9 +13,9 @@ from captureguard.core.detection import IMAGE_NSFW, NSFW_PROBE, NSFW_PROBE_SCENE
 from captureguard.core.frame import Frame
 from captureguard.core.locator import SHIPPED as SHIPPED_LOCATOR
 from captureguard.core.locator import PictureLocator
-from captureguard.core.probe import SHIPPED_SCENE, LinearProbe, probe_features
+from captureguard.core.probe import SHIPPED_PHOTO, SHIPPED_PHOTO_SCENE, LinearProbe, probe_features
 from captureguard.errors import ModelMissingError
-from captureguard.models.open_nsfw import open_nsfw_detector, open_nsfw_input
+from captureguard.models.open_nsfw import nsfw_probability, open_nsfw_detector, open_nsfw_input
 from captureguard.models.people import PersonCropDetector
 from captureguard.models.probe import MAP_TENSOR, POOL_TENSOR, NsfwProbeDetector, nsfw_probe_detector
 from captureguard.models.runtime import OnnxModel, packaged_model, with_outputs
@@ -28,7 +29,8 @@ pytestmark = pytest.mark.models
 
 @pytest.fixture(scope="module")
 def probe_detector() -> NsfwProbeDetector:
-    return nsfw_probe_detector(max_crops=6)
+    # the photo path's pair: two blocks (whole image, top crop), no locator needed
+    return nsfw_probe_detector(max_crops=6, probe=SHIPPED_PHOTO)
 
 
 @pytest.mark.parametrize("name", STILLS)
@@ -66,22 +68,22 @@ def test_probe_score_is_the_shipped_probe_on_whole_and_top_crop(probe_detector: 
     found = probe_detector.detect(frame)
     probs, feats, crops = probe_detector.features(frame.bgr, found.with_label(PERSON).xyxy)
     assert len(crops) == 2
-    expected = LinearProbe.load().probability(probe_features(feats, probs[1:]))
+    expected = LinearProbe.load(shipped=SHIPPED_PHOTO).probability(probe_features(feats, probs[1:]))
     assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(expected, rel=1e-6)
 
 
 def test_scene_probe_reads_the_same_features_as_a_second_score() -> None:
-    """With the shipped scene probe: NSFW_PROBE_SCENE is that probe on the same whole + top-crop features."""
-    det = nsfw_probe_detector(max_crops=2, scene_probe=True)
+    """With a scene probe: NSFW_PROBE_SCENE is that probe on the same whole + top-crop features."""
+    det = nsfw_probe_detector(max_crops=2, probe=SHIPPED_PHOTO, scene_probe=SHIPPED_PHOTO_SCENE)
     frame = read_frame(DEMO / "iamtoxico_charlie-parker_gottlieb.jpg")
     found = det.detect(frame)
     probs, feats, _ = det.features(frame.bgr, found.with_label(PERSON).xyxy)
     x = probe_features(feats, probs[1:])
-    scene = LinearProbe.load(shipped=SHIPPED_SCENE)
-    assert scene.version != LinearProbe.load().version  # a second fit, not the same file
+    scene, plain = LinearProbe.load(shipped=SHIPPED_PHOTO_SCENE), LinearProbe.load(shipped=SHIPPED_PHOTO)
+    assert scene.version != plain.version  # a second fit, not the same file
     assert found.with_label(NSFW_PROBE_SCENE).scores[0] == pytest.approx(scene.probability(x), rel=1e-6)
-    assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(LinearProbe.load().probability(x), rel=1e-6)
-    without = nsfw_probe_detector(max_crops=2).detect(frame)
+    assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(plain.probability(x), rel=1e-6)
+    without = nsfw_probe_detector(max_crops=2, probe=SHIPPED_PHOTO).detect(frame)
     assert len(without.with_label(NSFW_PROBE_SCENE)) == 0
 
 
@@ -93,26 +95,29 @@ def test_unknown_inner_tensor_refused() -> None:
 
 
 def test_probe_of_the_wrong_size_refused(probe_detector: NsfwProbeDetector) -> None:
-    from captureguard.errors import DetectionError
+    from captureguard.errors import ConfigError
 
-    with pytest.raises(DetectionError, match="2048"):
+    with pytest.raises(ConfigError, match="2048"):
         NsfwProbeDetector(probe_detector.people, probe_detector.classifier, LinearProbe(np.ones(5), 0.0))
-    with pytest.raises(DetectionError, match="2048"):
+    with pytest.raises(ConfigError, match="2048"):
         NsfwProbeDetector(
-            probe_detector.people, probe_detector.classifier, scene_probe=LinearProbe(np.ones(5), 0.0, "scene")
+            probe_detector.people,
+            probe_detector.classifier,
+            probe_detector.probe,
+            scene_probe=LinearProbe(np.ones(5), 0.0, "scene"),
         )
     assert POOL_TENSOR == "Reshape:0"
 
 
 def test_without_people_the_whole_frame_only() -> None:
-    det = nsfw_probe_detector(max_crops=0)
+    det = nsfw_probe_detector(max_crops=0, probe=SHIPPED_PHOTO)
     assert det.people is None
     frame = read_frame(DEMO / "iamtoxico_charlie-parker_gottlieb.jpg")
     found = det.detect(frame)
     assert sorted(map(str, found.labels)) == [IMAGE_NSFW, NSFW_PROBE]
     _, feats, crops = det.features(frame.bgr, np.zeros((0, 4), np.float32))
     assert not crops
-    expected = LinearProbe.load().probability(np.concatenate([feats[0], feats[0]]))
+    expected = LinearProbe.load(shipped=SHIPPED_PHOTO).probability(np.concatenate([feats[0], feats[0]]))
     assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(expected, rel=1e-6)
 
 
@@ -167,24 +172,65 @@ def test_the_probe_reads_the_located_crop() -> None:
     x0, y0, x1, y1 = pic.xyxy[0]
     crop = np.ascontiguousarray(frame.bgr[int(y0) : int(y1), int(x0) : int(x1)])
     assert pic.scores[0] == pytest.approx(float(open_nsfw_detector().detect(Frame.from_bgr(crop)).scores[0]), rel=1e-5)
-    probs, feats, crops, box = det.features_located(frame.bgr, found.with_label(PERSON).xyxy)
+    probs, feats, crops, box, outer = det.features_located(frame.bgr, found.with_label(PERSON).xyxy, outer=True)
     assert box == tuple(int(v) for v in pic.xyxy[0]) and len(probs) == 2 + len(crops)
-    x = probe_features(feats, probs[1:])
+    assert det.reads_outer and outer is not None  # the shipped live pair reads the outer crop too
+    x = probe_features(feats, probs[1:], outer.features)
     assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(LinearProbe.load().probability(x), rel=1e-6)
+    # the outer crop is open_nsfw on exactly the outer box, read in the same batch as the picture's
+    a, b, c, d = outer.box
+    assert c - a >= 1 and d - b >= 1
+    alone = det.classifier.run_all(open_nsfw_input(np.ascontiguousarray(frame.bgr[b:d, a:c])))
+    assert outer.features == pytest.approx(alone[1][0], rel=1e-4, abs=1e-5)
+    assert outer.probability == pytest.approx(float(nsfw_probability(alone[0])[0]), rel=1e-4, abs=1e-6)
+
+
+def test_a_three_block_probe_needs_an_outer_locator() -> None:
+    """A probe of three blocks reads the locator's outer crop: without a locator, or with one that
+    gives no outer box, the detector is refused (the probe would read other inputs than it was
+    fitted on); a two-block probe under an outer locator never computes the outer crop."""
+    from captureguard.errors import ConfigError
+
+    three = LinearProbe(np.zeros(3 * 1024), 0.0, "three")
+    with pytest.raises(ConfigError, match="outer crop"):
+        nsfw_probe_detector(max_crops=0, probe=three)
+    shipped = PictureLocator.named(SHIPPED_LOCATOR)
+    with pytest.raises(ConfigError, match="outer crop"):
+        nsfw_probe_detector(max_crops=0, probe=three, locator=dataclasses.replace(shipped, outer_pool=0))
+    with pytest.raises(ConfigError, match="reads 2048 features, the probe 3072"):
+        nsfw_probe_detector(max_crops=0, probe=three, locator=True, scene_probe=LinearProbe(np.zeros(2048), 0.0))
+    two = nsfw_probe_detector(max_crops=0, probe=LinearProbe(np.zeros(2048), 0.0, "two"), locator=True)
+    assert not two.reads_outer
+    frame, _ = _pasted("prani_godward_nude_on_the_beach.jpg", "palapeli_citrus-fruits.jpg", 0.12, (0.3, 0.6))
+    assert two.features_located(frame.bgr, np.zeros((0, 4), np.float32))[4] is None
 
 
 def test_no_picture_found_leaves_the_person_crops_alone() -> None:
     """A locator that finds nothing (every cell far under its floor): no PICTURE_NSFW and the same
-    probe score as without a locator."""
-    base = nsfw_probe_detector(max_crops=2)
+    probe score as without a locator; a three-block probe then reads the whole image in the outer
+    crop's place."""
+    base = nsfw_probe_detector(max_crops=2, probe=SHIPPED_PHOTO)
     never = PictureLocator(np.zeros(1024), np.zeros(1024), -20.0, version="never")
-    det = nsfw_probe_detector(max_crops=2, locator=never)
+    det = nsfw_probe_detector(max_crops=2, probe=SHIPPED_PHOTO, locator=never)
     frame = read_frame(DEMO / "iamtoxico_charlie-parker_gottlieb.jpg")
     found = det.detect(frame)
     assert not len(found.with_label(PICTURE_NSFW))
     assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(
         base.detect(frame).with_label(NSFW_PROBE).scores[0], rel=1e-6
     )
+    never14 = PictureLocator(np.zeros(1536), np.zeros(1536), -20.0, version="never14", grid=14, outer_pool=2)
+    three = nsfw_probe_detector(max_crops=2, locator=never14)  # the shipped live probe: three blocks
+    assert three.reads_outer
+    found = three.detect(frame)
+    assert not len(found.with_label(PICTURE_NSFW))
+    probs, feats, _ = three.features(frame.bgr, found.with_label(PERSON).xyxy)
+    expected = LinearProbe.load().probability(probe_features(feats, probs[1:], feats[0]))
+    assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(expected, rel=1e-6)
+    # a region check keeps the shipped locator but does not run it: the same inputs
+    region = dataclasses.replace(nsfw_probe_detector(max_crops=2, locator=True), locate=False)
+    found = region.detect(frame)
+    assert not len(found.with_label(PICTURE_NSFW))
+    assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(expected, rel=1e-6)
 
 
 def test_locator_without_the_feature_map_fails_closed() -> None:

@@ -72,6 +72,9 @@ class ProbeSet:
     folds: Path  #: per-fold probes (held-out leak benchmark, robust.py)
     folds_scene: Path
     tag: str = ""  #: version suffix
+    #: three-block probes: the locator's outer crop beside the frame and the top crop (the live pair
+    #: since v2.7; ``locator.OUTER``)
+    outer: bool = False
 
     def version(self, *, scene: bool) -> str:
         return f"probe-open_nsfw-pool{'-scene' if scene else ''}{self.tag}-v1"
@@ -83,7 +86,7 @@ class ProbeSet:
 
 #: the shipped pairs: the live path's (people at 640), the photo path's (people at 960)
 SETS = {
-    "live": ProbeSet("photo+pic", OUT, OUT_SCENE, OOF, FOLDS, FOLDS_SCENE, "-picture14"),
+    "live": ProbeSet("photo+pic", OUT, OUT_SCENE, OOF, FOLDS, FOLDS_SCENE, "-picture14outer", outer=True),
     "photo": ProbeSet(
         "photo960",
         OUT.with_name("probe_open_nsfw_photo.json"),
@@ -145,18 +148,25 @@ def pooled(items: list[Item], pert: str, size: int = 640) -> list[dict[str, np.n
     return out
 
 
-def matrix(recs: list[dict[str, np.ndarray]], k: int, picture: dict[str, np.ndarray] | None = None) -> np.ndarray:
+def matrix(
+    recs: list[dict[str, np.ndarray]], k: int, picture: dict[str, np.ndarray] | None = None, *, outer: bool = False
+) -> np.ndarray:
     """Probe inputs with the top crop chosen among the first ``k`` (strongest) people, and the
-    located picture's crop when ``picture`` (``locator.located``, one row per record) has one."""
-    if picture is None:
-        return np.stack([probe_features(r["e"], r["p"][1 : 1 + k]) for r in recs])
+    located picture's crop when ``picture`` (``locator.located``, one row per record) has one. With
+    ``outer`` (a three-block pair) the locator's outer crop follows (``picture``'s ``e2``), the whole
+    image's features where there is none (no picture, or no ``picture``), as at run time."""
     out = []
-    for r, p, e in zip(recs, picture["p"], picture["e"], strict=True):
-        if np.isnan(p):
-            out.append(probe_features(r["e"], r["p"][1 : 1 + k]))
+    for i, r in enumerate(recs):
+        crops = r["p"][1 : 1 + k]
+        third = None
+        if outer:
+            e2 = picture["e2"][i] if picture is not None else None
+            third = r["e"][0] if e2 is None or np.isnan(e2).any() else e2
+        if picture is None or np.isnan(picture["p"][i]):
+            out.append(probe_features(r["e"], crops, third))
         else:
-            crops = r["p"][1 : 1 + k]
-            out.append(probe_features(np.vstack([r["e"][: 1 + len(crops)], e[None]]), np.append(crops, p)))
+            pooled = np.vstack([r["e"][: 1 + len(crops)], picture["e"][i][None]])
+            out.append(probe_features(pooled, np.append(crops, picture["p"][i]), third))
     return np.stack(out)
 
 
@@ -166,10 +176,12 @@ def inputs(
     *,
     perturbed_sizes: bool,
     pictures: Callable[[str], dict[str, np.ndarray]] | None = None,
+    outer: bool = False,
 ) -> dict[tuple[str, str], np.ndarray]:
     """Probe inputs per (copy, variant): every copy at the people sizes a pair is fitted on
     (:data:`SETS`), the other sizes for the clean copy only unless ``perturbed_sizes``; the
-    :data:`PICTURE` variants only with ``pictures`` (copy -> ``locator.located``)."""
+    :data:`PICTURE` variants only with ``pictures`` (copy -> ``locator.located``); ``outer``: the
+    three-block inputs of an outer pair (:func:`matrix`)."""
     trained = {MAX_CROPS[s.train][0] for s in SETS.values()}
     by_size = {
         (p, z): pooled(items, p, z)
@@ -178,7 +190,7 @@ def inputs(
         if p == "clean" or perturbed_sizes or z in trained
     }
     return {
-        (p, m): matrix(by_size[(p, z)], k, pictures(p) if m in PICTURE and pictures else None)
+        (p, m): matrix(by_size[(p, z)], k, pictures(p) if m in PICTURE and pictures else None, outer=outer)
         for p in copies
         for m, (z, k) in MAX_CROPS.items()
         if (p, z) in by_size and (m not in PICTURE or pictures)
@@ -272,15 +284,20 @@ def main() -> None:
     d = evaluate.Data.of(items)
     copies = ["clean", *PERTURBATIONS]
     plan = scenes.plan(items, d)
-    x = inputs(
-        items, copies, perturbed_sizes=args.perturbed_sizes, pictures=lambda p: locator.located(items, d, p, plan)
-    )
     srecs = {z: scenes.get(items, plan, people=z) for z in {z for z, _ in MAX_CROPS.values()}}
     src = np.array([s.item for s in plan])
     area = np.array([s.area for s in plan])
     spic = locator.located(items, d, "scene", plan)
-    sx = {m: matrix(srecs[z], k, spic if m in PICTURE else None) for m, (z, k) in MAX_CROPS.items()}
     for name in args.set or list(SETS):
+        outer = SETS[name].outer
+        x = inputs(
+            items,
+            copies,
+            perturbed_sizes=args.perturbed_sizes,
+            pictures=lambda p: locator.located(items, d, p, plan),
+            outer=outer,
+        )
+        sx = {m: matrix(srecs[z], k, spic if m in PICTURE else None, outer=outer) for m, (z, k) in MAX_CROPS.items()}
         fit_set(name, d, x, sx, src, area=area, copies=copies, items=items, write=args.write)
 
 
@@ -328,7 +345,8 @@ def fit_set(
         probe: dict[str, Any] = {
             "version": ps.version(scene=with_scenes),
             "features": "open_nsfw pool (Reshape:0, 1024) of the whole image, then of the top-scored person crop"
-            + (" or located picture (locator_open_nsfw.json)" if ps.train in PICTURE else ""),
+            + (" or located picture (locator_open_nsfw.json)" if ps.train in PICTURE else "")
+            + (", then of the locator's outer box (the whole image when none)" if ps.outer else ""),
             "fitted_on": {
                 "manifest": "eval/manifest.csv (v2), stills",
                 "people": f"YOLO11n-pose at input {z}, top crop among {k}"

@@ -56,7 +56,7 @@ def fold_probe_scores(
         if m in probe.PICTURE:  # the located picture's crops, placed by each still's fold locator
             located = locator.located(items, d, pert, scenes.plan(items, d))
             picture = {key: v[idx] for key, v in located.items()}
-        x = probe.matrix(pooled[z], k, picture)
+        x = probe.matrix(pooled[z], k, picture, outer=ps.outer)
         for prefix in wanted:
             npz = folds[prefix]
             at = {int(f): j for j, f in enumerate(npz["fold"])}

@@ -44,7 +44,9 @@ def with_shipped_probe(items: list[Any], recs: list[dict[str, Any]]) -> list[dic
     out: list[dict[str, Any]] = [dict(r) for r in recs]
     for view, (pair, m) in fit_heads.PROBE_VIEWS.items():
         z, k = probe_tool.MAX_CROPS[m]
-        x = probe_tool.matrix(feats[z], k, picture if m in probe_tool.PICTURE else None)
+        x = probe_tool.matrix(
+            feats[z], k, picture if m in probe_tool.PICTURE else None, outer=probe_tool.SETS[pair].outer
+        )
         plain, scene = shipped[pair]
         for r, row in zip(out, x, strict=True):
             r[view], r[f"s{view}"] = plain.probability(row), scene.probability(row)

@@ -8,7 +8,9 @@ maps of the whole frame. Each cell gets a logistic score of "inside a picture th
 front of the camera", linear in the cell's features and in the mean over all cells (the frame's
 context), fitted on the dev stills pasted into camera frames at known places
 (``tools/detect_v2/locator.py``). The box is the connected group of confident cells with the most
-probability mass, in frame pixels; the caller crops it and reads it with the probe.
+probability mass, in frame pixels; the caller crops it and reads it with the probe. Since v2.7 a
+locator may also give an *outer* box: the same rule on the probabilities pooled to a coarser grid
+(:func:`pool_probabilities`), a larger crop around the same picture that the probe reads beside it.
 
 A locator reads a grid of :attr:`PictureLocator.grid` x ``grid`` cells: 7 x 7 is open_nsfw's last
 map (``Relu_48:0``, 1024 channels; v2.5); 14 x 14 (shipped since v2.6: a picture at 10% of a 720p
@@ -63,6 +65,12 @@ class PictureLocator:
             tighter than whole cells when a picture covers part of its edge cells).
         grow: the box scaled about its centre by this (inside the frame).
         grid: the cells are ``grid`` x ``grid`` (one of :data:`GRIDS`).
+        outer_pool: 0: one box. ``k`` > 1: also an *outer* box (:meth:`outer_box_from`), the same
+            rule on the probabilities mean-pooled over ``k`` x ``k`` cells (a 14 x 14 grid read as
+            7 x 7): a coarser, larger box that keeps a picture whole where the fine box covers
+            part of it (v2.7 reads both crops).
+        outer_relative: the outer box's ``relative``...
+        outer_floor: ...and ``floor``.
     """
 
     weights: np.ndarray
@@ -74,6 +82,9 @@ class PictureLocator:
     spread: float = 0.0
     grow: float = 1.0
     grid: int = GRID
+    outer_pool: int = 0
+    outer_relative: float = 0.3
+    outer_floor: float = 0.2
 
     def __post_init__(self) -> None:
         w, c = np.asarray(self.weights), np.asarray(self.context)
@@ -87,6 +98,15 @@ class PictureLocator:
             raise ConfigError(f"locator {self.version}: spread must be in [0, 4] and grow in [0.5, 3]")
         if self.grid not in GRIDS:
             raise ConfigError(f"locator {self.version}: grid must be one of {GRIDS}, not {self.grid}")
+        if self.outer_pool and (
+            self.outer_pool < 2 or self.grid % self.outer_pool or self.grid // self.outer_pool not in GRIDS
+        ):
+            raise ConfigError(
+                f"locator {self.version}: outer_pool must be 0 or pool the {self.grid} x {self.grid} grid"
+                f" into one of {GRIDS}, not {self.outer_pool}"
+            )
+        if not (0.0 < self.outer_relative <= 1.0 and 0.0 < self.outer_floor < 1.0):
+            raise ConfigError(f"locator {self.version}: outer_relative must be in (0, 1] and outer_floor in (0, 1)")
 
     @property
     def size(self) -> int:
@@ -114,6 +134,19 @@ class PictureLocator:
         """The located picture in frame pixels ``(x0, y0, x1, y1)``, or None."""
         return self.box_from(self.probabilities(cells), height, width)
 
+    def boxes(self, cells: np.ndarray, height: int, width: int) -> tuple[Box | None, Box | None]:
+        """The box and the outer box (None without :attr:`outer_pool`) from one scoring of ``cells``."""
+        prob = self.probabilities(cells)
+        return self.box_from(prob, height, width), self.outer_box_from(prob, height, width)
+
+    def outer_box_from(self, prob: np.ndarray, height: int, width: int) -> Box | None:
+        """The outer box of cell probabilities ``prob``: :func:`cells_box` of them mean-pooled over
+        :attr:`outer_pool` x ``outer_pool`` cells; None without an outer rule or a confident cell."""
+        if not self.outer_pool:
+            return None
+        pooled = pool_probabilities(prob, self.outer_pool)
+        return cells_box(pooled, height, width, relative=self.outer_relative, floor=self.outer_floor)
+
     def box_from(self, prob: np.ndarray, height: int, width: int) -> Box | None:
         """The box of cell probabilities ``prob`` by this locator's rule."""
         if self.spread > 0:
@@ -125,8 +158,10 @@ class PictureLocator:
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> PictureLocator:
         """Build from ``{"weights": [...], "context": [...], "intercept": float, "relative": float,
-        "floor": float, "version": str, "spread": float, "grow": float, "grid": int}``."""
+        "floor": float, "version": str, "spread": float, "grow": float, "grid": int, "outer": {"pool":
+        int, "relative": float, "floor": float}}`` (``outer`` optional: one box)."""
         try:
+            outer = data.get("outer") or {}
             return cls(
                 np.asarray([float(v) for v in data["weights"]], np.float64),
                 np.asarray([float(v) for v in data["context"]], np.float64),
@@ -137,6 +172,9 @@ class PictureLocator:
                 float(data.get("spread", 0.0)),
                 float(data.get("grow", 1.0)),
                 int(data.get("grid", GRID)),
+                int(outer.get("pool", 0)),
+                float(outer.get("relative", 0.3)),
+                float(outer.get("floor", 0.2)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"invalid locator parameters: {exc}") from exc
@@ -171,6 +209,20 @@ def grid_of(prob: np.ndarray) -> int:
     if g * g != np.asarray(prob).size or g not in GRIDS:
         raise DetectionError(f"{np.asarray(prob).size} cells are not a grid of {GRIDS}")
     return g
+
+
+def pool_probabilities(prob: np.ndarray, factor: int) -> np.ndarray:
+    """Cell probabilities of a ``g`` x ``g`` grid (row-major) -> those of a ``g / factor`` grid, each
+    the mean of the ``factor`` x ``factor`` cells it covers.
+
+    Raises:
+        DetectionError: ``prob`` is not a grid of :data:`GRIDS`, or ``factor`` does not pool it into one.
+    """
+    g = grid_of(prob)
+    if factor < 1 or g % factor or g // factor not in GRIDS:
+        raise DetectionError(f"cannot pool a {g} x {g} grid by {factor} into one of {GRIDS}")
+    n = g // factor
+    return np.asarray(np.asarray(prob, np.float64).reshape(n, factor, n, factor).mean(axis=(1, 3)).ravel())
 
 
 def stack_maps(maps: list[np.ndarray], grid: int) -> np.ndarray:

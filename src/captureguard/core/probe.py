@@ -2,7 +2,9 @@
 
 The features of one frame are the pooled vector of the whole image followed by that of its most
 nude-looking person crop (the whole image again when there is no person), so the probe sees both
-the scene and the figure. Fitted at build time by ``tools/detect_v2/probe.py`` (grouped CV on the
+the scene and the figure. A probe of three blocks (the live pair since v2.7) also reads the
+picture locator's outer crop (:meth:`~captureguard.core.locator.PictureLocator.outer_box_from`; the
+whole image again when it finds none). Fitted at build time by ``tools/detect_v2/probe.py`` (grouped CV on the
 dev set, perturbed copies included); the standardisation is folded into ``weights``.
 """
 
@@ -105,9 +107,11 @@ class LinearProbe:
         return cls.load(Path(name).expanduser())
 
 
-def probe_features(pooled: np.ndarray, crop_scores: np.ndarray) -> np.ndarray:
-    """``(1 + k, D)`` pooled features (whole image first, then k person crops) and the crops'
-    ``(k,)`` nudity scores -> the ``(2D,)`` probe input: whole image, then the top-scored crop."""
+def probe_features(pooled: np.ndarray, crop_scores: np.ndarray, outer: np.ndarray | None = None) -> np.ndarray:
+    """``(1 + k, D)`` pooled features (whole image first, then k crops) and the crops' ``(k,)`` nudity
+    scores -> the ``(2D,)`` probe input: whole image, then the top-scored crop; with ``outer`` (``(D,)``,
+    the outer crop's features) the ``(3D,)`` input of a three-block probe, ``outer`` last."""
     pooled = np.asarray(pooled)
     top = 1 + int(np.argmax(crop_scores)) if len(crop_scores) else 0
-    return np.concatenate([pooled[0], pooled[top]])
+    blocks = [pooled[0], pooled[top]] + ([np.asarray(outer, pooled.dtype).ravel()] if outer is not None else [])
+    return np.concatenate(blocks)

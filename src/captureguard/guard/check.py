@@ -154,7 +154,7 @@ class Checker:
         default=None, init=False, repr=False
     )
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    #: id of a detector with a picture locator -> its copy without one (region checks, :meth:`_view`)
+    #: id of a detector with a picture locator -> its copy that does not run it (region checks, :meth:`_view`)
     _no_locator: dict[int, Detector] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
@@ -355,7 +355,8 @@ class Checker:
 
     def _view(self, dets: Sequence[Detector], *, whole: bool) -> list[Detector]:
         """The detectors a check runs: ``dets`` as they are for a whole frame; for a region check,
-        each with a picture locator replaced by a copy without it (same models, cached).
+        each with a picture locator replaced by a copy that does not run it (``locate`` off: same
+        models and probes, cached; a three-block probe reads the whole crop in the outer crop's place).
 
         A region check (the stream guard following the evidence of a block) already reads a crop
         around that evidence. The locator is fitted on whole camera frames with pictures at 10-50%
@@ -369,7 +370,7 @@ class Checker:
         for d in dets:
             if isinstance(d, NsfwProbeDetector) and d.locator is not None:
                 if id(d) not in self._no_locator:
-                    self._no_locator[id(d)] = replace(d, locator=None)
+                    self._no_locator[id(d)] = replace(d, locate=False)
                 out.append(self._no_locator[id(d)])
             else:
                 out.append(d)

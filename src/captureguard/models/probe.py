@@ -13,7 +13,10 @@ With a :class:`~captureguard.core.locator.PictureLocator` (the live path), open_
 feature map of the whole frame (:data:`MAP_TENSOR`, computed in the same pass) says where a picture
 sits in the frame; that box is cropped and read in a second, one-image pass, reported as
 ``PICTURE_NSFW`` and offered to the probe with the person crops (the probe reads the top-scored
-one). This is what finds a painting that fills a tenth of a 720p frame.
+one). This is what finds a painting that fills a tenth of a 720p frame. A three-block probe (the
+live pair since v2.7) also reads the locator's outer box (the same cells pooled 2 x 2: a larger
+crop around the picture), cropped in the same second pass; the whole image stands in when the
+locator finds no picture.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ import numpy as np
 from captureguard.core.detection import NSFW_PROBE, NSFW_PROBE_SCENE, PERSON_NSFW, PICTURE_NSFW, Detections
 from captureguard.core.frame import Frame
 from captureguard.core.locator import SHIPPED as SHIPPED_LOCATOR
-from captureguard.core.locator import PictureLocator, stack_maps
+from captureguard.core.locator import Box, PictureLocator, stack_maps
 from captureguard.core.probe import SHIPPED_SCENE, LinearProbe, probe_features
-from captureguard.errors import DetectionError
+from captureguard.errors import ConfigError, DetectionError
 from captureguard.models.open_nsfw import nsfw_probability, open_nsfw_input
 from captureguard.models.people import PersonDetector, PersonSettings, person_crops, person_model_path
 from captureguard.models.runtime import OnnxModel, packaged_model
@@ -45,6 +48,16 @@ LOCATOR_MAPS = {7: (MAP_TENSOR,), 14: (FINE_MAP_TENSOR, MAP_TENSOR)}
 MAP_SHAPES = {MAP_TENSOR: (POOL_SIZE, 7, 7), FINE_MAP_TENSOR: (512, 14, 14)}
 
 
+@dataclass(frozen=True)
+class OuterCrop:
+    """The locator's outer box as open_nsfw read it: its box (frame pixels), nudity probability and
+    ``(1024,)`` pooled features."""
+
+    box: Box
+    probability: float
+    features: np.ndarray
+
+
 @dataclass
 class NsfwProbeDetector:
     """People, open_nsfw on the whole frame and on person crops, and the probe on their features.
@@ -60,6 +73,9 @@ class NsfwProbeDetector:
         locator: finds a picture in the frame from the whole frame's feature map; its crop joins
             the probe's candidates (``classifier`` must then expose the maps of
             :data:`LOCATOR_MAPS` for its grid after :data:`POOL_TENSOR`). None: person crops only.
+        locate: False keeps the locator but does not run it (a region check, already a crop around
+            the evidence: no picture crop, no outer crop, and a three-block probe reads the whole
+            image in the outer crop's place, as when the locator finds nothing).
     """
 
     people: PersonDetector | None
@@ -68,22 +84,38 @@ class NsfwProbeDetector:
     max_crops: int = 6
     scene_probe: LinearProbe | None = None
     locator: PictureLocator | None = None
+    locate: bool = True
     expand: float = 1.2
     min_side: int = 96
     name: str = "nsfw_probe"
 
     def __post_init__(self) -> None:
         for probe in (self.probe, self.scene_probe):
-            if probe is not None and probe.size != 2 * POOL_SIZE:
-                raise DetectionError(f"probe {probe.version} reads {probe.size} features, not {2 * POOL_SIZE}")
+            if probe is not None and probe.size != self.probe.size:
+                raise ConfigError(f"probe {probe.version} reads {probe.size} features, the probe {self.probe.size}")
+        if self.probe.size not in (2 * POOL_SIZE, 3 * POOL_SIZE):
+            raise ConfigError(
+                f"probe {self.probe.version} reads {self.probe.size} features, not {2 * POOL_SIZE} or {3 * POOL_SIZE}"
+            )
+        if self.reads_outer and (self.locator is None or not self.locator.outer_pool):
+            raise ConfigError(
+                f"probe {self.probe.version} reads an outer crop ({3 * POOL_SIZE} features): it needs a locator"
+                " with an outer box (outer_pool; in a detectors file, locator = true: the shipped one)"
+            )
+
+    @property
+    def reads_outer(self) -> bool:
+        """The probes read three blocks: whole image, top crop, the locator's outer crop."""
+        return self.probe.size == 3 * POOL_SIZE
 
     def detect(self, frame: Frame) -> Detections:
         """``PERSON`` boxes, ``IMAGE_NSFW``, ``PERSON_NSFW`` per crop, ``NSFW_PROBE`` (and
         ``NSFW_PROBE_SCENE`` with a scene probe, ``PICTURE_NSFW`` with a locator that found a
         picture) for ``frame``."""
         people = self.people.detect(frame) if self.people is not None else Detections.empty()
-        probs, pooled, crops, picture = self.features_located(frame.bgr, people.xyxy)
-        x = probe_features(pooled, probs[1:])
+        probs, pooled, crops, picture, outer = self.features_located(frame.bgr, people.xyxy, outer=self.reads_outer)
+        third = (pooled[0] if outer is None else outer.features) if self.reads_outer else None
+        x = probe_features(pooled, probs[1:], third)
         h, w = frame.height, frame.width
         parts = [
             people,
@@ -108,22 +140,28 @@ class NsfwProbeDetector:
         return Detections.concat(parts)
 
     def features_located(
-        self, bgr: np.ndarray, people_xyxy: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]], tuple[int, int, int, int] | None]:
+        self, bgr: np.ndarray, people_xyxy: np.ndarray, *, outer: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, list[Box], Box | None, OuterCrop | None]:
         """:meth:`features`, and with a locator the located picture's crop read too: its probability
-        and features are the last rows, and its box the last item (None: no locator, or no picture
-        found; then the rows are :meth:`features`' alone)."""
+        and features are the last rows, and its box the fourth item (None: no locator, or no picture
+        found; then the rows are :meth:`features`' alone). With ``outer``, the fifth item is the
+        locator's outer box read in the same batch (None without one)."""
         probs, pooled, crops, cells = self._run(bgr, people_xyxy)
-        if self.locator is None or cells is None:
-            return probs, pooled, crops, None
-        box = self.locator.box(cells, bgr.shape[0], bgr.shape[1])
+        if self.locator is None or not self.locate or cells is None:
+            return probs, pooled, crops, None, None
+        box, wide = self.locator.boxes(cells, bgr.shape[0], bgr.shape[1])
+        wanted = [b for b in (box, wide if outer else None) if b is not None]
+        if not wanted:
+            return probs, pooled, crops, None, None
+        batch = np.concatenate([open_nsfw_input(np.ascontiguousarray(bgr[b:d, a:c])) for a, b, c, d in wanted])
+        out = self.classifier.run_all(batch)
+        if len(out) < 2 or out[1].shape != (len(wanted), POOL_SIZE):
+            raise DetectionError(f"open_nsfw features: expected ({len(wanted)}, {POOL_SIZE}), got {out[1:]!r:.80}")
+        p = nsfw_probability(out[0])
+        read = OuterCrop(wide, float(p[-1]), out[1][-1]) if outer and wide is not None else None
         if box is None:
-            return probs, pooled, crops, None
-        a, b, c, d = box
-        out = self.classifier.run_all(open_nsfw_input(np.ascontiguousarray(bgr[b:d, a:c])))
-        if len(out) < 2 or out[1].shape != (1, POOL_SIZE):
-            raise DetectionError(f"open_nsfw features: expected (1, {POOL_SIZE}), got {out[1:]!r:.80}")
-        return np.concatenate([probs, nsfw_probability(out[0])]), np.concatenate([pooled, out[1]]), crops, box
+            return probs, pooled, crops, None, read
+        return np.concatenate([probs, p[:1]]), np.concatenate([pooled, out[1][:1]]), crops, box, read
 
     def features(
         self, bgr: np.ndarray, people_xyxy: np.ndarray
@@ -148,7 +186,7 @@ class NsfwProbeDetector:
         if len(outputs) < 2 or outputs[1].shape != (len(views), POOL_SIZE):
             raise DetectionError(f"open_nsfw features: expected ({len(views)}, {POOL_SIZE}), got {outputs[1:]!r:.80}")
         cells = None
-        if self.locator is not None:
+        if self.locator is not None and self.locate:
             names = LOCATOR_MAPS[self.locator.grid]
             maps = outputs[2 : 2 + len(names)]
             want = [MAP_SHAPES[n] for n in names]
