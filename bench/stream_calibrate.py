@@ -18,13 +18,14 @@ candidate, so :class:`MemoChecker` runs each once (crop checks while shut are me
 
 The grid: the shipped settings with ``(reopen_checks, reopen_s)`` in ``--kt``, ``confident_below``
 in ``--margins``, ``reopen_on_cut`` in ``--cut`` and the warn rule in ``--warn`` (``shut``: every
-warn shuts, ``withhold``: none does, ``runN``: ``warn_run`` N; default ``shut,run2``; following as
+warn shuts, ``withhold``: none does, ``runN``: ``warn_run`` N; default ``shut,run2,run4``; following as
 shipped). The rule (no single
 file decides it; only totals are compared):
 
 1. safe videos: withheld s/min at most the baseline's (``--baseline``: margin 1.0, no cut
-   reopening, K3 T0.5) plus ``--slack`` of it (default 10%, at least 0.25 s/min): longer
-   evidence may cost a little more withholding, not much more;
+   reopening, K3 T0.5; or ``--budget`` s/min, e.g. what the models shipped before withheld in their
+   own run) plus ``--slack`` of it (default 10%, at least 0.25 s/min): longer evidence may cost a
+   little more withholding, not much more;
 2. photos of people (the dev set's safe ``face_closeup``, ``portrait``, ``people_*``, ``person_*``,
    ``shirtless_sports`` stills, live check): at most ``--unsure-max`` (0.5%) of them allowed but
    *not* confident under the margin. A camera held on such a scene after a block could never
@@ -281,8 +282,10 @@ def choose(raw: Raw, grid: dict[str, StreamSettings], base: str, args: argparse.
 
 
 def allowance(base_s_per_min: float, args: argparse.Namespace) -> float:
-    """The most safe-video s/min a candidate may withhold: the baseline's plus the slack."""
-    return base_s_per_min + max(args.slack_min, args.slack * base_s_per_min)
+    """The most safe-video s/min a candidate may withhold: the baseline's plus the slack (with
+    ``--budget``, that many s/min plus the slack: the version shipped before, measured in its own run)."""
+    base = args.budget if getattr(args, "budget", None) is not None else base_s_per_min
+    return float(base + max(args.slack_min, args.slack * base))
 
 
 def report(raw: Raw, grid: dict[str, StreamSettings], base: str, chosen: str, args: argparse.Namespace) -> str:
@@ -303,7 +306,8 @@ def report(raw: Raw, grid: dict[str, StreamSettings], base: str, chosen: str, ar
         + f"Child profile, block score {block}; {len(raw['clips'])} clips "
         f"({n_blocked} of artworks the photo check blocks as stills), {len(raw['videos'])} safe videos. "
         "Leaked: released frames in which the artwork fills >= 10% of the frame with >= 60% of it in view. "
-        f"Rule: safe videos within the baseline + {args.slack:.0%} (at least + {args.slack_min} s/min) and "
+        f"Rule: safe videos within {'the baseline' if args.budget is None else f'{args.budget:g} s/min'}"
+        f" + {args.slack:.0%} (at least + {args.slack_min} s/min) and "
         f"at most {args.unsure_max:.1%} of "
         f"the {len(raw['people'])} photos of people allowed but above the margin, then fewest leaks of "
         "still-blocked artworks, then fewest safe-video s/min (bench/stream_calibrate.py docstring).",
@@ -389,12 +393,18 @@ def main() -> None:
     ap.add_argument("--cut", default="off,on", help="reopen_on_cut values")
     ap.add_argument(
         "--warn",
-        default="shut,run2",
+        default="shut,run2,run4",
         help="warn rules: 'shut' (a warn shuts the stream like a block), 'withhold' (only its frame),"
         " 'runN' (a warn shuts when it ends N flagged checks in a row: warn_run)",
     )
     ap.add_argument("--baseline", default="3,0.5,1.0,off", help="K,T,margin,cut[,warn] of the baseline")
     ap.add_argument("--slack", type=float, default=0.10, help="extra safe-video s/min allowed (share of baseline)")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        help="safe-video s/min to hold to instead of the baseline's (plus the slack): e.g. what the shipped"
+        " models withheld in their own run, when the models change",
+    )
     ap.add_argument("--slack-min", type=float, default=0.25, help="...but at least this many s/min")
     ap.add_argument("--unsure-max", type=float, default=0.005, help="people photos allowed but above the margin")
     ap.add_argument("--json", type=Path, default=Path("/tmp/stream_calibrate.json"), help="raw numbers (no pixels)")

@@ -22,9 +22,10 @@ def test_the_warn_rule_is_in_the_grid_and_named_only_when_it_differs() -> None:
     assert grid["K5 T1 margin1 cut-off"].warn_shuts is True  # the earlier reports' names still match
     assert grid["K5 T1 margin1 cut-off warn-withhold"].warn_shuts is False
     assert sc.baseline(_args(baseline="3,0.5,1.0,off,withhold")).warn_shuts is False
-    # "shut": every warn shuts (warn_run 1, v2.5); the shipped rule since v2.6 is "run2"
+    # "shut": every warn shuts (warn_run 1, v2.5); v2.6 shipped "run2", v2.7 "run4"
     assert sc.baseline(_args()) == StreamSettings(reopen_checks=5, reopen_s=1.0, warn_run=1)
-    assert sc.baseline(_args(baseline="5,1.0,1.0,off,run2")) == StreamSettings(reopen_checks=5, reopen_s=1.0)
+    assert sc.baseline(_args(baseline="5,1.0,1.0,off,run4")) == StreamSettings(reopen_checks=5, reopen_s=1.0)
+    assert sc.baseline(_args(baseline="5,1.0,1.0,off,run2")).warn_run == 2
     with pytest.raises(SystemExit, match="--warn"):
         sc.candidates(_args(warn="sometimes"))
 
@@ -39,3 +40,34 @@ def test_a_warn_run_is_in_the_grid_by_name() -> None:
     assert sc.baseline(_args(baseline="5,1.0,1.0,off,run3")).warn_run == 3
     with pytest.raises(SystemExit, match="--warn"):
         sc.candidates(_args(warn="runs"))
+
+
+def test_a_budget_holds_the_safe_videos_to_what_the_models_shipped_before_withheld() -> None:
+    """Without ``--budget`` the allowance is the baseline's s/min in the same run plus the slack; with
+    it, the budget's: a change of models that withholds more safe video everywhere cannot buy its
+    leaks back with a baseline that moved with it."""
+    sc = bench_modules.load("stream_calibrate")
+    args = _args(warn="run2,run3", baseline="5,1.0,1.0,off,run2")
+    args.slack, args.slack_min, args.unsure_max, args.budget = 0.10, 0.25, 0.005, None
+    grid = sc.candidates(args)
+    run2, run3 = "K5 T1 margin1 cut-off warn-run2", "K5 T1 margin1 cut-off warn-run3"
+    raw = {
+        "block_score": [0.5],
+        "people": [{"allowed": True, "score": 0.01}],
+        # one minute of safe video: run2 withholds 6 s, run3 5.4 s
+        "videos": [{"name": "v", "frames": 600, "fps": 10.0, run2: {"withheld": 60}, run3: {"withheld": 54}}],
+        "clips": [
+            {
+                "name": "c",
+                "blocked_as_still": True,
+                "substantial": 60,
+                run2: {"leaked": 3, "released": 10, "safe_withheld": 0},
+                run3: {"leaked": 5, "released": 12, "safe_withheld": 0},
+            }
+        ],
+    }
+    assert sc.allowance(6.0, args) == pytest.approx(6.6)
+    assert sc.choose(raw, grid, run2, args) == run2  # both within 6.6 s/min: fewest leaks
+    args.budget = 5.0  # the shipped models withheld 5.0 s/min: at most 5.5
+    assert sc.allowance(6.0, args) == pytest.approx(5.5)
+    assert sc.choose(raw, grid, run2, args) == run3
