@@ -100,16 +100,18 @@ class HeldOut:
 
         def swap(det: Detector) -> Detector:
             if id(det) not in swapped:  # shared first-stage detectors stay shared
-                new = (
-                    dataclasses.replace(
+                new: Detector = det
+                if isinstance(det, NsfwProbeDetector):
+                    # without fold locators (the stills-only baseline) the shipped locator stays but
+                    # is not run: no located crops, the whole frame in their place (a three-block
+                    # probe needs the locator object, not its crops)
+                    where = {"locator": self._locators[fold]} if self._locators else {"locate": False}
+                    new = dataclasses.replace(
                         det,
                         probe=plain,
                         scene_probe=scene if det.scene_probe is not None else None,
-                        locator=self._locators[fold] if det.locator is not None and self._locators else None,
+                        **(where if det.locator is not None else {}),
                     )
-                    if isinstance(det, NsfwProbeDetector)
-                    else det
-                )
                 swapped[id(det)] = new
             return swapped[id(det)]
 

@@ -78,7 +78,7 @@ def test_each_mode_gets_its_own_pair_of_fold_probes() -> None:
 
 def test_fold_checker_swaps_the_picture_locator_too() -> None:
     """v2.5: the live probes read the located crop, so a held-out clip is checked with the locator
-    fitted without its fold; a HeldOut without locators (the stills-only baseline) drops it."""
+    fitted without its fold; a HeldOut without locators (the stills-only baseline) does not run it."""
     held_out = _held_out_module()
     shipped = LinearProbe(np.zeros(2048), 0.0, "shipped")
     ship_loc = PictureLocator(np.zeros(1024), np.zeros(1024), 0.0, version="shipped-locator")
@@ -93,4 +93,5 @@ def test_fold_checker_swaps_the_picture_locator_too() -> None:
     assert det.locator is ship_loc  # the base is untouched
     without = held_out.HeldOut({"a.jpg": 2}, {"live": {2: pair}}, heads)
     got = without.checker(base, "live", 2).detectors[0]
-    assert isinstance(got, NsfwProbeDetector) and got.locator is None
+    # the shipped locator stays (a three-block probe needs it) but is not run: no located crops
+    assert isinstance(got, NsfwProbeDetector) and got.locator is ship_loc and got.locate is False
