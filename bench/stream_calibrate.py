@@ -284,7 +284,7 @@ def choose(raw: Raw, grid: dict[str, StreamSettings], base: str, args: argparse.
 def allowance(base_s_per_min: float, args: argparse.Namespace) -> float:
     """The most safe-video s/min a candidate may withhold: the baseline's plus the slack (with
     ``--budget``, that many s/min plus the slack: the version shipped before, measured in its own run)."""
-    base = args.budget if getattr(args, "budget", None) is not None else base_s_per_min
+    base = args.budget if args.budget is not None else base_s_per_min
     return float(base + max(args.slack_min, args.slack * base))
 
 

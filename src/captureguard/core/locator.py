@@ -36,13 +36,12 @@ from captureguard.errors import ConfigError, DetectionError
 
 SHIPPED = "locator_open_nsfw.json"
 #: open_nsfw's last map is GRID x GRID cells; its input is the frame squashed to SQUASH x SQUASH and
-#: the centre cropped at MARGIN on each side, so cell (i, j) covers squashed pixels MARGIN + CELL * i
-#: ... (a grid of g cells: cells of SIDE / g)
+#: the centre SIDE x SIDE kept (MARGIN cropped on each side), so in a grid of g cells, cell (i, j)
+#: covers squashed pixels MARGIN + SIDE / g * i ... (:func:`cell_rect`)
 GRID = 7
 SQUASH = 256
 MARGIN = 16
 SIDE = 224
-CELL = SIDE // GRID
 #: the grids a locator may read: open_nsfw's last map (7) and its third stage's (14)
 GRIDS = (7, 14)
 
@@ -98,9 +97,7 @@ class PictureLocator:
             raise ConfigError(f"locator {self.version}: spread must be in [0, 4] and grow in [0.5, 3]")
         if self.grid not in GRIDS:
             raise ConfigError(f"locator {self.version}: grid must be one of {GRIDS}, not {self.grid}")
-        if self.outer_pool and (
-            self.outer_pool < 2 or self.grid % self.outer_pool or self.grid // self.outer_pool not in GRIDS
-        ):
+        if self.outer_pool and (self.outer_pool < 2 or not _pools(self.grid, self.outer_pool)):
             raise ConfigError(
                 f"locator {self.version}: outer_pool must be 0 or pool the {self.grid} x {self.grid} grid"
                 f" into one of {GRIDS}, not {self.outer_pool}"
@@ -211,6 +208,11 @@ def grid_of(prob: np.ndarray) -> int:
     return g
 
 
+def _pools(grid: int, factor: int) -> bool:
+    """``factor`` x ``factor`` cells of a ``grid`` x ``grid`` map pool into one of :data:`GRIDS`."""
+    return factor >= 1 and grid % factor == 0 and grid // factor in GRIDS
+
+
 def pool_probabilities(prob: np.ndarray, factor: int) -> np.ndarray:
     """Cell probabilities of a ``g`` x ``g`` grid (row-major) -> those of a ``g / factor`` grid, each
     the mean of the ``factor`` x ``factor`` cells it covers.
@@ -219,7 +221,7 @@ def pool_probabilities(prob: np.ndarray, factor: int) -> np.ndarray:
         DetectionError: ``prob`` is not a grid of :data:`GRIDS`, or ``factor`` does not pool it into one.
     """
     g = grid_of(prob)
-    if factor < 1 or g % factor or g // factor not in GRIDS:
+    if not _pools(g, factor):
         raise DetectionError(f"cannot pool a {g} x {g} grid by {factor} into one of {GRIDS}")
     n = g // factor
     return np.asarray(np.asarray(prob, np.float64).reshape(n, factor, n, factor).mean(axis=(1, 3)).ravel())
