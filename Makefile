@@ -8,14 +8,13 @@ STAMP  := $(VENV)/.installed-dev
 
 .PHONY: install nsfwjs-model demo serve test lint format typecheck pytest chromium bench calibrate clean pipewire-tools install-chokepoint uninstall-chokepoint fuzz soak coverage
 
-install: $(STAMP)
+install: $(STAMP) $(NSFWJS_ONNX)
 
 # nsfwjs InceptionV3 (npm, MIT) is too large to commit (89 MB as ONNX): it is converted from the
 # npm package into the model cache by the committed scripts in tools/nsfwjs/ (node + npm once,
 # `onnx` in a throwaway build venv). Without it, a checker configured with nsfwjs refuses to start
-# (ModelMissingError), it never runs without it. Not in the shipped defaults (it added no recall at
-# <= 1% false blocks on the v2 dev set, docs/accuracy.md), so `make install` does not build it;
-# `make test` does (~10 s), so its parity tests run instead of skipping on a fresh machine.
+# (ModelMissingError), it never runs without it. The photo path reads it since v2.8 (a probe on its
+# embedding: docs/accuracy.md), so every target that runs a photo check builds it first (~10 s).
 MODEL_DIR   ?= $(or $(CAPTUREGUARD_MODEL_DIR),$(HOME)/.cache/captureguard/models)
 NSFWJS_ONNX := $(MODEL_DIR)/nsfwjs_inception_v3.onnx
 BUILD       := .build
@@ -45,7 +44,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) $(NSFWJS_ONNX)
 	$(BIN)/captureguard demo
 
 lint: $(STAMP)
@@ -55,7 +54,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-serve: $(STAMP)
+serve: $(STAMP) $(NSFWJS_ONNX)
 	$(BIN)/captureguard serve
 
 # The browser tests drive Debian's chromium through playwright (never `playwright install`).
@@ -88,14 +87,14 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench tools
 	$(BIN)/ruff check --fix src tests bench tools
 
-bench: $(STAMP)
+bench: $(STAMP) $(NSFWJS_ONNX)
 	$(BIN)/python bench/speed.py
 	$(BIN)/python bench/cascade.py
 	$(BIN)/python bench/accuracy.py
 
 # Coverage/fairness and robustness tables of the shipped models (dev set + synthetic bodies, five
 # camera conditions): bench/results/coverage.md and the generated part of MODEL_CARD.md.
-coverage: $(STAMP)
+coverage: $(STAMP) $(NSFWJS_ONNX)
 	$(BIN)/python bench/coverage.py
 
 # Reliability (docs/reliability.md): the property tests and fuzzers with many more examples, and
@@ -105,10 +104,10 @@ fuzz: $(STAMP)
 
 # Rebuild the detection-v2 caches from an empty $$CG_V2_CACHE and re-fit the shipped locator, probes
 # and heads in place (72 min to the heads on 2 cores from empty, 2026-12-05); `git diff src/captureguard/data` then shows what moved.
-calibrate: $(STAMP)
+calibrate: $(STAMP) $(NSFWJS_ONNX)
 	tools/detect_v2/rebuild.sh
 
-soak: $(STAMP)
+soak: $(STAMP) $(NSFWJS_ONNX)
 	$(BIN)/python bench/soak.py --out bench/results/soak.md
 
 clean:

@@ -22,13 +22,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: `tools.*`
 
 from tools.calibrate_fusion import DEFAULT_MANIFEST, grouped_folds, read_manifest
-from tools.detect_v2 import fit_heads, locator, probe
+from tools.detect_v2 import fit_heads, locator, nsfwjs_probe, probe
 
 from captureguard.core.fusion import FusionModel
 from captureguard.core.locator import PictureLocator
 from captureguard.core.probe import LinearProbe
 from captureguard.guard.check import Checker
 from captureguard.models.base import Detector
+from captureguard.models.nsfwjs import NsfwjsDetector
 from captureguard.models.probe import NsfwProbeDetector
 
 
@@ -41,12 +42,16 @@ class HeldOut:
         probes: dict[str, dict[int, tuple[LinearProbe, LinearProbe]]],
         heads: dict[str, dict[int, FusionModel]],
         locators: dict[int, PictureLocator] | None = None,
+        nsfwjs: dict[int, LinearProbe] | None = None,
     ) -> None:
         """``probes``: mode -> fold -> (probe, scene probe) (each mode reads its own pair,
         ``fit_heads.MODES``); ``heads``: mode (``live_first`` too) -> fold -> head; ``locators``:
-        fold -> picture locator (``tools/detect_v2/locator.py``; None: a checker's locator is dropped)."""
+        fold -> picture locator (``tools/detect_v2/locator.py``; None: a checker's locator is dropped);
+        ``nsfwjs``: fold -> the probe on nsfwjs' embedding (``tools/detect_v2/nsfwjs_probe.py``; the
+        photo path since v2.8). A checker whose nsfwjs detector has a probe needs its fold's."""
         self._fold_of, self._probes, self._heads = fold_of, probes, heads
         self._locators = locators or {}
+        self._nsfwjs = nsfwjs or {}
 
     @classmethod
     def load(cls, *, stills_only: bool = False) -> HeldOut:
@@ -73,7 +78,16 @@ class HeldOut:
                 for mode, folds in json.loads(heads.read_text()).items()
             },
             None if stills_only else locator.fold_locators(),
+            cls._fold_nsfwjs() if nsfwjs_probe.FOLDS.exists() else None,
         )
+
+    @staticmethod
+    def _fold_nsfwjs() -> dict[int, LinearProbe]:
+        npz = np.load(nsfwjs_probe.FOLDS)
+        return {
+            int(f): LinearProbe(npz["weights"][j], float(npz["intercept"][j]), f"nsfwjs-probe-fold{int(f)}")
+            for j, f in enumerate(npz["fold"])
+        }
 
     @staticmethod
     def _fold_probes(ps: probe.ProbeSet) -> dict[int, tuple[LinearProbe, LinearProbe]]:
@@ -112,6 +126,12 @@ class HeldOut:
                         scene_probe=scene if det.scene_probe is not None else None,
                         **(where if det.locator is not None else {}),
                     )
+                elif isinstance(det, NsfwjsDetector) and det.probe is not None:
+                    if fold not in self._nsfwjs:
+                        raise SystemExit(
+                            f"no nsfwjs probe for fold {fold}: run tools/detect_v2/nsfwjs_probe.py, then fit_heads.py"
+                        )
+                    new = dataclasses.replace(det, probe=self._nsfwjs[fold])
                 swapped[id(det)] = new
             return swapped[id(det)]
 

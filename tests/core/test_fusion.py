@@ -34,6 +34,25 @@ def test_assess_is_the_logistic_of_weighted_features() -> None:
     assert a.support[0].code == "IMAGE_NSFW"
 
 
+def test_nsfwjs_class_score_is_cited_only_by_a_head_that_reads_it() -> None:
+    """The photo head (v2.8) reads the probe on nsfwjs' embedding, not nsfwjs' own class score:
+    its reasons cite NSFWJS_PROBE and open_nsfw's whole-image score, never the unread one."""
+    found = Detections.concat(
+        [
+            whole(0.7, model="open_nsfw"),
+            whole(0.05, model="nsfwjs"),
+            Detections.whole_image(0.9, height=100, width=100, model="nsfwjs", label="NSFWJS_PROBE"),
+        ]
+    )
+    probe_head = FusionModel(0.0, {"nsfw_logit": 1.0, "logit:NSFWJS_PROBE": 1.0}, "photo-like")
+    cited = [(r.code, r.model) for r in probe_head.assess(found).support]
+    assert cited == [("IMAGE_NSFW", "open_nsfw"), ("NSFWJS_PROBE", "nsfwjs")]
+    class_head = FusionModel(0.0, {"nsfw_logit": 1.0, "njs_logit": 1.0}, "v2.0-like")
+    assert ("IMAGE_NSFW", "nsfwjs") in [(r.code, r.model) for r in class_head.assess(found).support]
+    alone = FusionModel(0.0, {"njs_logit": 1.0}, "nsfwjs-only").assess(whole(0.05, model="nsfwjs"))
+    assert [(r.code, r.model) for r in alone.support] == [("IMAGE_NSFW", "nsfwjs")]
+
+
 def test_assess_without_classifier_has_no_global_score() -> None:
     model = FusionModel(0.0, dict.fromkeys(FEATURES, 0.0), "t")
     a = model.assess(region("BUTTOCKS_EXPOSED", 0.6))

@@ -13,6 +13,7 @@ from captureguard.core.detection import BODY_PART_LABELS, IMAGE_NSFW, Detections
 from captureguard.core.frame import Frame
 from captureguard.errors import ConfigError, ModelMissingError
 from captureguard.models.base import build_detector
+from captureguard.models.nsfwjs import NsfwjsDetector
 from captureguard.models.open_nsfw import OpenNsfwDetector, open_nsfw_detector, open_nsfw_input
 from captureguard.models.probe import NsfwProbeDetector
 from captureguard.models.runtime import OnnxModel
@@ -271,8 +272,21 @@ def test_a_head_refuses_another_probe_pair(tmp_path: Path) -> None:
         '[[photo.detectors]]\ntype = "nsfw_probe"\ninput_size = 960\nmax_crops = 6\n'
         'probe = "probe_open_nsfw_photo.json"\nscene_probe = "probe_open_nsfw_photo_scene.json"\n'
     )
-    checker = Checker.create(mode="photo", detectors_path=right)
-    (det,) = checker.detectors
+    # since v2.8 the photo head also reads the probe on nsfwjs' embedding: without it, refused by name
+    with pytest.raises(ConfigError, match=r"\[photo\].*NSFWJS_PROBE.*probe-nsfwjs-embedding-photo-v1.*nsfwjs detector"):
+        Checker.create(mode="photo", detectors_path=right)
+    plain_njs = tmp_path / "photo-nsfwjs-without-probe.toml"
+    plain_njs.write_text(right.read_text() + '[[photo.detectors]]\ntype = "nsfwjs"\n')
+    with pytest.raises(ConfigError, match=r"NSFWJS_PROBE.*loads None"):
+        Checker.create(mode="photo", detectors_path=plain_njs)
+    right.write_text(right.read_text() + '[[photo.detectors]]\ntype = "nsfwjs"\nprobe = "probe_nsfwjs_photo.json"\n')
+    try:
+        checker = Checker.create(mode="photo", detectors_path=right)
+    except ModelMissingError as exc:  # built by make nsfwjs-model (make test builds it)
+        pytest.skip(f"{exc}")
+    det, njs = checker.detectors
+    assert isinstance(njs, NsfwjsDetector) and njs.probe is not None
+    assert njs.probe.version == "probe-nsfwjs-embedding-photo-v1"
     assert isinstance(det, NsfwProbeDetector) and det.scene_probe is not None
     assert (det.probe.version, det.scene_probe.version) == (
         "probe-open_nsfw-pool-people960-v1",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from captureguard.core.detection import Detections
 from captureguard.core.fusion import FusionModel
@@ -10,6 +11,7 @@ from captureguard.core.locator import PictureLocator
 from captureguard.core.policy import load_profiles
 from captureguard.core.probe import LinearProbe
 from captureguard.guard.check import Checker, FirstStage
+from captureguard.models.nsfwjs import NsfwjsDetector
 from captureguard.models.probe import NsfwProbeDetector
 from captureguard.testing import FakeDetector
 from tests.tools import bench_modules
@@ -95,3 +97,24 @@ def test_fold_checker_swaps_the_picture_locator_too() -> None:
     got = without.checker(base, "live", 2).detectors[0]
     # the shipped locator stays (a three-block probe needs it) but is not run: no located crops
     assert isinstance(got, NsfwProbeDetector) and got.locator is ship_loc and got.locate is False
+
+
+def test_fold_checker_swaps_the_nsfwjs_probe_of_the_photo_path() -> None:
+    """Since v2.8 the photo head reads a probe on nsfwjs' embedding: the fold checker that decides
+    whether an artwork is blocked as a still carries that fold's nsfwjs probe too, and refuses to
+    build without one."""
+    held_out = _held_out_module()
+    pair = (LinearProbe(np.ones(2048), 0.0, "p1"), LinearProbe(np.ones(2048), 0.0, "s1"))
+    probe_det = NsfwProbeDetector(None, object(), pair[0], max_crops=6, scene_probe=pair[1])  # type: ignore[arg-type]
+    shipped = LinearProbe(np.zeros(2048), 0.0, "nsfwjs-shipped")
+    njs = NsfwjsDetector(object(), probe=shipped)  # type: ignore[arg-type]
+    base = Checker([probe_det, njs], _head("photo-shipped", 0.0), load_profiles()["child"], None, None)
+    fold_njs = LinearProbe(np.ones(2048), -1.0, "nsfwjs-fold4")
+    heads = {"photo": {4: _head("photo-fold4", 0.0)}}
+    held = held_out.HeldOut({"a.jpg": 4}, {"photo": {4: pair}}, heads, None, {4: fold_njs})
+    got = held.checker(base, "photo", 4).detectors[1]
+    assert isinstance(got, NsfwjsDetector) and got.probe is fold_njs and got.model is njs.model
+    assert njs.probe is shipped  # the base is untouched
+    without = held_out.HeldOut({"a.jpg": 4}, {"photo": {4: pair}}, heads)
+    with pytest.raises(SystemExit, match=r"nsfwjs_probe\.py"):
+        without.checker(base, "photo", 4)

@@ -523,4 +523,4 @@ def test_real_models_check_a_nude_painting_and_a_portrait(tmp_path: Path) -> Non
         health = c.get("/v1/health").json()
     assert blocked["decision"] == "block" and not any(r["code"] in ("error", "timeout") for r in blocked["reasons"])
     assert allowed["decision"] == "allow"
-    assert health["models"]["photo"] == ["nudenet", "nsfw_probe"]
+    assert health["models"]["photo"] == ["nudenet", "nsfw_probe", "nsfwjs"]

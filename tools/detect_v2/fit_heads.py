@@ -47,6 +47,19 @@ FEATURES = [
 ]
 #: the v2.1 heads' features (no scene probe): the held-out baseline, ``--stills-only``
 FEATURES_V21 = [f for f in FEATURES if f != "logit:NSFW_PROBE_SCENE"]
+#: the photo head's further feature since v2.8: the probe on nsfwjs' embedding (``nsfwjs_probe.py``;
+#: its cached view ``njsprobe``). Measured 2026-12-06 (grouped CV, child, OOF): 67 -> 72 of 74 stills
+#: at the same 17/1754 and 2/681 people false blocks; 5-9 more artworks under each perturbation.
+NSFWJS_FEATURE = "logit:NSFWJS_PROBE"
+
+
+def features_of(views: list[str], base: list[str] | None = None) -> list[str]:
+    """A head's features on ``views``: ``base`` (default :data:`FEATURES`), plus
+    :data:`NSFWJS_FEATURE` when the views include the nsfwjs probe's (``njsprobe``)."""
+    base = FEATURES if base is None else base
+    return [*base, NSFWJS_FEATURE] if "njsprobe" in views else list(base)
+
+
 #: L2 on standardised weights. 30 rather than 10: with the probe in, equal OOF recall, and the
 #: synthetic nude renders (coverage set, never fitted) stay blocked 24/24 (22/24 at 10).
 L2 = 30.0
@@ -79,10 +92,19 @@ def modes(
         pair = {"probe": probe.SETS["photo"].out.name, "scene_probe": probe.SETS["photo"].out_scene.name}
     return {
         "photo": (
-            ["nn640", "onsfw", f"pose{photo_people}", f"crops{photo_people}", photo_probe, f"s{photo_probe}"],
+            [
+                "nn640",
+                "onsfw",
+                f"pose{photo_people}",
+                f"crops{photo_people}",
+                photo_probe,
+                f"s{photo_probe}",
+                "njsprobe",
+            ],
             [
                 {"type": "nudenet", "channels": "bgr", "score_threshold": 0.05, "input_size": 640},
                 {"type": "nsfw_probe", "input_size": photo_people, "max_crops": 6, **pair},
+                {"type": "nsfwjs", "probe": "probe_nsfwjs_photo.json"},
             ],
             L2,
         ),
@@ -148,6 +170,7 @@ MONOTONE = {
     "crop_mean_logit",
     "logit:NSFW_PROBE",
     "logit:NSFW_PROBE_SCENE",
+    NSFWJS_FEATURE,
     *(f"max:{c}" for c in EXPOSED_INTIMATE + EXPOSED_SKIN),
 }
 
@@ -331,7 +354,15 @@ def with_probe(items: list[Any], recs: list[dict[str, Any]]) -> list[dict[str, A
     for name, oof in oofs.items():
         if [str(s) for s in oof["sha"]] != [it.sha256 for it in items]:
             raise SystemExit(f"the {name} pair's OOF scores are for another manifest: run tools/detect_v2/probe.py")
-    return [{**r, **probe_scores(oofs, "clean", i)} for i, r in enumerate(recs)]
+    njs = nsfwjs_oof(items)
+    return [{**r, **probe_scores(oofs, "clean", i), "njsprobe": float(njs["clean"][i])} for i, r in enumerate(recs)]
+
+
+def nsfwjs_oof(items: list[Any]) -> Any:
+    """The nsfwjs probe's OOF scores (``nsfwjs_probe.py``): per copy, and ``scene``."""
+    from tools.detect_v2 import nsfwjs_probe
+
+    return nsfwjs_probe.load_oof(items)
 
 
 def load_oofs() -> dict[str, Any]:
@@ -379,13 +410,17 @@ def pair_of(views: list[str]) -> str:
 def head_probes(views: list[str]) -> dict[str, str]:
     """The versions of the probe pair a head on ``views`` reads (the head's ``probes``: the checker
     refuses a detectors file that loads another pair under it)."""
-    from captureguard.core.detection import NSFW_PROBE, NSFW_PROBE_SCENE, PICTURE_NSFW
+    from captureguard.core.detection import NSFW_PROBE, NSFW_PROBE_SCENE, NSFWJS_PROBE, PICTURE_NSFW
     from tools.detect_v2 import locator, probe
 
     ps = probe.SETS[pair_of(views)]
     out = {NSFW_PROBE: ps.version(scene=False), NSFW_PROBE_SCENE: ps.version(scene=True)}
     if ps.train in probe.PICTURE:  # fitted on the located crops: the head needs that locator
         out[PICTURE_NSFW] = locator.VERSION
+    if "njsprobe" in views:  # the photo head since v2.8
+        from tools.detect_v2 import nsfwjs_probe
+
+        out[NSFWJS_PROBE] = nsfwjs_probe.VERSION
     return out
 
 
@@ -411,12 +446,18 @@ def scene_records(items: list[Any], d: evaluate.Data) -> tuple[list[dict[str, An
     src = np.array([sc.item for sc in plan])
     if any("scene_item" not in oof or not np.array_equal(oof["scene_item"], src) for oof in oofs.values()):
         raise SystemExit("the probes' OOF scores have no scores for these scenes: run tools/detect_v2/probe.py first")
+    njs = nsfwjs_oof(items)
+    if not np.array_equal(njs["scene_item"], src):
+        raise SystemExit(
+            "the nsfwjs probe's OOF scores have no scores for these scenes: run tools/detect_v2/nsfwjs_probe.py"
+        )
     small = {z: scenes.get(items, plan, people=z) for z in (320, 480, 960)}
     recs = [
         {
             **r,
             **{k: small[z][i][k] for z in small for k in (f"pose{z}", f"crops{z}")},
             **probe_scores(oofs, "scene", i),
+            "njsprobe": float(njs["scene"][i]),
         }
         for i, r in enumerate(scenes.get(items, plan))
     ]
@@ -605,9 +646,10 @@ def main() -> None:
     per_fold: dict[str, dict[str, Any]] = {}
     for mode, (views, _, l2) in mode_views.items():
         tr = training(mode)
-        x = evaluate.features(recs, views, features)
-        fold_heads = tr.heads(x, features, l2)
-        s_all = tr.oof(x, features, l2, fold_heads)
+        feats = features_of(views, features)
+        x = evaluate.features(recs, views, feats)
+        fold_heads = tr.heads(x, feats, l2)
+        s_all = tr.oof(x, feats, l2, fold_heads)
         s = s_all[: tr.n_stills]
         t_child = evaluate.threshold_for(s, d, RATES["child"])
         # the child threshold lands a hair above 0.5 (1e-4 in logit), so a safe still that sits
@@ -620,14 +662,14 @@ def main() -> None:
         cal = Calibration.from_mapping(knots)  # the rounded knots, as shipped
         s_all = calibrated(s_all, cal)
         oofs[mode] = s_all
-        per_fold[mode] = fold_json(fold_heads, features, shift, f"v2-{mode}", calibration=knots)
+        per_fold[mode] = fold_json(fold_heads, feats, shift, f"v2-{mode}", calibration=knots)
         thresholds[mode] = thr
-        m = tr.head(x, features, l2)
+        m = tr.head(x, feats, l2)
         head = {
             "version": f"v2-{mode}-grouped-cv",
             "intercept": round(float(m.intercept) + shift, 6),
-            "weights": {n: round(float(w), 6) for n, w in zip(features, m.weights, strict=True)},
-            "features": features,
+            "weights": {n: round(float(w), 6) for n, w in zip(feats, m.weights, strict=True)},
+            "features": feats,
             "probes": head_probes(views),
             "calibration": {
                 **knots,

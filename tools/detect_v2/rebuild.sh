@@ -29,6 +29,8 @@ step "the picture locator and its per-fold fits, crops placed in every copy"
 $PY tools/detect_v2/locator.py $WRITE
 step "the probe pairs (live and photo): features, grouped CV, per-fold fits"
 $PY tools/detect_v2/probe.py $WRITE
+step "the photo path's probe on nsfwjs' embedding (v2.8): embeddings, grouped CV, per-fold fits"
+$PY tools/detect_v2/nsfwjs_probe.py $WRITE
 step "the fusion heads: grouped CV, per-fold heads, report"
 $PY tools/detect_v2/fit_heads.py $WRITE
 step "the v2.1 baseline's fold heads (bench/stream_calibrate.py --held-out stills-only)"

@@ -5,7 +5,8 @@ scene copies, the stills counted 4x: ``fit_heads.TRAINING``; monotone, as shippe
 child threshold (<= 1% false blocks pooled and on people photos) is kept fixed, and the held-out
 fold's *perturbed* stills are scored. A perturbed still's probe scores come from its fold's probes
 (``tools/detect_v2/probe.py``'s per-fold fits: the probe on clean and perturbed copies of the other
-folds, the scene probe on those and their scene copies). Only stills whose perturbed views are
+folds, the scene probe on those and their scene copies; the photo path's nsfwjs probe, since v2.8,
+from ``nsfwjs_probe.py``'s out-of-fold scores of that copy). Only stills whose perturbed views are
 cached are counted (compute them with ``views.py --pert NAME --subset pos_people``: the nude
 artworks and the people photos; ``--subset pos``: the artworks only, recall without the people
 false-block column).
@@ -70,24 +71,30 @@ def main(perts: list[str]) -> None:
     d = evaluate.Data.of(items)
     clean = fit_heads.with_probe(items, view_cache.get(items, fit_heads.STILL_VIEWS))
     srecs, src, area = fit_heads.scene_records(items, d)
+    njs_oof = fit_heads.nsfwjs_oof(items)
     print("| mode | perturbation | recall clean -> perturbed (same stills) | change | people FB perturbed |")
     print("|---|---|---|---|---|")
     for mode, (views, _, l2) in fit_heads.MODES.items():
         tr = fit_heads.training_of(mode, d, src, area)  # as the shipped heads
-        x = evaluate.features(clean + srecs, views, fit_heads.FEATURES)
-        heads = tr.heads(x, fit_heads.FEATURES, l2)
-        s = tr.oof(x, fit_heads.FEATURES, l2, heads)[: tr.n_stills]
+        feats = fit_heads.features_of(views)
+        x = evaluate.features(clean + srecs, views, feats)
+        heads = tr.heads(x, feats, l2)
+        s = tr.oof(x, feats, l2, heads)[: tr.n_stills]
         t = evaluate.threshold_for(s, d)
         for pert in perts:
             recs = cached(items, pert, [v for v in views if "probe" not in v])
+            njs = njs_oof[pert]  # the nsfwjs probe's OOF scores of this copy (nsfwjs_probe.py)
             have = np.array([r is not None for r in recs])
             if not (have & (d.y == 1)).any():
                 print(f"| {mode} | {pert} | not computed | | |")
                 continue
             idx = np.flatnonzero(have)
             scores = fold_probe_scores(items, d, pert, idx, [v for v in views if "probe" in v])
-            recs = [{**recs[i], **{v: float(sc[j]) for v, sc in scores.items()}} for j, i in enumerate(idx)]
-            xp = evaluate.features(recs, views, fit_heads.FEATURES)
+            recs = [
+                {**recs[i], **{v: float(sc[j]) for v, sc in scores.items()}, "njsprobe": float(njs[i])}
+                for j, i in enumerate(idx)
+            ]
+            xp = evaluate.features(recs, views, feats)
             sp = np.array([heads[d.folds[i]].score(xp[j : j + 1])[0] for j, i in enumerate(idx)])
             pos = d.y[idx] == 1
             people = d.cats[idx] == "people"

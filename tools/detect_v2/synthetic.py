@@ -50,6 +50,12 @@ def with_shipped_probe(items: list[Any], recs: list[dict[str, Any]]) -> list[dic
         plain, scene = shipped[pair]
         for r, row in zip(out, x, strict=True):
             r[view], r[f"s{view}"] = plain.probability(row), scene.probability(row)
+    from captureguard.core.probe import LinearProbe
+    from tools.detect_v2 import nsfwjs_probe
+
+    njs = LinearProbe.load(nsfwjs_probe.OUT)  # the photo path's third probe (v2.8)
+    for r, e in zip(out, nsfwjs_probe.embeddings(items, "clean"), strict=True):
+        r["njsprobe"] = njs.probability(e)
     return out
 
 

@@ -52,6 +52,9 @@ NSFW_PROBE_SCENE = "NSFW_PROBE_SCENE"
 #: (a painting or print inside the camera frame, ``core/locator.py``): reported, and a candidate
 #: for the probe's crop input; no head reads it on its own.
 PICTURE_NSFW = "PICTURE_NSFW"
+#: Nudity probability of a linear probe on nsfwjs InceptionV3's embedding of the whole image (the
+#: photo path's third probe, ``models/nsfwjs.py``; fitted on this project's dev set).
+NSFWJS_PROBE = "NSFWJS_PROBE"
 #: Other whole-image class probabilities of a multi-class classifier (nsfwjs): evidence for
 #: fusion (a drawing, a neutral photo, a "sexy" but clothed one), never a reason by themselves.
 IMAGE_CLASS_LABELS: tuple[str, ...] = ("IMAGE_DRAWING", "IMAGE_NEUTRAL", "IMAGE_SEXY")
@@ -64,6 +67,7 @@ KNOWN_LABELS: frozenset[str] = frozenset(
         PICTURE_NSFW,
         NSFW_PROBE,
         NSFW_PROBE_SCENE,
+        NSFWJS_PROBE,
         *IMAGE_CLASS_LABELS,
     )
 )

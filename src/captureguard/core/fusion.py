@@ -24,6 +24,7 @@ from captureguard.core.detection import (
     KNOWN_LABELS,
     NSFW_PROBE,
     NSFW_PROBE_SCENE,
+    NSFWJS_PROBE,
     PERSON,
     PERSON_NSFW,
     Detections,
@@ -277,12 +278,17 @@ class FusionModel:
             z = self.calibration.apply(z)
         fused = 1.0 / (1.0 + math.exp(-min(max(z, -500.0), 500.0)))
         support = tuple(r for r in regions if r.code in EXPOSED_INTIMATE + EXPOSED_SKIN and r.score >= 0.25)
+        # nsfwjs' own class score is evidence only for a head that reads it (``njs_logit``); the photo
+        # head since v2.8 reads the probe on its embedding instead, reported as NSFWJS_PROBE
+        njs_read = "njs_logit" in self.weights or _global(found, nsfwjs=False) is None
+        shown_global = is_global if njs_read else is_global & (found.models != NSFWJS_MODEL)
         extra = []
         for mask, what in (
-            (is_global, "whole-image nudity probability"),
+            (shown_global, "whole-image nudity probability"),
             (found.labels == PERSON_NSFW, "nudity probability of one person's crop"),
             (found.labels == NSFW_PROBE, "nudity probability of the probe on the image's and a person's features"),
             (found.labels == NSFW_PROBE_SCENE, "the same probe's scene read-out (a small artwork in a frame)"),
+            (found.labels == NSFWJS_PROBE, "nudity probability of the probe on nsfwjs' embedding of the image"),
         ):
             for model in sorted(set(map(str, found.models[mask]))):
                 own = mask & (found.models == model)

@@ -21,6 +21,7 @@ from captureguard.core.detection import (
     DEFAULT_BLOCK_CLASSES,
     NSFW_PROBE,
     NSFW_PROBE_SCENE,
+    NSFWJS_PROBE,
     PICTURE_NSFW,
     Detections,
 )
@@ -32,6 +33,7 @@ from captureguard.core.verdict import Verdict
 from captureguard.errors import CaptureGuardError, ConfigError
 from captureguard.guard.deadline import DeadlineExceededError, DeadlineRunner
 from captureguard.models.base import Detector, build_detector, load_detector_configs
+from captureguard.models.nsfwjs import NsfwjsDetector
 from captureguard.models.probe import NsfwProbeDetector
 
 log = logging.getLogger(__name__)
@@ -66,27 +68,37 @@ def _require_probes(head: FusionModel, detectors: Sequence[Detector], table: str
 
     The photo and live heads are fitted on the out-of-fold scores of different probe pairs (the
     photo pair on people found at 960); under another pair the same frame scores on another scale
-    and the profile thresholds no longer hold the false-block rates they were set for.
+    and the profile thresholds no longer hold the false-block rates they were set for. The photo
+    head since v2.8 also names the probe on nsfwjs' embedding (``NSFWJS_PROBE``): without the
+    ``nsfwjs`` detector and that probe, the head would read its floor and block less.
+
+    Detector sets with neither an ``nsfw_probe`` nor an ``nsfwjs`` detector are left alone (their
+    heads are the user's business).
 
     Raises:
-        ConfigError: an ``nsfw_probe`` detector loads other probes than the head names.
+        ConfigError: the detectors load other probes than the head names, or none for a label it names.
     """
     want = head.extra.get("probes") or {}
+    have: dict[str, str | None] = {}
     for det in detectors:
-        if not isinstance(det, NsfwProbeDetector):
-            continue
-        have = {
-            NSFW_PROBE: det.probe.version,
-            NSFW_PROBE_SCENE: det.scene_probe and det.scene_probe.version,
-            PICTURE_NSFW: det.locator and det.locator.version,
-        }
-        for label, version in want.items():
-            if have.get(label) != version:
-                raise ConfigError(
-                    f"[{table}]: the fitted head ({head.version}) reads {label} of probe {version!r}, but the"
-                    f" nsfw_probe detector loads {have.get(label)!r}: name the head's probes with probe =,"
-                    " scene_probe = and locator = (the shipped detectors.toml shows them)"
-                )
+        if isinstance(det, NsfwProbeDetector):
+            have |= {
+                NSFW_PROBE: det.probe.version,
+                NSFW_PROBE_SCENE: det.scene_probe.version if det.scene_probe is not None else None,
+                PICTURE_NSFW: det.locator.version if det.locator is not None else None,
+            }
+        elif isinstance(det, NsfwjsDetector):
+            have[NSFWJS_PROBE] = det.probe.version if det.probe is not None else None
+    if not have:
+        return
+    for label, version in want.items():
+        if have.get(label) != version:
+            where = "the nsfwjs detector loads" if label == NSFWJS_PROBE else "the nsfw_probe detector loads"
+            raise ConfigError(
+                f"[{table}]: the fitted head ({head.version}) reads {label} of probe {version!r}, but {where}"
+                f" {have.get(label)!r}: name the head's probes with probe =, scene_probe = and locator ="
+                " (the shipped detectors.toml shows them)"
+            )
 
 
 Mode = Literal["photo", "live"]

@@ -44,7 +44,8 @@ def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
     ``{"type": "nsfw_probe", "input_size": 640, "max_crops": 6}`` (the same people and crops, open_nsfw's
     pooled features read by the shipped linear probe; ``"scene_probe"``, ``"locator": true``: the
     scene probe and the picture locator, as in the shipped ``[live]``), ``{"type": "nsfwjs"}`` (built by
-    ``make nsfwjs-model``), or
+    ``make nsfwjs-model``; ``"probe": "probe_nsfwjs_photo.json"``: the probe on its embedding, as in
+    the shipped ``[photo]``), or
     ``{"type": "yolo", "path": "model.onnx", "labels": [...], "name": "...", ...YoloSettings}``.
 
     Raises:
@@ -64,9 +65,9 @@ def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
         if kind == "nsfw_probe":
             return nsfw_probe_detector(threads=threads, **cfg)
         if kind == "nsfwjs":
-            if cfg:
-                raise ConfigError(f"nsfwjs takes no options, got {sorted(cfg)}")
-            return nsfwjs_detector(threads=threads)
+            if set(cfg) - {"probe"}:
+                raise ConfigError(f"nsfwjs takes only a probe option, got {sorted(cfg)}")
+            return nsfwjs_detector(threads=threads, **cfg)
         if kind == "yolo":
             path, labels = Path(cfg.pop("path")), cfg.pop("labels")
             name = str(cfg.pop("name", path.stem))

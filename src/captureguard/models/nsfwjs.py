@@ -5,6 +5,10 @@ them from the npm package with ``tools/nsfwjs/`` into the model cache
 (``$CAPTUREGUARD_MODEL_DIR``, default ``~/.cache/captureguard/models``). When the file is
 missing, building this detector raises :class:`~captureguard.errors.ModelMissingError`, so a
 checker configured with it fails closed at start-up instead of running without it.
+
+With a :class:`~captureguard.core.probe.LinearProbe` on its 2,048-d embedding (the photo path since
+v2.8, ``data/probe_nsfwjs_photo.json``), the same pass also reports ``NSFWJS_PROBE``: nsfwjs' own
+classes rank the dev set's nude artworks poorly, its embedding read by a probe fitted on them does not.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from captureguard.core.detection import IMAGE_CLASS_LABELS, IMAGE_NSFW, Detections
+from captureguard.core.detection import IMAGE_CLASS_LABELS, IMAGE_NSFW, NSFWJS_PROBE, Detections
 from captureguard.core.frame import Frame
-from captureguard.errors import DetectionError, ModelMissingError
+from captureguard.core.probe import LinearProbe
+from captureguard.errors import ConfigError, DetectionError, ModelMissingError
 from captureguard.models.letterbox import resize
 from captureguard.models.runtime import OnnxModel
 
@@ -28,6 +33,8 @@ NSFWJS_CLASSES: tuple[str, ...] = ("Drawing", "Hentai", "Neutral", "Porn", "Sexy
 NSFWJS_NUDE: tuple[int, ...] = (1, 3)
 #: Indices of Drawing, Neutral and Sexy: reported as IMAGE_DRAWING, IMAGE_NEUTRAL, IMAGE_SEXY.
 NSFWJS_OTHER: tuple[int, ...] = (0, 2, 4)
+#: Length of the embedding (the input of the model's last layer) that a probe reads.
+NSFWJS_EMBEDDING = 2048
 
 
 def model_cache_dir() -> Path:
@@ -68,14 +75,32 @@ def nsfwjs_detections(probs: np.ndarray, *, height: int, width: int, model: str 
 
 @dataclass
 class NsfwjsDetector:
-    """nsfwjs InceptionV3: one IMAGE_NSFW detection, score = P(Hentai) + P(Porn)."""
+    """nsfwjs InceptionV3: one IMAGE_NSFW detection, score = P(Hentai) + P(Porn); with ``probe``,
+    also ``NSFWJS_PROBE``, the probe's probability on the image's embedding (the same pass)."""
 
     model: OnnxModel
     name: str = "nsfwjs"
+    probe: LinearProbe | None = None
+
+    def __post_init__(self) -> None:
+        if self.probe is not None and self.probe.size != NSFWJS_EMBEDDING:
+            raise ConfigError(
+                f"nsfwjs probe {self.probe.version} reads {self.probe.size} features;"
+                f" the embedding has {NSFWJS_EMBEDDING}"
+            )
 
     def detect(self, frame: Frame) -> Detections:
-        """IMAGE_NSFW (P(Hentai) + P(Porn)) plus IMAGE_DRAWING / IMAGE_NEUTRAL / IMAGE_SEXY."""
-        return nsfwjs_detections(self.probabilities(frame.bgr), height=frame.height, width=frame.width, model=self.name)
+        """IMAGE_NSFW (P(Hentai) + P(Porn)) plus IMAGE_DRAWING / IMAGE_NEUTRAL / IMAGE_SEXY, and
+        NSFWJS_PROBE with a probe."""
+        probs, emb = self.outputs(frame.bgr)
+        found = nsfwjs_detections(probs, height=frame.height, width=frame.width, model=self.name)
+        if self.probe is None:
+            return found
+        if emb.shape != (NSFWJS_EMBEDDING,):
+            raise DetectionError(f"nsfwjs model gave a {emb.shape} embedding; its probe needs ({NSFWJS_EMBEDDING},)")
+        p = self.probe.probability(emb)
+        probe = Detections.whole_image(p, height=frame.height, width=frame.width, model=self.name, label=NSFWJS_PROBE)
+        return Detections.concat([found, probe])
 
     def probabilities(self, bgr: np.ndarray) -> np.ndarray:
         """``(5,)`` class probabilities (:data:`NSFWJS_CLASSES`) of a BGR image."""
@@ -90,8 +115,17 @@ class NsfwjsDetector:
         return np.asarray(probs[0], np.float64), np.asarray(emb[0], np.float32)
 
 
-def nsfwjs_detector(*, threads: int = 2) -> NsfwjsDetector:
-    """The nsfwjs detector from the model cache (see :func:`nsfwjs_model_path`)."""
+def nsfwjs_detector(*, threads: int = 2, probe: LinearProbe | str | None = None) -> NsfwjsDetector:
+    """The nsfwjs detector from the model cache (see :func:`nsfwjs_model_path`); ``probe``: a
+    :class:`LinearProbe` on its embedding, or its name (:meth:`LinearProbe.named`: a shipped file
+    name such as ``probe_nsfwjs_photo.json``, or a path).
+
+    Raises:
+        ModelMissingError: the model has not been built (``make nsfwjs-model``).
+        ConfigError: the probe cannot be loaded or does not fit the embedding.
+    """
+    if isinstance(probe, str):
+        probe = LinearProbe.named(probe)
     if not (path := nsfwjs_model_path()).is_file():  # pragma: no cover - raised above
         raise ModelMissingError(str(path))
-    return NsfwjsDetector(OnnxModel(path, threads=threads))
+    return NsfwjsDetector(OnnxModel(path, threads=threads), probe=probe)
