@@ -114,14 +114,6 @@ def grouped_cv(
     return oof, folds, np.stack(ws), np.array(bs)
 
 
-def fold_scores(d: evaluate.Data, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Each row of ``x`` (the stills ``idx``' embeddings) scored by its still's fold probe (``folds.npz``)."""
-    npz = np.load(FOLDS)
-    at = {int(f): j for j, f in enumerate(npz["fold"])}
-    rows = np.array([at[int(d.folds[i])] for i in idx])
-    return probe.sigmoid(np.einsum("ij,ij->i", x, npz["weights"][rows]) + npz["intercept"][rows])
-
-
 def load_oof(items: list[Item]) -> Any:
     """``oof.npz`` for this manifest (``fit_heads.py`` stacks its scores)."""
     if not OOF.exists():
