@@ -11,9 +11,7 @@ from tools.detect_v2 import evaluate, nsfwjs_probe
 
 def _data() -> evaluate.Data:
     items = [Item(Path(f"n{g}.jpg"), 1, "art_painting", f"nude{g}", f"nude {g}", f"{g:064x}") for g in range(4)]
-    items += [
-        Item(Path(f"s{k}.jpg"), 0, "portrait", f"safe{k}", f"safe {k}", f"{1000 + k:064x}") for k in range(24)
-    ]
+    items += [Item(Path(f"s{k}.jpg"), 0, "portrait", f"safe{k}", f"safe {k}", f"{1000 + k:064x}") for k in range(24)]
     return evaluate.Data.of(items)
 
 
