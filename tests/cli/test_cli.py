@@ -92,6 +92,18 @@ def test_scan_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "not a directory" in capsys.readouterr().err
 
 
+def test_photo_check_without_the_nsfwjs_model_refuses_in_one_line(
+    tmp_path: Path, safe_samples: list[Sample], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The photo path reads nsfwjs since v2.8: without its model file it never checks (fail closed),
+    and says how to build it."""
+    monkeypatch.setenv("CAPTUREGUARD_MODEL_DIR", str(tmp_path))
+    assert main(["check", str(safe_samples[0].path)]) == 2
+    captured = capsys.readouterr()
+    assert "ALLOW" not in captured.out
+    assert "make nsfwjs-model" in captured.err and len(captured.err.strip().splitlines()) == 1
+
+
 def test_profiles_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["profiles"]) == 0
     out = capsys.readouterr().out
