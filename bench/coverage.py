@@ -62,6 +62,19 @@ def run_eval(out: Path, *, manifest: Path, synthetic: Path, workers: int, pertur
     return json.loads((out / "metrics.json").read_text("utf-8")), f"captureguard {shown}"
 
 
+def oof_photo(report: Path = RESULTS / "detect_v2.md") -> str:
+    """The photo path's out-of-fold child row of ``fit_heads.py``'s report, e.g. "photo, out of fold:
+    72/74 recall, 17/1754 false blocks" (or where to find it when the report has none)."""
+    text = report.read_text("utf-8") if report.is_file() else ""
+    photo = text.split("## photo", 1)[1] if "## photo" in text else ""
+    row = next((line for line in photo.splitlines() if line.startswith("| child as shipped")), None)
+    if row is None:
+        return "run tools/detect_v2/fit_heads.py for the photo path's figures"
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    recall, fb = cells[1].split(" ")[0], cells[2].split(" ")[0]
+    return f"photo, child, out of fold: {recall} recall, {fb} false blocks"
+
+
 def card_section(doc: dict[str, Any], eval_command: str) -> str:
     """The generated part of the card (and of coverage.md): tables, plot link, how they were made."""
     coverage = doc["coverage"]
@@ -75,7 +88,7 @@ def card_section(doc: dict[str, Any], eval_command: str) -> str:
         "`profile:child:flagged`: blocked or warned). **The development-set rows are in-sample**: the "
         "shipped probe and heads were fitted on these very stills (the probe alone, on 2,048 features, "
         "nearly memorises them), so their recall says nothing about new images; the out-of-fold figures "
-        "are in `bench/results/detect_v2.md` (v2.3 photo: 67/74, 17/1754). Use the dev rows to compare "
+        f"are in `bench/results/detect_v2.md` ({oof_photo()}). Use the dev rows to compare "
         "groups with each other, and the synthetic rows (never fitted on) for coverage."
     )
     tables = coverage_blocks(child, heading="h3")[1:]  # the card has its own heading
