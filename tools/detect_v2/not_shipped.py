@@ -179,14 +179,14 @@ def tiles(rows: Rows) -> list[str]:
     out += rows.line("top tile's open_nsfw probability alone", tmax, tr)
     fit_heads.MONOTONE.update({"x:tile_probe", "x:tile_max"})
     for mode, (views, _, l2) in fit_heads.MODES.items():
-        base = evaluate.features(rows.recs, views, fit_heads.FEATURES)
+        base = evaluate.features(rows.recs, views, fit_heads.features_of(views))
         for title, cols, names in (
             ("as shipped", [], []),
             ("+ tile probe", [logit(oof)], ["x:tile_probe"]),
             ("+ top tile", [logit(tmax)], ["x:tile_max"]),
         ):
             xx = np.column_stack([base, *cols]) if cols else base
-            out += rows.line(f"{mode} head {title}", tr.oof(xx, fit_heads.FEATURES + names, l2), tr)
+            out += rows.line(f"{mode} head {title}", tr.oof(xx, fit_heads.features_of(views) + names, l2), tr)
     return [*out, ""]
 
 
@@ -261,7 +261,7 @@ def video_lines(
     """Live heads fitted without and with the video frames (``recs``: the stills' and scenes')."""
     views, _, l2 = fit_heads.MODES["live"]
     recs = recs + vrecs
-    x = evaluate.features(recs, views, fit_heads.FEATURES)
+    x = evaluate.features(recs, views, fit_heads.features_of(views))
     d, n, nv = rows.d, rows.n, len(vrecs)
     base = rows.training()
     y = np.concatenate([base.y, np.zeros(nv, int)])
@@ -274,7 +274,7 @@ def video_lines(
         ("heads on the stills and video frames", (np.arange(len(y)) < n) | video),
     ):
         tr = fit_heads.Training(y, folds, area, n, fitted)
-        s_all = tr.oof(x, fit_heads.FEATURES, l2)
+        s_all = tr.oof(x, fit_heads.features_of(views), l2)
         t = evaluate.threshold_for(s_all[:n], d)
         v = s_all[video] >= t
         per = ", ".join(f"{k} {int(v[vname == k].sum())}" for k in sorted(set(vname)) if v[vname == k].any())
@@ -297,9 +297,9 @@ def art(rows: Rows) -> list[str]:
     out = ["## art", "", HEADER]
     d, n = rows.d, rows.n
     for mode, (views, _, l2) in fit_heads.MODES.items():
-        x = evaluate.features(rows.recs, views, fit_heads.FEATURES)
+        x = evaluate.features(rows.recs, views, fit_heads.features_of(views))
         tr = rows.training()
-        s_all = tr.oof(x, fit_heads.FEATURES, l2)
+        s_all = tr.oof(x, fit_heads.features_of(views), l2)
         s = s_all[:n]
         out += rows.line(f"{mode} as shipped", s_all, tr)
         every = evaluate.threshold_for(s, d, 0.01, cats=("people", "art", "other", "clothing"))
@@ -314,7 +314,7 @@ def art(rows: Rows) -> list[str]:
                 n,
                 np.concatenate([tr.fitted, np.ones(len(rep), bool)]),
             )
-            s_heavy = heavy.oof(np.vstack([x, x[rep]]), fit_heads.FEATURES, l2)[: len(tr.y)]
+            s_heavy = heavy.oof(np.vstack([x, x[rep]]), fit_heads.features_of(views), l2)[: len(tr.y)]
             out += rows.line(f"{mode}, safe artworks x{times} in training", s_heavy, tr)
     return [*out, ""]
 
@@ -348,15 +348,14 @@ def cell_study(rows: Rows) -> list[str]:
         tr_h = fit_heads.Training.of(d, rows.src, rows.area, fit_scenes=fit_scenes)
         how = "fitted on stills and scenes" if fit_scenes else "as shipped"
         for mode, (views, _, l2) in fit_heads.MODES.items():
-            base = evaluate.features(rows.recs, views, fit_heads.FEATURES)
-            out += rows.line(f"{mode} head {how}", tr_h.oof(base, fit_heads.FEATURES, l2), tr)
+            base = evaluate.features(rows.recs, views, fit_heads.features_of(views))
+            out += rows.line(f"{mode} head {how}", tr_h.oof(base, fit_heads.features_of(views), l2), tr)
             for name, z in oof.items():
                 if name.startswith("mean"):
                     continue
                 xx = np.column_stack([base, np.clip(z, -30, 30)])
-                out += rows.line(
-                    f"{mode} head {how} + cells ({name})", tr_h.oof(xx, [*fit_heads.FEATURES, "x:cells"], l2), tr
-                )
+                names = [*fit_heads.features_of(views), "x:cells"]
+                out += rows.line(f"{mode} head {how} + cells ({name})", tr_h.oof(xx, names, l2), tr)
     return [*out, ""]
 
 
@@ -402,7 +401,7 @@ def crop_study(rows: Rows) -> list[str]:
         )
     fit_heads.MONOTONE.add("x:tiles_mil")
     views, _, l2 = fit_heads.MODES["live"]
-    base = evaluate.features(rows.recs, views, fit_heads.FEATURES)
+    base = evaluate.features(rows.recs, views, fit_heads.features_of(views))
     xx = np.column_stack([base, np.clip(tile_mil["LSE r=10"], -30, 30)])
     for how, tr_h in (
         ("as shipped in v2.4", fit_heads.Training.of(d, rows.src, rows.area, fit_scenes=False)),
@@ -413,8 +412,8 @@ def crop_study(rows: Rows) -> list[str]:
         ),
     ):
         for title, x, names in (
-            ("", base, fit_heads.FEATURES),
-            (" + tiles (LSE r=10)", xx, [*fit_heads.FEATURES, "x:tiles_mil"]),
+            ("", base, fit_heads.features_of(views)),
+            (" + tiles (LSE r=10)", xx, [*fit_heads.features_of(views), "x:tiles_mil"]),
         ):
             out += rows.line(f"live head {how}{title}", tr_h.oof(x, names, l2), tr)
     hit = crops["hit"]
