@@ -82,25 +82,24 @@ class HeldOut:
         )
 
     @staticmethod
-    def _fold_nsfwjs() -> dict[int, LinearProbe]:
-        npz = np.load(nsfwjs_probe.FOLDS)
+    def _fold_linear(path: Path, name: str) -> dict[int, LinearProbe]:
+        """Fold -> the probe fitted without it, from a ``folds*.npz`` (``fold``, ``weights``, ``intercept``)."""
+        npz = np.load(path)
         return {
-            int(f): LinearProbe(npz["weights"][j], float(npz["intercept"][j]), f"nsfwjs-probe-fold{int(f)}")
+            int(f): LinearProbe(npz["weights"][j], float(npz["intercept"][j]), f"{name}-fold{int(f)}")
             for j, f in enumerate(npz["fold"])
         }
 
-    @staticmethod
-    def _fold_probes(ps: probe.ProbeSet) -> dict[int, tuple[LinearProbe, LinearProbe]]:
-        plain, scene = np.load(ps.folds), np.load(ps.folds_scene)
-        if not np.array_equal(plain["fold"], scene["fold"]):
+    @classmethod
+    def _fold_nsfwjs(cls) -> dict[int, LinearProbe]:
+        return cls._fold_linear(nsfwjs_probe.FOLDS, "nsfwjs-probe")
+
+    @classmethod
+    def _fold_probes(cls, ps: probe.ProbeSet) -> dict[int, tuple[LinearProbe, LinearProbe]]:
+        plain, scene = cls._fold_linear(ps.folds, "probe"), cls._fold_linear(ps.folds_scene, "scene-probe")
+        if plain.keys() != scene.keys():
             raise SystemExit("the probe and scene probe folds differ: re-run tools/detect_v2/probe.py")
-        return {
-            int(f): (
-                LinearProbe(plain["weights"][j], float(plain["intercept"][j]), f"probe-fold{int(f)}"),
-                LinearProbe(scene["weights"][j], float(scene["intercept"][j]), f"scene-probe-fold{int(f)}"),
-            )
-            for j, f in enumerate(plain["fold"])
-        }
+        return {f: (plain[f], scene[f]) for f in plain}
 
     def fold(self, path: str) -> int:
         """The fold of a dev still, by its path relative to the manifest's folder."""

@@ -268,7 +268,7 @@ class FusionModel:
         regions = _strongest_regions(found)
         scores = {r.code: r.score for r in regions}
         is_global = found.labels == IMAGE_NSFW
-        g = _global(found, nsfwjs=False)
+        g = own = _global(found, nsfwjs=False)
         if g is None and is_global.any():
             g = float(found.scores[is_global].max())
         z = self.intercept + sum(w * self.feature(name, found, scores, g) for name, w in self.weights.items())
@@ -280,7 +280,7 @@ class FusionModel:
         support = tuple(r for r in regions if r.code in EXPOSED_INTIMATE + EXPOSED_SKIN and r.score >= 0.25)
         # nsfwjs' own class score is evidence only for a head that reads it (``njs_logit``); the photo
         # head since v2.8 reads the probe on its embedding instead, reported as NSFWJS_PROBE
-        njs_read = "njs_logit" in self.weights or _global(found, nsfwjs=False) is None
+        njs_read = "njs_logit" in self.weights or own is None
         shown_global = is_global if njs_read else is_global & (found.models != NSFWJS_MODEL)
         extra = []
         for mask, what in (
