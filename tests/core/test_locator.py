@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -151,6 +153,9 @@ def test_fails_closed_on_bad_cells() -> None:
             "outer_pool": 2,
             "outer_floor": 0.0,
         },
+        {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "gate": 1.0},
+        {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "gate": -0.1},
+        {"weights": np.ones(2), "context": np.zeros(2), "intercept": 0.0, "gate": float("nan")},
     ],
 )
 def test_broken_parameters_refused(kwargs: dict[str, object]) -> None:
@@ -168,6 +173,8 @@ def test_mapping_and_shipped_file() -> None:
     assert shipped.version.startswith("locator-open_nsfw")
     # since v2.7 it also gives the outer box: its cells pooled 2 x 2, boxed at 0.3 / 0.2
     assert (shipped.outer_pool, shipped.outer_relative, shipped.outer_floor) == (2, 0.3, 0.2)
+    # no gate shipped: gated at 0.8, the refitted live path lost full-frame nudes (docs/accuracy.md)
+    assert shipped.gate == 0.0
     one = PictureLocator.from_mapping({"weights": [1.0], "context": [0.0], "intercept": 0.0, "grid": 14})
     assert one.outer_pool == 0 and one.outer_box_from(np.ones(196), 256, 256) is None
 
@@ -249,3 +256,25 @@ def test_the_outer_box_is_the_pooled_grids_box() -> None:
     assert PictureLocator.from_mapping(
         {"weights": [1.0], "context": [0.0], "intercept": 0.0, "grid": 14, "outer": {"pool": 2, "floor": 0.1}}
     ).outer_floor == pytest.approx(0.1)
+
+
+def test_the_gate_drops_both_boxes_when_the_top_cell_is_unsure() -> None:
+    """One strong cell: with its probability under the gate there is no box and no outer box; at or
+    above it the boxes are those of the ungated locator (the gate decides only whether to box)."""
+    w = np.zeros(4)
+    w[0] = 1.0
+    x = np.zeros((196, 4))
+    x[4 * 14 + 4, 0] = 4.0  # p = sigmoid(4 - 3) = 0.731 in cell (4, 4); the rest sigmoid(-3) = 0.047
+    open_ = PictureLocator(w, np.zeros(4), -3.0, grid=14, outer_pool=2, version="open")
+    top = float(open_.probabilities(x).max())
+    assert top == pytest.approx(1 / (1 + np.exp(-1.0)))
+    boxes = open_.boxes(x, 256, 256)
+    assert boxes[0] is not None and boxes[1] is not None
+    shut = dataclasses.replace(open_, gate=0.8)
+    assert shut.boxes(x, 256, 256) == (None, None) and shut.box(x, 256, 256) is None
+    assert not shut.sure(shut.probabilities(x))
+    at = dataclasses.replace(open_, gate=top - 1e-9)
+    assert at.boxes(x, 256, 256) == boxes
+    gated = PictureLocator.from_mapping({"weights": [1.0], "context": [0.0], "intercept": 0.0, "grid": 14, "gate": 0.8})
+    assert gated.gate == pytest.approx(0.8)
+    assert PictureLocator.from_mapping({"weights": [1.0], "context": [0.0], "intercept": 0.0}).gate == 0.0

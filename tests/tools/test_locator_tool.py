@@ -43,6 +43,7 @@ def test_fit_learns_a_planted_picture_and_folds_into_the_shipped_form() -> None:
     x, y = frames(n)
     fitted = locator.fit(x, y, grid=GRID)
     assert fitted.size == d and fitted.version == locator.VERSION and fitted.grid == GRID
+    assert fitted.gate == locator.GATE  # the fitted locator carries the tool's gate (v2.9)
     test_x, test_y = frames(20)
     hits = 0
     for cells, truth in zip(test_x, test_y, strict=True):

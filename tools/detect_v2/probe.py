@@ -86,7 +86,16 @@ class ProbeSet:
 
 #: the shipped pairs: the live path's (people at 640), the photo path's (people at 960)
 SETS = {
-    "live": ProbeSet("photo+pic", OUT, OUT_SCENE, OOF, FOLDS, FOLDS_SCENE, "-picture14outer", outer=True),
+    "live": ProbeSet(
+        "photo+pic",
+        OUT,
+        OUT_SCENE,
+        OOF,
+        FOLDS,
+        FOLDS_SCENE,
+        "-picture14outer" + ("-gated" if locator.GATE else ""),  # crops of a gated locator: other probes
+        outer=True,
+    ),
     "photo": ProbeSet(
         "photo960",
         OUT.with_name("probe_open_nsfw_photo.json"),
