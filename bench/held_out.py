@@ -108,12 +108,13 @@ class HeldOut:
     def checker(self, base: Checker, mode: str, fold: int) -> Checker:
         """``base`` (a shipped checker of ``mode``) with the probes, the picture locator and the heads
         fitted without ``fold``."""
-        plain, scene = self._probes[mode][fold]
         swapped: dict[int, Detector] = {}
 
-        def swap(det: Detector) -> Detector:
+        def swap(det: Detector, of: str = mode) -> Detector:
+            """``det`` with fold ``fold``'s probes of mode ``of`` (the photo head's either set: live's)."""
             if id(det) not in swapped:  # shared first-stage detectors stay shared
                 new: Detector = det
+                plain, scene = self._probes[of][fold]
                 if isinstance(det, NsfwProbeDetector):
                     # without fold locators (the stills-only baseline) the shipped locator stays but
                     # is not run: no located crops, the whole frame in their place (a three-block
@@ -145,4 +146,7 @@ class HeldOut:
                 escalate_at=float(cascade.get("escalate_at", first.escalate_at)),
                 every=int(cascade.get("every", first.every)),
             )
-        return Checker([swap(d) for d in base.detectors], self._heads[mode][fold], base.profile, base.deadline_s, first)
+        head = self._heads[mode][fold]
+        detectors = [swap(d) for d in base.detectors]  # first: a detector in both sets is the full set's
+        either = [swap(d, head.either.mode) for d in base.either] if head.either is not None else []
+        return Checker(detectors, head, base.profile, base.deadline_s, first, either)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from captureguard.core.detection import Detections
-from captureguard.core.fusion import FEATURES, Calibration, FusionModel, class_scores
-from captureguard.errors import ConfigError
+from captureguard.core.fusion import FEATURES, Calibration, Either, FusionModel, class_scores
+from captureguard.errors import ConfigError, DetectionError
 from captureguard.testing import region, whole
 
 
@@ -124,3 +124,59 @@ def test_a_head_file_with_a_broken_calibration_is_a_config_error() -> None:
         FusionModel.from_mapping({"intercept": 0.0, "weights": {}, "calibration": {"knots": [[0, 1], [1, 0]]}})
     with pytest.raises(ConfigError, match="calibration"):
         FusionModel.from_mapping({"intercept": 0.0, "weights": {}, "calibration": {"points": []}})
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def test_either_takes_the_larger_logit_of_the_two_heads_before_calibration() -> None:
+    """The photo head since v2.9 also reads the live head on the live detectors' evidence: the
+    frame's logit is max(own, other - offset), then the calibration; the reasons are the winning
+    head's, on its own evidence."""
+    live = FusionModel(0.0, {"logit:NSFW_PROBE": 1.0}, "live-like")
+    cal = Calibration(((0.0, 0.0), (2.0, 1.0)))
+    photo = FusionModel(
+        0.0, {"nsfw_logit": 1.0}, "photo-like", calibration=cal, either=Either(live, offset=1.0, mode="live")
+    )
+    own = whole(0.6, model="open_nsfw")  # logit 0.41
+    strong = Detections.whole_image(0.95, height=10, width=10, model="live_probe", label="NSFW_PROBE")  # 2.94
+    weak = Detections.whole_image(0.6, height=10, width=10, model="live_probe", label="NSFW_PROBE")  # 0.41
+    a = photo.assess(own, strong)
+    z = max(_logit(0.6), _logit(0.95) - 1.0)
+    assert a.score == pytest.approx(1 / (1 + math.exp(-cal.apply(z))))
+    assert [(r.code, r.model) for r in a.support] == [("NSFW_PROBE", "live_probe")]  # the live head won
+    b = photo.assess(own, weak)  # 0.41 - 1 < 0.41: the photo head's own logit
+    assert b.score == pytest.approx(1 / (1 + math.exp(-cal.apply(_logit(0.6)))))
+    assert [(r.code, r.model) for r in b.support] == [("IMAGE_NSFW", "open_nsfw")]
+    assert b.models == ("live_probe", "open_nsfw")
+    assert photo.logit(own) == pytest.approx(_logit(0.6))  # its own, uncalibrated, without the other head
+    with pytest.raises(DetectionError, match=r"also reads the \[live\] detectors"):
+        photo.assess(own)  # fail closed: the other set's evidence is missing
+
+
+def test_either_loads_from_its_head_file_and_refuses_nonsense() -> None:
+    data = {
+        "intercept": 0.5,
+        "weights": {"nsfw_logit": 1.0},
+        "either": {"head": {"intercept": -1.0, "weights": {"logit:NSFW_PROBE": 2.0}}, "offset": 0.75},
+    }
+    m = FusionModel.from_mapping(data)
+    assert m.either is not None and m.either.offset == 0.75 and m.either.mode == "live"
+    assert m.either.head.intercept == -1.0 and dict(m.either.head.weights) == {"logit:NSFW_PROBE": 2.0}
+    with pytest.raises(ConfigError, match="invalid fusion"):
+        FusionModel.from_mapping({**data, "either": {"head": data["either"]["head"]}})  # no offset
+    with pytest.raises(ConfigError, match="finite"):
+        FusionModel.from_mapping({**data, "either": {**data["either"], "offset": float("nan")}})
+    with pytest.raises(ConfigError, match="third"):
+        FusionModel.from_mapping({**data, "either": {**data["either"], "head": data}})
+    assert FusionModel.from_mapping({"intercept": 0.0, "weights": {}}).either is None
+
+
+def test_the_shipped_photo_head_reads_the_live_head() -> None:
+    """v2.9: the photo head names the live head (its weights as in fusion_live.json, the intercept
+    shifted with the photo head's) and the live probe pair it reads."""
+    photo, live = FusionModel.load(mode="photo"), FusionModel.load(mode="live")
+    assert photo.either is not None and photo.either.mode == "live" and photo.either.offset == 1.0
+    assert dict(photo.either.head.weights) == dict(live.weights)
+    assert photo.either.head.extra["probes"] == live.extra["probes"]

@@ -208,6 +208,8 @@ def test_integrator_swaps_models_through_a_detectors_file(tmp_path: Path, nude_s
     config.write_text(f'[[photo.detectors]]\ntype = "yolo"\nname = "my_model"\npath = "{model}"\nlabels = [{labels}]\n')
     checker = Checker.create(mode="photo", detectors_path=config)
     assert [d.name for d in checker.detectors] == ["my_model"]
+    # the shipped photo head (v2.9) also reads the live head: a file without [live] gets the shipped one
+    assert sorted(d.name for d in checker.either) == ["nsfw_probe", "nudenet"]
     verdict = checker.check(read_frame(nude_samples[2].path))
     assert "detect:my_model" in verdict.timings_ms
     assert any(r.model == "my_model" for r in verdict.reasons)

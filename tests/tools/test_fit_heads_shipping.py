@@ -6,6 +6,7 @@ import json
 import math
 from importlib.resources import files
 
+import numpy as np
 import pytest
 from tools.detect_v2 import fit_heads, probe
 
@@ -64,3 +65,43 @@ def test_each_head_meets_the_profile_thresholds_at_its_own_points(mode: str) -> 
         got = 1 / (1 + math.exp(-head.calibration.apply(z)))
         assert got == pytest.approx(target, abs=2e-4), name
         assert got < target, name  # a safe still at the point is not blocked
+
+
+def test_the_tools_either_score_is_the_run_times() -> None:
+    """fit_heads.either_scores (the OOF rule the photo point is set on) equals FusionModel.assess
+    with ``either`` before calibration, for heads built as fit_heads builds them (the other head's
+    intercept shifted with this one's)."""
+    from captureguard.core.detection import Detections
+    from captureguard.testing import whole
+
+    other = {"intercept": -0.3, "weights": {"logit:NSFW_PROBE": 1.5}}
+    head = FusionModel.from_mapping(
+        {"intercept": 0.2, "weights": {"nsfw_logit": 1.0}, "either": {"head": other, "offset": 1.0, "mode": "live"}}
+    )
+    own_model, other_model = (
+        FusionModel.from_mapping({"intercept": 0.2, "weights": {"nsfw_logit": 1.0}}),
+        (FusionModel.from_mapping(other)),
+    )
+    for g, p in ((0.2, 0.9), (0.8, 0.3), (0.5, 0.5)):
+        found = whole(g)
+        live = Detections.whole_image(p, height=8, width=8, model="live", label="NSFW_PROBE")
+        want = fit_heads.either_scores(
+            [own_model.assess(found).score], [other_model.assess(live).score], head.either.offset if head.either else 0
+        )[0]
+        assert head.assess(found, live).score == pytest.approx(want)
+
+
+def test_each_folds_photo_head_reads_that_folds_live_head() -> None:
+    """add_either_folds gives every fold's photo head file the live head of the same fold with the
+    photo fold's shift, and the result loads as a head with ``either``."""
+    from types import SimpleNamespace  # fold_json reads a head's intercept and weights only
+
+    live_fold = SimpleNamespace(weights=np.array([1.0, 2.0]), intercept=-1.0)
+    photo_fold = SimpleNamespace(weights=np.array([0.5]), intercept=0.1)
+    folds = fit_heads.fold_json({3: photo_fold}, ["nsfw_logit"], 0.25, "v2-photo")  # type: ignore[dict-item]
+    other = (None, ["logit:NSFW_PROBE", "person_count"], {3: live_fold}, np.zeros(1), live_fold)
+    fit_heads.add_either_folds(folds, ("live", 1.0), other, 0.25, "photo")  # type: ignore[arg-type]
+    m = FusionModel.from_mapping(folds["3"])
+    assert m.either is not None and m.either.offset == 1.0 and m.either.mode == "live"
+    assert m.either.head.intercept == pytest.approx(-1.0 + 0.25)
+    assert dict(m.either.head.weights) == {"logit:NSFW_PROBE": 1.0, "person_count": 2.0}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from captureguard.core.detection import Detections
-from captureguard.core.fusion import FusionModel
+from captureguard.core.fusion import Either, FusionModel
 from captureguard.core.locator import PictureLocator
 from captureguard.core.policy import load_profiles
 from captureguard.core.probe import LinearProbe
@@ -118,3 +118,36 @@ def test_fold_checker_swaps_the_nsfwjs_probe_of_the_photo_path() -> None:
     without = held_out.HeldOut({"a.jpg": 4}, {"photo": {4: pair}}, heads)
     with pytest.raises(SystemExit, match=r"nsfwjs_probe\.py"):
         without.checker(base, "photo", 4)
+
+
+def test_the_photo_fold_checker_gives_the_live_set_the_live_fold_probes() -> None:
+    """v2.9: the photo head also reads the live head on the live detectors. A held-out photo check
+    swaps in the fold's photo head (with that fold's live head inside it), the photo fold pair on the
+    photo detector and the *live* fold pair and fold locator on the live one; a detector in both
+    sets stays one object."""
+    held_out = _held_out_module()
+    shipped = LinearProbe(np.zeros(2048), 0.0, "shipped")
+    ship_loc = PictureLocator(np.zeros(1024), np.zeros(1024), 0.0, version="shipped-locator")
+    photo_det = NsfwProbeDetector(None, object(), shipped, max_crops=6, scene_probe=shipped)  # type: ignore[arg-type]
+    live_det = NsfwProbeDetector(None, object(), shipped, max_crops=2, scene_probe=shipped, locator=ship_loc)  # type: ignore[arg-type]
+    both = FakeDetector([Detections.empty()], name="nudenet")
+    live_head = _head("live-fold5", 0.0)
+    photo_fold = FusionModel(0.0, {"nsfw_logit": 1.0}, "photo-fold5", either=Either(live_head, 1.0, "live"))
+    base = Checker(
+        [both, photo_det], _head("photo-shipped", 0.0), load_profiles()["child"], None, None, [both, live_det]
+    )
+    pairs = {
+        mode: (LinearProbe(np.ones(2048), 0.0, f"{mode}-fold5"), LinearProbe(np.ones(2048), 0.0, f"{mode}-s-fold5"))
+        for mode in ("photo", "live")
+    }
+    fold_loc = PictureLocator(np.ones(1024), np.zeros(1024), -1.0, version="locator-fold5")
+    held = held_out.HeldOut(
+        {"a.jpg": 5}, {m: {5: p} for m, p in pairs.items()}, {"photo": {5: photo_fold}}, {5: fold_loc}
+    )
+    got = held.checker(base, "photo", 5)
+    assert got.fusion is photo_fold
+    assert got.detectors[0] is both and got.either[0] is both
+    photo_new, live_new = got.detectors[1], got.either[1]
+    assert isinstance(photo_new, NsfwProbeDetector) and photo_new.probe is pairs["photo"][0]
+    assert isinstance(live_new, NsfwProbeDetector) and live_new.probe is pairs["live"][0]
+    assert live_new.scene_probe is pairs["live"][1] and live_new.locator is fold_loc

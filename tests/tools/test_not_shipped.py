@@ -113,3 +113,26 @@ def test_a_report_of_some_studies_keeps_the_other_studies_tables() -> None:
     assert not_shipped.merged(out, out) == out
     in_order = head + "\n## cells\n\n| new cells |\n\n## crops\n\n| new crops |\n\n"
     assert not_shipped.merged("", new) == in_order  # sections in STUDIES order
+
+
+def test_either_blocks_what_either_head_blocks_at_the_offset() -> None:
+    """At one threshold t the either score blocks a row when the photo head reaches t or the live
+    head reaches t shifted up by the offset (in logit); a very large offset leaves the photo head."""
+    photo = np.array([0.9, 0.2, 0.2, 0.6])
+    live = np.array([0.1, 0.9, 0.6, 0.2])
+    s = not_shipped.either_scores(photo, live, 1.0)
+    t = 0.5
+    z_live = np.log(live / (1 - live))
+    want = (photo >= t) | (z_live - 1.0 >= 0.0)
+    assert ((s >= t) == want).all()
+    assert want.tolist() == [True, True, False, True]  # live 0.6 is logit 0.41: under the offset
+    assert np.allclose(not_shipped.either_scores(photo, live, 50.0), photo)
+    assert (not_shipped.either_scores(photo, live, -1.0) >= not_shipped.either_scores(photo, live, 1.0)).all()
+
+
+def test_either_pick_takes_the_most_found_within_the_safe_scene_budget() -> None:
+    points = {0.0: (70, 200, 45), 1.0: (71, 190, 40), 2.0: (71, 170, 25), 3.0: (72, 150, 23)}
+    assert not_shipped.either_pick(points, 41) == 1.0  # 0.0 finds more but blocks 45 safe scenes
+    assert not_shipped.either_pick(points, 30) == 2.0
+    assert not_shipped.either_pick({1.0: (70, 100, 5), 2.0: (70, 100, 5)}, 10) == 2.0  # tie: the larger offset
+    assert not_shipped.either_pick(points, 10) is None

@@ -74,6 +74,25 @@ LIVE_PEOPLE = 640
 PHOTO_PEOPLE = 960
 
 
+#: mode -> (the other mode, offset): the head of ``mode`` also reads the other mode's head on that
+#: mode's detectors (``FusionModel.either``; :func:`either_scores`). v2.9 ships the photo check
+#: reading the live head at offset 1.0, the pick of ``not_shipped.py either`` (2026-12-06, grouped
+#: CV, child point): 71/74 stills (photo head alone 72), nude scene copies at 10 / 20 / 35 / 50% of
+#: the frame 49 / 55 / 57 / 65 (29 / 33 / 45 / 62), safe scenes 40/1754 (22; the live head 41).
+EITHER: dict[str, tuple[str, float]] = {"photo": ("live", 1.0)}
+
+
+def either_scores(own: np.ndarray, other: np.ndarray, offset: float) -> np.ndarray:
+    """Probabilities ``sigmoid(max(logit(own), logit(other) - offset))`` (``FusionModel.assess``
+    with ``either``, before calibration): at one threshold ``t`` a row is blocked when ``own``
+    reaches ``t`` or ``other`` reaches ``t`` shifted up by ``offset`` in logit (larger offsets: the
+    other head counts less)."""
+    clip = 1e-12
+    a, b = (np.clip(np.asarray(v, np.float64), clip, 1 - clip) for v in (own, other))
+    z = np.maximum(np.log(a / (1 - a)), np.log(b / (1 - b)) - offset)
+    return np.asarray(1.0 / (1.0 + np.exp(-z)))
+
+
 def live_views(people: int) -> list[str]:
     """The live path's cached views with the person detector at input ``people``."""
     probe = "probek2p" if people == 640 else f"probe{people}k2"
@@ -593,6 +612,59 @@ def training_of(
     return Training.of(d, src, area, **TRAINING[mode])
 
 
+def fit_mode(
+    tr: Training, recs: list[dict[str, Any]], views: list[str], feats: list[str], l2: float
+) -> tuple[Training, list[str], dict[int, Head], np.ndarray, Head]:
+    """A mode's ``(training rows, features, fold heads, OOF scores of every row, the head on all)``."""
+    x = evaluate.features(recs, views, feats)
+    fold_heads = tr.heads(x, feats, l2)
+    return tr, feats, fold_heads, tr.oof(x, feats, l2, fold_heads), tr.head(x, feats, l2)
+
+
+def either_json(
+    either: tuple[str, float],
+    other: tuple[Training, list[str], dict[int, Head], np.ndarray, Head],
+    shift: float,
+    mode: str,
+    other_views: list[str],
+) -> dict[str, Any]:
+    """The ``either`` block of ``mode``'s head file: the other mode's head (``other``, from
+    :func:`fit_mode`), its intercept shifted by this head's ``shift``, and the offset."""
+    name, offset = either
+    _, feats, _, _, m = other
+    return {
+        "either": {
+            "mode": name,
+            "offset": offset,
+            "note": (
+                f"v2.9: a frame is scored by the larger of this head's logit and this {name} head's"
+                f" (read on the [{name}] detectors' evidence) minus the offset, then calibrated;"
+                " the other head as fitted for its own file, its intercept shifted with this one"
+            ),
+            "head": {
+                "version": f"v2-{name}-in-{mode}",
+                "intercept": round(float(m.intercept) + shift, 6),
+                "weights": {n: round(float(w), 6) for n, w in zip(feats, m.weights, strict=True)},
+                "probes": head_probes(other_views),
+            },
+        }
+    }
+
+
+def add_either_folds(
+    folds: dict[str, dict[str, Any]],
+    either: tuple[str, float],
+    other: tuple[Training, list[str], dict[int, Head], np.ndarray, Head],
+    shift: float,
+    mode: str,
+) -> None:
+    """Give each fold's head file (:func:`fold_json`) the other mode's head of that fold, shifted alike."""
+    name, offset = either
+    heads = fold_json(other[2], other[1], shift, f"v2-{name}-in-{mode}")
+    for f, h in folds.items():
+        h["either"] = {"head": heads[f], "offset": offset, "mode": name}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -644,12 +716,15 @@ def main() -> None:
     profiles = load_profiles()
     oofs: dict[str, np.ndarray] = {}
     per_fold: dict[str, dict[str, Any]] = {}
+    fitted = {
+        mode: fit_mode(training(mode), recs, views, features_of(views, features), l2)
+        for mode, (views, _, l2) in mode_views.items()
+    }
     for mode, (views, _, l2) in mode_views.items():
-        tr = training(mode)
-        feats = features_of(views, features)
-        x = evaluate.features(recs, views, feats)
-        fold_heads = tr.heads(x, feats, l2)
-        s_all = tr.oof(x, feats, l2, fold_heads)
+        tr, feats, fold_heads, s_all, m = fitted[mode]
+        either = EITHER.get(mode) if not args.stills_only else None
+        if either is not None:  # v2.9: this head or the other mode's, on their own detector sets
+            s_all = either_scores(s_all, fitted[either[0]][3], either[1])
         s = s_all[: tr.n_stills]
         t_child = evaluate.threshold_for(s, d, RATES["child"])
         # the child threshold lands a hair above 0.5 (1e-4 in logit), so a safe still that sits
@@ -659,12 +734,12 @@ def main() -> None:
         # each head's own teen/adult/warn points onto the shared profile thresholds
         cal, thr = calibration(s, d, profiles)
         knots = {"knots": [[round(a, 6), round(b, 6)] for a, b in cal.knots]}
-        cal = Calibration.from_mapping(knots)  # the rounded knots, as shipped
-        s_all = calibrated(s_all, cal)
+        s_all = calibrated(s_all, Calibration.from_mapping(knots))  # the rounded knots, as shipped
         oofs[mode] = s_all
         per_fold[mode] = fold_json(fold_heads, feats, shift, f"v2-{mode}", calibration=knots)
+        if either is not None:  # each fold's head reads that fold's other head, shifted alike
+            add_either_folds(per_fold[mode], either, fitted[either[0]], shift, mode)
         thresholds[mode] = thr
-        m = tr.head(x, feats, l2)
         head = {
             "version": f"v2-{mode}-grouped-cv",
             "intercept": round(float(m.intercept) + shift, 6),
@@ -676,8 +751,10 @@ def main() -> None:
                 "note": (
                     "logit knots (head, profile): this head's OOF warn / child / teen / adult points"
                     " (cv.oof_thresholds) onto the profiles' child warn, 0.5, teen and adult block scores"
+                    + (" (of the larger of this head's logit and the either head's minus its offset)" if either else "")
                 ),
             },
+            **(either_json(either, fitted[either[0]], shift, mode, mode_views[either[0]][0]) if either else {}),
             "fitted_on": {
                 "views": views,
                 "l2_standardised": l2,

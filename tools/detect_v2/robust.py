@@ -67,6 +67,9 @@ def fold_probe_scores(
 
 
 def main(perts: list[str]) -> None:
+    """The table: each mode's head; a mode whose head also reads another's (``fit_heads.EITHER``,
+    the photo check since v2.9) as shipped (``fit_heads.either_scores`` of the two heads' fold
+    scores, its clean child threshold from its own OOF scores), and its own head alone beside it."""
     items = view_cache.read_manifest(view_cache.DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
     clean = fit_heads.with_probe(items, view_cache.get(items, fit_heads.STILL_VIEWS))
@@ -74,6 +77,9 @@ def main(perts: list[str]) -> None:
     njs_oof = fit_heads.nsfwjs_oof(items)
     print("| mode | perturbation | recall clean -> perturbed (same stills) | change | people FB perturbed |")
     print("|---|---|---|---|---|")
+    seen: dict[
+        str, tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]
+    ] = {}  # mode -> (clean, pert -> (idx, scores))
     for mode, (views, _, l2) in fit_heads.MODES.items():
         tr = fit_heads.training_of(mode, d, src, area)  # as the shipped heads
         feats = fit_heads.features_of(views)
@@ -81,6 +87,7 @@ def main(perts: list[str]) -> None:
         heads = tr.heads(x, feats, l2)
         s = tr.oof(x, feats, l2, heads)[: tr.n_stills]
         t = evaluate.threshold_for(s, d)
+        seen[mode] = (s, {})
         for pert in perts:
             recs = cached(items, pert, [v for v in views if "probe" not in v])
             njs = njs_oof[pert]  # the nsfwjs probe's OOF scores of this copy (nsfwjs_probe.py)
@@ -96,13 +103,32 @@ def main(perts: list[str]) -> None:
             ]
             xp = evaluate.features(recs, views, feats)
             sp = np.array([heads[d.folds[i]].score(xp[j : j + 1])[0] for j, i in enumerate(idx)])
-            pos = d.y[idx] == 1
-            people = d.cats[idx] == "people"
-            rc, rp = (s[idx][pos] >= t).mean(), (sp[pos] >= t).mean()
-            print(
-                f"| {mode} | {pert} | {100 * rc:.1f}% -> {100 * rp:.1f}% (n={pos.sum()}) | {100 * (rp - rc):+.1f} |"
-                f" {(sp[people] >= t).sum()}/{people.sum()} |"
-            )
+            seen[mode][1][pert] = (idx, sp)
+            alone = f"{mode} head alone" if mode in fit_heads.EITHER else mode
+            print(row(alone, pert, d=d, idx=idx, s=s, sp=sp, t=t))
+    for mode, (other, offset) in fit_heads.EITHER.items():
+        if mode not in seen or other not in seen:
+            continue
+        s = fit_heads.either_scores(seen[mode][0], seen[other][0], offset)
+        t = evaluate.threshold_for(s, d)
+        for pert in perts:
+            if pert in seen[mode][1] and pert in seen[other][1]:
+                (idx, sp_own), (idx_other, sp_other) = seen[mode][1][pert], seen[other][1][pert]
+                assert np.array_equal(idx, idx_other)  # the same cached perturbed stills
+                sp = fit_heads.either_scores(sp_own, sp_other, offset)
+                print(row(f"{mode} (or {other} at {offset:g}, shipped)", pert, d=d, idx=idx, s=s, sp=sp, t=t))
+
+
+def row(mode: str, pert: str, *, d: evaluate.Data, idx: np.ndarray, s: np.ndarray, sp: np.ndarray, t: float) -> str:
+    """A table row: recall of the stills ``idx`` clean (``s``, all stills) and perturbed (``sp``, those),
+    at threshold ``t``, and the people photos among them blocked perturbed."""
+    pos = d.y[idx] == 1
+    people = d.cats[idx] == "people"
+    rc, rp = (s[idx][pos] >= t).mean(), (sp[pos] >= t).mean()
+    return (
+        f"| {mode} | {pert} | {100 * rc:.1f}% -> {100 * rp:.1f}% (n={pos.sum()}) | {100 * (rp - rc):+.1f} |"
+        f" {(sp[people] >= t).sum()}/{people.sum()} |"
+    )
 
 
 if __name__ == "__main__":

@@ -70,10 +70,14 @@ def main(out: Path | None = None, command: str = ".venv/bin/python tools/detect_
     child = load_profiles()["child"]
     for mode, (views, _, _) in fit_heads.MODES.items():
         head = FusionModel.load(mode=mode)
+        # the photo head since v2.9 also reads the live head, on the live views
+        other = fit_heads.MODES[head.either.mode][0] if head.either is not None else None
         table: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         for it, rec in zip(items, recs, strict=True):
             row = notes[str(it.path.relative_to(MANIFEST.parent))]
-            blocked = decide(head.assess(evaluate.detections_of(rec, views)), child).decision is Decision.BLOCK
+            found = evaluate.detections_of(rec, views)
+            also = evaluate.detections_of(rec, other) if other is not None else None
+            blocked = decide(head.assess(found, also), child).decision is Decision.BLOCK
             variant = it.kind.removeprefix("synthetic_").removesuffix("_cam")
             copy = "camera" if it.kind.endswith("_cam") else "render"
             tone = m.group(1) if (m := re.search(r"skin tone (\d)", row["notes"])) else "?"

@@ -3,6 +3,10 @@
 A :class:`FusionModel` is a logistic model over a few named features of a frame's
 :class:`~captureguard.core.detection.Detections`. Its weights are data (``data/fusion.json``),
 fitted at build time by ``tools/calibrate_fusion.py`` with grouped cross-validation on an eval manifest.
+
+A head may also read a second head on another detector set's evidence (:class:`Either`, the photo
+head since v2.9 reads the live head): the frame's logit is the larger of its own and the other's
+minus an offset, so a frame is blocked when either head finds it, each at its own point.
 """
 
 from __future__ import annotations
@@ -196,6 +200,27 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class Either:
+    """A second head read beside a head: ``z = max(z_head, z_other - offset)`` before calibration.
+
+    Attributes:
+        head: the other head (its intercept and weights; its own calibration, if any, is not used).
+        offset: subtracted from the other head's logit (larger: the other head counts less).
+        mode: the detector table (``detectors.toml``) whose detections the other head reads.
+    """
+
+    head: FusionModel
+    offset: float
+    mode: str = "live"
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.offset):
+            raise ConfigError(f"either: the offset must be finite, got {self.offset}")
+        if self.head.either is not None:
+            raise ConfigError("either: the other head cannot read a third one")
+
+
+@dataclass(frozen=True)
 class FusionModel:
     """Logistic fusion: ``score = sigmoid(calibration(intercept + sum(weights[f] * feature_f)))``.
 
@@ -208,6 +233,8 @@ class FusionModel:
             head was fitted on; both read by the checker).
         calibration: maps the logit onto the profiles' scale (:class:`Calibration`); None: the
             logistic score as it is.
+        either: a second head on another detector set's evidence (:class:`Either`); then
+            :meth:`assess` needs that set's detections too.
     """
 
     intercept: float
@@ -215,6 +242,7 @@ class FusionModel:
     version: str = "unversioned"
     extra: Mapping[str, Any] = field(default_factory=dict)
     calibration: Calibration | None = None
+    either: Either | None = None
 
     def __post_init__(self) -> None:
         known = set(FEATURES) | set(DETECTION_FEATURES)
@@ -224,14 +252,19 @@ class FusionModel:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> FusionModel:
-        """Build from ``{"intercept": float, "weights": {...}, "version": str}``."""
+        """Build from ``{"intercept": float, "weights": {...}, "version": str, "calibration": {...},
+        "either": {"head": {...}, "offset": float, "mode": str}}`` (the last two optional)."""
         try:
+            either = data.get("either")
             return cls(
                 float(data["intercept"]),
                 {k: float(v) for k, v in data["weights"].items()},
                 str(data.get("version", "unversioned")),
                 {k: v for k, v in data.items() if k in ("cascade", "probes")},
                 Calibration.from_mapping(data["calibration"]) if data.get("calibration") is not None else None,
+                Either(cls.from_mapping(either["head"]), float(either["offset"]), str(either.get("mode", "live")))
+                if either is not None
+                else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"invalid fusion parameters: {exc}") from exc
@@ -263,24 +296,54 @@ class FusionModel:
         best = float(found.scores[mask].max()) if mask.any() else 0.0
         return best if kind == "max" else _logit(best)
 
-    def assess(self, found: Detections) -> Assessment:
-        """Fuse one frame's detections into an :class:`Assessment`."""
+    def logit(self, found: Detections) -> float:
+        """This head's own logit for one frame's detections (no calibration, no :attr:`either`).
+
+        Raises:
+            DetectionError: the logit is not finite (the frame is then blocked).
+        """
         regions = _strongest_regions(found)
-        scores = {r.code: r.score for r in regions}
-        is_global = found.labels == IMAGE_NSFW
-        g = own = _global(found, nsfwjs=False)
-        if g is None and is_global.any():
-            g = float(found.scores[is_global].max())
+        return self._logit(found, {r.code: r.score for r in regions}, _global_score(found))
+
+    def _logit(self, found: Detections, scores: Mapping[str, float], g: float | None) -> float:
         z = self.intercept + sum(w * self.feature(name, found, scores, g) for name, w in self.weights.items())
         if not math.isfinite(z):  # a NaN feature would make every threshold comparison false
             raise DetectionError(f"fusion {self.version} produced a non-finite score from {scores}, {g}")
+        return z
+
+    def assess(self, found: Detections, other: Detections | None = None) -> Assessment:
+        """Fuse one frame's detections into an :class:`Assessment`; ``other``: the detections of
+        :attr:`either`'s detector set (required with it, ignored without).
+
+        Raises:
+            DetectionError: a non-finite score, or :attr:`either` without ``other``.
+        """
+        regions = _strongest_regions(found)
+        scores = {r.code: r.score for r in regions}
+        g = _global_score(found)
+        z = self._logit(found, scores, g)
+        head, evidence = self, found
+        if self.either is not None:
+            if other is None:
+                raise DetectionError(
+                    f"fusion {self.version} also reads the [{self.either.mode}] detectors' evidence, and none was given"
+                )
+            z_other = self.either.head.logit(other) - self.either.offset
+            if z_other > z:
+                z, head, evidence = z_other, self.either.head, other
         if self.calibration is not None:
             z = self.calibration.apply(z)
         fused = 1.0 / (1.0 + math.exp(-min(max(z, -500.0), 500.0)))
-        support = tuple(r for r in regions if r.code in EXPOSED_INTIMATE + EXPOSED_SKIN and r.score >= 0.25)
+        support = (*head._probe_reasons(evidence), *_exposed(_strongest_regions(evidence)))
+        models = set(map(str, found.models)) | (set(map(str, other.models)) if other is not None else set())
+        return Assessment(fused, scores, g, regions, support, tuple(sorted(models)))
+
+    def _probe_reasons(self, found: Detections) -> list[Reason]:
+        """The whole-image and probe scores of ``found`` that this head reads, as reasons."""
+        is_global = found.labels == IMAGE_NSFW
         # nsfwjs' own class score is evidence only for a head that reads it (``njs_logit``); the photo
         # head since v2.8 reads the probe on its embedding instead, reported as NSFWJS_PROBE
-        njs_read = "njs_logit" in self.weights or own is None
+        njs_read = "njs_logit" in self.weights or _global(found, nsfwjs=False) is None
         shown_global = is_global if njs_read else is_global & (found.models != NSFWJS_MODEL)
         extra = []
         for mask, what in (
@@ -293,8 +356,21 @@ class FusionModel:
             for model in sorted(set(map(str, found.models[mask]))):
                 own = mask & (found.models == model)
                 extra.append(Reason(str(found.labels[own][0]), float(found.scores[own].max()), model, what))
-        support = (*extra, *support)
-        return Assessment(fused, scores, g, regions, support, tuple(sorted(set(map(str, found.models)))))
+        return extra
+
+
+def _global_score(found: Detections) -> float | None:
+    """The whole-image score the features read: the non-nsfwjs classifiers' best, else any."""
+    g = _global(found, nsfwjs=False)
+    is_global = found.labels == IMAGE_NSFW
+    if g is None and is_global.any():
+        g = float(found.scores[is_global].max())
+    return g
+
+
+def _exposed(regions: tuple[Reason, ...]) -> tuple[Reason, ...]:
+    """Regions of exposed intimate parts or skin scored >= 0.25: the support shown with a score."""
+    return tuple(r for r in regions if r.code in EXPOSED_INTIMATE + EXPOSED_SKIN and r.score >= 0.25)
 
 
 def _strongest_regions(found: Detections) -> tuple[Reason, ...]:

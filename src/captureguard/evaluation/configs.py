@@ -79,8 +79,7 @@ def _checker(detectors: str | None = None) -> Checker:
 
 def _evidence(checker: Checker, frame: Any, t0: float) -> Record:
     t_decoded = time.perf_counter()
-    found, timings = checker.detect(frame)
-    assessment = checker.fusion.assess(found)
+    assessment, found, timings = checker.evidence(frame)
     is_global = found.labels == IMAGE_NSFW
     nudenet = found.select(found.models == "nudenet")
     return {

@@ -26,7 +26,7 @@ from captureguard.core.detection import (
     Detections,
 )
 from captureguard.core.frame import Frame
-from captureguard.core.fusion import FusionModel
+from captureguard.core.fusion import Assessment, FusionModel
 from captureguard.core.policy import Profile, decide, load_profiles
 from captureguard.core.region import Box, pixel_window, shifted
 from captureguard.core.verdict import Verdict
@@ -153,6 +153,9 @@ class Checker:
         profile: the policy profile.
         deadline_s: a check that takes longer blocks with reason ``timeout`` (None: no limit).
         first: a cheap first stage (the live cascade); None: every check runs ``detectors``.
+        either: the detectors whose evidence ``fusion.either``'s head reads (the photo check since
+            v2.9 reads the live set's too), the same objects as in ``detectors`` where configured
+            alike; run side by side with them on every check.
     """
 
     detectors: Sequence[Detector]
@@ -160,6 +163,7 @@ class Checker:
     profile: Profile
     deadline_s: float | None = None
     first: FirstStage | None = None
+    either: Sequence[Detector] = ()
     _checks: int = field(default=0, init=False, repr=False)
     _run_ahead: bool = field(default=False, init=False, repr=False)  # the last first stage escalated
     _deadline_runner: DeadlineRunner[tuple[Frame, Box | None], Inspection] | None = field(
@@ -213,7 +217,29 @@ class Checker:
         _require_probes(fusion, detectors, mode)
         if first is not None:
             _require_probes(first.fusion, first.detectors, f"{mode}_first")
-        checker = cls(detectors, fusion, profiles[profile], deadline_s, first)
+        either: list[Detector] = []
+        if fusion.either is not None:
+            table = fusion.either.mode
+            other = configs.get(table)
+            if other is None and detectors_path is not None:  # a file of one table: the shipped other
+                other = load_detector_configs().get(table)
+                log.info(
+                    "[%s]: %s has no [%s] table; the head's %s half reads the shipped one",
+                    mode,
+                    detectors_path,
+                    table,
+                    table,
+                )
+            if other is None:
+                raise ConfigError(
+                    f"[{mode}]: the head ({fusion.version}) also reads the [{table}] detectors: none configured"
+                )
+            if first is not None:
+                raise ConfigError(f"[{mode}]: a head that reads the [{table}] detectors cannot have a cascade")
+            pool = list(zip(configs[mode], detectors, strict=True))
+            either = [next((d for c2, d in pool if c2 == c), None) or build_detector(c, threads=threads) for c in other]
+            _require_probes(fusion.either.head, either, table)
+        checker = cls(detectors, fusion, profiles[profile], deadline_s, first, either)
         checker.warm_up()
         return checker
 
@@ -226,7 +252,7 @@ class Checker:
         """
         grey = Frame.from_bgr(np.full((360, 640, 3), 128, np.uint8), source="warm-up")
         try:
-            self.detect(grey)
+            self.detect(grey, self._all())
             if self.first is not None:
                 self.detect(grey, self.first.detectors)
         except Exception as exc:  # the first real check fails closed and logs it
@@ -240,6 +266,28 @@ class Checker:
         dets = list(self.detectors if detectors is None else detectors)
         parts, ms = self.side_by_side(frame, dets)
         return Detections.concat(parts), {f"detect:{d.name}{stage}": m for d, m in zip(dets, ms, strict=True)}
+
+    def _all(self) -> list[Detector]:
+        """The full set, then :attr:`either`'s detectors that are not in it."""
+        return [*self.detectors, *(d for d in self.either if not any(d is x for x in self.detectors))]
+
+    def evidence(self, frame: Frame) -> tuple[Assessment, Detections, dict[str, float]]:
+        """Run every detector of the full set (and :attr:`either`'s) on ``frame`` and fuse: ``(the
+        assessment, every detection, ms per detector)``. No cascade, no policy: what an evaluation
+        records."""
+        found, other, shown, timings = self._detect_all(frame, whole=True)
+        return self.fusion.assess(found, other), shown, timings
+
+    def _detect_all(
+        self, frame: Frame, *, whole: bool
+    ) -> tuple[Detections, Detections | None, Detections, dict[str, float]]:
+        """The full set's detections, :attr:`either`'s (None without), all of them, ms per detector."""
+        dets = self._all()
+        parts, ms = self.side_by_side(frame, self._view(dets, whole=whole))
+        of = {id(d): p for d, p in zip(dets, parts, strict=True)}
+        found = Detections.concat([of[id(d)] for d in self.detectors])
+        other = Detections.concat([of[id(d)] for d in self.either]) if self.either else None
+        return found, other, Detections.concat(parts), {f"detect:{d.name}": m for d, m in zip(dets, ms, strict=True)}
 
     @staticmethod
     def side_by_side(frame: Frame, dets: Sequence[Detector]) -> tuple[list[Detections], list[float]]:
@@ -343,6 +391,13 @@ class Checker:
             verdict = decide(self.first.fusion.assess(found), self.profile)
             timings["fuse+decide"] = (time.perf_counter() - t0) * 1e3
             return Inspection(verdict.with_timings(**timings), shifted(found, dx, dy) if region else found, region)
+        if self.either:  # two heads on their own detector sets (no cascade: Checker.create)
+            found, other, shown, full = self._detect_all(frame, whole=region is None)
+            timings.update(full)
+            t0 = time.perf_counter()
+            verdict = decide(self.fusion.assess(found, other), self.profile)
+            timings["fuse+decide"] = (time.perf_counter() - t0) * 1e3
+            return Inspection(verdict.with_timings(**timings), shifted(shown, dx, dy) if region else shown, region)
         # escalated: the full set; when every first-stage detector is also in the full set (the
         # same object), what they found is reused instead of run twice (and the rest may already
         # have run alongside the first stage)
