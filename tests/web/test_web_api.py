@@ -62,7 +62,7 @@ def post_photo(client: TestClient, data: bytes, token: str, *, confirm: int = 0,
 def test_health_openapi_and_no_cdn_docs(client: TestClient) -> None:
     health = client.get("/v1/health").json()
     assert health["status"] == "ok" and health["profile"] == "child" and health["viewers"] == 0
-    assert health["models"] == {"photo": ["colour"], "live": ["colour"], "live_first": []}
+    assert health["models"] == {"photo": ["colour"], "photo_also": [], "live": ["colour"], "live_first": []}
     spec = client.get("/openapi.json").json()
     assert "/v1/check" in spec["paths"] and "/api/photo" in spec["paths"]
     assert client.get("/docs").status_code == 404  # Swagger UI loads from a CDN: off
@@ -524,3 +524,4 @@ def test_real_models_check_a_nude_painting_and_a_portrait(tmp_path: Path) -> Non
     assert blocked["decision"] == "block" and not any(r["code"] in ("error", "timeout") for r in blocked["reasons"])
     assert allowed["decision"] == "allow"
     assert health["models"]["photo"] == ["nudenet", "nsfw_probe", "nsfwjs"]
+    assert health["models"]["photo_also"] == ["nudenet", "nsfw_probe"]  # v2.9: the live set, NudeNet shared

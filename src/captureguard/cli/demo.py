@@ -45,6 +45,9 @@ def run_photo_demo(*, out_dir: Path, profile: str) -> None:
     t0 = time.perf_counter()
     checker = Checker.create(profile=profile, mode="photo", deadline_s=10.0)
     names = " + ".join(d.name for d in checker.detectors)
+    also = [d.name for d in checker.either if not any(d is x for x in checker.detectors)]
+    if also:  # since v2.9 the photo head also reads the live head, on the live set
+        names += f"; beside them the live set's {' + '.join(also)}"
     checker.check(Frame.from_bgr(np.full((480, 640, 3), 128, np.uint8)))  # warm-up, not timed below
     print(f"models loaded in {time.perf_counter() - t0:.1f} s ({names}); allowed photos go to {out_dir / 'photos'}\n")
     guard = PhotoGuard(checker, PhotoStore(out_dir / "photos"))

@@ -56,6 +56,8 @@ async def health(state: State) -> dict[str, object]:
         "status": "ok",
         "models": {
             "photo": [d.name for d in state.photo().detectors],
+            # since v2.9 the photo head also reads the live head, on the live set run beside it
+            "photo_also": [d.name for d in state.photo().either],
             "live": [d.name for d in state.live().detectors],
             # the live cascade's cheap first stage (the full live set runs when it is unsure)
             "live_first": [d.name for d in first.detectors] if (first := state.live().first) else [],
