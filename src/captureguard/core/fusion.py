@@ -303,7 +303,7 @@ class FusionModel:
             DetectionError: the logit is not finite (the frame is then blocked).
         """
         regions = _strongest_regions(found)
-        return self._logit(found, {r.code: r.score for r in regions}, _global_score(found))
+        return self._logit(found, {r.code: r.score for r in regions}, _global_score(found)[1])
 
     def _logit(self, found: Detections, scores: Mapping[str, float], g: float | None) -> float:
         z = self.intercept + sum(w * self.feature(name, found, scores, g) for name, w in self.weights.items())
@@ -320,9 +320,9 @@ class FusionModel:
         """
         regions = _strongest_regions(found)
         scores = {r.code: r.score for r in regions}
-        g = _global_score(found)
+        own, g = _global_score(found)
         z = self._logit(found, scores, g)
-        head, evidence = self, found
+        head, evidence, shown = self, found, regions
         if self.either is not None:
             if other is None:
                 raise DetectionError(
@@ -330,20 +330,22 @@ class FusionModel:
                 )
             z_other = self.either.head.logit(other) - self.either.offset
             if z_other > z:
-                z, head, evidence = z_other, self.either.head, other
+                z, head, evidence, shown = z_other, self.either.head, other, _strongest_regions(other)
+                own = _global_score(other)[0]
         if self.calibration is not None:
             z = self.calibration.apply(z)
         fused = 1.0 / (1.0 + math.exp(-min(max(z, -500.0), 500.0)))
-        support = (*head._probe_reasons(evidence), *_exposed(_strongest_regions(evidence)))
+        support = (*head._probe_reasons(evidence, own), *_exposed(shown))
         models = set(map(str, found.models)) | (set(map(str, other.models)) if other is not None else set())
         return Assessment(fused, scores, g, regions, support, tuple(sorted(models)))
 
-    def _probe_reasons(self, found: Detections) -> list[Reason]:
-        """The whole-image and probe scores of ``found`` that this head reads, as reasons."""
+    def _probe_reasons(self, found: Detections, own: float | None) -> list[Reason]:
+        """The whole-image and probe scores of ``found`` that this head reads, as reasons (``own``:
+        the non-nsfwjs classifiers' whole-image score of ``found``, :func:`_global_score`)."""
         is_global = found.labels == IMAGE_NSFW
         # nsfwjs' own class score is evidence only for a head that reads it (``njs_logit``); the photo
         # head since v2.8 reads the probe on its embedding instead, reported as NSFWJS_PROBE
-        njs_read = "njs_logit" in self.weights or _global(found, nsfwjs=False) is None
+        njs_read = "njs_logit" in self.weights or own is None
         shown_global = is_global if njs_read else is_global & (found.models != NSFWJS_MODEL)
         extra = []
         for mask, what in (
@@ -354,18 +356,19 @@ class FusionModel:
             (found.labels == NSFWJS_PROBE, "nudity probability of the probe on nsfwjs' embedding of the image"),
         ):
             for model in sorted(set(map(str, found.models[mask]))):
-                own = mask & (found.models == model)
-                extra.append(Reason(str(found.labels[own][0]), float(found.scores[own].max()), model, what))
+                of = mask & (found.models == model)
+                extra.append(Reason(str(found.labels[of][0]), float(found.scores[of].max()), model, what))
         return extra
 
 
-def _global_score(found: Detections) -> float | None:
-    """The whole-image score the features read: the non-nsfwjs classifiers' best, else any."""
-    g = _global(found, nsfwjs=False)
+def _global_score(found: Detections) -> tuple[float | None, float | None]:
+    """``(the non-nsfwjs classifiers' best whole-image score, the score the features read: that,
+    else any classifier's best)``; None without one."""
+    own = g = _global(found, nsfwjs=False)
     is_global = found.labels == IMAGE_NSFW
     if g is None and is_global.any():
         g = float(found.scores[is_global].max())
-    return g
+    return own, g
 
 
 def _exposed(regions: tuple[Reason, ...]) -> tuple[Reason, ...]:

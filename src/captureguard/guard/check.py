@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -164,6 +164,9 @@ class Checker:
     deadline_s: float | None = None
     first: FirstStage | None = None
     either: Sequence[Detector] = ()
+    #: ``(threads, config, detector)`` of every detector :meth:`create` built or reused for this
+    #: checker, for another checker to reuse (:meth:`create`'s ``reuse``)
+    built: tuple[tuple[int, Mapping[str, object], Detector], ...] = field(default=(), repr=False, compare=False)
     _checks: int = field(default=0, init=False, repr=False)
     _run_ahead: bool = field(default=False, init=False, repr=False)  # the last first stage escalated
     _deadline_runner: DeadlineRunner[tuple[Frame, Box | None], Inspection] | None = field(
@@ -184,8 +187,14 @@ class Checker:
         fusion_path: str | Path | None = None,
         deadline_s: float | None = None,
         threads: int = 2,
+        reuse: Checker | None = None,
     ) -> Checker:
         """Build the shipped configuration for ``mode`` (``photo``: thorough, ``live``: fast).
+
+        A detector configured alike in two places (the cascade's first stage and the full set; the
+        photo and live sets of the photo check; with ``reuse``, this checker and that one: the web
+        server's photo and live checks) is one object, built once: its models are loaded once, and
+        within a check it runs once. Detectors are safe to call from several checks at once.
 
         Raises:
             ConfigError: unknown profile or invalid configuration files.
@@ -198,22 +207,32 @@ class Checker:
         if mode not in configs:
             raise ConfigError(f"no [{mode}] detectors configured; found {sorted(configs)}")
         first = None
-        shared: list[tuple[dict[str, object], Detector]] = []
+        pool = list(reuse.built) if reuse is not None else []
+
+        def make(config: Mapping[str, object]) -> Detector:
+            """The detector of ``config``: one built alike before (here or in ``reuse``), else a new one."""
+            old = next((d for t, c, d in pool if t == threads and c == config), None)
+            if old is not None:
+                return old
+            new = build_detector(config, threads=threads)
+            pool.append((threads, config, new))
+            return new
+
         fusion = FusionModel.load(fusion_path, mode=mode)
         _require_scene_probe(fusion, configs[mode], mode)
         if f"{mode}_first" in configs and fusion_path is None:
             head = FusionModel.load(mode=f"{mode}_first")
             _require_scene_probe(head, configs[f"{mode}_first"], f"{mode}_first")
             cascade = head.extra.get("cascade") or {}
-            shared = [(c, build_detector(c, threads=threads)) for c in configs[f"{mode}_first"]]
             first = FirstStage(
-                [d for _, d in shared], head, float(cascade.get("escalate_at", 0.0)), int(cascade.get("every", 0))
+                [make(c) for c in configs[f"{mode}_first"]],
+                head,
+                float(cascade.get("escalate_at", 0.0)),
+                int(cascade.get("every", 0)),
             )
         # a full-set detector configured like a first-stage one is that same object: an escalated
         # check reuses its detections instead of running it twice
-        detectors = [
-            next((d for c2, d in shared if c2 == c), None) or build_detector(c, threads=threads) for c in configs[mode]
-        ]
+        detectors = [make(c) for c in configs[mode]]
         _require_probes(fusion, detectors, mode)
         if first is not None:
             _require_probes(first.fusion, first.detectors, f"{mode}_first")
@@ -236,10 +255,9 @@ class Checker:
                 )
             if first is not None:
                 raise ConfigError(f"[{mode}]: a head that reads the [{table}] detectors cannot have a cascade")
-            pool = list(zip(configs[mode], detectors, strict=True))
-            either = [next((d for c2, d in pool if c2 == c), None) or build_detector(c, threads=threads) for c in other]
+            either = [make(c) for c in other]
             _require_probes(fusion.either.head, either, table)
-        checker = cls(detectors, fusion, profiles[profile], deadline_s, first, either)
+        checker = cls(detectors, fusion, profiles[profile], deadline_s, first, either, tuple(pool))
         checker.warm_up()
         return checker
 
@@ -287,7 +305,12 @@ class Checker:
         of = {id(d): p for d, p in zip(dets, parts, strict=True)}
         found = Detections.concat([of[id(d)] for d in self.detectors])
         other = Detections.concat([of[id(d)] for d in self.either]) if self.either else None
-        return found, other, Detections.concat(parts), {f"detect:{d.name}": m for d, m in zip(dets, ms, strict=True)}
+        # the either set's own detectors are timed under their table's name: both sets may hold a
+        # detector of one name (the photo and live nsfw_probe)
+        tag = f"({self.fusion.either.mode})" if self.fusion.either is not None else "(either)"
+        n = len(self.detectors)
+        timings = {f"detect:{d.name}{'' if i < n else tag}": m for i, (d, m) in enumerate(zip(dets, ms, strict=True))}
+        return found, other, Detections.concat(parts), timings
 
     @staticmethod
     def side_by_side(frame: Frame, dets: Sequence[Detector]) -> tuple[list[Detections], list[float]]:

@@ -199,15 +199,21 @@ def build_state(config: ServerConfig, services: Services | None) -> AppState:
 def load_services(config: ServerConfig, *, profile: str) -> Services:
     """Load the shipped photo and live checkers (the models) once."""
     t0 = time.perf_counter()
-    photo, live = (
-        Checker.create(
-            profile=profile,
-            mode=mode,
-            profiles_path=config.profiles_path,
-            detectors_path=config.detectors_path,
-            threads=config.threads,
-        )
-        for mode in ("photo", "live")
+    live = Checker.create(
+        profile=profile,
+        mode="live",
+        profiles_path=config.profiles_path,
+        detectors_path=config.detectors_path,
+        threads=config.threads,
+    )
+    # the photo check also runs the live set (v2.9): the same detector objects, loaded once
+    photo = Checker.create(
+        profile=profile,
+        mode="photo",
+        profiles_path=config.profiles_path,
+        detectors_path=config.detectors_path,
+        threads=config.threads,
+        reuse=live,
     )
     log.info("models loaded in %.1f s", time.perf_counter() - t0)
     return Services(photo, live)
