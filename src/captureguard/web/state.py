@@ -9,7 +9,7 @@ import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Protocol, cast
+from typing import Literal, Protocol, cast
 
 from starlette.requests import HTTPConnection
 
@@ -199,22 +199,19 @@ def build_state(config: ServerConfig, services: Services | None) -> AppState:
 def load_services(config: ServerConfig, *, profile: str) -> Services:
     """Load the shipped photo and live checkers (the models) once."""
     t0 = time.perf_counter()
-    live = Checker.create(
-        profile=profile,
-        mode="live",
-        profiles_path=config.profiles_path,
-        detectors_path=config.detectors_path,
-        threads=config.threads,
-    )
-    # the photo check also runs the live set (v2.9): the same detector objects, loaded once
-    photo = Checker.create(
-        profile=profile,
-        mode="photo",
-        profiles_path=config.profiles_path,
-        detectors_path=config.detectors_path,
-        threads=config.threads,
-        reuse=live,
-    )
+
+    def create(mode: Literal["photo", "live"], reuse: Checker | None = None) -> Checker:
+        return Checker.create(
+            profile=profile,
+            mode=mode,
+            profiles_path=config.profiles_path,
+            detectors_path=config.detectors_path,
+            threads=config.threads,
+            reuse=reuse,
+        )
+
+    live = create("live")
+    photo = create("photo", reuse=live)  # the photo check also runs the live set (v2.9): the same objects
     log.info("models loaded in %.1f s", time.perf_counter() - t0)
     return Services(photo, live)
 
