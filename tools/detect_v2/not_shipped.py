@@ -469,12 +469,10 @@ def either(rows: Rows) -> list[str]:
     both at their own points (which breaks the pooled budget)."""
     d, n = rows.d, rows.n
     oof = {}
-    for mode in ("photo", "live"):
+    for mode in ("photo", "live"):  # each head as shipped, out of fold
         views, _, l2 = fit_heads.MODES[mode]
-        feats = fit_heads.features_of(views)
-        x = evaluate.features(rows.recs, views, feats)
-        tr = fit_heads.training_of(mode, d, rows.src, rows.area)  # as shipped
-        oof[mode] = tr.oof(x, feats, l2)
+        tr = fit_heads.training_of(mode, d, rows.src, rows.area)
+        oof[mode] = fit_heads.fit_mode(tr, rows.recs, views, fit_heads.features_of(views), l2)[3]
     tr = fit_heads.training_of("photo", d, rows.src, rows.area)  # the rows' order and scene areas
     out = [
         "## either",

@@ -302,8 +302,8 @@ class FusionModel:
         Raises:
             DetectionError: the logit is not finite (the frame is then blocked).
         """
-        regions = _strongest_regions(found)
-        return self._logit(found, {r.code: r.score for r in regions}, _global_score(found)[1])
+        _, scores, _, g = _read(found)
+        return self._logit(found, scores, g)
 
     def _logit(self, found: Detections, scores: Mapping[str, float], g: float | None) -> float:
         z = self.intercept + sum(w * self.feature(name, found, scores, g) for name, w in self.weights.items())
@@ -318,9 +318,7 @@ class FusionModel:
         Raises:
             DetectionError: a non-finite score, or :attr:`either` without ``other``.
         """
-        regions = _strongest_regions(found)
-        scores = {r.code: r.score for r in regions}
-        own, g = _global_score(found)
+        regions, scores, own, g = _read(found)
         z = self._logit(found, scores, g)
         head, evidence, shown = self, found, regions
         if self.either is not None:
@@ -328,10 +326,10 @@ class FusionModel:
                 raise DetectionError(
                     f"fusion {self.version} also reads the [{self.either.mode}] detectors' evidence, and none was given"
                 )
-            z_other = self.either.head.logit(other) - self.either.offset
+            o_regions, o_scores, o_own, o_g = _read(other)
+            z_other = self.either.head._logit(other, o_scores, o_g) - self.either.offset
             if z_other > z:
-                z, head, evidence, shown = z_other, self.either.head, other, _strongest_regions(other)
-                own = _global_score(other)[0]
+                z, head, evidence, shown, own = z_other, self.either.head, other, o_regions, o_own
         if self.calibration is not None:
             z = self.calibration.apply(z)
         fused = 1.0 / (1.0 + math.exp(-min(max(z, -500.0), 500.0)))
@@ -341,7 +339,7 @@ class FusionModel:
 
     def _probe_reasons(self, found: Detections, own: float | None) -> list[Reason]:
         """The whole-image and probe scores of ``found`` that this head reads, as reasons (``own``:
-        the non-nsfwjs classifiers' whole-image score of ``found``, :func:`_global_score`)."""
+        the non-nsfwjs classifiers' whole-image score of ``found``, :func:`_read`)."""
         is_global = found.labels == IMAGE_NSFW
         # nsfwjs' own class score is evidence only for a head that reads it (``njs_logit``); the photo
         # head since v2.8 reads the probe on its embedding instead, reported as NSFWJS_PROBE
@@ -361,14 +359,16 @@ class FusionModel:
         return extra
 
 
-def _global_score(found: Detections) -> tuple[float | None, float | None]:
-    """``(the non-nsfwjs classifiers' best whole-image score, the score the features read: that,
-    else any classifier's best)``; None without one."""
+def _read(found: Detections) -> tuple[tuple[Reason, ...], dict[str, float], float | None, float | None]:
+    """What a head reads of one frame's detections: ``(the strongest region per body-part label,
+    their scores by label, the non-nsfwjs classifiers' best whole-image score, the whole-image score
+    the features read: that, else any classifier's best)``; the last two None without one."""
+    regions = _strongest_regions(found)
     own = g = _global(found, nsfwjs=False)
     is_global = found.labels == IMAGE_NSFW
     if g is None and is_global.any():
         g = float(found.scores[is_global].max())
-    return own, g
+    return regions, {r.code: r.score for r in regions}, own, g
 
 
 def _exposed(regions: tuple[Reason, ...]) -> tuple[Reason, ...]:

@@ -409,18 +409,11 @@ class Checker:
             )
             dx, dy = x0, y0
         found, ahead, timings, settled = self._first_stage(frame, whole=region is None)
-        t0 = time.perf_counter()
         if settled and found is not None and self.first is not None:
-            verdict = decide(self.first.fusion.assess(found), self.profile)
-            timings["fuse+decide"] = (time.perf_counter() - t0) * 1e3
-            return Inspection(verdict.with_timings(**timings), shifted(found, dx, dy) if region else found, region)
+            return self._decided(self.first.fusion, found, None, timings, region=region, offset=(dx, dy))
         if self.either:  # two heads on their own detector sets (no cascade: Checker.create)
             found, other, shown, full = self._detect_all(frame, whole=region is None)
-            timings.update(full)
-            t0 = time.perf_counter()
-            verdict = decide(self.fusion.assess(found, other), self.profile)
-            timings["fuse+decide"] = (time.perf_counter() - t0) * 1e3
-            return Inspection(verdict.with_timings(**timings), shifted(shown, dx, dy) if region else shown, region)
+            return self._decided(self.fusion, found, other, timings | full, region=region, offset=(dx, dy), shown=shown)
         # escalated: the full set; when every first-stage detector is also in the full set (the
         # same object), what they found is reused instead of run twice (and the rest may already
         # have run alongside the first stage)
@@ -430,10 +423,26 @@ class Checker:
             ahead, full = self.detect(frame, todo)
             timings.update(full)
         found = Detections.concat([found, ahead]) if reuse and found is not None else ahead
+        return self._decided(self.fusion, found, None, timings, region=region, offset=(dx, dy))
+
+    def _decided(
+        self,
+        head: FusionModel,
+        found: Detections,
+        other: Detections | None,
+        timings: dict[str, float],
+        *,
+        region: Box | None,
+        offset: tuple[int, int],
+        shown: Detections | None = None,
+    ) -> Inspection:
+        """``head``'s verdict on ``found`` (and ``other``, its either set's) under the profile, timed;
+        the inspection shows ``shown`` (default ``found``), moved by ``offset`` for a region check."""
         t0 = time.perf_counter()
-        verdict = decide(self.fusion.assess(found), self.profile)
+        verdict = decide(head.assess(found, other), self.profile)
         timings["fuse+decide"] = (time.perf_counter() - t0) * 1e3
-        return Inspection(verdict.with_timings(**timings), shifted(found, dx, dy) if region else found, region)
+        seen = found if shown is None else shown
+        return Inspection(verdict.with_timings(**timings), shifted(seen, *offset) if region else seen, region)
 
     def _first_is_shared(self) -> bool:
         return self.first is not None and all(any(f is d for d in self.detectors) for f in self.first.detectors)

@@ -9,13 +9,13 @@ import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol, cast
+from typing import Protocol, cast
 
 from starlette.requests import HTTPConnection
 
 from captureguard.core.policy import Profile, load_profiles
 from captureguard.errors import CaptureGuardError, ConfigError
-from captureguard.guard.check import Checker
+from captureguard.guard.check import Checker, Mode
 from captureguard.web.budget import PixelBudget
 from captureguard.web.config import ServerConfig, Services
 from captureguard.web.events import Event, EventLog
@@ -200,7 +200,7 @@ def load_services(config: ServerConfig, *, profile: str) -> Services:
     """Load the shipped photo and live checkers (the models) once."""
     t0 = time.perf_counter()
 
-    def create(mode: Literal["photo", "live"], reuse: Checker | None = None) -> Checker:
+    def create(mode: Mode, reuse: Checker | None = None) -> Checker:
         return Checker.create(
             profile=profile,
             mode=mode,
