@@ -8,19 +8,24 @@ The photo path reads a probe on its embedding since v2.8 (``NSFWJS_PROBE``).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from captureguard.core.detection import IMAGE_CLASS_LABELS, IMAGE_NSFW, NSFWJS_PROBE
+from captureguard.core.detection import (
+    IMAGE_CLASS_LABELS,
+    IMAGE_NSFW,
+    NSFWJS_PICTURE,
+    NSFWJS_PROBE,
+    PICTURE_OUTER,
+    Detections,
+)
 from captureguard.core.frame import Frame
-from captureguard.core.fusion import FusionModel
 from captureguard.core.probe import LinearProbe
 from captureguard.errors import ConfigError, DetectionError, ModelMissingError
-from captureguard.models.base import build_detector, load_detector_configs
+from captureguard.models.base import build_detector, runs_after
 from captureguard.models.nsfwjs import (
     NSFWJS_CLASSES,
     NSFWJS_EMBEDDING,
@@ -116,25 +121,67 @@ def test_probe_of_another_size_or_a_missing_embedding_is_refused() -> None:
         short.detect(_frame())
 
 
-def test_detector_config_takes_only_a_probe() -> None:
-    with pytest.raises(ConfigError, match="only a probe"):
+def test_detector_config_takes_only_a_probe_and_a_crop() -> None:
+    with pytest.raises(ConfigError, match="only probe and crop"):
         build_detector({"type": "nsfwjs", "input_size": 299})
 
 
-def test_shipped_probe_is_the_one_the_photo_head_names() -> None:
-    probe = LinearProbe.named(SHIPPED_PROBE)
-    assert probe.size == NSFWJS_EMBEDDING
-    assert FusionModel.load(mode="photo").extra["probes"][NSFWJS_PROBE] == probe.version
-    photo = load_detector_configs()["photo"]
-    assert {"type": "nsfwjs", "probe": SHIPPED_PROBE} in photo
+class _MeanModel(_FakeModel):
+    """Records the mean input value of every pass (a white crop of a black frame reads 1.0)."""
+
+    def __init__(self, emb: np.ndarray) -> None:
+        super().__init__(emb)
+        self.means: list[float] = []
+
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        self.means.append(float(batch.mean()))
+        return super().run_all(batch)
+
+
+def test_picture_crop_reads_the_located_outer_box_and_reports_only_its_probe() -> None:
+    bgr = np.zeros((40, 60, 3), np.uint8)
+    bgr[10:30, 20:50] = 255  # the located picture
+    frame = Frame.from_bgr(bgr)
+    emb = np.zeros(NSFWJS_EMBEDDING, np.float32)
+    emb[3] = 1.0
+    weights = np.zeros(NSFWJS_EMBEDDING)
+    weights[3] = 2.0
+    model = _MeanModel(emb)
+    det = NsfwjsDetector(model, probe=LinearProbe(weights, 0.0, "pic"), crop="picture")  # type: ignore[arg-type]
+    assert det.after and runs_after(det)  # type: ignore[arg-type]
+    box = Detections.from_arrays(np.array([[20, 10, 50, 30]], np.float32), [0.3], [PICTURE_OUTER], model="loc")
+    found = det.detect_after(
+        frame, Detections.concat([Detections.whole_image(0.1, height=40, width=60, model="x"), box])
+    )
+    assert list(found.labels) == [NSFWJS_PICTURE]  # no IMAGE_NSFW of a crop in the global score
+    assert found.scores[0] == pytest.approx(1 / (1 + np.exp(-2.0)))
+    assert tuple(found.xyxy[0]) == (0.0, 0.0, 60.0, 40.0)  # reported on the whole frame, like the probes
+    assert model.means[-1] == pytest.approx(1.0, abs=0.01)  # it read the white crop
+    det.detect_after(frame, Detections.empty())  # no picture: the whole frame
+    det.detect(frame)  # alone: the same
+    assert model.means[-1] == model.means[-2] == pytest.approx(600 / 2400, abs=0.01)
+    # a box partly outside the frame is clipped to it
+    off = Detections.from_arrays(np.array([[20, 10, 90, 30]], np.float32), [0.3], [PICTURE_OUTER], model="loc")
+    det.detect_after(frame, off)
+    assert model.means[-1] == pytest.approx(30 * 20 / (40 * 20), abs=0.01)
+
+
+def test_a_crop_needs_a_probe_and_a_known_crop() -> None:
+    emb = np.zeros(NSFWJS_EMBEDDING, np.float32)
+    with pytest.raises(ConfigError, match="probe"):
+        NsfwjsDetector(_FakeModel(emb), crop="picture")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="crop must be"):
+        NsfwjsDetector(_FakeModel(emb), probe=LinearProbe(np.ones(2048), 0.0), crop="person")  # type: ignore[arg-type]
+    plain = NsfwjsDetector(_FakeModel(emb))  # type: ignore[arg-type]
+    assert not plain.after and not runs_after(plain)  # type: ignore[arg-type]
 
 
 @pytest.mark.models
-def test_shipped_probe_on_the_real_model(detector: NsfwjsDetector) -> None:
-    """The detector built as the photo path builds it reports the probe on its own embedding."""
-    probe = LinearProbe.named(SHIPPED_PROBE)
-    frame = read_frame(DEMO / sorted(json.loads(FIXTURE.read_text())["stills"])[0])
-    found = dataclasses.replace(detector, probe=probe).detect(frame)
-    _, emb = detector.outputs(frame.bgr)
-    assert found.labels[-1] == NSFWJS_PROBE
-    assert found.scores[-1] == pytest.approx(probe.probability(emb), abs=1e-6)
+def test_the_photo_and_picture_detectors_share_one_session() -> None:
+    """Two nsfwjs detectors (the photo set's on the whole image, one on the located picture in the
+    live set that a photo check also runs) read the same 89 MB model: one session per process
+    (per thread count), loaded once."""
+    whole = nsfwjs_detector(probe=SHIPPED_PROBE)
+    picture = nsfwjs_detector(probe=LinearProbe(np.zeros(NSFWJS_EMBEDDING), 0.0, "pic"), crop="picture")
+    assert whole.model is picture.model
+    assert nsfwjs_detector(threads=1).model is not whole.model

@@ -9,7 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
-from captureguard.core.detection import IMAGE_NSFW, NSFW_PROBE, NSFW_PROBE_SCENE, PERSON, PERSON_NSFW, PICTURE_NSFW
+from captureguard.core.detection import (
+    IMAGE_NSFW,
+    NSFW_PROBE,
+    NSFW_PROBE_SCENE,
+    PERSON,
+    PERSON_NSFW,
+    PICTURE_NSFW,
+    PICTURE_OUTER,
+)
 from captureguard.core.frame import Frame
 from captureguard.core.locator import SHIPPED as SHIPPED_LOCATOR
 from captureguard.core.locator import PictureLocator
@@ -183,6 +191,10 @@ def test_the_probe_reads_the_located_crop() -> None:
     alone = det.classifier.run_all(open_nsfw_input(np.ascontiguousarray(frame.bgr[b:d, a:c])))
     assert outer.features == pytest.approx(alone[1][0], rel=1e-4, abs=1e-5)
     assert outer.probability == pytest.approx(float(nsfw_probability(alone[0])[0]), rel=1e-4, abs=1e-6)
+    # ... and reported as PICTURE_OUTER, where an nsfwjs detector with crop = "picture" reads
+    reported = found.with_label(PICTURE_OUTER)
+    assert len(reported) == 1 and tuple(int(v) for v in reported.xyxy[0]) == outer.box
+    assert reported.scores[0] == pytest.approx(outer.probability, rel=1e-6)
 
 
 def test_a_three_block_probe_needs_an_outer_locator() -> None:
@@ -222,7 +234,7 @@ def test_no_picture_found_leaves_the_person_crops_alone() -> None:
     three = nsfw_probe_detector(max_crops=2, locator=never14)  # the shipped live probe: three blocks
     assert three.reads_outer
     found = three.detect(frame)
-    assert not len(found.with_label(PICTURE_NSFW))
+    assert not len(found.with_label(PICTURE_NSFW)) and not len(found.with_label(PICTURE_OUTER))
     probs, feats, _ = three.features(frame.bgr, found.with_label(PERSON).xyxy)
     expected = LinearProbe.load().probability(probe_features(feats, probs[1:], feats[0]))
     assert found.with_label(NSFW_PROBE).scores[0] == pytest.approx(expected, rel=1e-6)
@@ -255,7 +267,7 @@ def test_region_checks_run_without_the_locator() -> None:
     whole = checker.inspect(frame)
     assert len(whole.detections.with_label(PICTURE_NSFW)) == 1
     crop = checker.inspect(frame, region=(float(a), float(b), float(c), float(d)))
-    assert not len(crop.detections.with_label(PICTURE_NSFW))
+    assert not len(crop.detections.with_label(PICTURE_NSFW)) and not len(crop.detections.with_label(PICTURE_OUTER))
     assert len(crop.detections.with_label(NSFW_PROBE)) == 1  # the probe still read the crop
     probes = [det for det in checker.detectors if isinstance(det, NsfwProbeDetector)]
     assert probes and all(det.locator is not None for det in probes)

@@ -52,9 +52,16 @@ NSFW_PROBE_SCENE = "NSFW_PROBE_SCENE"
 #: (a painting or print inside the camera frame, ``core/locator.py``): reported, and a candidate
 #: for the probe's crop input; no head reads it on its own.
 PICTURE_NSFW = "PICTURE_NSFW"
+#: The picture locator's outer box (the located cells pooled 2 x 2: the picture with some room
+#: around it) and open_nsfw's nudity probability on it: where the live set's nsfwjs reads
+#: (``NSFWJS_PICTURE``); no head reads it on its own.
+PICTURE_OUTER = "PICTURE_OUTER"
 #: Nudity probability of a linear probe on nsfwjs InceptionV3's embedding of the whole image (the
 #: photo path's third probe, ``models/nsfwjs.py``; fitted on this project's dev set).
 NSFWJS_PROBE = "NSFWJS_PROBE"
+#: The same kind of probe on nsfwjs' embedding of the picture locator's outer crop (the whole frame
+#: when the locator finds no picture): an option, measured for the live path (``models/nsfwjs.py``).
+NSFWJS_PICTURE = "NSFWJS_PICTURE"
 #: Other whole-image class probabilities of a multi-class classifier (nsfwjs): evidence for
 #: fusion (a drawing, a neutral photo, a "sexy" but clothed one), never a reason by themselves.
 IMAGE_CLASS_LABELS: tuple[str, ...] = ("IMAGE_DRAWING", "IMAGE_NEUTRAL", "IMAGE_SEXY")
@@ -65,9 +72,11 @@ KNOWN_LABELS: frozenset[str] = frozenset(
         PERSON,
         PERSON_NSFW,
         PICTURE_NSFW,
+        PICTURE_OUTER,
         NSFW_PROBE,
         NSFW_PROBE_SCENE,
         NSFWJS_PROBE,
+        NSFWJS_PICTURE,
         *IMAGE_CLASS_LABELS,
     )
 )

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,7 @@ from captureguard.core.detection import (
     DEFAULT_BLOCK_CLASSES,
     NSFW_PROBE,
     NSFW_PROBE_SCENE,
+    NSFWJS_PICTURE,
     NSFWJS_PROBE,
     PICTURE_NSFW,
     Detections,
@@ -32,7 +34,7 @@ from captureguard.core.region import Box, pixel_window, shifted
 from captureguard.core.verdict import Verdict
 from captureguard.errors import CaptureGuardError, ConfigError
 from captureguard.guard.deadline import DeadlineExceededError, DeadlineRunner
-from captureguard.models.base import Detector, build_detector, load_detector_configs
+from captureguard.models.base import AfterDetector, Detector, build_detector, load_detector_configs, runs_after
 from captureguard.models.nsfwjs import NsfwjsDetector
 from captureguard.models.probe import NsfwProbeDetector
 
@@ -88,17 +90,57 @@ def _require_probes(head: FusionModel, detectors: Sequence[Detector], table: str
                 PICTURE_NSFW: det.locator.version if det.locator is not None else None,
             }
         elif isinstance(det, NsfwjsDetector):
-            have[NSFWJS_PROBE] = det.probe.version if det.probe is not None else None
+            have[NSFWJS_PICTURE if det.crop else NSFWJS_PROBE] = det.probe.version if det.probe is not None else None
     if not have:
         return
     for label, version in want.items():
         if have.get(label) != version:
-            where = "the nsfwjs detector loads" if label == NSFWJS_PROBE else "the nsfw_probe detector loads"
+            where = (
+                "the nsfwjs detector loads"
+                if label in (NSFWJS_PROBE, NSFWJS_PICTURE)
+                else "the nsfw_probe detector loads"
+            )
             raise ConfigError(
                 f"[{table}]: the fitted head ({head.version}) reads {label} of probe {version!r}, but {where}"
                 f" {have.get(label)!r}: name the head's probes with probe =, scene_probe = and locator ="
                 " (the shipped detectors.toml shows them)"
             )
+
+
+def _detect_after(det: Detector, frame: Frame, *, found: Detections) -> Detections:
+    if not isinstance(det, AfterDetector):  # runs_after() said it is one
+        raise TypeError(f"{det.name} does not read other detections")
+    return det.detect_after(frame, found)
+
+
+def _in_parallel(
+    jobs: Sequence[tuple[str, Callable[[Frame], Detections]]], frame: Frame
+) -> tuple[list[Detections], list[float]]:
+    """Each ``(name, detect)`` job on ``frame``, the first on the caller's thread and each other on a
+    thread of its own: their detections and ms; the first failure in job order is re-raised."""
+    done: list[tuple[Detections | None, BaseException | None, float]] = [(None, None, 0.0)] * len(jobs)
+
+    def run(i: int) -> None:
+        t0 = time.perf_counter()
+        try:
+            done[i] = (jobs[i][1](frame), None, (time.perf_counter() - t0) * 1e3)
+        except BaseException as exc:  # handed to the caller below, whatever it is
+            done[i] = (None, exc, (time.perf_counter() - t0) * 1e3)
+
+    helpers = [
+        threading.Thread(target=run, args=(i,), name=f"captureguard-detect-{jobs[i][0]}", daemon=True)
+        for i in range(1, len(jobs))
+    ]
+    for t in helpers:
+        t.start()
+    if jobs:
+        run(0)
+    for t in helpers:
+        t.join()
+    for _, exc, _ in done:
+        if exc is not None:
+            raise exc
+    return [found if found is not None else Detections.empty() for found, _, _ in done], [ms for *_, ms in done]
 
 
 Mode = Literal["photo", "live"]
@@ -129,7 +171,8 @@ class FirstStage:
     on schedule). Below ``escalate_at`` the frame is decided on this stage's evidence alone. On an
     escalation, detectors the full set shares with this stage (the same objects) are not run again.
     With ``run_ahead``, after an escalation the rest of the full set runs alongside the next first
-    stage (:meth:`Checker._first_stage`).
+    stage (:meth:`Checker._first_stage`), except detectors that read the check's own detections
+    (:func:`~captureguard.models.base.runs_after`): they run once the first stage has escalated.
     """
 
     detectors: Sequence[Detector]
@@ -277,12 +320,18 @@ class Checker:
             log.debug("warm-up failed: %r", exc)
 
     def detect(
-        self, frame: Frame, detectors: Sequence[Detector] | None = None, *, stage: str = ""
+        self,
+        frame: Frame,
+        detectors: Sequence[Detector] | None = None,
+        *,
+        stage: str = "",
+        before: Detections | None = None,
     ) -> tuple[Detections, dict[str, float]]:
-        """Run every detector (default: the full set) side by side (:meth:`side_by_side`); returns
-        the joined detections (in detector order) and ms per detector."""
+        """Run every detector (default: the full set) side by side (:meth:`side_by_side`; ``before``:
+        what this check found already, for the detectors that read it); returns the joined
+        detections (in detector order) and ms per detector."""
         dets = list(self.detectors if detectors is None else detectors)
-        parts, ms = self.side_by_side(frame, dets)
+        parts, ms = self.side_by_side(frame, dets, before)
         return Detections.concat(parts), {f"detect:{d.name}{stage}": m for d, m in zip(dets, ms, strict=True)}
 
     def _all(self) -> list[Detector]:
@@ -313,7 +362,9 @@ class Checker:
         return found, other, Detections.concat(parts), timings
 
     @staticmethod
-    def side_by_side(frame: Frame, dets: Sequence[Detector]) -> tuple[list[Detections], list[float]]:
+    def side_by_side(
+        frame: Frame, dets: Sequence[Detector], before: Detections | None = None
+    ) -> tuple[list[Detections], list[float]]:
         """Each detector's detections and ms, the detectors run side by side.
 
         Each detector after the first runs on a thread of its own (each has its own onnxruntime
@@ -322,30 +373,26 @@ class Checker:
         detector that raises fails the check as before (the first failure in detector order is
         re-raised, BaseExceptions included); one that hangs holds the check until its deadline, as
         before.
+
+        Detectors that read the others' detections (:func:`~captureguard.models.base.runs_after`:
+        nsfwjs on the picture locator's crop) run next, side by side, on ``before`` (what this
+        check found earlier, e.g. the cascade's first stage) plus what the others found now.
         """
-        done: list[tuple[Detections | None, BaseException | None, float]] = [(None, None, 0.0)] * len(dets)
-
-        def run(i: int) -> None:
-            t0 = time.perf_counter()
-            try:
-                done[i] = (dets[i].detect(frame), None, (time.perf_counter() - t0) * 1e3)
-            except BaseException as exc:  # handed to the caller below, whatever it is
-                done[i] = (None, exc, (time.perf_counter() - t0) * 1e3)
-
-        helpers = [
-            threading.Thread(target=run, args=(i,), name=f"captureguard-detect-{dets[i].name}", daemon=True)
-            for i in range(1, len(dets))
-        ]
-        for t in helpers:
-            t.start()
-        if dets:
-            run(0)
-        for t in helpers:
-            t.join()
-        for _, exc, _ in done:
-            if exc is not None:
-                raise exc
-        return [found if found is not None else Detections.empty() for found, _, _ in done], [ms for *_, ms in done]
+        late = [runs_after(d) for d in dets]
+        parts: list[Detections] = [Detections.empty()] * len(dets)
+        ms = [0.0] * len(dets)
+        now = [i for i, x in enumerate(late) if not x]
+        got, took = _in_parallel([(dets[i].name, dets[i].detect) for i in now], frame)
+        for i, found, m in zip(now, got, took, strict=True):
+            parts[i], ms[i] = found, m
+        then = [i for i, x in enumerate(late) if x]
+        if then:
+            seen = Detections.concat([before or Detections.empty(), *got])
+            jobs = [(dets[i].name, partial(_detect_after, dets[i], found=seen)) for i in then]
+            got, took = _in_parallel(jobs, frame)
+            for i, found, m in zip(then, got, took, strict=True):
+                parts[i], ms[i] = found, m
+        return parts, ms
 
     @property
     def block_score(self) -> float:
@@ -420,7 +467,14 @@ class Checker:
         reuse = found is not None and self._first_is_shared()
         if ahead is None:
             todo = self._view(self._rest() if reuse else self.detectors, whole=region is None)
-            ahead, full = self.detect(frame, todo)
+            ahead, full = self.detect(frame, todo, before=found if reuse else None)
+            timings.update(full)
+        elif found is not None and (late := [d for d in self._rest() if runs_after(d)]):
+            # the rest ran ahead, beside the first stage, but not the detectors that read their detections
+            extra, full = self.detect(
+                frame, self._view(late, whole=region is None), before=Detections.concat([found, ahead])
+            )
+            ahead = Detections.concat([ahead, extra])
             timings.update(full)
         found = Detections.concat([found, ahead]) if reuse and found is not None else ahead
         return self._decided(self.fusion, found, None, timings, region=region, offset=(dx, dy))
@@ -494,7 +548,9 @@ class Checker:
         if self.first.every and self._checks % self.first.every == 0:
             return None, None, {}, False
         first = list(self.first.detectors)
-        rest = self._rest() if self.first.run_ahead and self._run_ahead and self._first_is_shared() else []
+        ahead = self.first.run_ahead and self._run_ahead and self._first_is_shared()
+        # detectors that read this check's detections cannot run ahead of them (:meth:`_inspect`)
+        rest = [d for d in self._rest() if not runs_after(d)] if ahead else []
         parts, ms = self.side_by_side(frame, self._view([*first, *rest], whole=whole))
         n = len(first)
         timings = {f"detect:{d.name}(first)": m for d, m in zip(first, ms[:n], strict=True)}

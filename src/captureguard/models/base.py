@@ -36,6 +36,29 @@ class Detector(Protocol):
         ...
 
 
+@runtime_checkable
+class AfterDetector(Protocol):
+    """A detector that reads what the other detectors of its set found (nsfwjs on the picture
+    locator's crop): when :attr:`after`, a checker runs it once the others are done and hands it
+    their detections (:meth:`detect_after`); :meth:`detect` alone reads the frame without them."""
+
+    name: str
+
+    @property
+    def after(self) -> bool: ...
+
+    def detect(self, frame: Frame) -> Detections: ...
+
+    def detect_after(self, frame: Frame, found: Detections) -> Detections:
+        """The detections of one frame, given what the set's other detectors found in it."""
+        ...
+
+
+def runs_after(det: Detector) -> bool:
+    """``det`` reads the other detectors' detections (:class:`AfterDetector` with ``after``)."""
+    return isinstance(det, AfterDetector) and det.after
+
+
 def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
     """Build a detector from a config mapping (e.g. a TOML table).
 
@@ -45,7 +68,8 @@ def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
     pooled features read by the shipped linear probe; ``"scene_probe"``, ``"locator": true``: the
     scene probe and the picture locator, as in the shipped ``[live]``), ``{"type": "nsfwjs"}`` (built by
     ``make nsfwjs-model``; ``"probe": "probe_nsfwjs_photo.json"``: the probe on its embedding, as in
-    the shipped ``[photo]``), or
+    the shipped ``[photo]``; ``"crop": "picture"``: on the picture locator's outer crop, as in the
+    shipped ``[live]``), or
     ``{"type": "yolo", "path": "model.onnx", "labels": [...], "name": "...", ...YoloSettings}``.
 
     Raises:
@@ -65,8 +89,8 @@ def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
         if kind == "nsfw_probe":
             return nsfw_probe_detector(threads=threads, **cfg)
         if kind == "nsfwjs":
-            if set(cfg) - {"probe"}:
-                raise ConfigError(f"nsfwjs takes only a probe option, got {sorted(cfg)}")
+            if set(cfg) - {"probe", "crop"}:
+                raise ConfigError(f"nsfwjs takes only probe and crop options, got {sorted(cfg)}")
             return nsfwjs_detector(threads=threads, **cfg)
         if kind == "yolo":
             path, labels = Path(cfg.pop("path")), cfg.pop("labels")

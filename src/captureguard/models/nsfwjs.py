@@ -9,17 +9,31 @@ checker configured with it fails closed at start-up instead of running without i
 With a :class:`~captureguard.core.probe.LinearProbe` on its 2,048-d embedding (the photo path since
 v2.8, ``data/probe_nsfwjs_photo.json``), the same pass also reports ``NSFWJS_PROBE``: nsfwjs' own
 classes rank the dev set's nude artworks poorly, its embedding read by a probe fitted on them does not.
+
+With ``crop = "picture"`` (an option, measured for the live path and not shipped) it reads
+the picture locator's outer crop instead of the whole frame, and reports only ``NSFWJS_PICTURE``,
+its probe on that crop: it runs after the detector that locates the picture (``nsfw_probe`` with a
+locator reports ``PICTURE_OUTER``), on what that found (:meth:`NsfwjsDetector.detect_after`; the
+checker orders it). Without a located picture it reads the whole frame, as the live probes do.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from captureguard.core.detection import IMAGE_CLASS_LABELS, IMAGE_NSFW, NSFWJS_PROBE, Detections
+from captureguard.core.detection import (
+    IMAGE_CLASS_LABELS,
+    IMAGE_NSFW,
+    NSFWJS_PICTURE,
+    NSFWJS_PROBE,
+    PICTURE_OUTER,
+    Detections,
+)
 from captureguard.core.frame import Frame
 from captureguard.core.probe import LinearProbe
 from captureguard.errors import ConfigError, DetectionError, ModelMissingError
@@ -35,6 +49,8 @@ NSFWJS_NUDE: tuple[int, ...] = (1, 3)
 NSFWJS_OTHER: tuple[int, ...] = (0, 2, 4)
 #: Length of the embedding (the input of the model's last layer) that a probe reads.
 NSFWJS_EMBEDDING = 2048
+#: What an nsfwjs detector reads: the whole frame, or the picture locator's outer crop.
+NSFWJS_CROPS = ("", "picture")
 
 
 def model_cache_dir() -> Path:
@@ -76,11 +92,16 @@ def nsfwjs_detections(probs: np.ndarray, *, height: int, width: int, model: str 
 @dataclass
 class NsfwjsDetector:
     """nsfwjs InceptionV3: one IMAGE_NSFW detection, score = P(Hentai) + P(Porn); with ``probe``,
-    also ``NSFWJS_PROBE``, the probe's probability on the image's embedding (the same pass)."""
+    also ``NSFWJS_PROBE``, the probe's probability on the image's embedding (the same pass).
+
+    With ``crop = "picture"``: only ``NSFWJS_PICTURE``, ``probe`` on the embedding of the picture
+    locator's outer crop (:meth:`detect_after`); :attr:`after` is then True.
+    """
 
     model: OnnxModel
     name: str = "nsfwjs"
     probe: LinearProbe | None = None
+    crop: str = ""
 
     def __post_init__(self) -> None:
         if self.probe is not None and self.probe.size != NSFWJS_EMBEDDING:
@@ -88,19 +109,50 @@ class NsfwjsDetector:
                 f"nsfwjs probe {self.probe.version} reads {self.probe.size} features;"
                 f" the embedding has {NSFWJS_EMBEDDING}"
             )
+        if self.crop not in NSFWJS_CROPS:
+            raise ConfigError(f"nsfwjs crop must be one of {NSFWJS_CROPS}, got {self.crop!r}")
+        if self.crop and self.probe is None:
+            raise ConfigError(f"nsfwjs on the {self.crop} crop reports only its probe: configure probe =")
+
+    @property
+    def after(self) -> bool:
+        """It reads what the other detectors of its set found (:meth:`detect_after`): run it after them."""
+        return bool(self.crop)
 
     def detect(self, frame: Frame) -> Detections:
         """IMAGE_NSFW (P(Hentai) + P(Porn)) plus IMAGE_DRAWING / IMAGE_NEUTRAL / IMAGE_SEXY, and
-        NSFWJS_PROBE with a probe."""
+        NSFWJS_PROBE with a probe. With a crop: :meth:`detect_after` with nothing found (the whole
+        frame)."""
+        if self.crop:
+            return self.detect_after(frame, Detections.empty())
         probs, emb = self.outputs(frame.bgr)
         found = nsfwjs_detections(probs, height=frame.height, width=frame.width, model=self.name)
         if self.probe is None:
             return found
+        return Detections.concat([found, self._probe(emb, frame, NSFWJS_PROBE)])
+
+    def detect_after(self, frame: Frame, found: Detections) -> Detections:
+        """``NSFWJS_PICTURE``: the probe on the outer crop of the picture in ``found`` (its
+        ``PICTURE_OUTER`` box; the highest-scored if several), or on the whole frame without one.
+        A detector without a crop ignores ``found`` (:meth:`detect`)."""
+        if not self.crop:
+            return self.detect(frame)
+        outer = found.with_label(PICTURE_OUTER)
+        bgr = frame.bgr
+        if len(outer):
+            x0, y0, x1, y1 = (int(v) for v in outer.xyxy[int(np.argmax(outer.scores))])
+            x0, y0 = max(x0, 0), max(y0, 0)
+            x1, y1 = min(x1, frame.width), min(y1, frame.height)
+            if x1 > x0 and y1 > y0:
+                bgr = bgr[y0:y1, x0:x1]
+        return self._probe(self.outputs(bgr)[1], frame, NSFWJS_PICTURE)
+
+    def _probe(self, emb: np.ndarray, frame: Frame, label: str) -> Detections:
+        assert self.probe is not None  # callers check
         if emb.shape != (NSFWJS_EMBEDDING,):
             raise DetectionError(f"nsfwjs model gave a {emb.shape} embedding; its probe needs ({NSFWJS_EMBEDDING},)")
         p = self.probe.probability(emb)
-        probe = Detections.whole_image(p, height=frame.height, width=frame.width, model=self.name, label=NSFWJS_PROBE)
-        return Detections.concat([found, probe])
+        return Detections.whole_image(p, height=frame.height, width=frame.width, model=self.name, label=label)
 
     def probabilities(self, bgr: np.ndarray) -> np.ndarray:
         """``(5,)`` class probabilities (:data:`NSFWJS_CLASSES`) of a BGR image."""
@@ -115,10 +167,27 @@ class NsfwjsDetector:
         return np.asarray(probs[0], np.float64), np.asarray(emb[0], np.float32)
 
 
-def nsfwjs_detector(*, threads: int = 2, probe: LinearProbe | str | None = None) -> NsfwjsDetector:
+#: ``(model file, threads)`` -> its session, shared by every nsfwjs detector of the process
+_SESSIONS: dict[tuple[Path, int], OnnxModel] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def nsfwjs_session(path: Path, *, threads: int = 2) -> OnnxModel:
+    """One onnxruntime session per model file and thread count, shared: the photo set's nsfwjs (the
+    whole image) and the live set's (the located picture) read the same 89 MB model, and a session
+    may run on several threads at once (onnxruntime's ``run`` is thread-safe)."""
+    key = (path.resolve(), threads)
+    with _SESSIONS_LOCK:
+        if key not in _SESSIONS:
+            _SESSIONS[key] = OnnxModel(path, threads=threads)
+        return _SESSIONS[key]
+
+
+def nsfwjs_detector(*, threads: int = 2, probe: LinearProbe | str | None = None, crop: str = "") -> NsfwjsDetector:
     """The nsfwjs detector from the model cache (see :func:`nsfwjs_model_path`); ``probe``: a
     :class:`LinearProbe` on its embedding, or its name (:meth:`LinearProbe.named`: a shipped file
-    name such as ``probe_nsfwjs_photo.json``, or a path).
+    name such as ``probe_nsfwjs_photo.json``, or a path); ``crop``: ``"picture"`` reads the picture
+    locator's outer crop (:meth:`NsfwjsDetector.detect_after`).
 
     Raises:
         ModelMissingError: the model has not been built (``make nsfwjs-model``).
@@ -128,4 +197,4 @@ def nsfwjs_detector(*, threads: int = 2, probe: LinearProbe | str | None = None)
         probe = LinearProbe.named(probe)
     if not (path := nsfwjs_model_path()).is_file():  # pragma: no cover - raised above
         raise ModelMissingError(str(path))
-    return NsfwjsDetector(OnnxModel(path, threads=threads), probe=probe)
+    return NsfwjsDetector(nsfwjs_session(path, threads=threads), probe=probe, crop=crop)

@@ -16,7 +16,8 @@ sits in the frame; that box is cropped and read in a second, one-image pass, rep
 one). This is what finds a painting that fills a tenth of a 720p frame. A three-block probe (the
 live pair since v2.7) also reads the locator's outer box (the same cells pooled 2 x 2: a larger
 crop around the picture), cropped in the same second pass; the whole image stands in when the
-locator finds no picture.
+locator finds no picture. That outer box is reported as ``PICTURE_OUTER`` (with open_nsfw's
+probability on it): the live set's nsfwjs reads the same crop (``models/nsfwjs.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from captureguard.core.detection import NSFW_PROBE, NSFW_PROBE_SCENE, PERSON_NSFW, PICTURE_NSFW, Detections
+from captureguard.core.detection import (
+    NSFW_PROBE,
+    NSFW_PROBE_SCENE,
+    PERSON_NSFW,
+    PICTURE_NSFW,
+    PICTURE_OUTER,
+    Detections,
+)
 from captureguard.core.frame import Frame
 from captureguard.core.locator import SHIPPED as SHIPPED_LOCATOR
 from captureguard.core.locator import Box, PictureLocator, stack_maps
@@ -111,7 +119,8 @@ class NsfwProbeDetector:
     def detect(self, frame: Frame) -> Detections:
         """``PERSON`` boxes, ``IMAGE_NSFW``, ``PERSON_NSFW`` per crop, ``NSFW_PROBE`` (and
         ``NSFW_PROBE_SCENE`` with a scene probe, ``PICTURE_NSFW`` with a locator that found a
-        picture) for ``frame``."""
+        picture, and ``PICTURE_OUTER`` when a three-block probe read the locator's outer box) for
+        ``frame``."""
         people = self.people.detect(frame) if self.people is not None else Detections.empty()
         probs, pooled, crops, picture, outer = self.features_located(frame.bgr, people.xyxy, outer=self.reads_outer)
         third = (pooled[0] if outer is None else outer.features) if self.reads_outer else None
@@ -135,6 +144,15 @@ class NsfwProbeDetector:
             parts.append(
                 Detections.from_arrays(
                     np.array([picture], np.float32), probs[-1:], [PICTURE_NSFW], model=f"{self.name}_locator"
+                )
+            )
+        if outer is not None:
+            parts.append(
+                Detections.from_arrays(
+                    np.array([outer.box], np.float32),
+                    np.array([outer.probability], np.float32),
+                    [PICTURE_OUTER],
+                    model=f"{self.name}_locator",
                 )
             )
         return Detections.concat(parts)
