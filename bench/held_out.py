@@ -42,13 +42,15 @@ class HeldOut:
         probes: dict[str, dict[int, tuple[LinearProbe, LinearProbe]]],
         heads: dict[str, dict[int, FusionModel]],
         locators: dict[int, PictureLocator] | None = None,
-        nsfwjs: dict[int, LinearProbe] | None = None,
+        nsfwjs: dict[str, dict[int, LinearProbe]] | None = None,
     ) -> None:
         """``probes``: mode -> fold -> (probe, scene probe) (each mode reads its own pair,
         ``fit_heads.MODES``); ``heads``: mode (``live_first`` too) -> fold -> head; ``locators``:
         fold -> picture locator (``tools/detect_v2/locator.py``; None: a checker's locator is dropped);
-        ``nsfwjs``: fold -> the probe on nsfwjs' embedding (``tools/detect_v2/nsfwjs_probe.py``; the
-        photo path since v2.8). A checker whose nsfwjs detector has a probe needs its fold's."""
+        ``nsfwjs``: the nsfwjs detector's crop ("": the whole image, the photo path since v2.8;
+        "picture": the located picture, measured for the live path) -> fold -> the probe on its
+        embedding (``tools/detect_v2/nsfwjs_probe.py``). A checker whose nsfwjs detector has a probe
+        needs its fold's."""
         self._fold_of, self._probes, self._heads = fold_of, probes, heads
         self._locators = locators or {}
         self._nsfwjs = nsfwjs or {}
@@ -78,7 +80,7 @@ class HeldOut:
                 for mode, folds in json.loads(heads.read_text()).items()
             },
             None if stills_only else locator.fold_locators(),
-            cls._fold_nsfwjs() if nsfwjs_probe.FOLDS.exists() else None,
+            cls._fold_nsfwjs(),
         )
 
     @staticmethod
@@ -91,8 +93,13 @@ class HeldOut:
         }
 
     @classmethod
-    def _fold_nsfwjs(cls) -> dict[int, LinearProbe]:
-        return cls._fold_linear(nsfwjs_probe.FOLDS, "nsfwjs-probe")
+    def _fold_nsfwjs(cls) -> dict[str, dict[int, LinearProbe]]:
+        """Crop -> fold -> nsfwjs probe, for every probe set whose folds ``nsfwjs_probe.py`` left."""
+        return {
+            ps.crop: cls._fold_linear(ps.folds, f"nsfwjs-{name}-probe")
+            for name, ps in nsfwjs_probe.SETS.items()
+            if ps.folds.exists()
+        }
 
     @classmethod
     def _fold_probes(cls, ps: probe.ProbeSet) -> dict[int, tuple[LinearProbe, LinearProbe]]:
@@ -127,11 +134,14 @@ class HeldOut:
                         **(where if det.locator is not None else {}),
                     )
                 elif isinstance(det, NsfwjsDetector) and det.probe is not None:
-                    if fold not in self._nsfwjs:
+                    probes = self._nsfwjs.get(det.crop, {})
+                    if fold not in probes:
+                        run = "nsfwjs_probe.py" + (f" --set {det.crop}" if det.crop else "")
                         raise SystemExit(
-                            f"no nsfwjs probe for fold {fold}: run tools/detect_v2/nsfwjs_probe.py, then fit_heads.py"
+                            f"no nsfwjs {det.crop or 'photo'} probe for fold {fold}: run tools/detect_v2/{run},"
+                            " then fit_heads.py"
                         )
-                    new = dataclasses.replace(det, probe=self._nsfwjs[fold])
+                    new = dataclasses.replace(det, probe=probes[fold])
                 swapped[id(det)] = new
             return swapped[id(det)]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tools.detect_v2 import fit_heads, probe
 
-from captureguard.core.detection import PICTURE_NSFW
+from captureguard.core.detection import NSFWJS_PICTURE, PICTURE_NSFW
 from captureguard.core.fusion import FusionModel
 from captureguard.core.locator import SHIPPED as LOCATOR
 from captureguard.core.locator import PictureLocator
@@ -105,3 +105,22 @@ def test_each_folds_photo_head_reads_that_folds_live_head() -> None:
     assert m.either is not None and m.either.offset == 1.0 and m.either.mode == "live"
     assert m.either.head.intercept == pytest.approx(-1.0 + 0.25)
     assert dict(m.either.head.weights) == {"logit:NSFW_PROBE": 1.0, "person_count": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("form", "view", "feature"),
+    [("logit", "njspic", "logit:NSFWJS_PICTURE"), ("max", "njspic_p", "max:NSFWJS_PICTURE")],
+)
+def test_the_measured_live_nsfwjs_variant_reads_the_picture_probe(form: str, view: str, feature: str) -> None:
+    """``fit_heads.py --live-nsfwjs`` (measured, not shipped): the live views gain the picture probe's
+    view, the head its feature (monotone), the configs the nsfwjs detector on the picture with the
+    probe the tool fits, and the head names that probe; the shipped modes do not."""
+    from tools.detect_v2 import nsfwjs_probe
+
+    views, configs, _ = fit_heads.modes(live_nsfwjs=form)["live"]
+    assert views[-1] == view and fit_heads.features_of(views)[-1] == feature and feature in fit_heads.MONOTONE
+    assert configs[-1] == {"type": "nsfwjs", "crop": "picture", "probe": str(nsfwjs_probe.SETS["picture"].out)}
+    assert fit_heads.head_probes(views)[NSFWJS_PICTURE] == nsfwjs_probe.SETS["picture"].version
+    assert not any(v.startswith("njspic") for v in fit_heads.MODES["live"][0])
+    with pytest.raises(SystemExit, match="640"):
+        fit_heads.live_views(480, form)

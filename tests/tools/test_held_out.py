@@ -99,10 +99,10 @@ def test_fold_checker_swaps_the_picture_locator_too() -> None:
     assert isinstance(got, NsfwProbeDetector) and got.locator is ship_loc and got.locate is False
 
 
-def test_fold_checker_swaps_the_nsfwjs_probe_of_the_photo_path() -> None:
-    """Since v2.8 the photo head reads a probe on nsfwjs' embedding: the fold checker that decides
-    whether an artwork is blocked as a still carries that fold's nsfwjs probe too, and refuses to
-    build without one."""
+def test_fold_checker_swaps_the_nsfwjs_probes() -> None:
+    """Since v2.8 the photo head reads a probe on nsfwjs' embedding, and a live head may read one on
+    nsfwjs' embedding of the located picture: the fold checker carries that fold's probe of each
+    (by the detector's crop), and refuses to build without one."""
     held_out = _held_out_module()
     pair = (LinearProbe(np.ones(2048), 0.0, "p1"), LinearProbe(np.ones(2048), 0.0, "s1"))
     probe_det = NsfwProbeDetector(None, object(), pair[0], max_crops=6, scene_probe=pair[1])  # type: ignore[arg-type]
@@ -111,13 +111,25 @@ def test_fold_checker_swaps_the_nsfwjs_probe_of_the_photo_path() -> None:
     base = Checker([probe_det, njs], _head("photo-shipped", 0.0), load_profiles()["child"], None, None)
     fold_njs = LinearProbe(np.ones(2048), -1.0, "nsfwjs-fold4")
     heads = {"photo": {4: _head("photo-fold4", 0.0)}}
-    held = held_out.HeldOut({"a.jpg": 4}, {"photo": {4: pair}}, heads, None, {4: fold_njs})
+    fold_pic = LinearProbe(np.ones(2048), -2.0, "nsfwjs-picture-fold4")
+    held = held_out.HeldOut(
+        {"a.jpg": 4}, {"photo": {4: pair}}, heads, None, {"": {4: fold_njs}, "picture": {4: fold_pic}}
+    )
     got = held.checker(base, "photo", 4).detectors[1]
     assert isinstance(got, NsfwjsDetector) and got.probe is fold_njs and got.model is njs.model
     assert njs.probe is shipped  # the base is untouched
+    pic = NsfwjsDetector(object(), probe=shipped, crop="picture")  # type: ignore[arg-type]
+    live = Checker([pic], _head("live-shipped", 0.0), load_profiles()["child"], None, None)
+    heads_live = {"live": {4: _head("live-fold4", 0.0)}}
+    held_live = held_out.HeldOut({"a.jpg": 4}, {"live": {4: pair}}, heads_live, None, {"picture": {4: fold_pic}})
+    got = held_live.checker(live, "live", 4).detectors[0]
+    assert isinstance(got, NsfwjsDetector) and got.probe is fold_pic and got.crop == "picture"
     without = held_out.HeldOut({"a.jpg": 4}, {"photo": {4: pair}}, heads)
     with pytest.raises(SystemExit, match=r"nsfwjs_probe\.py"):
         without.checker(base, "photo", 4)
+    only_photo = held_out.HeldOut({"a.jpg": 4}, {"live": {4: pair}}, heads_live, None, {"": {4: fold_njs}})
+    with pytest.raises(SystemExit, match=r"nsfwjs_probe\.py --set picture"):
+        only_photo.checker(live, "live", 4)
 
 
 def test_the_photo_fold_checker_gives_the_live_set_the_live_fold_probes() -> None:

@@ -25,6 +25,7 @@ from captureguard.core.detection import (
     IMAGE_NSFW,
     NSFW_PROBE,
     NSFW_PROBE_SCENE,
+    NSFWJS_PICTURE,
     NSFWJS_PROBE,
     PERSON,
     PERSON_NSFW,
@@ -51,6 +52,8 @@ def detections_of(rec: Mapping[str, Any], views: Sequence[str]) -> Detections:
             parts.append(nsfwjs_detections(np.asarray(rec["njs"]), height=h, width=w))
         elif v == "njsprobe":  # the nsfwjs embedding probe's OOF probability (nsfwjs_probe.py)
             parts.append(Detections.whole_image(rec[v], height=h, width=w, model="nsfwjs", label=NSFWJS_PROBE))
+        elif v.startswith("njspic"):  # the same on the located picture's outer crop (nsfwjs_probe.py --set picture)
+            parts.append(Detections.whole_image(rec["njspic"], height=h, width=w, model="nsfwjs", label=NSFWJS_PICTURE))
         elif v.startswith("probe"):  # OOF probe probability (tools/detect_v2/probe.py), "probek2": live crops
             parts.append(Detections.whole_image(rec[v], height=h, width=w, model="nsfw_probe", label=NSFW_PROBE))
         elif v.startswith("sprobe"):  # the scene probe's, as NSFW_PROBE_SCENE

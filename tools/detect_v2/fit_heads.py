@@ -51,13 +51,22 @@ FEATURES_V21 = [f for f in FEATURES if f != "logit:NSFW_PROBE_SCENE"]
 #: its cached view ``njsprobe``). Measured 2026-12-06 (grouped CV, child, OOF): 67 -> 72 of 74 stills
 #: at the same 17/1754 and 2/681 people false blocks; 5-9 more artworks under each perturbation.
 NSFWJS_FEATURE = "logit:NSFWJS_PROBE"
+#: a further live-head feature, measured and not shipped (2026-12-06, ``--live-nsfwjs``): the probe
+#: on nsfwjs' embedding of the picture locator's outer crop (``nsfwjs_probe.py --set picture``; its
+#: cached view ``njspic``, read as a logit, or ``njspic_p``, read as a probability). Out of fold it
+#: catches more small nude scene copies (live 45 / 55 / 57 / 62 -> 51 / 59 / 63 / 63 of 74 at 10 / 20 /
+#: 35 / 50% of the frame, logit form), but the held-out leak clips leak 244-245 frames instead of 152
+#: (docs/accuracy.md, "After v2.9").
+NSFWJS_PICTURE_FEATURES = {"njspic": "logit:NSFWJS_PICTURE", "njspic_p": "max:NSFWJS_PICTURE"}
 
 
 def features_of(views: list[str], base: list[str] | None = None) -> list[str]:
     """A head's features on ``views``: ``base`` (default :data:`FEATURES`), plus
-    :data:`NSFWJS_FEATURE` when the views include the nsfwjs probe's (``njsprobe``)."""
+    :data:`NSFWJS_FEATURE` when the views include the nsfwjs probe's (``njsprobe``) and a
+    :data:`NSFWJS_PICTURE_FEATURES` one when they include the picture probe's (``njspic``, ``njspic_p``)."""
     base = FEATURES if base is None else base
-    return [*base, NSFWJS_FEATURE] if "njsprobe" in views else list(base)
+    extra = {"njsprobe": NSFWJS_FEATURE, **NSFWJS_PICTURE_FEATURES}
+    return [*base, *(f for v, f in extra.items() if v in views)]
 
 
 #: L2 on standardised weights. 30 rather than 10: with the probe in, equal OOF recall, and the
@@ -93,17 +102,23 @@ def either_scores(own: np.ndarray, other: np.ndarray, offset: float) -> np.ndarr
     return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
 
-def live_views(people: int) -> list[str]:
-    """The live path's cached views with the person detector at input ``people``."""
+def live_views(people: int, nsfwjs: str = "") -> list[str]:
+    """The live path's cached views with the person detector at input ``people``; ``nsfwjs``
+    ("logit" or "max", 640 only: it needs the picture locator) adds nsfwjs on the located picture
+    (measured, not shipped: :data:`NSFWJS_PICTURE_FEATURES`)."""
     probe = "probek2p" if people == 640 else f"probe{people}k2"
-    return ["nn640", "onsfw", f"pose{people}", f"crops{people}k2", probe, f"s{probe}"]
+    views = ["nn640", "onsfw", f"pose{people}", f"crops{people}k2", probe, f"s{probe}"]
+    if nsfwjs and people != 640:
+        raise SystemExit("--live-nsfwjs reads the picture locator's crop: only with the live people at 640")
+    return views + ({"logit": ["njspic"], "max": ["njspic_p"]}[nsfwjs] if nsfwjs else [])
 
 
 def modes(
-    live_people: int = LIVE_PEOPLE, photo_people: int = PHOTO_PEOPLE
+    live_people: int = LIVE_PEOPLE, photo_people: int = PHOTO_PEOPLE, live_nsfwjs: str = ""
 ) -> dict[str, tuple[list[str], list[dict[str, Any]], float]]:
-    """mode -> (views as cached, detector configs to ship, L2 on standardised weights)."""
-    from tools.detect_v2 import probe
+    """mode -> (views as cached, detector configs to ship, L2 on standardised weights); ``live_nsfwjs``
+    ("logit", "max"): the live set with nsfwjs on the located picture (measured, not shipped)."""
+    from tools.detect_v2 import nsfwjs_probe, probe
 
     photo_probe = "probe" if photo_people == 640 else f"probe{photo_people}p"
     pair: dict[str, Any] = {"scene_probe": True}
@@ -131,7 +146,7 @@ def modes(
         # gave 46/74 and released slide-in frames of a painting that the photo check blocks:
         # tests/test_leaks.py.)
         "live": (
-            live_views(live_people),
+            live_views(live_people, live_nsfwjs),
             [
                 {"type": "nudenet", "channels": "bgr", "score_threshold": 0.05, "input_size": 640},
                 {
@@ -141,6 +156,11 @@ def modes(
                     "scene_probe": True,
                     **({"locator": True} if live_people == 640 else {}),
                 },
+                *(
+                    [{"type": "nsfwjs", "crop": "picture", "probe": str(nsfwjs_probe.SETS["picture"].out)}]
+                    if live_nsfwjs
+                    else []
+                ),
             ],
             L2,
         ),
@@ -190,6 +210,7 @@ MONOTONE = {
     "logit:NSFW_PROBE",
     "logit:NSFW_PROBE_SCENE",
     NSFWJS_FEATURE,
+    *NSFWJS_PICTURE_FEATURES.values(),
     *(f"max:{c}" for c in EXPOSED_INTIMATE + EXPOSED_SKIN),
 }
 
@@ -365,23 +386,33 @@ def region_blocks(recs: list[dict[str, Any]], views: list[str], thresholds: dict
     return out
 
 
-def with_probe(items: list[Any], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def with_probe(items: list[Any], recs: list[dict[str, Any]], *, picture: bool = False) -> list[dict[str, Any]]:
     """The cached views plus both probes' out-of-fold probabilities (``probe.py`` writes them;
     ``probe*`` the probe's, ``sprobe*`` the scene probe's): the head is fitted on probe scores of
-    stills the probes never saw, as at run time."""
+    stills the probes never saw, as at run time. ``picture``: also the nsfwjs picture probe's
+    (``njspic``; ``nsfwjs_probe.py --set picture``)."""
     oofs = load_oofs()
     for name, oof in oofs.items():
         if [str(s) for s in oof["sha"]] != [it.sha256 for it in items]:
             raise SystemExit(f"the {name} pair's OOF scores are for another manifest: run tools/detect_v2/probe.py")
     njs = nsfwjs_oof(items)
-    return [{**r, **probe_scores(oofs, "clean", i), "njsprobe": float(njs["clean"][i])} for i, r in enumerate(recs)]
+    pic = nsfwjs_oof(items, "picture")["clean"] if picture else None
+    return [
+        {
+            **r,
+            **probe_scores(oofs, "clean", i),
+            "njsprobe": float(njs["clean"][i]),
+            **({"njspic": float(pic[i])} if pic is not None else {}),
+        }
+        for i, r in enumerate(recs)
+    ]
 
 
-def nsfwjs_oof(items: list[Any]) -> Any:
-    """The nsfwjs probe's OOF scores (``nsfwjs_probe.py``): per copy, and ``scene``."""
+def nsfwjs_oof(items: list[Any], which: str = "photo") -> Any:
+    """The ``which`` nsfwjs probe's OOF scores (``nsfwjs_probe.py [--set picture]``): per copy, and ``scene``."""
     from tools.detect_v2 import nsfwjs_probe
 
-    return nsfwjs_probe.load_oof(items)
+    return nsfwjs_probe.load_oof(items, which)
 
 
 def load_oofs() -> dict[str, Any]:
@@ -429,17 +460,17 @@ def pair_of(views: list[str]) -> str:
 def head_probes(views: list[str]) -> dict[str, str]:
     """The versions of the probe pair a head on ``views`` reads (the head's ``probes``: the checker
     refuses a detectors file that loads another pair under it)."""
-    from captureguard.core.detection import NSFW_PROBE, NSFW_PROBE_SCENE, NSFWJS_PROBE, PICTURE_NSFW
-    from tools.detect_v2 import locator, probe
+    from captureguard.core.detection import NSFW_PROBE, NSFW_PROBE_SCENE, NSFWJS_PICTURE, NSFWJS_PROBE, PICTURE_NSFW
+    from tools.detect_v2 import locator, nsfwjs_probe, probe
 
     ps = probe.SETS[pair_of(views)]
     out = {NSFW_PROBE: ps.version(scene=False), NSFW_PROBE_SCENE: ps.version(scene=True)}
     if ps.train in probe.PICTURE:  # fitted on the located crops: the head needs that locator
         out[PICTURE_NSFW] = locator.VERSION
     if "njsprobe" in views:  # the photo head since v2.8
-        from tools.detect_v2 import nsfwjs_probe
-
         out[NSFWJS_PROBE] = nsfwjs_probe.VERSION
+    if any(v in views for v in NSFWJS_PICTURE_FEATURES):  # measured, not shipped
+        out[NSFWJS_PICTURE] = nsfwjs_probe.SETS["picture"].version
     return out
 
 
@@ -457,18 +488,23 @@ STILL_VIEWS = [
 ]
 
 
-def scene_records(items: list[Any], d: evaluate.Data) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
-    """The scene copies' cached views plus their out-of-fold probe scores, the pasted stills'
-    indices and the scenes' frame shares (``probe.py`` must have run with the same plan)."""
+def scene_records(
+    items: list[Any], d: evaluate.Data, *, picture: bool = False
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """The scene copies' cached views plus their out-of-fold probe scores (``picture``: the nsfwjs
+    picture probe's too, as :func:`with_probe`), the pasted stills' indices and the scenes' frame
+    shares (``probe.py`` must have run with the same plan)."""
     oofs = load_oofs()
     plan = scenes.plan(items, d)
     src = np.array([sc.item for sc in plan])
     if any("scene_item" not in oof or not np.array_equal(oof["scene_item"], src) for oof in oofs.values()):
         raise SystemExit("the probes' OOF scores have no scores for these scenes: run tools/detect_v2/probe.py first")
     njs = nsfwjs_oof(items)
-    if not np.array_equal(njs["scene_item"], src):
+    pic = nsfwjs_oof(items, "picture") if picture else None
+    if any(not np.array_equal(o["scene_item"], src) for o in (njs, pic) if o is not None):
         raise SystemExit(
             "the nsfwjs probe's OOF scores have no scores for these scenes: run tools/detect_v2/nsfwjs_probe.py"
+            + (" (and --set picture)" if picture else "")
         )
     small = {z: scenes.get(items, plan, people=z) for z in (320, 480, 960)}
     recs = [
@@ -477,6 +513,7 @@ def scene_records(items: list[Any], d: evaluate.Data) -> tuple[list[dict[str, An
             **{k: small[z][i][k] for z in small for k in (f"pose{z}", f"crops{z}")},
             **probe_scores(oofs, "scene", i),
             "njsprobe": float(njs["scene"][i]),
+            **({"njspic": float(pic["scene"][i])} if pic is not None else {}),
         }
         for i, r in enumerate(scenes.get(items, plan))
     ]
@@ -494,10 +531,11 @@ def cascade(
     write: bool,
     per_fold: dict[str, dict[str, Any]],
 ) -> list[str]:
-    """Fit the first stage's head (``features`` of the live views without NudeNet), place
+    """Fit the first stage's head (``features`` of the live views without NudeNet and nsfwjs), place
     ``escalate_at`` under every still and scene the live check blocks, and report what the cascade
     costs (escalations) and keeps (recall)."""
-    first_views = [v for v in live_views if not v.startswith("nn")]
+    # without the escalated check's own detectors: NudeNet and nsfwjs on the located picture (--live-nsfwjs)
+    first_views = [v for v in live_views if not v.startswith("nn") and v not in NSFWJS_PICTURE_FEATURES]
     x = evaluate.features(recs, first_views, features)
     fold_heads = tr.heads(x, features, L2)
     s_all = tr.oof(x, features, L2, fold_heads)
@@ -665,7 +703,8 @@ def add_either_folds(
         h["either"] = {"head": heads[f], "offset": offset, "mode": name}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line (``--help``)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--write",
@@ -684,23 +723,34 @@ def main() -> None:
     )
     ap.add_argument("--live-people", type=int, choices=(320, 480, 640), default=LIVE_PEOPLE)
     ap.add_argument(
+        "--live-nsfwjs",
+        choices=("logit", "max"),
+        default="",
+        help="the live head also reads nsfwjs on the located picture (nsfwjs_probe.py --set picture first;"
+        " measured, not shipped: with --write, add its [[live.detectors]] table, fit_heads.MODES shows it)",
+    )
+    ap.add_argument(
         "--photo-people",
         type=int,
         choices=(640, 960),
         default=PHOTO_PEOPLE,
         help="the photo path's people input size (960: with the photo probe pair, shipped; 640: the live pair, v2.2)",
     )
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if args.stills_only and args.write:
         raise SystemExit("--stills-only is a baseline for comparison: it never writes the shipped heads")
-    mode_views = modes(args.live_people, args.photo_people)
+    mode_views = modes(args.live_people, args.photo_people, args.live_nsfwjs)
     # --stills-only, v2.1: one probe, heads fitted on stills
     features = FEATURES_V21 if args.stills_only else FEATURES
     first_features = [f for f in FIRST_FEATURES if f in features]
     items = view_cache.read_manifest(view_cache.DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
-    recs = with_probe(items, view_cache.get(items, STILL_VIEWS))
-    srecs, src, area = scene_records(items, d)
+    recs = with_probe(items, view_cache.get(items, STILL_VIEWS), picture=bool(args.live_nsfwjs))
+    srecs, src, area = scene_records(items, d, picture=bool(args.live_nsfwjs))
 
     def training(mode: str) -> Training:
         return training_of(mode, d, src, area, stills_only=args.stills_only, fit_scenes=args.fit_scenes)
