@@ -255,15 +255,24 @@ def totals(raw: Raw, name: str) -> dict[str, float]:
     }
 
 
-def choose(raw: Raw, grid: dict[str, StreamSettings], base: str, args: argparse.Namespace) -> str:
-    """The rule of the module docstring."""
+def within(raw: Raw, grid: dict[str, StreamSettings], base: str, args: argparse.Namespace) -> list[str]:
+    """The candidates within the rule's safe-video allowance and people-photo limit."""
     t = {name: totals(raw, name) for name in grid}
-    allowed = [
+    return [
         n
         for n in grid
         if t[n]["safe_s_per_min"] <= allowance(t[base]["safe_s_per_min"], args) + 1e-9
         and unsure_share(raw, grid[n]) <= args.unsure_max + 1e-9
     ]
+
+
+def choose(raw: Raw, grid: dict[str, StreamSettings], base: str, args: argparse.Namespace) -> str:
+    """The rule of the module docstring; the baseline when no candidate is within the allowance
+    (a ``--budget`` that every setting of these models exceeds; the report says so)."""
+    t = {name: totals(raw, name) for name in grid}
+    allowed = within(raw, grid, base, args)
+    if not allowed:
+        return base
     s = grid
 
     def key(n: str) -> tuple[float, ...]:
@@ -312,7 +321,8 @@ def report(raw: Raw, grid: dict[str, StreamSettings], base: str, chosen: str, ar
         f"the {len(raw['people'])} photos of people allowed but above the margin, then fewest leaks of "
         "still-blocked artworks, then fewest safe-video s/min (bench/stream_calibrate.py docstring).",
         "",
-        f"**Chosen: {chosen}** (baseline: {base}).",
+        f"**Chosen: {chosen}** (baseline: {base})."
+        + ("" if within(raw, grid, base, args) else " No setting is within the allowance: the baseline is kept."),
         "",
         "| setting | leaked frames, still-blocked artworks | clips leaking | leaked frames, other artworks "
         "| safe frames withheld in the clips | safe videos withheld s/min | worst safe video s/min "

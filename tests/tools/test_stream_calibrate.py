@@ -71,3 +71,6 @@ def test_a_budget_holds_the_safe_videos_to_what_the_models_shipped_before_withhe
     args.budget = 5.0  # the shipped models withheld 5.0 s/min: at most 5.5
     assert sc.allowance(6.0, args) == pytest.approx(5.5)
     assert sc.choose(raw, grid, run2, args) == run3
+    args.budget = 4.0  # every setting over 4.4 s/min: none is allowed, the baseline is kept (it was a crash)
+    assert sc.within(raw, grid, run2, args) == []
+    assert sc.choose(raw, grid, run2, args) == run2
