@@ -68,8 +68,8 @@ def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
     pooled features read by the shipped linear probe; ``"scene_probe"``, ``"locator": true``: the
     scene probe and the picture locator, as in the shipped ``[live]``), ``{"type": "nsfwjs"}`` (built by
     ``make nsfwjs-model``; ``"probe": "probe_nsfwjs_photo.json"``: the probe on its embedding, as in
-    the shipped ``[photo]``; ``"crop": "picture"``: on the picture locator's outer crop, as in the
-    shipped ``[live]``), or
+    the shipped ``[photo]``; ``"crop": "picture"``: on the picture locator's outer crop, run after the
+    set's ``nsfw_probe``; measured for ``[live]``, not shipped), or
     ``{"type": "yolo", "path": "model.onnx", "labels": [...], "name": "...", ...YoloSettings}``.
 
     Raises:
