@@ -134,24 +134,13 @@ def scene_embeddings(items: list[Item], plan: list[scenes.Scene]) -> np.ndarray:
     return np.stack(out)
 
 
-def crop_box(bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """``bgr`` cut to ``box`` (x0, y0, x1, y1; -1: none, the whole image), as
-    ``NsfwjsDetector.detect_after`` cuts the ``PICTURE_OUTER`` box."""
-    if box[0] < 0:
-        return bgr
-    h, w = bgr.shape[:2]
-    x0, y0, x1, y1 = (int(v) for v in box)
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    return bgr[y0:y1, x0:x1] if x1 > x0 and y1 > y0 else bgr
-
-
 def picture_embeddings(items: list[Item], d: evaluate.Data | None, copy: str, plan: list[scenes.Scene]) -> np.ndarray:
     """``(N, 2048)`` nsfwjs embeddings of the picture locator's outer crop (``box2``) in every
     still's ``copy``, or ("scene") in every scene copy of ``plan`` (cached per image and box)."""
     from tqdm import tqdm
 
     from captureguard.evaluation.perturb import PERTURBATIONS as PERTURB
-    from captureguard.models.nsfwjs import nsfwjs_detector
+    from captureguard.models.nsfwjs import nsfwjs_detector, picture_crop
     from tools.detect_v2 import locator
 
     boxes = locator.located(items, d, copy, plan)["box2"]
@@ -171,7 +160,12 @@ def picture_embeddings(items: list[Item], d: evaluate.Data | None, copy: str, pl
                 bgr = np.asarray(load_frame(items[i].path).bgr)
                 if copy != "clean":
                     bgr = np.ascontiguousarray(PERTURB[copy](bgr))
-            p, e = det.outputs(crop_box(bgr, boxes[i]))
+            box = (
+                None
+                if boxes[i][0] < 0
+                else (float(boxes[i][0]), float(boxes[i][1]), float(boxes[i][2]), float(boxes[i][3]))
+            )
+            p, e = det.outputs(picture_crop(bgr, box))  # cut as the run-time detector cuts
             np.savez(f, p=p.astype(np.float32), e=e.astype(np.float32))
         out.append(np.load(f)["e"])
     return np.stack(out)

@@ -36,6 +36,7 @@ from captureguard.core.detection import (
 )
 from captureguard.core.frame import Frame
 from captureguard.core.probe import LinearProbe
+from captureguard.core.region import pixel_window
 from captureguard.errors import ConfigError, DetectionError, ModelMissingError
 from captureguard.models.letterbox import resize
 from captureguard.models.runtime import OnnxModel
@@ -80,6 +81,16 @@ def nsfwjs_input(bgr: np.ndarray) -> np.ndarray:
     out = np.empty((1, 299, 299, 3), np.float32)
     np.multiply(small[:, :, ::-1], np.float32(1 / 255), out=out[0], casting="unsafe")
     return out
+
+
+def picture_crop(bgr: np.ndarray, box: tuple[float, float, float, float] | None) -> np.ndarray:
+    """``bgr`` cut to ``box`` (frame pixels, clipped to the frame: ``core.region.pixel_window``), or
+    the whole image without one: what a ``crop = "picture"`` detector reads (the fitting tool cuts
+    the same way)."""
+    if box is None:
+        return bgr
+    x0, y0, x1, y1 = pixel_window(box, width=bgr.shape[1], height=bgr.shape[0])
+    return bgr[y0:y1, x0:x1]
 
 
 def nsfwjs_detections(probs: np.ndarray, *, height: int, width: int, model: str = "nsfwjs") -> Detections:
@@ -138,14 +149,11 @@ class NsfwjsDetector:
         if not self.crop:
             return self.detect(frame)
         outer = found.with_label(PICTURE_OUTER)
-        bgr = frame.bgr
+        box = None
         if len(outer):
-            x0, y0, x1, y1 = (int(v) for v in outer.xyxy[int(np.argmax(outer.scores))])
-            x0, y0 = max(x0, 0), max(y0, 0)
-            x1, y1 = min(x1, frame.width), min(y1, frame.height)
-            if x1 > x0 and y1 > y0:
-                bgr = bgr[y0:y1, x0:x1]
-        return self._probe(self.outputs(bgr)[1], frame, NSFWJS_PICTURE)
+            x0, y0, x1, y1 = (float(v) for v in outer.xyxy[int(np.argmax(outer.scores))])
+            box = (x0, y0, x1, y1)
+        return self._probe(self.outputs(picture_crop(frame.bgr, box))[1], frame, NSFWJS_PICTURE)
 
     def _probe(self, emb: np.ndarray, frame: Frame, label: str) -> Detections:
         assert self.probe is not None  # callers check
