@@ -1,4 +1,4 @@
-"""Detectors that read what the others found (v2.10: nsfwjs on the picture locator's crop) run after them."""
+"""Detectors that read what the others found (nsfwjs on the located picture, after v2.9) run after them."""
 
 from __future__ import annotations
 

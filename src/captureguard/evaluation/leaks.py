@@ -17,12 +17,13 @@ same clips re-use the whole-frame checks (they do not depend on the settings).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from captureguard.core.frame import Frame
 from captureguard.core.ledger import StreamSettings
 from captureguard.core.region import Box
+from captureguard.core.second_look import PictureRule
 from captureguard.core.verdict import Verdict
 from captureguard.guard.allowed import AllowedFrame
 from captureguard.guard.check import Checker, Inspection
@@ -205,3 +206,52 @@ class MemoChecker:
     def whole(self, source: str) -> dict[int, Inspection]:
         """Whole-frame inspections of one clip so far, by frame index."""
         return {i: v for (s, i, r), v in self.memo.items() if s == source and r is None}
+
+
+@dataclass
+class SecondLookMemo(MemoChecker):
+    """A :class:`MemoChecker` of a checker's own looks plus each frame's second look, memoised apart.
+
+    ``rule`` (default the checker's own, :class:`~captureguard.core.second_look.PictureRule`) decides
+    when the second look runs and how it counts; :meth:`with_rule` gives another rule over the same
+    memos, so a benchmark comparing rules runs each whole-frame check and each crop check once.
+    Region checks (the stream following a block) are the checker's own, as at run time.
+    """
+
+    rule: PictureRule | None = None
+    crops: dict[tuple[str, int], Inspection] = field(default_factory=dict)
+    #: the checker without its second look (one object: its cascade schedule runs on across checks)
+    own: Checker | None = None
+    #: no second look at all (the checker's own looks only)
+    off: bool = False
+
+    def __post_init__(self) -> None:
+        if self.own is None:
+            self.own = replace(self.checker, picture=None)
+
+    def with_rule(self, rule: PictureRule | None, *, off: bool = False) -> SecondLookMemo:
+        """The same memos under another rule (None: the checker's own; ``off``: none)."""
+        return SecondLookMemo(self.checker, self.memo, rule, self.crops, self.own, off)
+
+    def clear(self) -> None:
+        """Forget every memo (a new clip)."""
+        self.memo.clear()
+        self.crops.clear()
+
+    def inspect(self, frame: Frame, *, region: Box | None = None) -> Inspection:
+        """The checker's inspection with the second look under :attr:`rule`, each part computed once."""
+        key = (frame.source, frame.index, region)
+        if key not in self.memo:
+            assert self.own is not None  # __post_init__
+            self.memo[key] = self.own.inspect(frame, region=region)
+        seen = self.memo[key]
+        if region is not None or seen.verdict.failed or self.off:
+            return seen
+
+        def crop_check(f: Frame, window: tuple[int, int, int, int]) -> Inspection:
+            at = (f.source, f.index)
+            if at not in self.crops:
+                self.crops[at] = self.checker.picture_inspection(f, window)
+            return self.crops[at]
+
+        return self.checker.look_again(frame, seen, self.rule, crop_check=crop_check)

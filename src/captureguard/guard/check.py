@@ -25,16 +25,26 @@ from captureguard.core.detection import (
     NSFWJS_PICTURE,
     NSFWJS_PROBE,
     PICTURE_NSFW,
+    PICTURE_OUTER,
     Detections,
 )
 from captureguard.core.frame import Frame
 from captureguard.core.fusion import Assessment, FusionModel
 from captureguard.core.policy import Profile, decide, load_profiles
 from captureguard.core.region import Box, pixel_window, shifted
+from captureguard.core.second_look import PictureRule
+from captureguard.core.second_look import second_look as join_looks
 from captureguard.core.verdict import Verdict
 from captureguard.errors import CaptureGuardError, ConfigError
 from captureguard.guard.deadline import DeadlineExceededError, DeadlineRunner
-from captureguard.models.base import AfterDetector, Detector, build_detector, load_detector_configs, runs_after
+from captureguard.models.base import (
+    AfterDetector,
+    Detector,
+    build_detector,
+    load_detector_configs,
+    load_picture_checks,
+    runs_after,
+)
 from captureguard.models.nsfwjs import NsfwjsDetector
 from captureguard.models.probe import NsfwProbeDetector
 
@@ -186,6 +196,15 @@ class FirstStage:
             raise ConfigError(f"cascade: escalate_at must be in (0, 1] and every >= 0, got {self}")
 
 
+@dataclass(frozen=True)
+class PictureCheck:
+    """The live check's second look (:mod:`captureguard.core.second_look`): ``checker`` (the
+    ``rule.mode`` check, same profile) run on the picture locator's outer box when ``rule`` wants it."""
+
+    rule: PictureRule
+    checker: Checker
+
+
 @dataclass
 class Checker:
     """Checks frames with a set of detectors, a fusion model and a policy profile.
@@ -199,6 +218,8 @@ class Checker:
         either: the detectors whose evidence ``fusion.either``'s head reads (the photo check since
             v2.9 reads the live set's too), the same objects as in ``detectors`` where configured
             alike; run side by side with them on every check.
+        picture: the second look (the live check since v2.10): another check run on the located
+            picture's crop of a whole frame, joined by :func:`~captureguard.core.second_look.second_look`.
     """
 
     detectors: Sequence[Detector]
@@ -207,6 +228,7 @@ class Checker:
     deadline_s: float | None = None
     first: FirstStage | None = None
     either: Sequence[Detector] = ()
+    picture: PictureCheck | None = None
     #: ``(threads, config, detector)`` of every detector :meth:`create` built or reused for this
     #: checker, for another checker to reuse (:meth:`create`'s ``reuse``)
     built: tuple[tuple[int, Mapping[str, object], Detector], ...] = field(default=(), repr=False, compare=False)
@@ -231,6 +253,7 @@ class Checker:
         deadline_s: float | None = None,
         threads: int = 2,
         reuse: Checker | None = None,
+        second_look: bool = True,
     ) -> Checker:
         """Build the shipped configuration for ``mode`` (``photo``: thorough, ``live``: fast).
 
@@ -238,6 +261,8 @@ class Checker:
         photo and live sets of the photo check; with ``reuse``, this checker and that one: the web
         server's photo and live checks) is one object, built once: its models are loaded once, and
         within a check it runs once. Detectors are safe to call from several checks at once.
+        A ``[mode.picture_check]`` table adds the second look (:class:`PictureCheck`; not with
+        ``second_look=False``): that mode's checker, built the same way and sharing detectors.
 
         Raises:
             ConfigError: unknown profile or invalid configuration files.
@@ -300,7 +325,21 @@ class Checker:
                 raise ConfigError(f"[{mode}]: a head that reads the [{table}] detectors cannot have a cascade")
             either = [make(c) for c in other]
             _require_probes(fusion.either.head, either, table)
-        checker = cls(detectors, fusion, profiles[profile], deadline_s, first, either, tuple(pool))
+        picture = None
+        rule = load_picture_checks(detectors_path).get(mode) if second_look else None
+        if rule is not None:  # the second look: built like any check, sharing this one's detectors
+            inner = cls.create(
+                profile=profile,
+                mode=rule.mode,  # type: ignore[arg-type]  # load_picture_checks: another table
+                profiles_path=profiles_path,
+                detectors_path=detectors_path,
+                threads=threads,
+                reuse=cls(detectors, fusion, profiles[profile], built=tuple(pool)),
+                second_look=False,  # one look more, not a chain
+            )
+            pool = list(inner.built)
+            picture = PictureCheck(rule, inner)
+        checker = cls(detectors, fusion, profiles[profile], deadline_s, first, either, picture, tuple(pool))
         checker.warm_up()
         return checker
 
@@ -447,6 +486,63 @@ class Checker:
         return Inspection(verdict, Detections.empty(), region)
 
     def _inspect(self, job: tuple[Frame, Box | None]) -> Inspection:
+        frame, region = job
+        seen = self._look(job)
+        if self.picture is None or region is not None or seen.verdict.failed:
+            return seen
+        return self.look_again(frame, seen)
+
+    def look_again(
+        self,
+        frame: Frame,
+        seen: Inspection,
+        rule: PictureRule | None = None,
+        *,
+        crop_check: Callable[[Frame, tuple[int, int, int, int]], Inspection] | None = None,
+    ) -> Inspection:
+        """The second look after ``seen`` (this checker's inspection of the whole ``frame``): the
+        :attr:`picture` check on the located picture's crop when ``rule`` (default the configured
+        one) wants it, joined with ``seen``; ``seen`` itself otherwise. ``crop_check``: what checks
+        the crop (default :meth:`picture_inspection`; a benchmark's memo). Never raises: the inner
+        check blocks on failure."""
+        if self.picture is None:
+            return seen
+        rule = rule or self.picture.rule
+        crop = self.picture_crop(frame, seen)
+        if crop is None or not rule.wants(seen.verdict, crop[1]):
+            return seen
+        window, share = crop
+        inner = (crop_check or self.picture_inspection)(frame, window)
+        verdict = join_looks(seen.verdict, inner.verdict, rule, self.profile, share=share)
+        found = Detections.concat([seen.detections, shifted(inner.detections, window[0], window[1])])
+        return Inspection(verdict, found, None)
+
+    @staticmethod
+    def picture_crop(frame: Frame, seen: Inspection) -> tuple[tuple[int, int, int, int], float] | None:
+        """The located picture's outer box in ``seen`` (``PICTURE_OUTER``) as slice bounds in
+        ``frame`` and its share of the frame; None when no picture was located."""
+        found = seen.detections
+        boxes = found.xyxy[found.labels == PICTURE_OUTER]
+        if not len(boxes):
+            return None
+        b = boxes[0]
+        x0, y0, x1, y1 = pixel_window(
+            (float(b[0]), float(b[1]), float(b[2]), float(b[3])), width=frame.width, height=frame.height
+        )
+        return (x0, y0, x1, y1), (x1 - x0) * (y1 - y0) / (frame.width * frame.height)
+
+    def picture_inspection(self, frame: Frame, window: tuple[int, int, int, int]) -> Inspection:
+        """The :attr:`picture` check of the crop ``window`` of ``frame`` (crop pixels)."""
+        if self.picture is None:
+            raise ValueError("this checker has no picture check")
+        x0, y0, x1, y1 = window
+        crop = Frame.from_bgr(
+            frame.bgr[y0:y1, x0:x1], index=frame.index, timestamp_s=frame.timestamp_s, source=frame.source
+        )
+        return self.picture.checker.inspect(crop)
+
+    def _look(self, job: tuple[Frame, Box | None]) -> Inspection:
+        """This checker's own inspection of ``job`` (no second look)."""
         frame, region = job
         dx = dy = 0
         if region is not None:

@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from captureguard._datafiles import load_toml
 from captureguard.core.detection import Detections
 from captureguard.core.frame import Frame
+from captureguard.core.second_look import PictureRule
 from captureguard.errors import ConfigError
 from captureguard.models.nsfwjs import nsfwjs_detector
 from captureguard.models.open_nsfw import open_nsfw_detector
@@ -101,6 +102,23 @@ def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
     raise ConfigError(
         f"unknown detector type {kind!r}: use 'nudenet', 'open_nsfw', 'person_crops', 'nsfw_probe', 'nsfwjs' or 'yolo'"
     )
+
+
+def load_picture_checks(path: str | Path | None = None) -> dict[str, PictureRule]:
+    """Read ``{mode: rule}`` of the ``[MODE.picture_check]`` tables (the live check's second look,
+    :mod:`captureguard.core.second_look`) from a detectors TOML file (default: the shipped one)."""
+    data, origin = load_toml(path, "detectors.toml", "detector config")
+    out = {}
+    for mode, table in data.items():
+        extra = table.get("picture_check") if isinstance(table, dict) else None
+        if extra is None:
+            continue
+        if not isinstance(extra, dict):
+            raise ConfigError(f"{origin}: [{mode}.picture_check] must be a table")
+        out[mode] = PictureRule.from_mapping(extra, origin=f"{origin}: [{mode}.picture_check]")
+        if out[mode].mode == mode:
+            raise ConfigError(f"{origin}: [{mode}.picture_check] cannot run the [{mode}] check itself")
+    return out
 
 
 def load_detector_configs(path: str | Path | None = None) -> dict[str, list[dict[str, Any]]]:

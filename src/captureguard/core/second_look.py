@@ -1,0 +1,113 @@
+"""The live check's second look: the photo check on the picture the locator found (pure).
+
+The live check misses nude artworks that fill 10-20% of a camera frame, which the photo check
+blocks as stills (the held-out leak benchmark's leaks, docs/accuracy.md). The picture locator
+already finds where such a picture sits (its outer box, ``PICTURE_OUTER``); the photo check run
+on that crop sees the artwork much as it sees the still. :class:`PictureRule` says when that
+second look runs and how much its score counts; :func:`second_look` joins the two verdicts.
+
+Measured on the dev stills (out of fold), the photo check on small crops of people photos (a
+face or a shoulder blown up) false-blocks, and on photos of safe paintings it blocks what the
+photo check blocks on them. So the second look runs only when the live check is unsure (its score
+reaches ``from_score``) and the box is a real share of the frame (``min_share``), and its score is
+moved down by ``offset`` (logit) before the profile's thresholds apply.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from captureguard.core.policy import Profile
+from captureguard.core.verdict import Decision, Reason, Verdict
+from captureguard.errors import ConfigError
+
+#: the reason code of a verdict the second look decided
+PICTURE_CHECK = "PICTURE_CHECK"
+
+_SEVERITY = {Decision.ALLOW: 0, Decision.WARN: 1, Decision.BLOCK: 2}
+_KEYS = {"mode", "from_score", "min_share", "offset", "note"}
+
+
+@dataclass(frozen=True)
+class PictureRule:
+    """When the second look runs and how its score counts.
+
+    Attributes:
+        mode: the checker run on the crop (``photo``: the photo check, its own detectors and head).
+        from_score: run only when the live verdict allows or warns with a score of at least this.
+        min_share: run only when the located box covers at least this share of the frame.
+        offset: the crop check's score counts as ``sigmoid(logit(score) - offset)`` against the
+            profile's warn and block scores (0: as the photo check decides it).
+    """
+
+    mode: str = "photo"
+    from_score: float = 0.0
+    min_share: float = 0.0
+    offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("from_score", "min_share"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+                raise ConfigError(f"picture_check: {key} must be a number in [0, 1], got {value!r}")
+        if isinstance(self.offset, bool) or not isinstance(self.offset, int | float) or not math.isfinite(self.offset):
+            raise ConfigError(f"picture_check: offset must be a finite number, got {self.offset!r}")
+        if not isinstance(self.mode, str) or not self.mode:
+            raise ConfigError(f"picture_check: mode must name a detector table, got {self.mode!r}")
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any], *, origin: str = "picture_check") -> PictureRule:
+        """The rule of a ``[MODE.picture_check]`` table (``note`` is free text).
+
+        Raises:
+            ConfigError: unknown keys or values out of range.
+        """
+        unknown = sorted(set(table) - _KEYS)
+        if unknown:
+            raise ConfigError(f"{origin}: unknown keys {unknown}; allowed: {sorted(_KEYS)}")
+        return cls(**{k: v for k, v in table.items() if k != "note"})
+
+    def wants(self, live: Verdict, share: float) -> bool:
+        """Whether the second look runs after ``live`` with a located box of ``share`` of the frame."""
+        return live.decision is not Decision.BLOCK and live.score >= self.from_score and share >= self.min_share
+
+    def counted(self, score: float) -> float:
+        """The crop check's score as it counts against the profile (moved by ``offset`` in logit)."""
+        if self.offset == 0.0 or score in (0.0, 1.0):
+            return score
+        z = math.log(score / (1.0 - score)) - self.offset
+        return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+
+def second_look(live: Verdict, crop: Verdict, rule: PictureRule, profile: Profile, *, share: float) -> Verdict:
+    """``live`` joined with the crop check's verdict ``crop``: the stricter decision, the larger score.
+
+    The crop's score counts as :meth:`PictureRule.counted` under ``profile``'s block and warn scores
+    (its region rules are not re-applied). A failed crop check blocks (fail closed), citing its
+    failure. When the crop decides, its reasons follow a ``PICTURE_CHECK`` reason; otherwise the
+    live verdict stands, its score raised to the crop's counted score if that is higher (a frame
+    the second look found suspicious is not a confident safe check).
+    """
+    timings = {**live.timings_ms, **{f"picture:{k}": v for k, v in crop.timings_ms.items()}}
+    if crop.failed:
+        return Verdict(Decision.BLOCK, 1.0, crop.reasons, profile.name, timings)
+    score = rule.counted(crop.score)
+    decision = (
+        Decision.BLOCK
+        if score >= profile.block_score
+        else Decision.WARN
+        if score >= profile.warn_score
+        else Decision.ALLOW
+    )
+    if _SEVERITY[decision] > _SEVERITY[live.decision]:
+        why = Reason(
+            PICTURE_CHECK,
+            score,
+            rule.mode,
+            f"the {rule.mode} check on the picture in view ({share:.0%} of the frame)",
+        )
+        return Verdict(decision, max(score, live.score), (why, *crop.reasons), profile.name, timings)
+    return replace(live, score=max(score, live.score), timings_ms=timings)

@@ -1,0 +1,90 @@
+"""The second look's rule and the join of the live and crop verdicts (pure)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from captureguard.core.policy import Profile
+from captureguard.core.second_look import PICTURE_CHECK, PictureRule, second_look
+from captureguard.core.verdict import Decision, Reason, Verdict
+from captureguard.errors import ConfigError
+
+CHILD = Profile("child", block_score=0.5, warn_score=0.31)
+
+
+def verdict(decision: Decision, score: float, *reasons: Reason, **ms: float) -> Verdict:
+    return Verdict(decision, score, reasons, "child", ms)
+
+
+def test_the_rule_runs_on_unsure_frames_with_a_large_enough_picture() -> None:
+    rule = PictureRule(from_score=0.1, min_share=0.2)
+    assert rule.wants(verdict(Decision.ALLOW, 0.1), 0.2)
+    assert rule.wants(verdict(Decision.WARN, 0.4), 0.9)
+    assert not rule.wants(verdict(Decision.ALLOW, 0.09), 0.5)  # the live check is sure
+    assert not rule.wants(verdict(Decision.ALLOW, 0.3), 0.19)  # a sliver of the frame
+    assert not rule.wants(verdict(Decision.BLOCK, 0.9), 0.5)  # already blocked: nothing to add
+
+
+def test_the_offset_moves_the_score_in_logit() -> None:
+    rule = PictureRule(offset=math.log(4))  # odds / 4
+    assert rule.counted(0.8) == pytest.approx(0.5)
+    assert rule.counted(0.5) == pytest.approx(0.2)
+    assert rule.counted(0.0) == 0.0 and rule.counted(1.0) == 1.0
+    assert PictureRule().counted(0.37) == 0.37
+    assert PictureRule(offset=-1000.0).counted(0.5) == pytest.approx(1.0)
+    assert PictureRule(offset=1000.0).counted(0.5) == 0.0
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"from_score": 1.5},
+        {"min_share": -0.1},
+        {"offset": float("nan")},
+        {"offset": True},
+        {"mode": ""},
+        {"mode": "photo", "from": 0.1},  # unknown key
+    ],
+)
+def test_bad_rules_are_refused(table: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        PictureRule.from_mapping(table)
+
+
+def test_a_table_with_a_note_is_read() -> None:
+    rule = PictureRule.from_mapping({"mode": "photo", "from_score": 0.05, "min_share": 0.2, "offset": 1.4, "note": "x"})
+    assert rule == PictureRule("photo", 0.05, 0.2, 1.4)
+
+
+def test_a_blocking_crop_blocks_the_frame_and_says_why() -> None:
+    live = verdict(Decision.ALLOW, 0.12, Reason("FUSED", 0.12), **{"detect:probe": 5.0})
+    crop = verdict(Decision.BLOCK, 0.9, Reason("FUSED", 0.9, "photo"), **{"total": 80.0})
+    out = second_look(live, crop, PictureRule(), CHILD, share=0.25)
+    assert out.decision is Decision.BLOCK and out.score == pytest.approx(0.9)
+    assert out.reasons[0].code == PICTURE_CHECK and "25% of the frame" in out.reasons[0].detail
+    assert out.reasons[1] == Reason("FUSED", 0.9, "photo")
+    assert out.timings_ms == {"detect:probe": 5.0, "picture:total": 80.0}
+
+
+def test_the_offset_can_turn_a_crop_block_into_a_warn_or_nothing() -> None:
+    live = verdict(Decision.ALLOW, 0.12)
+    crop = verdict(Decision.BLOCK, 0.6)
+    warned = second_look(live, crop, PictureRule(offset=0.5), CHILD, share=0.5)  # 0.6 -> 0.48
+    assert warned.decision is Decision.WARN and warned.reasons[0].code == PICTURE_CHECK
+    quiet = second_look(live, crop, PictureRule(offset=2.0), CHILD, share=0.5)  # 0.6 -> 0.17
+    assert quiet.decision is Decision.ALLOW and quiet.score == pytest.approx(0.169, abs=1e-3)
+    assert quiet.reasons == live.reasons  # the live verdict stands, its score raised
+
+
+def test_a_live_warn_stays_a_warn_when_the_crop_only_warns() -> None:
+    live = verdict(Decision.WARN, 0.45, Reason("FUSED", 0.45))
+    out = second_look(live, verdict(Decision.WARN, 0.35), PictureRule(), CHILD, share=0.5)
+    assert out.decision is Decision.WARN and out.reasons == live.reasons and out.score == 0.45
+
+
+def test_a_failed_crop_check_blocks() -> None:
+    crop = Verdict.failure("timeout", "check took too long", profile="child")
+    out = second_look(verdict(Decision.ALLOW, 0.2), crop, PictureRule(offset=5.0), CHILD, share=0.5)
+    assert out.decision is Decision.BLOCK and out.failed and out.score == 1.0
