@@ -159,4 +159,7 @@ class HeldOut:
         head = self._heads[mode][fold]
         detectors = [swap(d) for d in base.detectors]  # first: a detector in both sets is the full set's
         either = [swap(d, head.either.mode) for d in base.either] if head.either is not None else []
-        return Checker(detectors, head, base.profile, base.deadline_s, first, either)
+        picture = base.picture  # the second look: the fold's own check of its mode
+        if picture is not None:
+            picture = dataclasses.replace(picture, checker=self.checker(picture.checker, picture.rule.mode, fold))
+        return Checker(detectors, head, base.profile, base.deadline_s, first, either, picture)

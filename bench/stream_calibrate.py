@@ -14,7 +14,8 @@ The clips are those of ``bench/leaks.py`` (one per dev positive: six motions at 
 the safe videos, 720p30 H.264 in memory; the same build, so the numbers compare). Each clip and
 each safe video is decoded once and played through the real :class:`StreamGuard` (lockstep file
 mode, as ``captureguard video``) once per candidate; whole-frame checks do not depend on the
-candidate, so :class:`MemoChecker` runs each once (crop checks while shut are memoised too).
+candidate, so :class:`SecondLookMemo` runs each once (crop checks while shut, and the second look's
+crop checks, are memoised too).
 
 The grid: the shipped settings with ``(reopen_checks, reopen_s)`` in ``--kt``, ``confident_below``
 in ``--margins``, ``reopen_on_cut`` in ``--cut`` and the warn rule in ``--warn`` (``shut``: every
@@ -32,7 +33,10 @@ file decides it; only totals are compared):
    reopen (no count of confident checks, no new scene), which is worse than a false block (that
    ends with the scene): half the issue's 1% false-block budget for photos of people. (Under the
    v2 head a suited portrait at 0.34 did exactly that with margin 0.5);
-3. among those, fewest released substantially visible frames of artworks the photo check blocks
+3. a second look (``--picture`` rule, v2.10) only if the dev stills stay within the live
+   false-block budget with it (``bench/second_look.py``: <= 1% of the safe stills pooled and of the
+   people photos blocked, out of fold; the report marks the others);
+4. among those, fewest released substantially visible frames of artworks the photo check blocks
    as stills; then fewest safe-video s/min; then fewest leaked frames of the other artworks; then
    fewest safe frames withheld in the clips; then the smaller K, T and the larger margin.
 
@@ -55,9 +59,10 @@ from typing import Any
 
 from captureguard.core.frame import Frame
 from captureguard.core.ledger import StreamSettings
+from captureguard.core.second_look import PictureRule
 from captureguard.core.verdict import Decision
-from captureguard.evaluation.leaks import MemoChecker, clip_numbers, run_source
-from captureguard.guard.check import Checker
+from captureguard.evaluation.leaks import SecondLookMemo, clip_numbers, run_source
+from captureguard.guard.check import Checker, PictureCheck
 from captureguard.sources.image import load_image
 from captureguard.sources.video import AvFileSource
 from held_out import HeldOut
@@ -85,10 +90,44 @@ class Frames:
         """Nothing to release."""
 
 
+#: a candidate's second look: ``(rule, off)`` for :meth:`SecondLookMemo.with_rule` (None, False: the
+#: live check's own, as configured)
+Look = tuple[PictureRule | None, bool]
+NO_SECOND_LOOK = " no-second-look"
+
+
+def pictures(args: argparse.Namespace) -> dict[str, Look]:
+    """Name suffix -> the live check's second look, in ``--picture`` order (the first is the
+    baseline's): ``shipped`` (the live check as configured; no suffix), ``off`` (without it) or
+    ``F/S/O`` (from score, min share, offset of :class:`~captureguard.core.second_look.PictureRule`)."""
+    out: dict[str, Look] = {}
+    for spec in getattr(args, "picture", "shipped").split(","):
+        if spec == "shipped":
+            out[""] = (None, False)
+        elif spec == "off":
+            out[NO_SECOND_LOOK] = (None, True)
+        else:
+            try:
+                f, m, o = (float(x) for x in spec.split("/"))
+            except ValueError:
+                raise SystemExit(
+                    f"--picture values are 'shipped', 'off' or FROM/MIN_SHARE/OFFSET, got {spec!r}"
+                ) from None
+            out[f" pic{f:g}/{m:g}/{o:g}"] = (PictureRule(from_score=f, min_share=m, offset=o), False)
+    return out
+
+
+def look_of(name: str, looks: dict[str, Look]) -> Look:
+    """The second look of candidate ``name`` (by its suffix; none: as configured)."""
+    return next((look for suffix, look in looks.items() if suffix and name.endswith(suffix)), (None, False))
+
+
 def candidates(args: argparse.Namespace) -> dict[str, StreamSettings]:
-    """Name -> settings: the shipped ones with K/T, margin and cut reopening from the grid."""
+    """Name -> settings: the shipped ones with K/T, margin and cut reopening from the grid, each
+    with every second look of ``--picture`` (its name suffix, :func:`pictures`)."""
     base = StreamSettings()
     out: dict[str, StreamSettings] = {}
+    looks = pictures(args)
     for kt in args.kt.split(","):
         k, t = kt.split("/")
         for m in args.margins.split(","):
@@ -103,8 +142,9 @@ def candidates(args: argparse.Namespace) -> dict[str, StreamSettings]:
                         warn_shuts=_warn_shuts(warn),
                         warn_run=_warn_run(warn),
                     )
-                    out[name_of(s)] = s
-    out.setdefault(name_of(baseline(args)), baseline(args))
+                    for suffix in looks:
+                        out[name_of(s) + suffix] = s
+    out.setdefault(baseline_name(args), baseline(args))
     return out
 
 
@@ -132,6 +172,11 @@ def baseline(args: argparse.Namespace) -> StreamSettings:
     )
 
 
+def baseline_name(args: argparse.Namespace) -> str:
+    """The baseline's name: its settings, with the first ``--picture`` second look."""
+    return name_of(baseline(args)) + next(iter(pictures(args)))
+
+
 def name_of(s: StreamSettings) -> str:
     """The setting's name in reports and raw numbers (warns shutting the stream, as before, unnamed)."""
     name = f"K{s.reopen_checks} T{s.reopen_s:g} margin{s.confident_below:g} cut-{'on' if s.reopen_on_cut else 'off'}"
@@ -145,8 +190,22 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
     rows, videos = manifest()
     rows = rows[: args.limit] if args.limit else rows
     shipped = Checker.create(mode="live", profile="child")
-    live = MemoChecker(shipped)
-    photo = Checker.create(mode="photo", profile="child")
+    photo = Checker.create(mode="photo", profile="child", reuse=shipped)
+    configured = shipped.picture is not None
+    if not configured:  # rules measured on a live check configured without a second look
+        shipped = dataclasses.replace(shipped, picture=PictureCheck(PictureRule(), photo))
+    looks = pictures(args)
+
+    def run_all(frames: Frames, memo: SecondLookMemo) -> dict[str, list[bool]]:
+        """Each candidate's releases."""
+        out = {}
+        for name, settings in grid.items():
+            rule, off = look_of(name, looks)
+            off = off or (rule is None and not configured)  # "shipped" without one: none
+            out[name] = run_source(frames, memo.with_rule(rule, off=off), settings)
+        return out
+
+    live = SecondLookMemo(shipped)
     held = HeldOut.load(stills_only=args.held_out == "stills-only") if args.held_out else None
     raw: Raw = {"clips": [], "videos": [], "block_score": [live.block_score]}  # type: ignore[list-item]
     raw["held_out"] = [args.held_out or ""]  # type: ignore[list-item]
@@ -155,7 +214,7 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
         if held is not None:  # this artwork's fold: models fitted without it
             fold = held.fold(row["path"])
             clip = build(i, row, videos, held.checker(photo, "photo", fold), args)
-            live = MemoChecker(held.checker(shipped, "live", fold))
+            live = SecondLookMemo(held.checker(shipped, "live", fold))
         else:
             clip = build(i, row, videos, photo, args)
         if clip is None:
@@ -168,23 +227,23 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
             "blocked_as_still": clip.blocked_as_still,
             "substantial": sum(clip.substantial),
         }
-        for name, settings in grid.items():
-            entry[name] = clip_numbers(run_source(frames, live, settings), clip)
+        for name, released in run_all(frames, live).items():
+            entry[name] = clip_numbers(released, clip)
         raw["clips"].append(entry)
-        live.memo.clear()
+        live.clear()
         print(f"clip {i + 1}/{len(rows)} {clip.name} ({time.monotonic() - started:.0f} s)", flush=True)
         args.json.write_text(json.dumps(raw))
-    live = MemoChecker(shipped)  # the safe videos were never fitted on: the shipped models
+    live = SecondLookMemo(shipped)  # the safe videos were never fitted on: the shipped models
     for path in [] if args.no_videos else videos[: args.videos] if args.videos else videos:
         source = AvFileSource(path)
         fps = source.fps or 25.0
         frames = Frames(list(source), fps=fps, name=str(path))
         source.close()
         entry = {"name": path.name, "frames": len(frames.frames), "fps": float(fps)}
-        for name, settings in grid.items():
-            entry[name] = {"withheld": run_source(frames, live, settings).count(False)}
+        for name, released in run_all(frames, live).items():
+            entry[name] = {"withheld": released.count(False)}
         raw["videos"].append(entry)
-        live.memo.clear()
+        live.clear()
         print(f"video {path.name} ({time.monotonic() - started:.0f} s)", flush=True)
         args.json.write_text(json.dumps(raw))
     return raw
@@ -256,14 +315,27 @@ def totals(raw: Raw, name: str) -> dict[str, float]:
 
 
 def within(raw: Raw, grid: dict[str, StreamSettings], base: str, args: argparse.Namespace) -> list[str]:
-    """The candidates within the rule's safe-video allowance and people-photo limit."""
+    """The candidates within the rule's safe-video allowance and people-photo limit, and whose second
+    look keeps the dev stills within the live false-block budget (``over_budget``: the others)."""
     t = {name: totals(raw, name) for name in grid}
     return [
         n
         for n in grid
         if t[n]["safe_s_per_min"] <= allowance(t[base]["safe_s_per_min"], args) + 1e-9
         and unsure_share(raw, grid[n]) <= args.unsure_max + 1e-9
+        and n not in getattr(args, "over_budget", ())
     ]
+
+
+def over_budget(grid: dict[str, StreamSettings], args: argparse.Namespace) -> set[str]:
+    """Candidates whose second look (an ``F/S/O`` rule) blocks more than 1% of the dev safe stills,
+    pooled or of the people photos, out of fold (``bench/second_look.py``, its cached looks)."""
+    import second_look  # bench/second_look.py: held-out models, only when rules are compared
+
+    looks = pictures(args)
+    rules = {suffix: rule for suffix, (rule, _) in looks.items() if rule is not None}
+    fails = {suffix for suffix, rule in rules.items() if not second_look.within_budget(rule)}
+    return {n for n in grid if any(n.endswith(suffix) for suffix in fails)}
 
 
 def choose(raw: Raw, grid: dict[str, StreamSettings], base: str, args: argparse.Namespace) -> str:
@@ -333,6 +405,7 @@ def report(raw: Raw, grid: dict[str, StreamSettings], base: str, chosen: str, ar
     for n in order:
         x = totals(raw, n)
         mark = " (baseline)" if n == base else " (chosen)" if n == chosen else ""
+        mark += " (over the stills budget)" if n in getattr(args, "over_budget", ()) else ""
         lines.append(
             f"| {n}{mark} | {x['leaked_blocked']} / {x['frames_blocked']} | {x['clips_leaking']} / {n_blocked} "
             f"| {x['leaked_other']} / {x['frames_other']} | {x['clip_safe_withheld']} | {x['safe_s_per_min']:.2f} "
@@ -407,6 +480,13 @@ def main() -> None:
         help="warn rules: 'shut' (a warn shuts the stream like a block), 'withhold' (only its frame),"
         " 'runN' (a warn shuts when it ends N flagged checks in a row: warn_run)",
     )
+    ap.add_argument(
+        "--picture",
+        default="shipped",
+        help="the live check's second look (the photo check on the located picture): 'shipped' (as"
+        " configured), 'off' and/or FROM/MIN_SHARE/OFFSET rules (core.second_look.PictureRule); the first"
+        " is the baseline's",
+    )
     ap.add_argument("--baseline", default="3,0.5,1.0,off", help="K,T,margin,cut[,warn] of the baseline")
     ap.add_argument("--slack", type=float, default=0.10, help="extra safe-video s/min allowed (share of baseline)")
     ap.add_argument(
@@ -447,7 +527,8 @@ def main() -> None:
         raw["people"] = people_scores(held_out=str(raw.get("held_out", [""])[0]))
         args.json.write_text(json.dumps(raw))
     grid = {n: s for n, s in grid.items() if all(n in e for e in (*raw["clips"], *raw["videos"]))}
-    base = name_of(baseline(args))
+    base = baseline_name(args)
+    args.over_budget = over_budget(grid, args)
     chosen = choose(raw, grid, base, args)
     args.out.write_text(report(raw, grid, base, chosen, args))
     print(args.out.read_text())

@@ -163,3 +163,32 @@ def test_the_photo_fold_checker_gives_the_live_set_the_live_fold_probes() -> Non
     assert isinstance(photo_new, NsfwProbeDetector) and photo_new.probe is pairs["photo"][0]
     assert isinstance(live_new, NsfwProbeDetector) and live_new.probe is pairs["live"][0]
     assert live_new.scene_probe is pairs["live"][1] and live_new.locator is fold_loc
+
+
+def test_the_live_fold_checker_takes_the_folds_photo_check_as_its_second_look() -> None:
+    """v2.10: the live check's second look is the photo check; held out, it is the fold's photo
+    check (photo head and probes fitted without the fold), not the shipped one."""
+    from captureguard.core.second_look import PictureRule
+    from captureguard.guard.check import PictureCheck
+
+    held_out = _held_out_module()
+    shipped = LinearProbe(np.zeros(2048), 0.0, "shipped")
+    live_det = NsfwProbeDetector(None, object(), shipped, max_crops=2, scene_probe=shipped)  # type: ignore[arg-type]
+    photo_det = NsfwProbeDetector(None, object(), shipped, max_crops=6, scene_probe=shipped)  # type: ignore[arg-type]
+    child = load_profiles()["child"]
+    inner = Checker([photo_det], _head("photo-shipped", 0.0), child)
+    rule = PictureRule(from_score=0.05, min_share=0.2, offset=1.39)
+    base = Checker([live_det], _head("live-shipped", 0.0), child, picture=PictureCheck(rule, inner))
+    pairs = {
+        mode: (LinearProbe(np.ones(2048), 0.0, f"{mode}-fold2"), LinearProbe(np.ones(2048), 0.0, f"{mode}-s-fold2"))
+        for mode in ("photo", "live")
+    }
+    heads = {"live": {2: _head("live-fold2", 0.0)}, "photo": {2: _head("photo-fold2", 0.0)}}
+    got = held_out.HeldOut({"a.jpg": 2}, {m: {2: p} for m, p in pairs.items()}, heads).checker(base, "live", 2)
+    assert got.picture is not None and got.picture.rule == rule
+    assert got.picture.checker.fusion.version == "photo-fold2"
+    photo_new = got.picture.checker.detectors[0]
+    assert isinstance(photo_new, NsfwProbeDetector) and photo_new.probe is pairs["photo"][0]
+    live_new = got.detectors[0]
+    assert isinstance(live_new, NsfwProbeDetector) and live_new.probe is pairs["live"][0]
+    assert base.picture is not None and base.picture.checker is inner  # the base is untouched

@@ -74,3 +74,26 @@ def test_a_budget_holds_the_safe_videos_to_what_the_models_shipped_before_withhe
     args.budget = 4.0  # every setting over 4.4 s/min: none is allowed, the baseline is kept (it was a crash)
     assert sc.within(raw, grid, run2, args) == []
     assert sc.choose(raw, grid, run2, args) == run2
+
+
+def test_second_looks_are_in_the_grid_by_suffix_and_the_first_is_the_baselines() -> None:
+    """v2.10: the live check's second look is a candidate dimension: ``shipped`` (as configured, no
+    suffix), ``off`` and FROM/MIN_SHARE/OFFSET rules; the first listed is the baseline's."""
+    from captureguard.core.second_look import PictureRule
+
+    sc = bench_modules.load("stream_calibrate")
+    args = _args(warn="run4", baseline="5,1.0,1.0,off,run4", picture="off,shipped,0.05/0.2/1.39")
+    grid = sc.candidates(args)
+    base = "K5 T1 margin1 cut-off warn-run4"
+    assert sorted(grid) == [base, base + " no-second-look", base + " pic0.05/0.2/1.39"]
+    assert sc.baseline_name(args) == base + " no-second-look"
+    looks = sc.pictures(args)
+    assert sc.look_of(base, looks) == (None, False)  # the live check's own
+    assert sc.look_of(base + " no-second-look", looks) == (None, True)
+    assert sc.look_of(base + " pic0.05/0.2/1.39", looks) == (
+        PictureRule(from_score=0.05, min_share=0.2, offset=1.39),
+        False,
+    )
+    assert sc.baseline_name(_args(baseline="5,1.0,1.0,off,run4")) == base  # default: as configured
+    with pytest.raises(SystemExit, match="--picture"):
+        sc.pictures(_args(picture="0.05/0.2"))
