@@ -4,9 +4,11 @@ Every third frame of the 35 safe eval videos (and GIFs), and of ``bench/stream.p
 (bundled stills and safe videos with nude paintings cut in, panned over and slid in), is checked
 with the shipped live checker, in order, as a stream guard would: once with ``run_ahead`` (after a
 check whose first stage escalated, NudeNet runs alongside the next first stage) and once without.
-The two are interleaved video by video. Reported: check time median / p90 / p99, the share of
-checks in which NudeNet ran (escalated, scheduled every 10th, or run ahead), and that the verdicts
-agree (they must: the same detectors on the same frames).
+The two are interleaved video by video, with a third variant: the live check without its second
+look (v2.10: the photo check on the located picture when the live check is unsure, its cost).
+Reported: check time median / p90 / p99, the share of checks in which NudeNet ran (escalated,
+scheduled every 10th, or run ahead) and in which the second look ran, and that the verdicts with
+and without running ahead agree (they must: the same detectors on the same frames).
 
 Usage::
 
@@ -37,16 +39,21 @@ def frames_of(path: Path, step: int) -> list[Frame]:
     return [f for i, f in enumerate(source) if i % step == 0]
 
 
-def run(checker: Checker, frames: list[Frame]) -> tuple[list[float], int, list[str]]:
-    """Check ``frames`` in order: (ms per check, checks in which NudeNet ran, decisions)."""
-    ms, escalated, decisions = [], 0, []
+Run = tuple[list[float], int, int, list[str]]
+
+
+def run(checker: Checker, frames: list[Frame]) -> Run:
+    """Check ``frames`` in order: (ms per check, checks in which NudeNet ran, checks with a second
+    look, decisions)."""
+    ms, escalated, second, decisions = [], 0, 0, []
     for f in frames:
         t0 = time.perf_counter()
         v = checker.check(f)
         ms.append((time.perf_counter() - t0) * 1e3)
         escalated += any(k.startswith("detect:nudenet") for k in v.timings_ms)
+        second += any(k.startswith("picture:") for k in v.timings_ms)
         decisions.append(f"{v.decision.value}:{v.score:.6f}")
-    return ms, escalated, decisions
+    return ms, escalated, second, decisions
 
 
 def main() -> None:
@@ -58,6 +65,8 @@ def main() -> None:
     on = Checker.create(mode="live")
     assert on.first is not None
     off = dataclasses.replace(on, first=dataclasses.replace(on.first, run_ahead=False))
+    alone = dataclasses.replace(on, picture=None)  # the same detector objects, no second look
+    variants = {"run ahead": on, "no run ahead": off, "run ahead, no second look": alone}
     videos = sl.VIDEOS[: args.videos or None]
     nude, safe = sl.stills()
     clip = ClipSource(sl.shots(args.seconds, nude, safe), fps=30, size=sl.SIZES["720p"], name="720p")
@@ -71,26 +80,26 @@ def main() -> None:
         f"`python bench/cascade.py --step {args.step}` ({time.strftime('%Y-%m-%d %H:%M')}, 2 CPU cores, "
         "shipped live checker, child profile; the two variants interleaved per video)",
         "",
-        "| frames | variant | checks | NudeNet ran | median ms | p90 ms | p99 ms | verdicts agree |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| frames | variant | checks | NudeNet ran | second look ran | median ms | p90 ms | p99 ms | verdicts agree |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     bar = tqdm(total=sum(len(v) for v in sets.values()), desc="videos", unit="video")
     for name, groups in sets.items():
-        got: dict[str, tuple[list[float], int, list[str]]] = {"run ahead": ([], 0, []), "no run ahead": ([], 0, [])}
+        got: dict[str, Run] = {v: ([], 0, 0, []) for v in variants}
         for frames in groups:
-            for variant, checker in (("run ahead", on), ("no run ahead", off)):
+            for variant, checker in variants.items():
                 checker._run_ahead = False  # each video starts cold
-                ms, esc, dec = run(checker, frames)
+                ms, esc, sec, dec = run(checker, frames)
                 old = got[variant]
-                got[variant] = (old[0] + ms, old[1] + esc, old[2] + dec)
+                got[variant] = (old[0] + ms, old[1] + esc, old[2] + sec, old[3] + dec)
             bar.update()
-        agree = got["run ahead"][2] == got["no run ahead"][2]
-        for variant, (ms, esc, _) in got.items():
-            q = sorted(ms)
+        agree = got["run ahead"][3] == got["no run ahead"][3]
+        for variant, (ms, esc, sec, _) in got.items():
+            q, n = sorted(ms), max(1, len(ms))
             lines.append(
-                f"| {name} | {variant} | {len(ms)} | {esc} ({100 * esc / max(1, len(ms)):.1f}%) | "
+                f"| {name} | {variant} | {len(ms)} | {esc} ({100 * esc / n:.1f}%) | {sec} ({100 * sec / n:.1f}%) | "
                 f"{sl.quantile(q, 0.5):.1f} | {sl.quantile(q, 0.9):.1f} | {sl.quantile(q, 0.99):.1f} | "
-                f"{'yes' if agree else '**no**'} |"
+                f"{'yes' if agree else '**no**'}{'' if variant != 'run ahead, no second look' else ' (n/a)'} |"
             )
     bar.close()
     text = "\n".join(lines) + "\n"

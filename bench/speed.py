@@ -25,6 +25,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -133,8 +134,10 @@ def build_rows(bgrs: list[np.ndarray]) -> list[Row]:
     clf = NSFWClassifier(providers=["CPUExecutionProvider"], intra_op_num_threads=THREADS)
     live = Checker.create(mode="live", threads=THREADS)
     photo = Checker.create(mode="photo", threads=THREADS)
-    # the live cascade's full stage alone (what every check cost before the cascade)
+    # the live cascade's full stage alone (what every check cost before the cascade; no second look)
     live_full = Checker(live.detectors, live.fusion, live.profile)
+    # the cascade without v2.10's second look (the photo check on the located picture): its cost
+    live_alone = dataclasses.replace(live, picture=None)
 
     def tensors(det: YoloDetector) -> list[np.ndarray]:
         box = plan_letterbox(*FRAME_HW, size=det.settings.input_size, keep_aspect=det.settings.keep_aspect)
@@ -206,7 +209,12 @@ def build_rows(bgrs: list[np.ndarray]) -> list[Row]:
             "raw_nsfw",
         ),
         Row("live", "(i) Checker(mode='live').check (cascade)", lambda i: live.check(frames[i])),
-        Row("live_full", "(i') live, the full check on every frame", lambda i: live_full.check(frames[i])),
+        Row("live_alone", "(i-) live, cascade without the second look (v2.9)", lambda i: live_alone.check(frames[i])),
+        Row(
+            "live_full",
+            "(i') live, the full check on every frame (no second look)",
+            lambda i: live_full.check(frames[i]),
+        ),
         Row("photo", "(i) Checker(mode='photo').check", lambda i: photo.check(frames[i])),
         Row("photo_12mp", "(j) Checker(mode='photo').check, 12 MP photo (4000x3000)", lambda i: photo.check(photos[i])),
     ]
