@@ -1,8 +1,11 @@
 #!/bin/sh
 # Install or remove the captureguard camera chokepoint (root).
 #   packaging/install-chokepoint.sh install|uninstall
-# Environment: PREFIX (default /opt/captureguard: a venv holding captureguard),
-#   DESTDIR (stage files under this root only: no users, no systemctl/udevadm; used by the tests),
+# Environment: PREFIX (default /opt/captureguard: a venv holding captureguard, and models/: the
+#   built model files the daemon reads, CAPTUREGUARD_MODEL_DIR in its unit),
+#   DESTDIR (stage files under this root only: no users, no systemctl/udevadm, no model build; used
+#   by the tests), CAPTUREGUARD_MODEL_DIR (where `make install` built the models; also searched:
+#   the sudo user's and root's ~/.cache/captureguard/models),
 #   CG_VIEWERS (users to put in cgview; default: every human user, uid 1000-59999).
 set -eu
 ACTION=${1:-}
@@ -11,6 +14,10 @@ PKG=$REPO/packaging
 PREFIX=${PREFIX:-/opt/captureguard}
 DESTDIR=${DESTDIR:-}
 BINDIR=$PREFIX/bin
+MODELDIR=$PREFIX/models
+# nsfwjs InceptionV3 as ONNX (89 MB, built from npm by `make nsfwjs-model`, not in any wheel): the
+# photo check reads it, and since v2.10 the live check's second look does, so camerad needs it
+NSFWJS=nsfwjs_inception_v3.onnx
 live() { [ -z "$DESTDIR" ]; }
 say() { echo "install-chokepoint: $*"; }
 
@@ -31,8 +38,30 @@ fi
 
 place() {  # src dst mode: copy with @BINDIR@ filled in
   mkdir -p "$(dirname "$DESTDIR$2")"
-  sed "s|@BINDIR@|$BINDIR|g" "$PKG/$1" > "$DESTDIR$2.tmp"
+  sed "s|@BINDIR@|$BINDIR|g; s|@MODELDIR@|$MODELDIR|g" "$PKG/$1" > "$DESTDIR$2.tmp"
   chmod "$3" "$DESTDIR$2.tmp"; mv "$DESTDIR$2.tmp" "$DESTDIR$2"
+}
+
+sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+install_models() {  # $NSFWJS into $MODELDIR: a checked copy of a built one, else built (not when staging)
+  want=$(awk -v n="$NSFWJS" '$2 == n {print $1}' "$REPO/tools/nsfwjs/SHA256")
+  dst=$DESTDIR$MODELDIR/$NSFWJS
+  if [ -f "$dst" ] && [ "$(sha_of "$dst")" = "$want" ]; then return 0; fi
+  dirs=${CAPTUREGUARD_MODEL_DIR:-}
+  if live; then
+    home=$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)
+    dirs="$dirs ${home:-/nonexistent}/.cache/captureguard/models ${HOME:-/nonexistent}/.cache/captureguard/models"
+  fi
+  for dir in $dirs; do
+    [ -f "$dir/$NSFWJS" ] || continue
+    if [ "$(sha_of "$dir/$NSFWJS")" != "$want" ]; then say "$dir/$NSFWJS does not match tools/nsfwjs/SHA256: not used"; continue; fi
+    mkdir -p "$DESTDIR$MODELDIR"; cp "$dir/$NSFWJS" "$dst.tmp"; chmod 644 "$dst.tmp"; mv "$dst.tmp" "$dst"
+    say "copied $NSFWJS from $dir into $MODELDIR"; return 0
+  done
+  if ! live; then say "$NSFWJS not staged (none built; camerad refuses to start without it)"; return 0; fi
+  say "building $NSFWJS into $MODELDIR (make nsfwjs-model: node and npm once)"
+  make -C "$REPO" nsfwjs-model MODEL_DIR="$MODELDIR"
 }
 
 do_install() {
@@ -40,6 +69,7 @@ do_install() {
     [ -x "$BINDIR/captureguard" ] || { say "creating $PREFIX"; python3 -m venv "$PREFIX"; }
     say "installing captureguard into $PREFIX"; "$BINDIR/pip" install --quiet "$REPO"
   fi
+  install_models
   for entry in $FILES; do
     src=${entry%%:*}; rest=${entry#*:}; dst=${rest%%:*}; mode=${rest#*:}
     place "$src" "$dst" "$mode"

@@ -85,7 +85,7 @@ def render_units(tmp: Path) -> list[Path]:
     out = []
     for unit in sorted((PKG / "systemd").glob("*.service")):
         path = tmp / unit.name
-        path.write_text(unit.read_text().replace("@BINDIR@", str(BINDIR)))
+        path.write_text(unit.read_text().replace("@BINDIR@", str(BINDIR)).replace("@MODELDIR@", str(tmp)))
         out.append(path)
     return out
 
@@ -121,17 +121,23 @@ def test_systemd_check_can_fail(tmp_path: Path) -> None:
 
 
 def test_install_script_stages_and_removes_every_file(tmp_path: Path) -> None:
-    env = {**os.environ, "DESTDIR": str(tmp_path), "PREFIX": "/opt/cg"}
+    nothing_built = tmp_path / "no-models"
+    nothing_built.mkdir()
+    root = tmp_path / "root"
+    env = {**os.environ, "DESTDIR": str(root), "PREFIX": "/opt/cg", "CAPTUREGUARD_MODEL_DIR": str(nothing_built)}
     script = str(PKG / "install-chokepoint.sh")
-    subprocess.run(["sh", script, "install"], env=env, check=True, timeout=60, capture_output=True)
-    staged = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    out = subprocess.run(["sh", script, "install"], env=env, check=True, timeout=60, capture_output=True, text=True)
+    assert "not staged" in out.stdout  # no model built: staging says so and builds nothing
+    staged = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
     assert "etc/udev/rules.d/71-captureguard.rules" in staged
     assert "etc/wireplumber/main.lua.d/51-captureguard.lua" in staged
     assert "etc/wireplumber/wireplumber.conf.d/51-captureguard.conf" in staged
-    unit = (tmp_path / "etc/systemd/system/captureguard-camerad.service").read_text()
+    unit = (root / "etc/systemd/system/captureguard-camerad.service").read_text()
     assert "ExecStart=/opt/cg/bin/captureguard camerad" in unit and "@BINDIR@" not in unit
+    # the daemon's live check reads nsfwjs (v2.10's second look) from the installed models folder
+    assert "Environment=CAPTUREGUARD_MODEL_DIR=/opt/cg/models" in unit and "@MODELDIR@" not in unit
     subprocess.run(["sh", script, "uninstall"], env=env, check=True, timeout=60, capture_output=True)
-    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    left = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
     assert left == ["etc/captureguard/camerad.toml"], "uninstall keeps only the admin's settings"
 
 
@@ -172,3 +178,26 @@ def test_wireplumber_04_dropin_loads_and_disables_libcamera(tmp_path: Path) -> N
     assert "libcamera" not in logs["with"], logs["with"]
     errors = [line for line in logs["with"].splitlines() if line.startswith("E ") or "51-captureguard" in line]
     assert errors == [], logs["with"]
+
+
+def test_install_script_copies_a_built_model_only_when_its_checksum_matches(tmp_path: Path) -> None:
+    """camerad's live check needs nsfwjs (89 MB, built by ``make nsfwjs-model``, in no wheel): the
+    installer copies the one ``make install`` built into $PREFIX/models, checked against
+    tools/nsfwjs/SHA256; a file that does not match is never installed."""
+    from captureguard.models.nsfwjs import NSFWJS_MODEL_FILE, model_cache_dir
+
+    script = str(PKG / "install-chokepoint.sh")
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "nsfwjs_inception_v3.onnx").write_bytes(b"not the model")
+    env = {**os.environ, "DESTDIR": str(tmp_path / "a"), "PREFIX": "/opt/cg", "CAPTUREGUARD_MODEL_DIR": str(fake)}
+    out = subprocess.run(["sh", script, "install"], env=env, check=True, timeout=60, capture_output=True, text=True)
+    assert "does not match" in out.stdout
+    assert not (tmp_path / "a/opt/cg/models/nsfwjs_inception_v3.onnx").exists()
+    built = model_cache_dir() / NSFWJS_MODEL_FILE
+    if not built.exists():
+        pytest.skip(f"{built} not built (make nsfwjs-model)")
+    env |= {"DESTDIR": str(tmp_path / "b"), "CAPTUREGUARD_MODEL_DIR": str(built.parent)}
+    out = subprocess.run(["sh", script, "install"], env=env, check=True, timeout=120, capture_output=True, text=True)
+    copied = tmp_path / "b/opt/cg/models/nsfwjs_inception_v3.onnx"
+    assert "copied" in out.stdout and copied.read_bytes() == built.read_bytes()
