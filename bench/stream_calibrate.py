@@ -330,10 +330,12 @@ def within(raw: Raw, grid: dict[str, StreamSettings], base: str, args: argparse.
 def over_budget(grid: dict[str, StreamSettings], args: argparse.Namespace) -> set[str]:
     """Candidates whose second look (an ``F/S/O`` rule) blocks more than 1% of the dev safe stills,
     pooled or of the people photos, out of fold (``bench/second_look.py``, its cached looks)."""
-    import second_look  # bench/second_look.py: held-out models, only when rules are compared
-
     looks = pictures(args)
     rules = {suffix: rule for suffix, (rule, _) in looks.items() if rule is not None}
+    if not rules:
+        return set()
+    import second_look  # bench/second_look.py: held-out models, only when rules are compared
+
     fails = {suffix for suffix, rule in rules.items() if not second_look.within_budget(rule)}
     return {n for n in grid if any(n.endswith(suffix) for suffix in fails)}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captureguard.core.detection import Detections
-from captureguard.core.region import FocusRule, focus_of, grown, pixel_window, shifted
+from captureguard.core.detection import PICTURE_OUTER, Detections
+from captureguard.core.region import FocusRule, focus_of, grown, picture_box, pixel_window, shifted
 
 RULE = FocusRule(frozenset({"FEMALE_BREAST_EXPOSED", "ANUS_EXPOSED"}), min_score=0.1, grow=3.0, min_side_frac=0.25)
 W, H = 1280, 720
@@ -67,3 +67,10 @@ def test_shifted_moves_boxes_only() -> None:
     moved = shifted(d, 10, 20)
     assert moved.xyxy.tolist() == [[11, 22, 13, 24]]
     assert np.array_equal(moved.scores, d.scores) and list(moved.labels) == ["ANUS_EXPOSED"]
+
+
+def test_picture_box_is_the_strongest_located_outer_box_or_none() -> None:
+    boxes = np.array([[0, 0, 10, 10], [5, 5, 50, 40], [1, 1, 2, 2]], np.float32)
+    found = Detections.from_arrays(boxes, [0.2, 0.7, 0.9], [PICTURE_OUTER, PICTURE_OUTER, "FACE_FEMALE"], model="m")
+    assert picture_box(found) == (5.0, 5.0, 50.0, 40.0)  # the FACE box is stronger but not a picture
+    assert picture_box(Detections.empty()) is None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from captureguard.core.detection import Detections
+from captureguard.core.detection import PICTURE_OUTER, Detections
 
 #: ``(x1, y1, x2, y2)`` in frame pixels.
 Box = tuple[float, float, float, float]
@@ -65,6 +65,16 @@ def grown(box: Box, rule: FocusRule, *, width: int, height: int) -> Box | None:
     if w * h >= 0.8 * width * height:
         return None
     return (nx1, ny1, nx1 + w, ny1 + h)
+
+
+def picture_box(found: Detections) -> Box | None:
+    """The picture locator's outer box in ``found`` (``PICTURE_OUTER``; the highest-scored if
+    several), or None when no picture was located: what the crop-reading checks read."""
+    outer = found.with_label(PICTURE_OUTER)
+    if not len(outer):
+        return None
+    x0, y0, x1, y1 = (float(v) for v in outer.xyxy[int(np.argmax(outer.scores))])
+    return (x0, y0, x1, y1)
 
 
 def pixel_window(box: Box, *, width: int, height: int) -> tuple[int, int, int, int]:

@@ -25,13 +25,12 @@ from captureguard.core.detection import (
     NSFWJS_PICTURE,
     NSFWJS_PROBE,
     PICTURE_NSFW,
-    PICTURE_OUTER,
     Detections,
 )
 from captureguard.core.frame import Frame
 from captureguard.core.fusion import Assessment, FusionModel
 from captureguard.core.policy import Profile, decide, load_profiles
-from captureguard.core.region import Box, pixel_window, shifted
+from captureguard.core.region import Box, picture_box, pixel_window, shifted
 from captureguard.core.second_look import PictureRule
 from captureguard.core.second_look import second_look as join_looks
 from captureguard.core.verdict import Verdict
@@ -519,16 +518,12 @@ class Checker:
 
     @staticmethod
     def picture_crop(frame: Frame, seen: Inspection) -> tuple[tuple[int, int, int, int], float] | None:
-        """The located picture's outer box in ``seen`` (``PICTURE_OUTER``) as slice bounds in
+        """The located picture's outer box in ``seen`` (``core.region.picture_box``) as slice bounds in
         ``frame`` and its share of the frame; None when no picture was located."""
-        found = seen.detections
-        boxes = found.xyxy[found.labels == PICTURE_OUTER]
-        if not len(boxes):
+        box = picture_box(seen.detections)
+        if box is None:
             return None
-        b = boxes[0]
-        x0, y0, x1, y1 = pixel_window(
-            (float(b[0]), float(b[1]), float(b[2]), float(b[3])), width=frame.width, height=frame.height
-        )
+        x0, y0, x1, y1 = pixel_window(box, width=frame.width, height=frame.height)
         return (x0, y0, x1, y1), (x1 - x0) * (y1 - y0) / (frame.width * frame.height)
 
     def picture_inspection(self, frame: Frame, window: tuple[int, int, int, int]) -> Inspection:

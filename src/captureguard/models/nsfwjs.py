@@ -31,12 +31,11 @@ from captureguard.core.detection import (
     IMAGE_NSFW,
     NSFWJS_PICTURE,
     NSFWJS_PROBE,
-    PICTURE_OUTER,
     Detections,
 )
 from captureguard.core.frame import Frame
 from captureguard.core.probe import LinearProbe
-from captureguard.core.region import pixel_window
+from captureguard.core.region import picture_box, pixel_window
 from captureguard.errors import ConfigError, DetectionError, ModelMissingError
 from captureguard.models.letterbox import resize
 from captureguard.models.runtime import OnnxModel
@@ -148,12 +147,7 @@ class NsfwjsDetector:
         A detector without a crop ignores ``found`` (:meth:`detect`)."""
         if not self.crop:
             return self.detect(frame)
-        outer = found.with_label(PICTURE_OUTER)
-        box = None
-        if len(outer):
-            x0, y0, x1, y1 = (float(v) for v in outer.xyxy[int(np.argmax(outer.scores))])
-            box = (x0, y0, x1, y1)
-        return self._probe(self.outputs(picture_crop(frame.bgr, box))[1], frame, NSFWJS_PICTURE)
+        return self._probe(self.outputs(picture_crop(frame.bgr, picture_box(found)))[1], frame, NSFWJS_PICTURE)
 
     def _probe(self, emb: np.ndarray, frame: Frame, label: str) -> Detections:
         assert self.probe is not None  # callers check
