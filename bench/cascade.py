@@ -5,10 +5,12 @@ Every third frame of the 35 safe eval videos (and GIFs), and of ``bench/stream.p
 with the shipped live checker, in order, as a stream guard would: once with ``run_ahead`` (after a
 check whose first stage escalated, NudeNet runs alongside the next first stage) and once without.
 The two are interleaved video by video, with a third variant: the live check without its second
-look (v2.10: the photo check on the located picture when the live check is unsure, its cost).
+look (since v2.10: the photo check of the located picture when the live check is unsure, its cost),
+and, when the shipped second look is not v2.10's, a fourth: v2.10's (since v2.11 the shipped one
+also reads a tighter crop, the picture located inside the first one, when the first does not block).
 Reported: check time median / p90 / p99, the share of checks in which NudeNet ran (escalated,
-scheduled every 10th, or run ahead) and in which the second look ran, and that the verdicts with
-and without running ahead agree (they must: the same detectors on the same frames).
+scheduled every 10th, or run ahead), in which the second look ran and in which it read a tighter
+crop, and that the verdicts with and without running ahead agree (they must: the same detectors on the same frames).
 
 Usage::
 
@@ -26,11 +28,15 @@ from tqdm import tqdm
 
 import stream_lib as sl  # bench/ is on sys.path when this file runs as a script
 from captureguard.core.frame import Frame
-from captureguard.guard.check import Checker
+from captureguard.core.second_look import PictureRule
+from captureguard.guard.check import Checker, PictureCheck
 from captureguard.sources.synthetic import ClipSource
 from captureguard.sources.video import AvFileSource
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: v2.10's second look (the photo check on the located picture, no tighter crop), measured beside the shipped one
+V210_LOOK = PictureRule("photo", from_score=0.05, min_share=0.2, offset=1.39)
+V210_NAME = "run ahead, v2.10's second look (no tighter crop)"
 
 
 def frames_of(path: Path, step: int) -> list[Frame]:
@@ -39,21 +45,22 @@ def frames_of(path: Path, step: int) -> list[Frame]:
     return [f for i, f in enumerate(source) if i % step == 0]
 
 
-Run = tuple[list[float], int, int, list[str]]
+Run = tuple[list[float], int, int, int, list[str]]
 
 
 def run(checker: Checker, frames: list[Frame]) -> Run:
     """Check ``frames`` in order: (ms per check, checks in which NudeNet ran, checks with a second
-    look, decisions)."""
-    ms, escalated, second, decisions = [], 0, 0, []
+    look, checks whose second look read a tighter crop, decisions)."""
+    ms, escalated, second, tighter, decisions = [], 0, 0, 0, []
     for f in frames:
         t0 = time.perf_counter()
         v = checker.check(f)
         ms.append((time.perf_counter() - t0) * 1e3)
         escalated += any(k.startswith("detect:nudenet") for k in v.timings_ms)
         second += any(k.startswith("picture:") for k in v.timings_ms)
+        tighter += any(k.startswith("picture2:") for k in v.timings_ms)
         decisions.append(f"{v.decision.value}:{v.score:.6f}")
-    return ms, escalated, second, decisions
+    return ms, escalated, second, tighter, decisions
 
 
 def main() -> None:
@@ -67,6 +74,9 @@ def main() -> None:
     off = dataclasses.replace(on, first=dataclasses.replace(on.first, run_ahead=False))
     alone = dataclasses.replace(on, picture=None)  # the same detector objects, no second look
     variants = {"run ahead": on, "no run ahead": off, "run ahead, no second look": alone}
+    if on.picture is not None and on.picture.rule != V210_LOOK:  # v2.10's look beside the shipped one
+        inner = on.picture.checker if on.picture.rule.mode == "photo" else Checker.create(mode="photo", reuse=on)
+        variants[V210_NAME] = dataclasses.replace(on, picture=PictureCheck(V210_LOOK, inner))
     videos = sl.VIDEOS[: args.videos or None]
     nude, safe = sl.stills()
     clip = ClipSource(sl.shots(args.seconds, nude, safe), fps=30, size=sl.SIZES["720p"], name="720p")
@@ -80,26 +90,29 @@ def main() -> None:
         f"`python bench/cascade.py --step {args.step}` ({time.strftime('%Y-%m-%d %H:%M')}, 2 CPU cores, "
         "shipped live checker, child profile; the two variants interleaved per video)",
         "",
-        "| frames | variant | checks | NudeNet ran | second look ran | median ms | p90 ms | p99 ms | verdicts agree |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| frames | variant | checks | NudeNet ran | second look ran | tighter crop read | median ms | p90 ms | p99 ms "
+        "| verdicts agree |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     bar = tqdm(total=sum(len(v) for v in sets.values()), desc="videos", unit="video")
     for name, groups in sets.items():
-        got: dict[str, Run] = {v: ([], 0, 0, []) for v in variants}
+        got: dict[str, Run] = {v: ([], 0, 0, 0, []) for v in variants}
         for frames in groups:
             for variant, checker in variants.items():
                 checker._run_ahead = False  # each video starts cold
-                ms, esc, sec, dec = run(checker, frames)
+                ms, esc, sec, tig, dec = run(checker, frames)
                 old = got[variant]
-                got[variant] = (old[0] + ms, old[1] + esc, old[2] + sec, old[3] + dec)
+                got[variant] = (old[0] + ms, old[1] + esc, old[2] + sec, old[3] + tig, old[4] + dec)
             bar.update()
-        agree = got["run ahead"][3] == got["no run ahead"][3]
-        for variant, (ms, esc, sec, _) in got.items():
+        agree = got["run ahead"][4] == got["no run ahead"][4]
+        other_looks = ("run ahead, no second look", V210_NAME)  # other verdicts by design
+        for variant, (ms, esc, sec, tig, _) in got.items():
             q, n = sorted(ms), max(1, len(ms))
             lines.append(
                 f"| {name} | {variant} | {len(ms)} | {esc} ({100 * esc / n:.1f}%) | {sec} ({100 * sec / n:.1f}%) | "
+                f"{tig} ({100 * tig / n:.1f}%) | "
                 f"{sl.quantile(q, 0.5):.1f} | {sl.quantile(q, 0.9):.1f} | {sl.quantile(q, 0.99):.1f} | "
-                f"{'yes' if agree else '**no**'}{'' if variant != 'run ahead, no second look' else ' (n/a)'} |"
+                f"{'yes' if agree else '**no**'}{' (n/a)' if variant in other_looks else ''} |"
             )
     bar.close()
     text = "\n".join(lines) + "\n"

@@ -5,7 +5,8 @@ outer box when the live check is unsure. On camera frames with a small nude artw
 the live check misses (the held-out leak clips, ``bench/stream_calibrate.py --picture``); on the
 dev stills it can add false blocks: a face photo's crop blown up, a safe painting the photo check
 blocks. This measures, for a grid of rules (:class:`~captureguard.core.second_look.PictureRule`:
-``from_score``, ``min_share``, ``offset``), the live check's blocks with the second look on
+``from_score``, ``min_share``, ``offset``, ``refine``: the tighter crop of v2.11; ``live:`` rules read
+the crop with the live check's own full set), the live check's blocks with the second look on
 
 * the 1,828 dev stills (74 nude artworks; 1,754 safe, 681 of them photos of people, 99 artworks),
 * their 2,050 scene copies (``tools/detect_v2/scenes.py``: every still pasted at 10-50% of a
@@ -16,12 +17,13 @@ every number is out of fold. A rule is **within budget** when the live check wit
 most 1% of the safe stills pooled and of the people photos (``evaluate.threshold_for``'s count,
 the issue's live target), like the live check alone.
 
-Per still and scene the live score, the crop check's score and the box's share of the frame are
-computed once (the loosest rule: every frame with a located picture) and cached in
-``$CG_V2_CACHE/second_look/`` (~17 min on 2 cores the first time); the table then takes seconds.
+Per still and scene the live score, the crop check's score and the box's share of the frame, and
+the tighter crop's score and share of the crop (when under ``REFINE_MAX``), are computed once (the
+loosest rule: every frame with a located picture) and cached in ``$CG_V2_CACHE/second_look/`` (~25
+min on 2 cores the first time, per crop check); the table then takes seconds.
 
     python bench/second_look.py                      # the table, bench/results/second_look.md
-    python bench/second_look.py --rules 0.05/0.2/1.39,0.1/0.2/0.85
+    python bench/second_look.py --rules 0.05/0.2/1.39,0.1/0.2/0.85,0.05/0.2/1.39/0.7,live:0.05/0.2/1.5
 """
 
 from __future__ import annotations
@@ -46,24 +48,32 @@ from tools.detect_v2 import evaluate, scenes
 from captureguard.core.frame import Frame
 from captureguard.core.second_look import PictureRule
 from captureguard.core.verdict import Decision
+from captureguard.errors import ConfigError
 from captureguard.guard.check import Checker, PictureCheck
 from held_out import HeldOut
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "second_look.md"
 CACHE = Path(os.environ.get("CG_V2_CACHE", "/tmp/cg_v2_cache")) / "second_look"
-RULES = "0.05/0.2/0,0.05/0.2/0.85,0.05/0.2/1.39,0.05/0.2/2.2,0.1/0.2/1.39,0.2/0.2/1.39,0.05/0/1.39,0/0.2/1.39,0/0/0"
-#: one row per still or scene: [live score, live blocked, crop score (None: no picture), box share]
+#: the largest refine share measured: the tighter crop is read (and cached) when under it
+REFINE_MAX = 0.9
+RULES = (
+    "0.05/0.2/0,0.05/0.2/0.85,0.05/0.2/1.39,0.05/0.2/2.2,0.1/0.2/1.39,0.2/0.2/1.39,0.05/0/1.39,0/0.2/1.39,0/0/0,"
+    "0.05/0.2/1.39/0.5,0.05/0.2/1.39/0.7,0.05/0.2/1.39/0.9,0.05/0.2/2/0.7"
+)
+#: one row per still or scene: [live score, live blocked, crop score (None: no picture), box share,
+#: the tighter crop's score (None: not read), the picture located in the crop's share of the crop]
 Rows = list[list[Any]]
 
 
-def looks(which: str) -> Rows:
+def looks(which: str, inner: str = "photo") -> Rows:
     """Per dev still (``stills``) or scene copy (``scenes``), in manifest / plan order, the fold
-    models' live verdict and the photo check of the located picture (cached)."""
+    models' live verdict and the ``inner`` check (``photo``; ``live``: the live check's full set,
+    without its cascade) of the located picture (cached)."""
     items = read_manifest(DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
-    version = [it.sha256[:12] for it in items] + [f"{int(f)}" for f in d.folds]
-    path = CACHE / f"{which}.json"
+    version = [it.sha256[:12] for it in items] + [f"{int(f)}" for f in d.folds] + [f"refine<{REFINE_MAX}"]
+    path = CACHE / (f"{which}.json" if inner == "photo" else f"{which}_{inner}.json")
     if path.exists():
         cached = json.loads(path.read_text())
         if cached["version"] == version:
@@ -81,13 +91,25 @@ def looks(which: str) -> Rows:
     for n, (k, f) in enumerate(sorted(jobs, key=lambda j: j[1])):  # by fold: one checker per fold
         if f != fold:
             fold, check = f, held.checker(live0, "live", f)  # no second look: its own verdict
-            second = dataclasses.replace(check, picture=PictureCheck(PictureRule(), held.checker(photo0, "photo", f)))
+            crops = held.checker(photo0, "photo", f) if inner == "photo" else dataclasses.replace(check, first=None)
+            second = dataclasses.replace(check, picture=PictureCheck(PictureRule(inner), crops))
         bgr = np.asarray(load_frame(items[k].path).bgr) if which == "stills" else scenes.scene_frame(items, plan[k])[0]
         frame = Frame.from_bgr(bgr, source=f"{which}:{k}")
         seen = check.inspect(frame)
         crop = Checker.picture_crop(frame, seen)
-        score = second.picture_inspection(frame, crop[0]).verdict.score if crop is not None else None
-        rows[k] = [seen.verdict.score, seen.verdict.decision is Decision.BLOCK, score, crop[1] if crop else None]
+        first = second.picture_inspection(frame, crop[0]) if crop is not None else None
+        tighter = Checker.tighter_crop(frame, crop[0], first) if crop is not None and first is not None else None
+        score2 = None
+        if tighter is not None and tighter[1] < REFINE_MAX:
+            score2 = second.picture_inspection(frame, tighter[0]).verdict.score
+        rows[k] = [
+            seen.verdict.score,
+            seen.verdict.decision is Decision.BLOCK,
+            first.verdict.score if first is not None else None,
+            crop[1] if crop else None,
+            score2,
+            tighter[1] if tighter is not None else None,
+        ]
         if n % 100 == 0:
             print(f"{which} {n}/{len(jobs)} ({time.monotonic() - started:.0f} s)", flush=True)
     out = [rows[k] for k in range(len(jobs))]
@@ -106,46 +128,67 @@ def blocked(rows: Rows, rule: PictureRule | None) -> np.ndarray:
     share = np.array([0.0 if r[3] is None else r[3] for r in rows])
     wants = ~own & (live >= rule.from_score) & (share >= rule.min_share) & (crop >= 0)
     counted = np.array([rule.counted(float(c)) if c >= 0 else 0.0 for c in crop])
-    return own | (wants & (counted >= 0.5))
+    first = wants & (counted >= 0.5)
+    if rule.refine <= 0:
+        return own | first
+    if rule.refine > REFINE_MAX:
+        raise SystemExit(f"refine {rule.refine} is over the cached tighter crops' {REFINE_MAX}")
+    crop2 = np.array([-1.0 if len(r) < 6 or r[4] is None else r[4] for r in rows])
+    rel = np.array([1.0 if len(r) < 6 or r[5] is None else r[5] for r in rows])
+    counted2 = np.array([rule.counted(float(c)) if c >= 0 else 0.0 for c in crop2])
+    return own | first | (wants & ~first & (rel < rule.refine) & (counted2 >= 0.5))
 
 
 def within_budget(rule: PictureRule | None) -> bool:
     """Whether the live check with ``rule``'s second look blocks at most 1% of the dev safe stills,
     pooled and of the people photos, out of fold (the cached looks; computed if missing)."""
     d = evaluate.Data.of(read_manifest(DEFAULT_MANIFEST))
-    b = blocked(looks("stills"), rule)
+    b = blocked(looks("stills", rule.mode if rule else "photo"), rule)
     safe, people = d.y == 0, d.cats == "people"
     return bool(b[safe].sum() <= int(0.01 * safe.sum()) and b[people].sum() <= int(0.01 * people.sum()))
 
 
+def parse_rule(spec: str) -> PictureRule:
+    """``[MODE:]F/S/O[/R]`` (:meth:`PictureRule.from_spec`), or exit with the reason."""
+    try:
+        return PictureRule.from_spec(spec)
+    except ConfigError as e:
+        raise SystemExit(str(e)) from None
+
+
 def parse_rules(spec: str) -> dict[str, PictureRule | None]:
-    """``off`` and ``F/S/O`` (from score, min share, offset) -> name -> rule."""
+    """``off`` and ``[MODE:]F/S/O`` rules -> name -> rule."""
     out: dict[str, PictureRule | None] = {"off (the live check alone)": None}
     for s in spec.split(","):
-        f, m, o = (float(x) for x in s.split("/"))
-        out[f"{f:g} / {m:g} / {o:g} (crop blocks from {1 / (1 + math.exp(-o)):.2f})"] = PictureRule(
-            from_score=f, min_share=m, offset=o
-        )
+        rule = parse_rule(s)
+        inner = "photo" if rule.mode == "photo" else f"{rule.mode} (full set)"
+        blocks_from = 1 / (1 + math.exp(-rule.offset))
+        tighter = f", tighter crop under {rule.refine:.0%} of it" if rule.refine else ""
+        numbers = rule.spec.split(":")[-1].replace("/", " / ")
+        out[f"{inner} {numbers} (crop blocks from {blocks_from:.2f}{tighter})"] = rule
     return out
 
 
 def table(rules: dict[str, PictureRule | None]) -> list[str]:
     items = read_manifest(DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
-    stills, scene_rows = looks("stills"), looks("scenes")
+    modes = {r.mode for r in rules.values() if r is not None} | {"photo"}
+    stills = {m: looks("stills", m) for m in modes}
+    scene_rows = {m: looks("scenes", m) for m in modes}
     plan = scenes.plan(items, d)
     ys = d.y[[sc.item for sc in plan]]
     area = np.array([sc.area for sc in plan])
     safe, people, art = d.y == 0, d.cats == "people", d.cats == "art"
     lines = [
-        "| rule: from score / min share / offset | nude stills | safe stills blocked | people | art "
+        "| crop check, rule: from score / min share / offset | nude stills | safe stills blocked | people | art "
         "| within budget | nude scenes at "
         + " / ".join(f"{a:.0%}" for a in scenes.POSITIVE_AREAS)
         + " | safe scenes |",
         "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for name, rule in rules.items():
-        b, s = blocked(stills, rule), blocked(scene_rows, rule)
+        m = rule.mode if rule is not None else "photo"
+        b, s = blocked(stills[m], rule), blocked(scene_rows[m], rule)
         ok = within_budget(rule)
         cells = " / ".join(str(int(s[(ys == 1) & (area == a)].sum())) for a in scenes.POSITIVE_AREAS)
         lines.append(
@@ -158,7 +201,11 @@ def table(rules: dict[str, PictureRule | None]) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rules", default=RULES, help="comma-separated FROM/MIN_SHARE/OFFSET rules")
+    ap.add_argument(
+        "--rules",
+        default=RULES,
+        help="comma-separated [MODE:]FROM/MIN_SHARE/OFFSET rules (MODE: the crop's check, photo or live)",
+    )
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     command = " ".join(["python bench/second_look.py", *sys.argv[1:]])

@@ -61,6 +61,7 @@ from captureguard.core.frame import Frame
 from captureguard.core.ledger import StreamSettings
 from captureguard.core.second_look import PictureRule
 from captureguard.core.verdict import Decision
+from captureguard.errors import ConfigError
 from captureguard.evaluation.leaks import SecondLookMemo, clip_numbers, run_source
 from captureguard.guard.check import Checker, PictureCheck
 from captureguard.sources.image import load_image
@@ -99,7 +100,8 @@ NO_SECOND_LOOK = " no-second-look"
 def pictures(args: argparse.Namespace) -> dict[str, Look]:
     """Name suffix -> the live check's second look, in ``--picture`` order (the first is the
     baseline's): ``shipped`` (the live check as configured; no suffix), ``off`` (without it) or
-    ``F/S/O`` (from score, min share, offset of :class:`~captureguard.core.second_look.PictureRule`)."""
+    ``[MODE:]F/S/O[/R]`` (the crop's check, from score, min share, offset, refine share of
+    :class:`~captureguard.core.second_look.PictureRule`)."""
     out: dict[str, Look] = {}
     for spec in getattr(args, "picture", "shipped").split(","):
         if spec == "shipped":
@@ -108,13 +110,24 @@ def pictures(args: argparse.Namespace) -> dict[str, Look]:
             out[NO_SECOND_LOOK] = (None, True)
         else:
             try:
-                f, m, o = (float(x) for x in spec.split("/"))
-            except ValueError:
+                rule = PictureRule.from_spec(spec)
+            except ConfigError:
                 raise SystemExit(
-                    f"--picture values are 'shipped', 'off' or FROM/MIN_SHARE/OFFSET, got {spec!r}"
+                    f"--picture values are 'shipped', 'off' or [MODE:]FROM/MIN_SHARE/OFFSET[/REFINE], got {spec!r}"
                 ) from None
-            out[f" pic{f:g}/{m:g}/{o:g}"] = (PictureRule(from_score=f, min_share=m, offset=o), False)
+            out[f" pic{rule.spec}"] = (rule, False)
     return out
+
+
+def inner_checks(live: Checker, looks: dict[str, Look]) -> dict[str, Checker]:
+    """The crop checks the ``--picture`` rules name besides ``live``'s configured one: mode ``live``
+    is ``live``'s own full set (no cascade, no second look), as ``Checker.create`` builds it."""
+    configured = live.picture.rule.mode if live.picture is not None else "photo"
+    modes = {rule.mode for rule, _ in looks.values() if rule is not None} - {configured}
+    unknown = modes - {"live"}
+    if unknown:
+        raise SystemExit(f"--picture: a second look of mode {sorted(unknown)} is not measured here (photo, live)")
+    return {m: dataclasses.replace(live, first=None, picture=None) for m in modes}
 
 
 def look_of(name: str, looks: dict[str, Look]) -> Look:
@@ -205,7 +218,7 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
             out[name] = run_source(frames, memo.with_rule(rule, off=off), settings)
         return out
 
-    live = SecondLookMemo(shipped)
+    live = SecondLookMemo(shipped, inners=inner_checks(shipped, looks))
     held = HeldOut.load(stills_only=args.held_out == "stills-only") if args.held_out else None
     raw: Raw = {"clips": [], "videos": [], "block_score": [live.block_score]}  # type: ignore[list-item]
     raw["held_out"] = [args.held_out or ""]  # type: ignore[list-item]
@@ -214,7 +227,8 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
         if held is not None:  # this artwork's fold: models fitted without it
             fold = held.fold(row["path"])
             clip = build(i, row, videos, held.checker(photo, "photo", fold), args)
-            live = SecondLookMemo(held.checker(shipped, "live", fold))
+            folded = held.checker(shipped, "live", fold)
+            live = SecondLookMemo(folded, inners=inner_checks(folded, looks))
         else:
             clip = build(i, row, videos, photo, args)
         if clip is None:
@@ -233,7 +247,7 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
         live.clear()
         print(f"clip {i + 1}/{len(rows)} {clip.name} ({time.monotonic() - started:.0f} s)", flush=True)
         args.json.write_text(json.dumps(raw))
-    live = SecondLookMemo(shipped)  # the safe videos were never fitted on: the shipped models
+    live = SecondLookMemo(shipped, inners=inner_checks(shipped, looks))  # safe videos: never fitted on
     for path in [] if args.no_videos else videos[: args.videos] if args.videos else videos:
         source = AvFileSource(path)
         fps = source.fps or 25.0
@@ -486,8 +500,8 @@ def main() -> None:
         "--picture",
         default="shipped",
         help="the live check's second look (the photo check on the located picture): 'shipped' (as"
-        " configured), 'off' and/or FROM/MIN_SHARE/OFFSET rules (core.second_look.PictureRule); the first"
-        " is the baseline's",
+        " configured), 'off' and/or [MODE:]FROM/MIN_SHARE/OFFSET[/REFINE] rules (core.second_look.PictureRule;"
+        " MODE: the crop's check, photo or live: the live check's full set); the first is the baseline's",
     )
     ap.add_argument("--baseline", default="3,0.5,1.0,off", help="K,T,margin,cut[,warn] of the baseline")
     ap.add_argument("--slack", type=float, default=0.10, help="extra safe-video s/min allowed (share of baseline)")

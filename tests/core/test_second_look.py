@@ -46,11 +46,51 @@ def test_the_offset_moves_the_score_in_logit() -> None:
         {"offset": True},
         {"mode": ""},
         {"mode": "photo", "from": 0.1},  # unknown key
+        {"refine": 1.2},
+        {"refine": -0.5},
     ],
 )
 def test_bad_rules_are_refused(table: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         PictureRule.from_mapping(table)
+
+
+def test_the_tighter_crop_is_read_only_after_a_first_crop_that_does_not_block() -> None:
+    rule = PictureRule(refine=0.8)
+    assert rule.refines(verdict(Decision.WARN, 0.4), 0.5)
+    assert rule.refines(verdict(Decision.ALLOW, 0.1), 0.79)
+    assert not rule.refines(verdict(Decision.ALLOW, 0.1), 0.8)  # the picture fills the crop already
+    assert not rule.refines(verdict(Decision.BLOCK, 0.9), 0.3)  # the first crop decided
+    assert not PictureRule().refines(verdict(Decision.ALLOW, 0.1), 0.1)  # off by default
+    assert PictureRule.from_mapping({"refine": 0.8}).refine == 0.8
+
+
+def test_the_tighter_crops_timings_are_kept_apart() -> None:
+    first = second_look(
+        verdict(Decision.ALLOW, 0.1, total=50.0),
+        verdict(Decision.ALLOW, 0.2, total=100.0),
+        PictureRule(),
+        CHILD,
+        share=0.4,
+    )
+    both = second_look(
+        first, verdict(Decision.ALLOW, 0.3, total=90.0), PictureRule(), CHILD, share=0.1, stage="picture2"
+    )
+    assert both.timings_ms == {"total": 50.0, "picture:total": 100.0, "picture2:total": 90.0}
+    assert both.score == pytest.approx(0.3)
+
+
+def test_a_rule_is_written_and_read_back_as_the_benchmarks_spell_it() -> None:
+    for spec, rule in [
+        ("0.05/0.2/1.39", PictureRule("photo", 0.05, 0.2, 1.39)),
+        ("0.05/0.2/1.39/0.7", PictureRule("photo", 0.05, 0.2, 1.39, refine=0.7)),
+        ("live:0.05/0.2/1.5", PictureRule("live", 0.05, 0.2, 1.5)),
+    ]:
+        assert PictureRule.from_spec(spec) == rule and rule.spec == spec
+    assert PictureRule.from_spec("photo:0/0/0") == PictureRule()
+    for bad in ("0.05/0.2", "0.05/0.2/1/0.5/1", "a/b/c", "0.05/2/1"):
+        with pytest.raises(ConfigError):
+            PictureRule.from_spec(bad)
 
 
 def test_a_table_with_a_note_is_read() -> None:

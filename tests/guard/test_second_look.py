@@ -147,6 +147,17 @@ def test_the_benchmark_memo_runs_each_crop_check_once_for_every_rule() -> None:
     assert len(photo.shown) == 2
 
 
+def test_the_memo_reads_a_rule_of_another_mode_with_that_modes_inner_check() -> None:
+    """A benchmark comparing the photo check and the live check's own set on the crop: each rule's
+    crop is read by the check its mode names, each crop check memoised under its mode."""
+    photo, other = Photo(0.6), Photo(0.05)
+    memo = SecondLookMemo(checker(0.2, photo), inners={"live": Checker([other], HEAD, PROFILE)})  # type: ignore[list-item]
+    assert memo.check(frame()).decision is Decision.BLOCK  # configured (photo): 0.6 blocks
+    assert memo.with_rule(PictureRule("live")).check(frame()).decision is Decision.ALLOW  # 0.05 does not
+    assert memo.with_rule(PictureRule("live")).check(frame()).decision is Decision.ALLOW
+    assert (len(photo.shown), len(other.shown)) == (1, 1)
+
+
 def test_picture_check_tables_are_read_and_checked(tmp_path: Path) -> None:
     path = tmp_path / "detectors.toml"
     path.write_text(
@@ -155,7 +166,9 @@ def test_picture_check_tables_are_read_and_checked(tmp_path: Path) -> None:
     )
     assert load_picture_checks(path) == {"live": PictureRule("photo", 0.05, 0.2, 1.4)}
     path.write_text('[[live.detectors]]\ntype = "nudenet"\n\n[live.picture_check]\nmode = "live"\n')
-    with pytest.raises(ConfigError, match="cannot run the \\[live\\] check itself"):
+    assert load_picture_checks(path) == {"live": PictureRule("live")}  # its own full set on the crop
+    path.write_text('[[live.detectors]]\ntype = "nudenet"\n\n[live.picture_check]\nmode = "live"\nfrom = 0.1\n')
+    with pytest.raises(ConfigError, match="unknown keys"):
         load_picture_checks(path)
     path.write_text('[[live.detectors]]\ntype = "nudenet"\n\n[live]\npicture_check = 3\n')
     with pytest.raises(ConfigError):
@@ -167,3 +180,79 @@ def test_the_shipped_detectors_file_parses() -> None:
     assert set(rules) <= {"live"}
     for rule in rules.values():
         assert rule.mode == "photo"
+
+
+def test_a_rule_of_the_checks_own_mode_reads_the_crop_with_its_full_set(tmp_path: Path) -> None:
+    """``mode = "live"`` under ``[live.picture_check]``: the live check's own detectors and head on the
+    crop, without its cascade or a further look (the same objects: no model loaded twice)."""
+    shipped = Path(__file__).resolve().parents[2] / "src" / "captureguard" / "data" / "detectors.toml"
+    text = shipped.read_text().replace('[live.picture_check]\nmode = "photo"', '[live.picture_check]\nmode = "live"')
+    assert 'mode = "live"' in text
+    path = tmp_path / "detectors.toml"
+    path.write_text(text)
+    live = Checker.create(mode="live", detectors_path=path)
+    assert live.picture is not None and live.picture.rule.mode == "live"
+    inner = live.picture.checker
+    assert inner.first is None and inner.picture is None and inner.fusion is live.fusion
+    assert len(inner.detectors) == len(live.detectors)
+    assert all(a is b for a, b in zip(inner.detectors, live.detectors, strict=True))
+    v = live.check(frame())
+    assert v.decision in set(Decision) and not v.failed
+    live.close()
+
+
+@dataclass
+class Zoomed(Photo):
+    """The inner check's detector on a crop that holds a smaller picture: on the first crop (48 x 64)
+    it scores ``score`` and locates the picture at (8, 8, 40, 32) of the crop; elsewhere ``tighter``."""
+
+    tighter: float = 0.0
+
+    def detect(self, frame: Frame) -> Detections:
+        found = super().detect(frame)
+        if frame.bgr.shape[:2] != (48, 64):
+            return Detections.whole_image(self.tighter, height=frame.height, width=frame.width, model="photo")
+        box = np.array([[8.0, 8.0, 40.0, 32.0]], np.float32)
+        return Detections.concat([found, Detections.from_arrays(box, [0.4], [PICTURE_OUTER], model="locator")])
+
+
+def small_picture_frame() -> Frame:
+    bgr = np.zeros((96, 160, 3), np.uint8)
+    bgr[20:68, 40:104] = 100  # what the live locator found
+    bgr[28:52, 48:80] = 250  # the picture inside it
+    return Frame.from_bgr(bgr, source="clip")
+
+
+def zoomed_checker(zoom: Zoomed, refine: float) -> Checker:
+    inner = Checker([zoom], HEAD, PROFILE)  # type: ignore[list-item]
+    return Checker([Live(0.2)], HEAD, PROFILE, picture=PictureCheck(PictureRule(refine=refine), inner))  # type: ignore[list-item]
+
+
+def test_a_picture_located_inside_the_crop_is_read_again_tighter() -> None:
+    zoom = Zoomed(0.3, tighter=0.9)
+    seen = zoomed_checker(zoom, refine=0.8).inspect(small_picture_frame())
+    assert zoom.shown == [(48, 64, 3), (24, 32, 3)] and zoom.pixels[1] == 250.0  # exactly the inner box
+    assert seen.verdict.decision is Decision.BLOCK and seen.verdict.reasons[0].code == PICTURE_CHECK
+    assert "5% of the frame" in seen.verdict.reasons[0].detail  # 24 x 32 of 96 x 160
+    assert any(k.startswith("picture2:") for k in seen.verdict.timings_ms)
+    # the inner locator's box is reported in frame pixels, from the first crop's offset
+    assert seen.detections.with_label(PICTURE_OUTER).xyxy.tolist()[-1] == [48.0, 28.0, 80.0, 52.0]
+
+
+def test_the_tighter_crop_is_not_read_when_off_or_when_the_first_crop_blocks_or_fails() -> None:
+    for zoom, refine in ((Zoomed(0.3, tighter=0.9), 0.0), (Zoomed(0.3, tighter=0.9), 0.2), (Zoomed(0.95), 0.8)):
+        seen = zoomed_checker(zoom, refine).inspect(small_picture_frame())
+        assert zoom.shown == [(48, 64, 3)]  # off; the picture fills 25% of the crop, not under 20%; blocked
+        assert all(not k.startswith("picture2:") for k in seen.verdict.timings_ms)
+    failing = Checker([Photo(0.0, fail=RuntimeError("gone"))], HEAD, PROFILE)  # type: ignore[list-item]
+    c = Checker([Live(0.2)], HEAD, PROFILE, picture=PictureCheck(PictureRule(refine=0.9), failing))  # type: ignore[list-item]
+    assert c.check(small_picture_frame()).failed
+
+
+def test_the_memo_keeps_both_crops_of_a_frame() -> None:
+    zoom = Zoomed(0.3, tighter=0.9)
+    memo = SecondLookMemo(zoomed_checker(zoom, refine=0.8))
+    assert memo.check(small_picture_frame()).decision is Decision.BLOCK
+    assert memo.with_rule(PictureRule()).check(small_picture_frame()).decision is Decision.ALLOW  # no refine
+    assert memo.with_rule(PictureRule(refine=0.5)).check(small_picture_frame()).decision is Decision.BLOCK
+    assert len(zoom.shown) == 2  # each crop checked once

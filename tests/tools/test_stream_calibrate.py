@@ -97,3 +97,53 @@ def test_second_looks_are_in_the_grid_by_suffix_and_the_first_is_the_baselines()
     assert sc.baseline_name(_args(baseline="5,1.0,1.0,off,run4")) == base  # default: as configured
     with pytest.raises(SystemExit, match="--picture"):
         sc.pictures(_args(picture="0.05/0.2"))
+
+
+def test_a_second_look_of_the_live_checks_own_set_is_named_and_built_apart() -> None:
+    """``live:F/S/O``: the live check's full set reads the crop (no cascade, no look after it)."""
+    from captureguard.core.fusion import FusionModel
+    from captureguard.core.policy import Profile
+    from captureguard.core.second_look import PictureRule
+    from captureguard.guard.check import Checker, FirstStage, PictureCheck
+
+    sc = bench_modules.load("stream_calibrate")
+    looks = sc.pictures(_args(picture="0.05/0.2/1.39,live:0.05/0.2/0.5"))
+    assert looks[" pic0.05/0.2/1.39"] == (PictureRule(from_score=0.05, min_share=0.2, offset=1.39), False)
+    assert looks[" piclive:0.05/0.2/0.5"] == (PictureRule("live", 0.05, 0.2, 0.5), False)
+    refined = sc.pictures(_args(picture="0.05/0.2/1.39/0.8"))
+    assert refined == {" pic0.05/0.2/1.39/0.8": (PictureRule("photo", 0.05, 0.2, 1.39, refine=0.8), False)}
+    head, profile = FusionModel(0.0, {}), Profile("t", block_score=0.5, warn_score=0.3)
+    photo = Checker([], head, profile)
+    live = Checker([], head, profile, first=FirstStage([], head, 0.1, 0), picture=PictureCheck(PictureRule(), photo))
+    inners = sc.inner_checks(live, looks)
+    assert set(inners) == {"live"}
+    assert inners["live"].first is None and inners["live"].picture is None and inners["live"].fusion is head
+    assert sc.inner_checks(live, sc.pictures(_args(picture="off,0.05/0.2/1"))) == {}
+    with pytest.raises(SystemExit, match="teen"):
+        sc.inner_checks(live, sc.pictures(_args(picture="teen:0.05/0.2/1")))
+
+
+def test_the_second_look_table_counts_a_tighter_crop_only_where_the_rule_reads_it() -> None:
+    """bench/second_look.py's cached rows: [live score, live blocked, crop, share, tighter crop, its
+    share of the crop]; a refine rule blocks on the tighter crop when the first does not block."""
+    from captureguard.core.second_look import PictureRule
+
+    sl = bench_modules.load("second_look")
+    rows = [
+        [0.2, False, 0.3, 0.5, 0.95, 0.4],  # the tighter crop blocks
+        [0.2, False, 0.3, 0.5, 0.95, 0.85],  # ... but the picture fills most of the crop
+        [0.2, False, 0.9, 0.5, None, 0.4],  # the first crop blocks
+        [0.01, False, 0.3, 0.5, 0.95, 0.4],  # the live check is sure: no second look
+        [0.2, True, None, None, None, None],  # the live check blocks
+        [0.2, False, 0.3, 0.5],  # a row cached before tighter crops
+    ]
+    assert sl.blocked(rows, None).tolist() == [False, False, False, False, True, False]
+    assert sl.blocked(rows, PictureRule(from_score=0.05)).tolist() == [False, False, True, False, True, False]
+    refine = PictureRule(from_score=0.05, refine=0.8)
+    assert sl.blocked(rows, refine).tolist() == [True, False, True, False, True, False]
+    assert sl.parse_rule("live:0.05/0.2/1.5") == PictureRule("live", 0.05, 0.2, 1.5)
+    assert sl.parse_rule("0.05/0.2/1.39/0.8") == PictureRule("photo", 0.05, 0.2, 1.39, refine=0.8)
+    with pytest.raises(SystemExit):
+        sl.parse_rule("0.05/0.2")
+    with pytest.raises(SystemExit, match="cached"):
+        sl.blocked(rows, PictureRule(refine=0.95))

@@ -4,7 +4,8 @@ The live check misses nude artworks that fill 10-20% of a camera frame, which th
 blocks as stills (the held-out leak benchmark's leaks, docs/accuracy.md). The picture locator
 already finds where such a picture sits (its outer box, ``PICTURE_OUTER``); the photo check run
 on that crop sees the artwork much as it sees the still. :class:`PictureRule` says when that
-second look runs and how much its score counts; :func:`second_look` joins the two verdicts.
+second look runs and how much its score counts (and, since v2.11, when the tighter picture found
+inside the crop is read too); :func:`second_look` joins the two verdicts.
 
 Measured on the dev stills (out of fold), the photo check on small crops of people photos (a
 face or a shoulder blown up) false-blocks, and on photos of safe paintings it blocks what the
@@ -28,7 +29,7 @@ from captureguard.errors import ConfigError
 PICTURE_CHECK = "PICTURE_CHECK"
 
 _SEVERITY = {Decision.ALLOW: 0, Decision.WARN: 1, Decision.BLOCK: 2}
-_KEYS = {"mode", "from_score", "min_share", "offset", "note"}
+_KEYS = {"mode", "from_score", "min_share", "offset", "refine", "note"}
 
 
 @dataclass(frozen=True)
@@ -36,20 +37,26 @@ class PictureRule:
     """When the second look runs and how its score counts.
 
     Attributes:
-        mode: the checker run on the crop (``photo``: the photo check, its own detectors and head).
+        mode: the checker run on the crop (``photo``: the photo check, its own detectors and head;
+            the live check's own mode: its full detector set and head, without the cascade).
         from_score: run only when the live verdict allows or warns with a score of at least this.
         min_share: run only when the located box covers at least this share of the frame.
         offset: the crop check's score counts as ``sigmoid(logit(score) - offset)`` against the
             profile's warn and block scores (0: as the photo check decides it).
+        refine: when the crop does not block and the picture located *in the crop* covers less than
+            this share of it, the same check reads that tighter crop too (0: never). The locator's
+            box on a camera frame is coarse (its cells are a tenth of the frame), so a small
+            artwork fills only part of the first crop.
     """
 
     mode: str = "photo"
     from_score: float = 0.0
     min_share: float = 0.0
     offset: float = 0.0
+    refine: float = 0.0
 
     def __post_init__(self) -> None:
-        for key in ("from_score", "min_share"):
+        for key in ("from_score", "min_share", "refine"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
                 raise ConfigError(f"picture_check: {key} must be a number in [0, 1], got {value!r}")
@@ -70,9 +77,38 @@ class PictureRule:
             raise ConfigError(f"{origin}: unknown keys {unknown}; allowed: {sorted(_KEYS)}")
         return cls(**{k: v for k, v in table.items() if k != "note"})
 
+    @classmethod
+    def from_spec(cls, spec: str) -> PictureRule:
+        """The rule written ``[MODE:]FROM/MIN_SHARE/OFFSET[/REFINE]`` (the benchmarks' grids; mode
+        ``photo`` and refine 0 when left out), the inverse of :attr:`spec`.
+
+        Raises:
+            ConfigError: not that form, or values out of range.
+        """
+        mode, _, numbers = spec.rpartition(":")
+        try:
+            values = [float(x) for x in numbers.split("/")]
+        except ValueError:
+            values = []
+        if len(values) not in (3, 4):
+            raise ConfigError(f"a second-look rule is [MODE:]FROM/MIN_SHARE/OFFSET[/REFINE], got {spec!r}")
+        return cls(mode or "photo", *values)
+
+    @property
+    def spec(self) -> str:
+        """The rule as :meth:`from_spec` reads it (the mode only when not ``photo``, refine when on)."""
+        prefix = "" if self.mode == "photo" else f"{self.mode}:"
+        refine = f"/{self.refine:g}" if self.refine else ""
+        return f"{prefix}{self.from_score:g}/{self.min_share:g}/{self.offset:g}{refine}"
+
     def wants(self, live: Verdict, share: float) -> bool:
         """Whether the second look runs after ``live`` with a located box of ``share`` of the frame."""
         return live.decision is not Decision.BLOCK and live.score >= self.from_score and share >= self.min_share
+
+    def refines(self, joined: Verdict, share_of_crop: float) -> bool:
+        """Whether the tighter crop is read too, after the first crop's ``joined`` verdict, the
+        picture located in the crop covering ``share_of_crop`` of it."""
+        return self.refine > 0.0 and joined.decision is not Decision.BLOCK and share_of_crop < self.refine
 
     def counted(self, score: float) -> float:
         """The crop check's score as it counts against the profile (moved by ``offset`` in logit)."""
@@ -82,7 +118,9 @@ class PictureRule:
         return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
 
-def second_look(live: Verdict, crop: Verdict, rule: PictureRule, profile: Profile, *, share: float) -> Verdict:
+def second_look(
+    live: Verdict, crop: Verdict, rule: PictureRule, profile: Profile, *, share: float, stage: str = "picture"
+) -> Verdict:
     """``live`` joined with the crop check's verdict ``crop``: the stricter decision, the larger score.
 
     The crop's score counts as :meth:`PictureRule.counted` under ``profile``'s block and warn scores
@@ -91,7 +129,7 @@ def second_look(live: Verdict, crop: Verdict, rule: PictureRule, profile: Profil
     live verdict stands, its score raised to the crop's counted score if that is higher (a frame
     the second look found suspicious is not a confident safe check).
     """
-    timings = {**live.timings_ms, **{f"picture:{k}": v for k, v in crop.timings_ms.items()}}
+    timings = {**live.timings_ms, **{f"{stage}:{k}": v for k, v in crop.timings_ms.items()}}
     if crop.failed:
         return Verdict(Decision.BLOCK, 1.0, crop.reasons, profile.name, timings)
     score = rule.counted(crop.score)

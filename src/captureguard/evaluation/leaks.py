@@ -16,7 +16,7 @@ same clips re-use the whole-frame checks (they do not depend on the settings).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -215,15 +215,19 @@ class SecondLookMemo(MemoChecker):
     ``rule`` (default the checker's own, :class:`~captureguard.core.second_look.PictureRule`) decides
     when the second look runs and how it counts; :meth:`with_rule` gives another rule over the same
     memos, so a benchmark comparing rules runs each whole-frame check and each crop check once.
-    Region checks (the stream following a block) are the checker's own, as at run time.
+    A rule of another mode than the configured one reads the crop with :attr:`inners`' check of
+    that mode (its crop checks memoised apart). Region checks (the stream following a block) are
+    the checker's own, as at run time.
     """
 
     rule: PictureRule | None = None
-    crops: dict[tuple[str, int], Inspection] = field(default_factory=dict)
+    crops: dict[tuple[str, str, int, tuple[int, int, int, int]], Inspection] = field(default_factory=dict)
     #: the checker without its second look (one object: its cascade schedule runs on across checks)
     own: Checker | None = None
     #: no second look at all (the checker's own looks only)
     off: bool = False
+    #: the check run on the crop for a rule of another mode than the configured one (mode -> checker)
+    inners: Mapping[str, Checker] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.own is None:
@@ -231,7 +235,7 @@ class SecondLookMemo(MemoChecker):
 
     def with_rule(self, rule: PictureRule | None, *, off: bool = False) -> SecondLookMemo:
         """The same memos under another rule (None: the checker's own; ``off``: none)."""
-        return SecondLookMemo(self.checker, self.memo, rule, self.crops, self.own, off)
+        return SecondLookMemo(self.checker, self.memo, rule, self.crops, self.own, off, self.inners)
 
     def clear(self) -> None:
         """Forget every memo (a new clip)."""
@@ -248,10 +252,12 @@ class SecondLookMemo(MemoChecker):
         if region is not None or seen.verdict.failed or self.off:
             return seen
 
+        mode = (self.rule or self.checker.picture.rule).mode if self.checker.picture is not None else ""
+
         def crop_check(f: Frame, window: tuple[int, int, int, int]) -> Inspection:
-            at = (f.source, f.index)
+            at = (mode, f.source, f.index, window)
             if at not in self.crops:
-                self.crops[at] = self.checker.picture_inspection(f, window)
+                self.crops[at] = self.checker.picture_inspection(f, window, inner=self.inners.get(mode))
             return self.crops[at]
 
         return self.checker.look_again(frame, seen, self.rule, crop_check=crop_check)

@@ -198,7 +198,9 @@ class FirstStage:
 @dataclass(frozen=True)
 class PictureCheck:
     """The live check's second look (:mod:`captureguard.core.second_look`): ``checker`` (the
-    ``rule.mode`` check, same profile) run on the picture locator's outer box when ``rule`` wants it."""
+    ``rule.mode`` check, same profile) run on the picture locator's outer box when ``rule`` wants it.
+    A rule naming the check's own mode runs that check's full detector set (no cascade, no further
+    look) on the crop."""
 
     rule: PictureRule
     checker: Checker
@@ -326,7 +328,9 @@ class Checker:
             _require_probes(fusion.either.head, either, table)
         picture = None
         rule = load_picture_checks(detectors_path).get(mode) if second_look else None
-        if rule is not None:  # the second look: built like any check, sharing this one's detectors
+        if rule is not None and rule.mode == mode:  # its own full set on the crop: no cascade, no third look
+            picture = PictureCheck(rule, cls(detectors, fusion, profiles[profile], either=either, built=tuple(pool)))
+        elif rule is not None:  # the second look: built like any check, sharing this one's detectors
             inner = cls.create(
                 profile=profile,
                 mode=rule.mode,  # type: ignore[arg-type]  # load_picture_checks: another table
@@ -511,10 +515,33 @@ class Checker:
         if crop is None or not rule.wants(seen.verdict, crop[1]):
             return seen
         window, share = crop
-        inner = (crop_check or self.picture_inspection)(frame, window)
+        read = crop_check or self.picture_inspection
+        inner = read(frame, window)
         verdict = join_looks(seen.verdict, inner.verdict, rule, self.profile, share=share)
-        found = Detections.concat([seen.detections, shifted(inner.detections, window[0], window[1])])
-        return Inspection(verdict, found, None)
+        found = [seen.detections, shifted(inner.detections, window[0], window[1])]
+        tighter = self.tighter_crop(frame, window, inner) if rule.refine > 0 and not inner.verdict.failed else None
+        if tighter is not None and rule.refines(verdict, tighter[1]):  # the picture found in the crop
+            inner = read(frame, tighter[0])
+            share = (tighter[0][2] - tighter[0][0]) * (tighter[0][3] - tighter[0][1]) / (frame.width * frame.height)
+            verdict = join_looks(verdict, inner.verdict, rule, self.profile, share=share, stage="picture2")
+            found.append(shifted(inner.detections, tighter[0][0], tighter[0][1]))
+        return Inspection(verdict, Detections.concat(found), None)
+
+    @staticmethod
+    def tighter_crop(
+        frame: Frame, window: tuple[int, int, int, int], inner: Inspection
+    ) -> tuple[tuple[int, int, int, int], float] | None:
+        """The picture the crop check located inside ``window`` (its ``PICTURE_OUTER`` box, in crop
+        pixels) as slice bounds in ``frame``, and its share of the crop; None when it located none."""
+        box = picture_box(inner.detections)
+        if box is None:
+            return None
+        x0, y0, x1, y1 = window
+        bounds = pixel_window(
+            (box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0), width=frame.width, height=frame.height
+        )
+        area = (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])
+        return bounds, area / max(1, (x1 - x0) * (y1 - y0))
 
     @staticmethod
     def picture_crop(frame: Frame, seen: Inspection) -> tuple[tuple[int, int, int, int], float] | None:
@@ -526,15 +553,19 @@ class Checker:
         x0, y0, x1, y1 = pixel_window(box, width=frame.width, height=frame.height)
         return (x0, y0, x1, y1), (x1 - x0) * (y1 - y0) / (frame.width * frame.height)
 
-    def picture_inspection(self, frame: Frame, window: tuple[int, int, int, int]) -> Inspection:
-        """The :attr:`picture` check of the crop ``window`` of ``frame`` (crop pixels)."""
-        if self.picture is None:
+    def picture_inspection(
+        self, frame: Frame, window: tuple[int, int, int, int], *, inner: Checker | None = None
+    ) -> Inspection:
+        """The :attr:`picture` check (or ``inner``: a benchmark comparing checks) of the crop
+        ``window`` of ``frame`` (crop pixels)."""
+        inner = inner or (self.picture.checker if self.picture is not None else None)
+        if inner is None:
             raise ValueError("this checker has no picture check")
         x0, y0, x1, y1 = window
         crop = Frame.from_bgr(
             frame.bgr[y0:y1, x0:x1], index=frame.index, timestamp_s=frame.timestamp_s, source=frame.source
         )
-        return self.picture.checker.inspect(crop)
+        return inner.inspect(crop)
 
     def _look(self, job: tuple[Frame, Box | None]) -> Inspection:
         """This checker's own inspection of ``job`` (no second look)."""

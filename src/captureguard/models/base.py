@@ -106,7 +106,8 @@ def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
 
 def load_picture_checks(path: str | Path | None = None) -> dict[str, PictureRule]:
     """Read ``{mode: rule}`` of the ``[MODE.picture_check]`` tables (the live check's second look,
-    :mod:`captureguard.core.second_look`) from a detectors TOML file (default: the shipped one)."""
+    :mod:`captureguard.core.second_look`) from a detectors TOML file (default: the shipped one).
+    A rule's ``mode`` may be its own table's: that check's full set, run once more on the crop."""
     data, origin = load_toml(path, "detectors.toml", "detector config")
     out = {}
     for mode, table in data.items():
@@ -116,8 +117,6 @@ def load_picture_checks(path: str | Path | None = None) -> dict[str, PictureRule
         if not isinstance(extra, dict):
             raise ConfigError(f"{origin}: [{mode}.picture_check] must be a table")
         out[mode] = PictureRule.from_mapping(extra, origin=f"{origin}: [{mode}.picture_check]")
-        if out[mode].mode == mode:
-            raise ConfigError(f"{origin}: [{mode}.picture_check] cannot run the [{mode}] check itself")
     return out
 
 
