@@ -4,8 +4,8 @@ The live check misses nude artworks that fill 10-20% of a camera frame, which th
 blocks as stills (the held-out leak benchmark's leaks, docs/accuracy.md). The picture locator
 already finds where such a picture sits (its outer box, ``PICTURE_OUTER``); the photo check run
 on that crop sees the artwork much as it sees the still. :class:`PictureRule` says when that
-second look runs and how much its score counts (and, since v2.11, when the tighter picture found
-inside the crop is read too); :func:`second_look` joins the two verdicts.
+second look runs and how much its score counts (and whether the tighter picture found inside the
+crop is read too: ``refine``, measured and off as shipped); :func:`second_look` joins the two verdicts.
 
 Measured on the dev stills (out of fold), the photo check on small crops of people photos (a
 face or a shoulder blown up) false-blocks, and on photos of safe paintings it blocks what the
