@@ -6,8 +6,8 @@ with the shipped live checker, in order, as a stream guard would: once with ``ru
 check whose first stage escalated, NudeNet runs alongside the next first stage) and once without.
 The two are interleaved video by video, with a third variant: the live check without its second
 look (since v2.10: the photo check of the located picture when the live check is unsure, its cost),
-and, when the shipped second look is not v2.10's, a fourth: v2.10's (since v2.11 the shipped one
-also reads a tighter crop, the picture located inside the first one, when the first does not block).
+and, when the configured second look is not v2.10's (say with ``refine``: a tighter crop, the
+picture located inside the first one, read when the first does not block), a fourth: v2.10's.
 Reported: check time median / p90 / p99, the share of checks in which NudeNet ran (escalated,
 scheduled every 10th, or run ahead), in which the second look ran and in which it read a tighter
 crop, and that the verdicts with and without running ahead agree (they must: the same detectors on the same frames).

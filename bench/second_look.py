@@ -5,8 +5,9 @@ outer box when the live check is unsure. On camera frames with a small nude artw
 the live check misses (the held-out leak clips, ``bench/stream_calibrate.py --picture``); on the
 dev stills it can add false blocks: a face photo's crop blown up, a safe painting the photo check
 blocks. This measures, for a grid of rules (:class:`~captureguard.core.second_look.PictureRule`:
-``from_score``, ``min_share``, ``offset``, ``refine``: the tighter crop of v2.11; ``live:`` rules read
-the crop with the live check's own full set), the live check's blocks with the second look on
+``from_score``, ``min_share``, ``offset``, ``refine``: the tighter crop, measured after v2.10 and off as
+shipped; ``live:`` rules read the crop with the live check's own full set), the live check's blocks
+with the second look on
 
 * the 1,828 dev stills (74 nude artworks; 1,754 safe, 681 of them photos of people, 99 artworks),
 * their 2,050 scene copies (``tools/detect_v2/scenes.py``: every still pasted at 10-50% of a
@@ -157,7 +158,7 @@ def parse_rule(spec: str) -> PictureRule:
 
 
 def parse_rules(spec: str) -> dict[str, PictureRule | None]:
-    """``off`` and ``[MODE:]F/S/O`` rules -> name -> rule."""
+    """``off`` and ``[MODE:]F/S/O[/R]`` rules -> name -> rule."""
     out: dict[str, PictureRule | None] = {"off (the live check alone)": None}
     for s in spec.split(","):
         rule = parse_rule(s)
@@ -204,7 +205,8 @@ def main() -> None:
     ap.add_argument(
         "--rules",
         default=RULES,
-        help="comma-separated [MODE:]FROM/MIN_SHARE/OFFSET rules (MODE: the crop's check, photo or live)",
+        help="comma-separated [MODE:]FROM/MIN_SHARE/OFFSET[/REFINE] rules (MODE: the crop's check, photo or live;"
+        " REFINE: read the tighter crop under that share of the first, at most REFINE_MAX)",
     )
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
