@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from captureguard.core.detection import PICTURE_OUTER, Detections
-from captureguard.core.region import FocusRule, focus_of, grown, picture_box, pixel_window, shifted
+from captureguard.core.region import FocusRule, focus_of, grown, picture_box, pixel_window, shifted, window_area
 
 RULE = FocusRule(frozenset({"FEMALE_BREAST_EXPOSED", "ANUS_EXPOSED"}), min_score=0.1, grow=3.0, min_side_frac=0.25)
 W, H = 1280, 720
@@ -74,3 +74,9 @@ def test_picture_box_is_the_strongest_located_outer_box_or_none() -> None:
     found = Detections.from_arrays(boxes, [0.2, 0.7, 0.9], [PICTURE_OUTER, PICTURE_OUTER, "FACE_FEMALE"], model="m")
     assert picture_box(found) == (5.0, 5.0, 50.0, 40.0)  # the FACE box is stronger but not a picture
     assert picture_box(Detections.empty()) is None
+
+
+def test_a_windows_area_is_its_pixels() -> None:
+    assert window_area((10, 20, 30, 60)) == 800
+    assert window_area(pixel_window((-5.0, -5.0, 3.2, 2.0), width=W, height=H)) == 8
+    assert window_area((5, 5, 5, 9)) == 0

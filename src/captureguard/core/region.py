@@ -77,6 +77,12 @@ def picture_box(found: Detections) -> Box | None:
     return (x0, y0, x1, y1)
 
 
+def window_area(window: tuple[int, int, int, int]) -> int:
+    """Pixels inside integer slice bounds ``(x0, y0, x1, y1)`` (:func:`pixel_window`'s)."""
+    x0, y0, x1, y1 = window
+    return max(0, x1 - x0) * max(0, y1 - y0)
+
+
 def pixel_window(box: Box, *, width: int, height: int) -> tuple[int, int, int, int]:
     """Integer ``(x0, y0, x1, y1)`` slice bounds of ``box`` inside a ``width x height`` frame (>= 1 px)."""
     x0 = min(max(0, int(np.floor(box[0]))), width - 1)

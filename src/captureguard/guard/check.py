@@ -30,7 +30,7 @@ from captureguard.core.detection import (
 from captureguard.core.frame import Frame
 from captureguard.core.fusion import Assessment, FusionModel
 from captureguard.core.policy import Profile, decide, load_profiles
-from captureguard.core.region import Box, picture_box, pixel_window, shifted
+from captureguard.core.region import Box, picture_box, pixel_window, shifted, window_area
 from captureguard.core.second_look import PictureRule
 from captureguard.core.second_look import second_look as join_looks
 from captureguard.core.verdict import Verdict
@@ -522,7 +522,7 @@ class Checker:
         tighter = self.tighter_crop(frame, window, inner) if rule.refine > 0 and not inner.verdict.failed else None
         if tighter is not None and rule.refines(verdict, tighter[1]):  # the picture found in the crop
             inner = read(frame, tighter[0])
-            share = (tighter[0][2] - tighter[0][0]) * (tighter[0][3] - tighter[0][1]) / (frame.width * frame.height)
+            share = window_area(tighter[0]) / (frame.width * frame.height)
             verdict = join_looks(verdict, inner.verdict, rule, self.profile, share=share, stage="picture2")
             found.append(shifted(inner.detections, tighter[0][0], tighter[0][1]))
         return Inspection(verdict, Detections.concat(found), None)
@@ -536,12 +536,11 @@ class Checker:
         box = picture_box(inner.detections)
         if box is None:
             return None
-        x0, y0, x1, y1 = window
+        x0, y0 = window[:2]
         bounds = pixel_window(
             (box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0), width=frame.width, height=frame.height
         )
-        area = (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])
-        return bounds, area / max(1, (x1 - x0) * (y1 - y0))
+        return bounds, window_area(bounds) / max(1, window_area(window))
 
     @staticmethod
     def picture_crop(frame: Frame, seen: Inspection) -> tuple[tuple[int, int, int, int], float] | None:
@@ -550,15 +549,16 @@ class Checker:
         box = picture_box(seen.detections)
         if box is None:
             return None
-        x0, y0, x1, y1 = pixel_window(box, width=frame.width, height=frame.height)
-        return (x0, y0, x1, y1), (x1 - x0) * (y1 - y0) / (frame.width * frame.height)
+        window = pixel_window(box, width=frame.width, height=frame.height)
+        return window, window_area(window) / (frame.width * frame.height)
 
     def picture_inspection(
         self, frame: Frame, window: tuple[int, int, int, int], *, inner: Checker | None = None
     ) -> Inspection:
         """The :attr:`picture` check (or ``inner``: a benchmark comparing checks) of the crop
         ``window`` of ``frame`` (crop pixels)."""
-        inner = inner or (self.picture.checker if self.picture is not None else None)
+        if inner is None and self.picture is not None:
+            inner = self.picture.checker
         if inner is None:
             raise ValueError("this checker has no picture check")
         x0, y0, x1, y1 = window
