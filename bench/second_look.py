@@ -127,6 +127,8 @@ def blocked(rows: Rows, rule: PictureRule | None) -> np.ndarray:
     live = np.array([r[0] for r in rows])
     crop = np.array([-1.0 if r[2] is None else r[2] for r in rows])
     share = np.array([0.0 if r[3] is None else r[3] for r in rows])
+    # ``refine_within_ms`` is not modelled (the cache holds no times): every tighter crop is read,
+    # which blocks at least what the limited rule blocks (a look more only adds blocks)
     wants = ~own & (live >= rule.from_score) & (share >= rule.min_share) & (crop >= 0)
     counted = np.array([rule.counted(float(c)) if c >= 0 else 0.0 for c in crop])
     first = wants & (counted >= 0.5)
@@ -150,7 +152,7 @@ def within_budget(rule: PictureRule | None) -> bool:
 
 
 def parse_rule(spec: str) -> PictureRule:
-    """``[MODE:]F/S/O[/R]`` (:meth:`PictureRule.from_spec`), or exit with the reason."""
+    """``[MODE:]F/S/O[/R[@MS]]`` (:meth:`PictureRule.from_spec`), or exit with the reason."""
     try:
         return PictureRule.from_spec(spec)
     except ConfigError as e:
@@ -158,13 +160,15 @@ def parse_rule(spec: str) -> PictureRule:
 
 
 def parse_rules(spec: str) -> dict[str, PictureRule | None]:
-    """``off`` and ``[MODE:]F/S/O[/R]`` rules -> name -> rule."""
+    """``off`` and ``[MODE:]F/S/O[/R[@MS]]`` rules -> name -> rule."""
     out: dict[str, PictureRule | None] = {"off (the live check alone)": None}
     for s in spec.split(","):
         rule = parse_rule(s)
         inner = "photo" if rule.mode == "photo" else f"{rule.mode} (full set)"
         blocks_from = 1 / (1 + math.exp(-rule.offset))
         tighter = f", tighter crop under {rule.refine:.0%} of it" if rule.refine else ""
+        if rule.refine_within_ms:  # the cached stills hold no times: the upper bound
+            tighter += f", read as if always within {rule.refine_within_ms:g} ms"
         numbers = rule.spec.split(":")[-1].replace("/", " / ")
         out[f"{inner} {numbers} (crop blocks from {blocks_from:.2f}{tighter})"] = rule
     return out

@@ -100,8 +100,9 @@ NO_SECOND_LOOK = " no-second-look"
 def pictures(args: argparse.Namespace) -> dict[str, Look]:
     """Name suffix -> the live check's second look, in ``--picture`` order (the first is the
     baseline's): ``shipped`` (the live check as configured; no suffix), ``off`` (without it) or
-    ``[MODE:]F/S/O[/R]`` (the crop's check, from score, min share, offset, refine share of
-    :class:`~captureguard.core.second_look.PictureRule`)."""
+    ``[MODE:]F/S/O[/R[@MS]]`` (the crop's check, from score, min share, offset, refine share and
+    its time limit of :class:`~captureguard.core.second_look.PictureRule`; the limit is applied to
+    each check's recorded times, as the live check applies it to its own)."""
     out: dict[str, Look] = {}
     for spec in getattr(args, "picture", "shipped").split(","):
         if spec == "shipped":
@@ -113,7 +114,8 @@ def pictures(args: argparse.Namespace) -> dict[str, Look]:
                 rule = PictureRule.from_spec(spec)
             except ConfigError:
                 raise SystemExit(
-                    f"--picture values are 'shipped', 'off' or [MODE:]FROM/MIN_SHARE/OFFSET[/REFINE], got {spec!r}"
+                    "--picture values are 'shipped', 'off' or [MODE:]FROM/MIN_SHARE/OFFSET[/REFINE[@WITHIN_MS]], "
+                    f"got {spec!r}"
                 ) from None
             out[f" pic{rule.spec}"] = (rule, False)
     return out
@@ -500,8 +502,9 @@ def main() -> None:
         "--picture",
         default="shipped",
         help="the live check's second look (the photo check on the located picture): 'shipped' (as"
-        " configured), 'off' and/or [MODE:]FROM/MIN_SHARE/OFFSET[/REFINE] rules (core.second_look.PictureRule;"
-        " MODE: the crop's check, photo or live: the live check's full set); the first is the baseline's",
+        " configured), 'off' and/or [MODE:]FROM/MIN_SHARE/OFFSET[/REFINE[@WITHIN_MS]] rules"
+        " (core.second_look.PictureRule; MODE: the crop's check, photo or live: the live check's full set;"
+        " WITHIN_MS: the tighter crop's time limit, on each check's recorded times); the first is the baseline's",
     )
     ap.add_argument("--baseline", default="3,0.5,1.0,off", help="K,T,margin,cut[,warn] of the baseline")
     ap.add_argument("--slack", type=float, default=0.10, help="extra safe-video s/min allowed (share of baseline)")

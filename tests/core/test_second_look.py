@@ -48,6 +48,10 @@ def test_the_offset_moves_the_score_in_logit() -> None:
         {"mode": "photo", "from": 0.1},  # unknown key
         {"refine": 1.2},
         {"refine": -0.5},
+        {"refine": 0.7, "refine_within_ms": -1.0},
+        {"refine": 0.7, "refine_within_ms": float("inf")},
+        {"refine": 0.7, "refine_within_ms": True},
+        {"refine_within_ms": 400.0},  # a limit on a tighter crop that is off
     ],
 )
 def test_bad_rules_are_refused(table: dict[str, object]) -> None:
@@ -63,6 +67,16 @@ def test_the_tighter_crop_is_read_only_after_a_first_crop_that_does_not_block() 
     assert not rule.refines(verdict(Decision.BLOCK, 0.9), 0.3)  # the first crop decided
     assert not PictureRule().refines(verdict(Decision.ALLOW, 0.1), 0.1)  # off by default
     assert PictureRule.from_mapping({"refine": 0.8}).refine == 0.8
+
+
+def test_the_tighter_crop_fits_the_time_limit_when_the_check_so_far_and_its_estimate_do() -> None:
+    rule = PictureRule(refine=0.7, refine_within_ms=400.0)
+    assert rule.refine_fits(100.0, 150.0)  # 100 + 2 x 150 = 400: the tighter crop costs the first's again
+    assert not rule.refine_fits(100.0, 150.5)
+    assert not rule.refine_fits(401.0, 0.0)
+    for bad in (float("nan"), float("inf"), -1.0):
+        assert not rule.refine_fits(bad, 10.0) and not rule.refine_fits(10.0, bad)
+    assert PictureRule(refine=0.7).refine_fits(1e9, 1e9)  # no limit
 
 
 def test_the_tighter_crops_timings_are_kept_apart() -> None:
@@ -85,10 +99,11 @@ def test_a_rule_is_written_and_read_back_as_the_benchmarks_spell_it() -> None:
         ("0.05/0.2/1.39", PictureRule("photo", 0.05, 0.2, 1.39)),
         ("0.05/0.2/1.39/0.7", PictureRule("photo", 0.05, 0.2, 1.39, refine=0.7)),
         ("live:0.05/0.2/1.5", PictureRule("live", 0.05, 0.2, 1.5)),
+        ("0.05/0.2/1.39/0.7@400", PictureRule("photo", 0.05, 0.2, 1.39, refine=0.7, refine_within_ms=400.0)),
     ]:
         assert PictureRule.from_spec(spec) == rule and rule.spec == spec
     assert PictureRule.from_spec("photo:0/0/0") == PictureRule()
-    for bad in ("0.05/0.2", "0.05/0.2/1/0.5/1", "a/b/c", "0.05/2/1"):
+    for bad in ("0.05/0.2", "0.05/0.2/1/0.5/1", "a/b/c", "0.05/2/1", "0.05/0.2/1@400", "0.05/0.2/1/0.7@x"):
         with pytest.raises(ConfigError):
             PictureRule.from_spec(bad)
 

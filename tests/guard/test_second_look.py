@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ from captureguard.core.second_look import PICTURE_CHECK, PictureRule
 from captureguard.core.verdict import Decision
 from captureguard.errors import ConfigError
 from captureguard.evaluation.leaks import SecondLookMemo
-from captureguard.guard.check import Checker, PictureCheck
+from captureguard.guard.check import Checker, Inspection, PictureCheck
 from captureguard.models.base import load_picture_checks
 from captureguard.testing import region
 
@@ -223,9 +225,55 @@ def small_picture_frame() -> Frame:
     return Frame.from_bgr(bgr, source="clip")
 
 
-def zoomed_checker(zoom: Zoomed, refine: float) -> Checker:
+def zoomed_checker(zoom: Zoomed, refine: float, *, within_ms: float = 0.0) -> Checker:
     inner = Checker([zoom], HEAD, PROFILE)  # type: ignore[list-item]
-    return Checker([Live(0.2)], HEAD, PROFILE, picture=PictureCheck(PictureRule(refine=refine), inner))  # type: ignore[list-item]
+    rule = PictureRule(refine=refine, refine_within_ms=within_ms)
+    return Checker([Live(0.2)], HEAD, PROFILE, picture=PictureCheck(rule, inner))  # type: ignore[list-item]
+
+
+@dataclass
+class Slow(Zoomed):
+    """:class:`Zoomed`, taking at least ``sleep_s`` per crop."""
+
+    sleep_s: float = 0.05
+
+    def detect(self, frame: Frame) -> Detections:
+        time.sleep(self.sleep_s)
+        return super().detect(frame)
+
+
+def test_the_tighter_crop_is_left_out_when_it_would_not_fit_the_time_limit() -> None:
+    """The first crop took >= 50 ms, so the tighter one is estimated at >= 100 ms more: over a 90 ms
+    limit, the first look's verdict stands (it allows here) and the estimate is recorded; with room it is read."""
+    late = Slow(0.3, tighter=0.9)
+    seen = zoomed_checker(late, refine=0.8, within_ms=90.0).inspect(small_picture_frame())
+    assert late.shown == [(48, 64, 3)] and seen.verdict.decision is Decision.ALLOW
+    assert seen.verdict.timings_ms["skipped:picture2"] >= 100.0
+    assert all(not k.startswith("picture2:") for k in seen.verdict.timings_ms)
+    in_time = Slow(0.3, tighter=0.9)
+    seen = zoomed_checker(in_time, refine=0.8, within_ms=60_000.0).inspect(small_picture_frame())
+    assert in_time.shown == [(48, 64, 3), (24, 32, 3)] and seen.verdict.decision is Decision.BLOCK
+    assert "skipped:picture2" not in seen.verdict.timings_ms
+
+
+def test_a_benchmark_replaying_recorded_checks_gates_on_their_recorded_times() -> None:
+    """Without ``spent_ms`` the whole frame's recorded total counts, plus the first crop's recorded one."""
+    c = zoomed_checker(Zoomed(0.3, tighter=0.9), refine=0.8, within_ms=300.0)
+    f = small_picture_frame()
+    seen = replace(c, picture=None).inspect(f)
+    seen = Inspection(seen.verdict.with_timings(total=100.0), seen.detections, None)
+
+    def took(ms: float) -> Callable[[Frame, tuple[int, int, int, int]], Inspection]:
+        def read(at: Frame, window: tuple[int, int, int, int]) -> Inspection:
+            found = c.picture_inspection(at, window)
+            return Inspection(found.verdict.with_timings(total=ms), found.detections, None)
+
+        return read
+
+    assert c.look_again(f, seen, crop_check=took(100.0)).verdict.decision is Decision.BLOCK  # 100 + 2 x 100
+    over = c.look_again(f, seen, crop_check=took(101.0)).verdict
+    assert over.decision is Decision.ALLOW and over.timings_ms["skipped:picture2"] == pytest.approx(302.0)
+    assert c.look_again(f, seen, crop_check=took(101.0), spent_ms=0.0).verdict.decision is Decision.BLOCK
 
 
 def test_a_picture_located_inside_the_crop_is_read_again_tighter() -> None:

@@ -29,7 +29,7 @@ from captureguard.errors import ConfigError
 PICTURE_CHECK = "PICTURE_CHECK"
 
 _SEVERITY = {Decision.ALLOW: 0, Decision.WARN: 1, Decision.BLOCK: 2}
-_KEYS = {"mode", "from_score", "min_share", "offset", "refine", "note"}
+_KEYS = {"mode", "from_score", "min_share", "offset", "refine", "refine_within_ms", "note"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class PictureRule:
             this share of it, the same check reads that tighter crop too (0: never). The locator's
             box on a camera frame is coarse (its cells are a tenth of the frame), so a small
             artwork fills only part of the first crop.
+        refine_within_ms: the tighter crop is read only when the check's time so far plus that
+            read, estimated as the first crop's own time, stays within this many milliseconds
+            (0: no limit). The tighter crop is an extra look on top of a frame the check has
+            already decided: leaving it out when the check would run past a live deadline keeps
+            the first look's verdict instead of turning the frame into a timeout block.
     """
 
     mode: str = "photo"
@@ -54,6 +59,7 @@ class PictureRule:
     min_share: float = 0.0
     offset: float = 0.0
     refine: float = 0.0
+    refine_within_ms: float = 0.0
 
     def __post_init__(self) -> None:
         for key in ("from_score", "min_share", "refine"):
@@ -62,6 +68,11 @@ class PictureRule:
                 raise ConfigError(f"picture_check: {key} must be a number in [0, 1], got {value!r}")
         if isinstance(self.offset, bool) or not isinstance(self.offset, int | float) or not math.isfinite(self.offset):
             raise ConfigError(f"picture_check: offset must be a finite number, got {self.offset!r}")
+        within = self.refine_within_ms
+        if isinstance(within, bool) or not isinstance(within, int | float) or not 0.0 <= within < math.inf:
+            raise ConfigError(f"picture_check: refine_within_ms must be a number >= 0 (0: no limit), got {within!r}")
+        if within and not self.refine:
+            raise ConfigError("picture_check: refine_within_ms limits the tighter crop, which is off (refine = 0)")
         if not isinstance(self.mode, str) or not self.mode:
             raise ConfigError(f"picture_check: mode must name a detector table, got {self.mode!r}")
 
@@ -79,27 +90,32 @@ class PictureRule:
 
     @classmethod
     def from_spec(cls, spec: str) -> PictureRule:
-        """The rule written ``[MODE:]FROM/MIN_SHARE/OFFSET[/REFINE]`` (the benchmarks' grids; mode
-        ``photo`` and refine 0 when left out), the inverse of :attr:`spec`.
+        """The rule written ``[MODE:]FROM/MIN_SHARE/OFFSET[/REFINE[@WITHIN_MS]]`` (the benchmarks'
+        grids; mode ``photo``, refine 0 and no time limit when left out), the inverse of :attr:`spec`.
 
         Raises:
             ConfigError: not that form, or values out of range.
         """
-        mode, _, numbers = spec.rpartition(":")
+        form = "[MODE:]FROM/MIN_SHARE/OFFSET[/REFINE[@WITHIN_MS]]"
+        mode, _, rest = spec.rpartition(":")
+        numbers, at, within = rest.partition("@")
         try:
             values = [float(x) for x in numbers.split("/")]
+            limit = float(within) if at else 0.0
         except ValueError:
-            values = []
-        if len(values) not in (3, 4):
-            raise ConfigError(f"a second-look rule is [MODE:]FROM/MIN_SHARE/OFFSET[/REFINE], got {spec!r}")
-        return cls(mode or "photo", *values)
+            values, limit = [], 0.0
+        if len(values) not in (3, 4) or (at and len(values) != 4):
+            raise ConfigError(f"a second-look rule is {form}, got {spec!r}")
+        refine = values[3] if len(values) == 4 else 0.0
+        return cls(mode or "photo", values[0], values[1], values[2], refine, refine_within_ms=limit)
 
     @property
     def spec(self) -> str:
         """The rule as :meth:`from_spec` reads it (the mode only when not ``photo``, refine when on)."""
         prefix = "" if self.mode == "photo" else f"{self.mode}:"
         refine = f"/{self.refine:g}" if self.refine else ""
-        return f"{prefix}{self.from_score:g}/{self.min_share:g}/{self.offset:g}{refine}"
+        within = f"@{self.refine_within_ms:g}" if self.refine and self.refine_within_ms else ""
+        return f"{prefix}{self.from_score:g}/{self.min_share:g}/{self.offset:g}{refine}{within}"
 
     def wants(self, live: Verdict, share: float) -> bool:
         """Whether the second look runs after ``live`` with a located box of ``share`` of the frame."""
@@ -109,6 +125,17 @@ class PictureRule:
         """Whether the tighter crop is read too, after the first crop's ``joined`` verdict, the
         picture located in the crop covering ``share_of_crop`` of it."""
         return self.refine > 0.0 and joined.decision is not Decision.BLOCK and share_of_crop < self.refine
+
+    def refine_fits(self, spent_ms: float, crop_ms: float) -> bool:
+        """Whether the tighter crop's read fits :attr:`refine_within_ms`: the check has spent
+        ``spent_ms`` on the whole frame and ``crop_ms`` on the first crop, and the tighter crop
+        (the same check on a crop resized to the same input) is estimated to cost ``crop_ms`` again.
+        A time that is not a finite number >= 0 does not fit (no limit: always fits)."""
+        if not self.refine_within_ms:
+            return True
+        if not all(math.isfinite(t) and t >= 0.0 for t in (spent_ms, crop_ms)):
+            return False
+        return spent_ms + 2.0 * crop_ms <= self.refine_within_ms
 
     def counted(self, score: float) -> float:
         """The crop check's score as it counts against the profile (moved by ``offset`` in logit)."""

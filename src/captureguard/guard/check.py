@@ -490,10 +490,11 @@ class Checker:
 
     def _inspect(self, job: tuple[Frame, Box | None]) -> Inspection:
         frame, region = job
+        t0 = time.perf_counter()
         seen = self._look(job)
         if self.picture is None or region is not None or seen.verdict.failed:
             return seen
-        return self.look_again(frame, seen)
+        return self.look_again(frame, seen, spent_ms=(time.perf_counter() - t0) * 1e3)
 
     def look_again(
         self,
@@ -502,12 +503,16 @@ class Checker:
         rule: PictureRule | None = None,
         *,
         crop_check: Callable[[Frame, tuple[int, int, int, int]], Inspection] | None = None,
+        spent_ms: float | None = None,
     ) -> Inspection:
         """The second look after ``seen`` (this checker's inspection of the whole ``frame``): the
         :attr:`picture` check on the located picture's crop when ``rule`` (default the configured
         one) wants it, joined with ``seen``; ``seen`` itself otherwise. ``crop_check``: what checks
-        the crop (default :meth:`picture_inspection`; a benchmark's memo). Never raises: the inner
-        check blocks on failure."""
+        the crop (default :meth:`picture_inspection`; a benchmark's memo). ``spent_ms``: the time
+        ``seen`` took (default its recorded ``total``), which with the first crop's recorded time
+        decides whether a tighter crop fits the rule's ``refine_within_ms`` (when it does not, the
+        verdict's timings carry ``skipped:picture2``, the estimate). Never raises: the inner check
+        blocks on failure."""
         if self.picture is None:
             return seen
         rule = rule or self.picture.rule
@@ -521,6 +526,11 @@ class Checker:
         found = [seen.detections, shifted(inner.detections, window[0], window[1])]
         tighter = self.tighter_crop(frame, window, inner) if rule.refine > 0 and not inner.verdict.failed else None
         if tighter is not None and rule.refines(verdict, tighter[1]):  # the picture found in the crop
+            spent = seen.verdict.timings_ms.get("total", 0.0) if spent_ms is None else spent_ms
+            crop_ms = inner.verdict.timings_ms.get("total", 0.0)  # unknown: read it (a look more)
+            if not rule.refine_fits(spent, crop_ms):  # the first look's verdict stands
+                late = verdict.with_timings(**{"skipped:picture2": spent + 2.0 * crop_ms})
+                return Inspection(late, Detections.concat(found), None)
             inner = read(frame, tighter[0])
             share = window_area(tighter[0]) / (frame.width * frame.height)
             verdict = join_looks(verdict, inner.verdict, rule, self.profile, share=share, stage="picture2")
