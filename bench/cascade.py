@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 import stream_lib as sl  # bench/ is on sys.path when this file runs as a script
 from captureguard.core.frame import Frame
-from captureguard.core.second_look import PictureRule
+from captureguard.core.second_look import SKIPPED_TIGHTER, PictureRule
 from captureguard.guard.check import Checker, PictureCheck
 from captureguard.sources.synthetic import ClipSource
 from captureguard.sources.video import AvFileSource
@@ -81,10 +81,11 @@ def run(checker: Checker, frames: list[Frame]) -> Tally:
         out.escalated += any(k.startswith("detect:nudenet") for k in v.timings_ms)
         out.second += any(k.startswith("picture:") for k in v.timings_ms)
         read = any(k.startswith("picture2:") for k in v.timings_ms)
+        skipped = SKIPPED_TIGHTER in v.timings_ms
         out.tighter += read
-        out.late += "skipped:picture2" in v.timings_ms
+        out.late += skipped
         out.decisions.append(f"{v.decision.value}:{v.score:.6f}")
-        out.timed.append(limited and (read or "skipped:picture2" in v.timings_ms))
+        out.timed.append(limited and (read or skipped))
     return out
 
 

@@ -14,7 +14,7 @@ from captureguard.core.detection import PICTURE_OUTER, Detections
 from captureguard.core.frame import Frame
 from captureguard.core.fusion import FusionModel
 from captureguard.core.policy import Profile
-from captureguard.core.second_look import PICTURE_CHECK, PictureRule
+from captureguard.core.second_look import PICTURE_CHECK, SKIPPED_TIGHTER, PictureRule
 from captureguard.core.verdict import Decision
 from captureguard.errors import ConfigError
 from captureguard.evaluation.leaks import SecondLookMemo
@@ -248,12 +248,12 @@ def test_the_tighter_crop_is_left_out_when_it_would_not_fit_the_time_limit() -> 
     late = Slow(0.3, tighter=0.9)
     seen = zoomed_checker(late, refine=0.8, within_ms=90.0).inspect(small_picture_frame())
     assert late.shown == [(48, 64, 3)] and seen.verdict.decision is Decision.ALLOW
-    assert seen.verdict.timings_ms["skipped:picture2"] >= 100.0
+    assert seen.verdict.timings_ms[SKIPPED_TIGHTER] >= 100.0
     assert all(not k.startswith("picture2:") for k in seen.verdict.timings_ms)
     in_time = Slow(0.3, tighter=0.9)
     seen = zoomed_checker(in_time, refine=0.8, within_ms=60_000.0).inspect(small_picture_frame())
     assert in_time.shown == [(48, 64, 3), (24, 32, 3)] and seen.verdict.decision is Decision.BLOCK
-    assert "skipped:picture2" not in seen.verdict.timings_ms
+    assert SKIPPED_TIGHTER not in seen.verdict.timings_ms
 
 
 def test_a_benchmark_replaying_recorded_checks_gates_on_their_recorded_times() -> None:
@@ -272,7 +272,7 @@ def test_a_benchmark_replaying_recorded_checks_gates_on_their_recorded_times() -
 
     assert c.look_again(f, seen, crop_check=took(100.0)).verdict.decision is Decision.BLOCK  # 100 + 2 x 100
     over = c.look_again(f, seen, crop_check=took(101.0)).verdict
-    assert over.decision is Decision.ALLOW and over.timings_ms["skipped:picture2"] == pytest.approx(302.0)
+    assert over.decision is Decision.ALLOW and over.timings_ms[SKIPPED_TIGHTER] == pytest.approx(302.0)
     assert c.look_again(f, seen, crop_check=took(101.0), spent_ms=0.0).verdict.decision is Decision.BLOCK
 
 

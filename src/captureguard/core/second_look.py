@@ -27,6 +27,8 @@ from captureguard.errors import ConfigError
 
 #: the reason code of a verdict the second look decided
 PICTURE_CHECK = "PICTURE_CHECK"
+#: the timing key of a tighter crop left out on time (its value: the estimate that did not fit)
+SKIPPED_TIGHTER = "skipped:picture2"
 
 _SEVERITY = {Decision.ALLOW: 0, Decision.WARN: 1, Decision.BLOCK: 2}
 _KEYS = {"mode", "from_score", "min_share", "offset", "refine", "refine_within_ms", "note"}
@@ -135,7 +137,12 @@ class PictureRule:
             return True
         if not all(math.isfinite(t) and t >= 0.0 for t in (spent_ms, crop_ms)):
             return False
-        return spent_ms + 2.0 * crop_ms <= self.refine_within_ms
+        return self.refine_estimate(spent_ms, crop_ms) <= self.refine_within_ms
+
+    @staticmethod
+    def refine_estimate(spent_ms: float, crop_ms: float) -> float:
+        """The check's estimated time with the tighter crop read (:meth:`refine_fits`)."""
+        return spent_ms + 2.0 * crop_ms
 
     def counted(self, score: float) -> float:
         """The crop check's score as it counts against the profile (moved by ``offset`` in logit)."""

@@ -31,7 +31,7 @@ from captureguard.core.frame import Frame
 from captureguard.core.fusion import Assessment, FusionModel
 from captureguard.core.policy import Profile, decide, load_profiles
 from captureguard.core.region import Box, picture_box, pixel_window, shifted, window_area
-from captureguard.core.second_look import PictureRule
+from captureguard.core.second_look import SKIPPED_TIGHTER, PictureRule
 from captureguard.core.second_look import second_look as join_looks
 from captureguard.core.verdict import Verdict
 from captureguard.errors import CaptureGuardError, ConfigError
@@ -511,7 +511,7 @@ class Checker:
         the crop (default :meth:`picture_inspection`; a benchmark's memo). ``spent_ms``: the time
         ``seen`` took (default its recorded ``total``), which with the first crop's recorded time
         decides whether a tighter crop fits the rule's ``refine_within_ms`` (when it does not, the
-        verdict's timings carry ``skipped:picture2``, the estimate). Never raises: the inner check
+        verdict's timings carry ``SKIPPED_TIGHTER``: the estimate). Never raises: the inner check
         blocks on failure."""
         if self.picture is None:
             return seen
@@ -529,7 +529,7 @@ class Checker:
             spent = seen.verdict.timings_ms.get("total", 0.0) if spent_ms is None else spent_ms
             crop_ms = inner.verdict.timings_ms.get("total", 0.0)  # unknown: read it (a look more)
             if not rule.refine_fits(spent, crop_ms):  # the first look's verdict stands
-                late = verdict.with_timings(**{"skipped:picture2": spent + 2.0 * crop_ms})
+                late = verdict.with_timings(**{SKIPPED_TIGHTER: rule.refine_estimate(spent, crop_ms)})
                 return Inspection(late, Detections.concat(found), None)
             inner = read(frame, tighter[0])
             share = window_area(tighter[0]) / (frame.width * frame.height)
