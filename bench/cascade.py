@@ -17,7 +17,7 @@ each run's own timings).
 
 Usage::
 
-    .venv/bin/python bench/cascade.py [--step 3] [--videos N]
+    .venv/bin/python bench/cascade.py [--step 3] [--videos N] [--detectors FILE] [--out FILE]
 """
 
 from __future__ import annotations
@@ -103,14 +103,20 @@ def main() -> None:
     ap.add_argument("--step", type=int, default=3, help="check every Nth frame (default 3)")
     ap.add_argument("--videos", type=int, default=0, help="only the first N safe videos (0: all)")
     ap.add_argument("--seconds", type=float, default=12.0, help="nude-heavy clip length (default 12)")
+    ap.add_argument("--detectors", type=Path, help="a detectors file in place of the shipped one (a setting measured)")
+    ap.add_argument(
+        "--out", type=Path, default=RESULTS / "cascade.md", help="the report (default bench/results/cascade.md)"
+    )
     args = ap.parse_args()
-    on = Checker.create(mode="live")
+    on = Checker.create(mode="live", detectors_path=args.detectors)
     assert on.first is not None
     off = dataclasses.replace(on, first=dataclasses.replace(on.first, run_ahead=False))
     alone = dataclasses.replace(on, picture=None)  # the same detector objects, no second look
     variants = {"run ahead": on, "no run ahead": off, "run ahead, no second look": alone}
     if on.picture is not None and on.picture.rule != V210_LOOK:  # v2.10's look beside the shipped one
-        inner = on.picture.checker if on.picture.rule.mode == "photo" else Checker.create(mode="photo", reuse=on)
+        inner = (
+            on.picture.checker if on.picture.rule.inner == V210_LOOK.inner else Checker.create(mode="photo", reuse=on)
+        )
         variants[V210_NAME] = dataclasses.replace(on, picture=PictureCheck(V210_LOOK, inner))
     videos = sl.VIDEOS[: args.videos or None]
     nude, safe = sl.stills()
@@ -122,8 +128,10 @@ def main() -> None:
     lines = [
         "# Live cascade: check time with and without running ahead",
         "",
-        f"`python bench/cascade.py --step {args.step}` ({time.strftime('%Y-%m-%d %H:%M')}, 2 CPU cores, "
-        "shipped live checker, child profile; the two variants interleaved per video)",
+        f"`python bench/cascade.py --step {args.step}{f' --detectors {args.detectors}' if args.detectors else ''}`"
+        f" ({time.strftime('%Y-%m-%d %H:%M')}, 2 CPU cores, "
+        f"{'live checker of that file' if args.detectors else 'shipped live checker'}, child profile;"
+        " the variants interleaved per video)",
         "",
         "| frames | variant | checks | NudeNet ran | second look ran | tighter crop read | tighter crop left out "
         "(time) | median ms | p90 ms | p99 ms | verdicts agree |",
@@ -152,7 +160,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "cascade.md").write_text(text, encoding="utf-8")
+    args.out.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -69,8 +69,12 @@ Rows = list[list[Any]]
 
 def looks(which: str, inner: str = "photo") -> Rows:
     """Per dev still (``stills``) or scene copy (``scenes``), in manifest / plan order, the fold
-    models' live verdict and the ``inner`` check (``photo``; ``live``: the live check's full set,
+    models' live verdict and the ``inner`` check (:attr:`PictureRule.inner`: ``photo``, or
+    ``photo@PEOPLE`` with its people read at that input size; ``live``: the live check's full set,
     without its cascade) of the located picture (cached)."""
+    mode, _, people = inner.partition("@")
+    if mode not in ("photo", "live") or (people and mode != "photo"):
+        raise SystemExit(f"a crop check of {inner!r} is not measured here (photo, photo@PEOPLE, live)")
     items = read_manifest(DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
     version = [it.sha256[:12] for it in items] + [f"{int(f)}" for f in d.folds] + [f"refine<{REFINE_MAX}"]
@@ -81,7 +85,7 @@ def looks(which: str, inner: str = "photo") -> Rows:
             return list(cached["rows"])
     held = HeldOut.load()
     live0 = Checker.create(mode="live", profile="child", second_look=False)
-    photo0 = Checker.create(mode="photo", profile="child", reuse=live0)
+    photo0 = Checker.create(mode="photo", profile="child", reuse=live0, people_input=int(people or 0))
     if which == "stills":
         jobs = [(i, int(d.folds[i])) for i in range(len(items))]
     else:
@@ -92,8 +96,8 @@ def looks(which: str, inner: str = "photo") -> Rows:
     for n, (k, f) in enumerate(sorted(jobs, key=lambda j: j[1])):  # by fold: one checker per fold
         if f != fold:
             fold, check = f, held.checker(live0, "live", f)  # no second look: its own verdict
-            crops = held.checker(photo0, "photo", f) if inner == "photo" else dataclasses.replace(check, first=None)
-            second = dataclasses.replace(check, picture=PictureCheck(PictureRule(inner), crops))
+            crops = held.checker(photo0, "photo", f) if mode == "photo" else dataclasses.replace(check, first=None)
+            second = dataclasses.replace(check, picture=PictureCheck(PictureRule(mode), crops))
         bgr = np.asarray(load_frame(items[k].path).bgr) if which == "stills" else scenes.scene_frame(items, plan[k])[0]
         frame = Frame.from_bgr(bgr, source=f"{which}:{k}")
         seen = check.inspect(frame)
@@ -146,13 +150,13 @@ def within_budget(rule: PictureRule | None) -> bool:
     """Whether the live check with ``rule``'s second look blocks at most 1% of the dev safe stills,
     pooled and of the people photos, out of fold (the cached looks; computed if missing)."""
     d = evaluate.Data.of(read_manifest(DEFAULT_MANIFEST))
-    b = blocked(looks("stills", rule.mode if rule else "photo"), rule)
+    b = blocked(looks("stills", rule.inner if rule else "photo"), rule)
     safe, people = d.y == 0, d.cats == "people"
     return bool(b[safe].sum() <= int(0.01 * safe.sum()) and b[people].sum() <= int(0.01 * people.sum()))
 
 
 def parse_rule(spec: str) -> PictureRule:
-    """``[MODE:]F/S/O[/R[@MS]]`` (:meth:`PictureRule.from_spec`), or exit with the reason."""
+    """``[MODE[@PEOPLE]:]F/S/O[/R[@MS]]`` (:meth:`PictureRule.from_spec`), or exit with the reason."""
     try:
         return PictureRule.from_spec(spec)
     except ConfigError as e:
@@ -160,11 +164,13 @@ def parse_rule(spec: str) -> PictureRule:
 
 
 def parse_rules(spec: str) -> dict[str, PictureRule | None]:
-    """``off`` and ``[MODE:]F/S/O[/R[@MS]]`` rules -> name -> rule."""
+    """``off`` and ``[MODE[@PEOPLE]:]F/S/O[/R[@MS]]`` rules -> name -> rule."""
     out: dict[str, PictureRule | None] = {"off (the live check alone)": None}
     for s in spec.split(","):
         rule = parse_rule(s)
-        inner = "photo" if rule.mode == "photo" else f"{rule.mode} (full set)"
+        inner = rule.mode if rule.mode == "photo" else f"{rule.mode} (full set)"
+        if rule.people_input:
+            inner += f", people at {rule.people_input}"
         blocks_from = 1 / (1 + math.exp(-rule.offset))
         tighter = f", tighter crop under {rule.refine:.0%} of it" if rule.refine else ""
         if rule.refine_within_ms:  # the cached stills hold no times: the upper bound
@@ -177,7 +183,7 @@ def parse_rules(spec: str) -> dict[str, PictureRule | None]:
 def table(rules: dict[str, PictureRule | None]) -> list[str]:
     items = read_manifest(DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
-    modes = {r.mode for r in rules.values() if r is not None} | {"photo"}
+    modes = {r.inner for r in rules.values() if r is not None} | {"photo"}
     stills = {m: looks("stills", m) for m in modes}
     scene_rows = {m: looks("scenes", m) for m in modes}
     plan = scenes.plan(items, d)
@@ -192,7 +198,7 @@ def table(rules: dict[str, PictureRule | None]) -> list[str]:
         "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for name, rule in rules.items():
-        m = rule.mode if rule is not None else "photo"
+        m = rule.inner if rule is not None else "photo"
         b, s = blocked(stills[m], rule), blocked(scene_rows[m], rule)
         ok = within_budget(rule)
         cells = " / ".join(str(int(s[(ys == 1) & (area == a)].sum())) for a in scenes.POSITIVE_AREAS)
@@ -209,8 +215,9 @@ def main() -> None:
     ap.add_argument(
         "--rules",
         default=RULES,
-        help="comma-separated [MODE:]FROM/MIN_SHARE/OFFSET[/REFINE] rules (MODE: the crop's check, photo or live;"
-        " REFINE: read the tighter crop under that share of the first, at most REFINE_MAX)",
+        help="comma-separated [MODE[@PEOPLE]:]FROM/MIN_SHARE/OFFSET[/REFINE] rules (MODE: the crop's check, photo or"
+        " live; PEOPLE: the photo check's people read at that input size; REFINE: read the tighter crop under that"
+        " share of the first, at most REFINE_MAX)",
     )
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()

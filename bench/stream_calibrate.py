@@ -100,9 +100,10 @@ NO_SECOND_LOOK = " no-second-look"
 def pictures(args: argparse.Namespace) -> dict[str, Look]:
     """Name suffix -> the live check's second look, in ``--picture`` order (the first is the
     baseline's): ``shipped`` (the live check as configured; no suffix), ``off`` (without it) or
-    ``[MODE:]F/S/O[/R[@MS]]`` (the crop's check, from score, min share, offset, refine share and
-    its time limit of :class:`~captureguard.core.second_look.PictureRule`; the limit is applied to
-    each check's recorded times, as the live check applies it to its own)."""
+    ``[MODE[@PEOPLE]:]F/S/O[/R[@MS]]`` (the crop's check and its people's input size, from score,
+    min share, offset, refine share and its time limit of
+    :class:`~captureguard.core.second_look.PictureRule`; the limit is applied to each check's
+    recorded times, as the live check applies it to its own)."""
     out: dict[str, Look] = {}
     for spec in getattr(args, "picture", "shipped").split(","):
         if spec == "shipped":
@@ -114,22 +115,42 @@ def pictures(args: argparse.Namespace) -> dict[str, Look]:
                 rule = PictureRule.from_spec(spec)
             except ConfigError:
                 raise SystemExit(
-                    "--picture values are 'shipped', 'off' or [MODE:]FROM/MIN_SHARE/OFFSET[/REFINE[@WITHIN_MS]], "
-                    f"got {spec!r}"
+                    "--picture values are 'shipped', 'off' or"
+                    f" [MODE[@PEOPLE]:]FROM/MIN_SHARE/OFFSET[/REFINE[@WITHIN_MS]], got {spec!r}"
                 ) from None
             out[f" pic{rule.spec}"] = (rule, False)
     return out
 
 
-def inner_checks(live: Checker, looks: dict[str, Look]) -> dict[str, Checker]:
-    """The crop checks the ``--picture`` rules name besides ``live``'s configured one: mode ``live``
-    is ``live``'s own full set (no cascade, no second look), as ``Checker.create`` builds it."""
-    configured = live.picture.rule.mode if live.picture is not None else "photo"
-    modes = {rule.mode for rule, _ in looks.values() if rule is not None} - {configured}
-    unknown = modes - {"live"}
-    if unknown:
-        raise SystemExit(f"--picture: a second look of mode {sorted(unknown)} is not measured here (photo, live)")
-    return {m: dataclasses.replace(live, first=None, picture=None) for m in modes}
+def inner_bases(live: Checker, looks: dict[str, Look]) -> dict[str, Checker | None]:
+    """The crop checks (:attr:`PictureRule.inner`) the ``--picture`` rules name besides ``live``'s
+    configured one, built once: ``live`` (None: ``live``'s own full set, taken per checker) and
+    ``photo[@PEOPLE]`` (the photo check, its people at that input size), sharing ``live``'s detectors."""
+    configured = live.picture.rule.inner if live.picture is not None else "photo"
+    out: dict[str, Checker | None] = {}
+    for key in sorted({rule.inner for rule, _ in looks.values() if rule is not None} - {configured}):
+        mode, _, people = key.partition("@")
+        if key == "live":
+            out[key] = None
+        elif mode == "photo":
+            out[key] = Checker.create(mode="photo", profile="child", reuse=live, people_input=int(people or 0))
+        else:
+            raise SystemExit(f"--picture: a second look of {key!r} is not measured here (photo, photo@PEOPLE, live)")
+    return out
+
+
+def inner_checks(
+    live: Checker, bases: dict[str, Checker | None], held: HeldOut | None = None, fold: int = 0
+) -> dict[str, Checker]:
+    """The crop checks of :func:`inner_bases` for ``live`` (mode ``live``: its own full set, no
+    cascade, no second look); with ``held``, the photo checks with fold ``fold``'s models."""
+    out = {}
+    for key, base in bases.items():
+        if base is None:
+            out[key] = dataclasses.replace(live, first=None, picture=None)
+        else:
+            out[key] = held.checker(base, "photo", fold) if held is not None else base
+    return out
 
 
 def look_of(name: str, looks: dict[str, Look]) -> Look:
@@ -220,7 +241,8 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
             out[name] = run_source(frames, memo.with_rule(rule, off=off), settings)
         return out
 
-    live = SecondLookMemo(shipped, inners=inner_checks(shipped, looks))
+    bases = inner_bases(shipped, looks)
+    live = SecondLookMemo(shipped, inners=inner_checks(shipped, bases))
     held = HeldOut.load(stills_only=args.held_out == "stills-only") if args.held_out else None
     raw: Raw = {"clips": [], "videos": [], "block_score": [live.block_score]}  # type: ignore[list-item]
     raw["held_out"] = [args.held_out or ""]  # type: ignore[list-item]
@@ -230,7 +252,7 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
             fold = held.fold(row["path"])
             clip = build(i, row, videos, held.checker(photo, "photo", fold), args)
             folded = held.checker(shipped, "live", fold)
-            live = SecondLookMemo(folded, inners=inner_checks(folded, looks))
+            live = SecondLookMemo(folded, inners=inner_checks(folded, bases, held, fold))
         else:
             clip = build(i, row, videos, photo, args)
         if clip is None:
@@ -249,7 +271,7 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
         live.clear()
         print(f"clip {i + 1}/{len(rows)} {clip.name} ({time.monotonic() - started:.0f} s)", flush=True)
         args.json.write_text(json.dumps(raw))
-    live = SecondLookMemo(shipped, inners=inner_checks(shipped, looks))  # safe videos: never fitted on
+    live = SecondLookMemo(shipped, inners=inner_checks(shipped, bases))  # safe videos: never fitted on
     for path in [] if args.no_videos else videos[: args.videos] if args.videos else videos:
         source = AvFileSource(path)
         fps = source.fps or 25.0

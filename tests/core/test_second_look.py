@@ -52,6 +52,13 @@ def test_the_offset_moves_the_score_in_logit() -> None:
         {"refine": 0.7, "refine_within_ms": float("inf")},
         {"refine": 0.7, "refine_within_ms": True},
         {"refine_within_ms": 400.0},  # a limit on a tighter crop that is off
+        {"people_input": 650},  # not a multiple of 32
+        {"people_input": 32},  # below the person detector's smallest input
+        {"people_input": 4096},
+        {"people_input": -640},
+        {"people_input": 640.0},
+        {"people_input": True},
+        {"mode": "photo@640"},  # the input size is its own key
     ],
 )
 def test_bad_rules_are_refused(table: dict[str, object]) -> None:
@@ -100,10 +107,14 @@ def test_a_rule_is_written_and_read_back_as_the_benchmarks_spell_it() -> None:
         ("0.05/0.2/1.39/0.7", PictureRule("photo", 0.05, 0.2, 1.39, refine=0.7)),
         ("live:0.05/0.2/1.5", PictureRule("live", 0.05, 0.2, 1.5)),
         ("0.05/0.2/1.39/0.7@400", PictureRule("photo", 0.05, 0.2, 1.39, refine=0.7, refine_within_ms=400.0)),
+        ("photo@640:0.05/0.2/1.39", PictureRule("photo", 0.05, 0.2, 1.39, people_input=640)),
+        ("photo@640:0.05/0.2/1.39/0.7@400", PictureRule("photo", 0.05, 0.2, 1.39, 0.7, 400.0, people_input=640)),
     ]:
         assert PictureRule.from_spec(spec) == rule and rule.spec == spec
     assert PictureRule.from_spec("photo:0/0/0") == PictureRule()
-    for bad in ("0.05/0.2", "0.05/0.2/1/0.5/1", "a/b/c", "0.05/2/1", "0.05/0.2/1@400", "0.05/0.2/1/0.7@x"):
+    assert PictureRule.from_spec("photo@640:0/0/0").inner == "photo@640" and PictureRule().inner == "photo"
+    bad_specs = ("photo@:0/0/0", "photo@x:0/0/0", "photo@650:0/0/0", "@640@1:0/0/0")
+    for bad in ("0.05/0.2", "0.05/0.2/1/0.5/1", "a/b/c", "0.05/2/1", "0.05/0.2/1@400", "0.05/0.2/1/0.7@x", *bad_specs):
         with pytest.raises(ConfigError):
             PictureRule.from_spec(bad)
 

@@ -19,7 +19,9 @@ from captureguard.core.verdict import Decision
 from captureguard.errors import ConfigError
 from captureguard.evaluation.leaks import SecondLookMemo
 from captureguard.guard.check import Checker, Inspection, PictureCheck
-from captureguard.models.base import load_picture_checks
+from captureguard.models.base import load_picture_checks, with_people_input
+from captureguard.models.probe import NsfwProbeDetector
+from captureguard.models.yolo import YoloDetector
 from captureguard.testing import region
 
 PROFILE = Profile("t", block_score=0.5, warn_score=0.3)
@@ -201,6 +203,49 @@ def test_a_rule_of_the_checks_own_mode_reads_the_crop_with_its_full_set(tmp_path
     v = live.check(frame())
     assert v.decision in set(Decision) and not v.failed
     live.close()
+
+
+def test_the_crop_checks_people_are_read_at_the_rules_input_size(tmp_path: Path) -> None:
+    """``people_input = 640``: the second look's photo check reads people at 640 (its table says
+    960); NudeNet's own input and the live check's detectors are unchanged, and a rule of the live
+    check's own set cannot resize its people (they are the live check's)."""
+    shipped = Path(__file__).resolve().parents[2] / "src" / "captureguard" / "data" / "detectors.toml"
+    text = shipped.read_text()
+    assert "[live.picture_check]\n" in text
+    path = tmp_path / "detectors.toml"
+    path.write_text(text.replace("[live.picture_check]\n", "[live.picture_check]\npeople_input = 640\n"))
+
+    def people(c: Checker) -> list[int]:
+        return [d.people.settings.input_size for d in c.detectors if isinstance(d, NsfwProbeDetector) and d.people]
+
+    def nudenet(c: Checker) -> list[int]:
+        return [d.settings.input_size for d in c.detectors if isinstance(d, YoloDetector)]
+
+    live = Checker.create(mode="live", detectors_path=path)
+    assert live.picture is not None and live.picture.rule.people_input == 640
+    inner, photo = live.picture.checker, Checker.create(mode="photo", detectors_path=path)
+    assert people(photo) == [960] and people(inner) == [640]
+    assert nudenet(inner) == nudenet(photo) == [640]
+    assert people(live) == [640] and live.picture.checker.detectors[0] is live.detectors[0]  # NudeNet shared
+    v = live.check(frame())
+    assert v.decision in set(Decision) and not v.failed
+    live.close()
+    own = text.replace(
+        '[live.picture_check]\nmode = "photo"', '[live.picture_check]\nmode = "live"\npeople_input = 320'
+    )
+    path.write_text(own)
+    with pytest.raises(ConfigError, match="people_input"):
+        Checker.create(mode="live", detectors_path=path)
+
+
+def test_with_people_input_resizes_only_person_detectors() -> None:
+    assert with_people_input({"type": "nsfw_probe", "input_size": 960}, 640) == {
+        "type": "nsfw_probe",
+        "input_size": 640,
+    }
+    assert with_people_input({"type": "person_crops"}, 480)["input_size"] == 480
+    assert with_people_input({"type": "nsfw_probe", "max_crops": 0}, 640) == {"type": "nsfw_probe", "max_crops": 0}
+    assert with_people_input({"type": "nudenet", "input_size": 640}, 320) == {"type": "nudenet", "input_size": 640}
 
 
 @dataclass

@@ -115,12 +115,36 @@ def test_a_second_look_of_the_live_checks_own_set_is_named_and_built_apart() -> 
     head, profile = FusionModel(0.0, {}), Profile("t", block_score=0.5, warn_score=0.3)
     photo = Checker([], head, profile)
     live = Checker([], head, profile, first=FirstStage([], head, 0.1, 0), picture=PictureCheck(PictureRule(), photo))
-    inners = sc.inner_checks(live, looks)
+    inners = sc.inner_checks(live, sc.inner_bases(live, looks))
     assert set(inners) == {"live"}
     assert inners["live"].first is None and inners["live"].picture is None and inners["live"].fusion is head
-    assert sc.inner_checks(live, sc.pictures(_args(picture="off,0.05/0.2/1"))) == {}
+    assert sc.inner_bases(live, sc.pictures(_args(picture="off,0.05/0.2/1"))) == {}
     with pytest.raises(SystemExit, match="teen"):
-        sc.inner_checks(live, sc.pictures(_args(picture="teen:0.05/0.2/1")))
+        sc.inner_bases(live, sc.pictures(_args(picture="teen:0.05/0.2/1")))
+    with pytest.raises(SystemExit, match="live@640"):
+        sc.inner_bases(live, sc.pictures(_args(picture="live@640:0.05/0.2/1")))
+
+
+def test_a_second_look_with_its_people_at_another_size_is_a_crop_check_of_its_own() -> None:
+    """``photo@640:F/S/O``: the photo check with its people read at 640 is built once, apart from
+    the configured photo check, and each fold's copy reads that fold's models."""
+    from captureguard.core.second_look import PictureRule
+    from captureguard.guard.check import Checker
+    from captureguard.models.probe import NsfwProbeDetector
+
+    sc = bench_modules.load("stream_calibrate")
+    looks = sc.pictures(_args(picture="shipped,0.05/0.2/1.39,photo@640:0.05/0.2/1.39"))
+    assert looks[" picphoto@640:0.05/0.2/1.39"] == (PictureRule("photo", 0.05, 0.2, 1.39, people_input=640), False)
+    live = Checker.create(mode="live", profile="child")
+    bases = sc.inner_bases(live, looks)
+    assert set(bases) == {"photo@640"}  # plain "photo" is the configured crop check
+    sizes = {
+        d.people.settings.input_size
+        for d in bases["photo@640"].detectors  # type: ignore[union-attr]
+        if isinstance(d, NsfwProbeDetector) and d.people is not None
+    }
+    assert sizes == {640}
+    assert sc.inner_checks(live, bases)["photo@640"] is bases["photo@640"]
 
 
 def test_the_second_look_table_counts_a_tighter_crop_only_where_the_rule_reads_it() -> None:

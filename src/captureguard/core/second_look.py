@@ -31,7 +31,7 @@ PICTURE_CHECK = "PICTURE_CHECK"
 SKIPPED_TIGHTER = "skipped:picture2"
 
 _SEVERITY = {Decision.ALLOW: 0, Decision.WARN: 1, Decision.BLOCK: 2}
-_KEYS = {"mode", "from_score", "min_share", "offset", "refine", "refine_within_ms", "note"}
+_KEYS = {"mode", "from_score", "min_share", "offset", "refine", "refine_within_ms", "people_input", "note"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,10 @@ class PictureRule:
             (0: no limit). The tighter crop is an extra look on top of a frame the check has
             already decided: leaving it out when the check would run past a live deadline keeps
             the first look's verdict instead of turning the frame into a timeout block.
+        people_input: the crop check's person detectors (its ``nsfw_probe``) read people at this
+            input size (a multiple of 32; 0: as its table configures them). The photo check reads
+            people at 960, but a located picture is a 300-800 px crop of a 720p frame, which 960
+            only blows up; at 640 the crop check costs a fifth less (docs/accuracy.md).
     """
 
     mode: str = "photo"
@@ -62,6 +66,7 @@ class PictureRule:
     offset: float = 0.0
     refine: float = 0.0
     refine_within_ms: float = 0.0
+    people_input: int = 0
 
     def __post_init__(self) -> None:
         for key in ("from_score", "min_share", "refine"):
@@ -75,7 +80,15 @@ class PictureRule:
             raise ConfigError(f"picture_check: refine_within_ms must be a number >= 0 (0: no limit), got {within!r}")
         if within and not self.refine:
             raise ConfigError("picture_check: refine_within_ms limits the tighter crop, which is off (refine = 0)")
-        if not isinstance(self.mode, str) or not self.mode:
+        people = self.people_input
+        if (
+            isinstance(people, bool)
+            or not isinstance(people, int)
+            or (people and not 64 <= people <= 2048)
+            or people % 32
+        ):
+            raise ConfigError(f"picture_check: people_input must be 0 or a multiple of 32 in 64..2048, got {people!r}")
+        if not isinstance(self.mode, str) or not self.mode or "@" in self.mode:
             raise ConfigError(f"picture_check: mode must name a detector table, got {self.mode!r}")
 
     @classmethod
@@ -92,29 +105,37 @@ class PictureRule:
 
     @classmethod
     def from_spec(cls, spec: str) -> PictureRule:
-        """The rule written ``[MODE:]FROM/MIN_SHARE/OFFSET[/REFINE[@WITHIN_MS]]`` (the benchmarks'
-        grids; mode ``photo``, refine 0 and no time limit when left out), the inverse of :attr:`spec`.
+        """The rule written ``[MODE[@PEOPLE]:]FROM/MIN_SHARE/OFFSET[/REFINE[@WITHIN_MS]]`` (the
+        benchmarks' grids; mode ``photo``, people as configured, refine 0 and no time limit when left
+        out), the inverse of :attr:`spec`.
 
         Raises:
             ConfigError: not that form, or values out of range.
         """
-        form = "[MODE:]FROM/MIN_SHARE/OFFSET[/REFINE[@WITHIN_MS]]"
-        mode, _, rest = spec.rpartition(":")
+        form = "[MODE[@PEOPLE]:]FROM/MIN_SHARE/OFFSET[/REFINE[@WITHIN_MS]]"
+        head, _, rest = spec.rpartition(":")
+        mode, at_people, people = head.partition("@")
         numbers, at, within = rest.partition("@")
         try:
             values = [float(x) for x in numbers.split("/")]
             limit = float(within) if at else 0.0
+            size = int(people) if at_people else 0
         except ValueError:
-            values, limit = [], 0.0
-        if len(values) not in (3, 4) or (at and len(values) != 4):
+            values, limit, size = [], 0.0, 0
+        if len(values) not in (3, 4) or (at and len(values) != 4) or (at_people and not size):
             raise ConfigError(f"a second-look rule is {form}, got {spec!r}")
         refine = values[3] if len(values) == 4 else 0.0
-        return cls(mode or "photo", values[0], values[1], values[2], refine, refine_within_ms=limit)
+        return cls(mode or "photo", values[0], values[1], values[2], refine, refine_within_ms=limit, people_input=size)
+
+    @property
+    def inner(self) -> str:
+        """The crop check this rule runs, as a key: its mode, and ``@PEOPLE`` when it sets :attr:`people_input`."""
+        return f"{self.mode}@{self.people_input}" if self.people_input else self.mode
 
     @property
     def spec(self) -> str:
-        """The rule as :meth:`from_spec` reads it (the mode only when not ``photo``, refine when on)."""
-        prefix = "" if self.mode == "photo" else f"{self.mode}:"
+        """The rule as :meth:`from_spec` reads it (the crop check only when not ``photo``, refine when on)."""
+        prefix = "" if self.inner == "photo" else f"{self.inner}:"
         refine = f"/{self.refine:g}" if self.refine else ""
         within = f"@{self.refine_within_ms:g}" if self.refine and self.refine_within_ms else ""
         return f"{prefix}{self.from_score:g}/{self.min_share:g}/{self.offset:g}{refine}{within}"

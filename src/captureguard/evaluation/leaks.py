@@ -215,9 +215,9 @@ class SecondLookMemo(MemoChecker):
     ``rule`` (default the checker's own, :class:`~captureguard.core.second_look.PictureRule`) decides
     when the second look runs and how it counts; :meth:`with_rule` gives another rule over the same
     memos, so a benchmark comparing rules runs each whole-frame check and each crop check once.
-    A rule of another mode than the configured one reads the crop with :attr:`inners`' check of
-    that mode (its crop checks memoised apart). Region checks (the stream following a block) are
-    the checker's own, as at run time.
+    A rule of another crop check than the configured one (:attr:`PictureRule.inner`: its mode and
+    people input) reads the crop with :attr:`inners`' check of that key (memoised apart). Region
+    checks (the stream following a block) are the checker's own, as at run time.
     """
 
     rule: PictureRule | None = None
@@ -226,7 +226,8 @@ class SecondLookMemo(MemoChecker):
     own: Checker | None = None
     #: no second look at all (the checker's own looks only)
     off: bool = False
-    #: the check run on the crop for a rule of another mode than the configured one (mode -> checker)
+    #: the check run on the crop for a rule of another crop check than the configured one
+    #: (:attr:`PictureRule.inner` -> checker)
     inners: Mapping[str, Checker] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -252,12 +253,12 @@ class SecondLookMemo(MemoChecker):
         if region is not None or seen.verdict.failed or self.off:
             return seen
 
-        mode = (self.rule or self.checker.picture.rule).mode if self.checker.picture is not None else ""
+        inner = (self.rule or self.checker.picture.rule).inner if self.checker.picture is not None else ""
 
         def crop_check(f: Frame, window: tuple[int, int, int, int]) -> Inspection:
-            at = (mode, f.source, f.index, window)
+            at = (inner, f.source, f.index, window)
             if at not in self.crops:
-                self.crops[at] = self.checker.picture_inspection(f, window, inner=self.inners.get(mode))
+                self.crops[at] = self.checker.picture_inspection(f, window, inner=self.inners.get(inner))
             return self.crops[at]
 
         return self.checker.look_again(frame, seen, self.rule, crop_check=crop_check)

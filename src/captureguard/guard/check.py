@@ -43,6 +43,7 @@ from captureguard.models.base import (
     load_detector_configs,
     load_picture_checks,
     runs_after,
+    with_people_input,
 )
 from captureguard.models.nsfwjs import NsfwjsDetector
 from captureguard.models.probe import NsfwProbeDetector
@@ -255,6 +256,7 @@ class Checker:
         threads: int = 2,
         reuse: Checker | None = None,
         second_look: bool = True,
+        people_input: int = 0,
     ) -> Checker:
         """Build the shipped configuration for ``mode`` (``photo``: thorough, ``live``: fast).
 
@@ -264,6 +266,8 @@ class Checker:
         within a check it runs once. Detectors are safe to call from several checks at once.
         A ``[mode.picture_check]`` table adds the second look (:class:`PictureCheck`; not with
         ``second_look=False``): that mode's checker, built the same way and sharing detectors.
+        ``people_input`` (0: as configured): ``mode``'s own person detectors (its ``nsfw_probe``
+        with people) read at this input size instead (the second look's ``people_input``).
 
         Raises:
             ConfigError: unknown profile or invalid configuration files.
@@ -275,6 +279,8 @@ class Checker:
         configs = load_detector_configs(detectors_path)
         if mode not in configs:
             raise ConfigError(f"no [{mode}] detectors configured; found {sorted(configs)}")
+        if people_input:
+            configs[mode] = [with_people_input(c, people_input) for c in configs[mode]]
         first = None
         pool = list(reuse.built) if reuse is not None else []
 
@@ -326,25 +332,55 @@ class Checker:
                 raise ConfigError(f"[{mode}]: a head that reads the [{table}] detectors cannot have a cascade")
             either = [make(c) for c in other]
             _require_probes(fusion.either.head, either, table)
-        picture = None
         rule = load_picture_checks(detectors_path).get(mode) if second_look else None
-        if rule is not None and rule.mode == mode:  # its own full set on the crop: no cascade, no third look
-            picture = PictureCheck(rule, cls(detectors, fusion, profiles[profile], either=either, built=tuple(pool)))
-        elif rule is not None:  # the second look: built like any check, sharing this one's detectors
-            inner = cls.create(
-                profile=profile,
-                mode=rule.mode,  # type: ignore[arg-type]  # load_picture_checks: another table
-                profiles_path=profiles_path,
-                detectors_path=detectors_path,
-                threads=threads,
-                reuse=cls(detectors, fusion, profiles[profile], built=tuple(pool)),
-                second_look=False,  # one look more, not a chain
+        picture = None
+        if rule is not None:
+            own = cls(detectors, fusion, profiles[profile], either=either, built=tuple(pool))
+            picture = cls._picture_check(
+                rule, own, mode=mode, profile=profile, paths=(profiles_path, detectors_path), threads=threads
             )
-            pool = list(inner.built)
-            picture = PictureCheck(rule, inner)
+            pool = list(picture.checker.built)
         checker = cls(detectors, fusion, profiles[profile], deadline_s, first, either, picture, tuple(pool))
         checker.warm_up()
         return checker
+
+    @classmethod
+    def _picture_check(
+        cls,
+        rule: PictureRule,
+        own: Checker,
+        *,
+        mode: str,
+        profile: str,
+        paths: tuple[str | Path | None, str | Path | None],
+        threads: int,
+    ) -> PictureCheck:
+        """The second look of :meth:`create`'s ``mode`` check ``own`` (its detectors, head and
+        profile; no cascade, no look of its own) under ``rule``: ``own`` itself when the rule names
+        ``mode`` (its full set on the crop), else the rule's mode built like any check, sharing
+        ``own``'s detectors, its people read at the rule's ``people_input``. ``paths``: :meth:`create`'s
+        profiles and detectors files.
+
+        Raises:
+            ConfigError: ``people_input`` on a rule of ``mode`` itself (its people are ``own``'s).
+        """
+        if rule.mode == mode:  # its own full set on the crop: no cascade, no third look
+            if rule.people_input:
+                raise ConfigError(
+                    f"[{mode}.picture_check]: people_input applies to another table's check, not [{mode}]'s own"
+                )
+            return PictureCheck(rule, own)
+        inner = cls.create(
+            profile=profile,
+            mode=rule.mode,  # type: ignore[arg-type]  # load_picture_checks: another table
+            profiles_path=paths[0],
+            detectors_path=paths[1],
+            threads=threads,
+            reuse=own,
+            second_look=False,  # one look more, not a chain
+            people_input=rule.people_input,
+        )
+        return PictureCheck(rule, inner)
 
     def warm_up(self) -> None:
         """Run every detector once on a small grey frame, so the first real check is not cold.

@@ -60,6 +60,19 @@ def runs_after(det: Detector) -> bool:
     return isinstance(det, AfterDetector) and det.after
 
 
+#: detector types whose ``input_size`` is their person detector's (``max_crops`` 0: no people)
+PEOPLE_TYPES = ("nsfw_probe", "person_crops")
+
+
+def with_people_input(config: Mapping[str, Any], size: int) -> dict[str, Any]:
+    """``config`` with its person detector's input size set to ``size`` (a detector with people,
+    :data:`PEOPLE_TYPES`); any other detector's config unchanged (NudeNet's ``input_size`` is its own)."""
+    out = dict(config)
+    if out.get("type") in PEOPLE_TYPES and out.get("max_crops", 6) != 0:
+        out["input_size"] = size
+    return out
+
+
 def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
     """Build a detector from a config mapping (e.g. a TOML table).
 
