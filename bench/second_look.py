@@ -36,6 +36,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,60 +68,97 @@ RULES = (
 Rows = list[list[Any]]
 
 
-def looks(which: str, inner: str = "photo") -> Rows:
+def looks(which: str, inners: Sequence[str] = ("photo",), *, tighter: bool = True) -> dict[str, Rows]:
     """Per dev still (``stills``) or scene copy (``scenes``), in manifest / plan order, the fold
-    models' live verdict and the ``inner`` check (:attr:`PictureRule.inner`: ``photo``, or
+    models' live verdict and each ``inners`` check (:attr:`PictureRule.inner`: ``photo``, or
     ``photo@PEOPLE`` with its people read at that input size; ``live``: the live check's full set,
-    without its cascade) of the located picture (cached)."""
-    mode, _, people = inner.partition("@")
-    if mode not in ("photo", "live") or (people and mode != "photo"):
-        raise SystemExit(f"a crop check of {inner!r} is not measured here (photo, photo@PEOPLE, live)")
+    without its cascade) of the located picture, by inner check. Each is cached in its own file;
+    the missing ones are computed in one pass (the live check once per still). ``tighter``: the
+    tighter crops are read too (False: left out, faster; their columns None, and only rules without
+    ``refine`` may read those rows; a cache with them serves either way)."""
+    for inner in inners:
+        mode, _, people = inner.partition("@")
+        if mode not in ("photo", "live") or (people and mode != "photo"):
+            raise SystemExit(f"a crop check of {inner!r} is not measured here (photo, photo@PEOPLE, live)")
     items = read_manifest(DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
-    version = [it.sha256[:12] for it in items] + [f"{int(f)}" for f in d.folds] + [f"refine<{REFINE_MAX}"]
-    path = CACHE / (f"{which}.json" if inner == "photo" else f"{which}_{inner}.json")
-    if path.exists():
-        cached = json.loads(path.read_text())
-        if cached["version"] == version:
-            return list(cached["rows"])
+    base = [it.sha256[:12] for it in items] + [f"{int(f)}" for f in d.folds]
+    full, light = [*base, f"refine<{REFINE_MAX}"], [*base, "refine<0"]
+    out: dict[str, Rows] = {}
+    for inner in inners:
+        path = CACHE / (f"{which}.json" if inner == "photo" else f"{which}_{inner}.json")
+        cached = json.loads(path.read_text()) if path.exists() else {}
+        if cached.get("version") == full or (not tighter and cached.get("version") == light):
+            out[inner] = list(cached["rows"])
+    missing = [inner for inner in dict.fromkeys(inners) if inner not in out]
+    if missing:
+        computed = compute_looks(which, missing, tighter=tighter)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        for inner, rows in computed.items():
+            path = CACHE / (f"{which}.json" if inner == "photo" else f"{which}_{inner}.json")
+            path.write_text(json.dumps({"version": full if tighter else light, "rows": rows}))
+        out |= computed
+    return out
+
+
+def compute_looks(which: str, missing: Sequence[str], *, tighter: bool) -> dict[str, Rows]:
+    """:func:`looks`' rows of the ``missing`` inner checks, computed (no cache)."""
+    items = read_manifest(DEFAULT_MANIFEST)
+    d = evaluate.Data.of(items)
     held = HeldOut.load()
     live0 = Checker.create(mode="live", profile="child", second_look=False)
-    photo0 = Checker.create(mode="photo", profile="child", reuse=live0, people_input=int(people or 0))
+    photos = {
+        inner: Checker.create(
+            mode="photo", profile="child", reuse=live0, people_input=int(inner.partition("@")[2] or 0)
+        )
+        for inner in missing
+        if inner != "live"
+    }
     if which == "stills":
         jobs = [(i, int(d.folds[i])) for i in range(len(items))]
     else:
         plan = scenes.plan(items, d)
         jobs = [(k, int(d.folds[plan[k].item])) for k in range(len(plan))]
-    rows: dict[int, list[Any]] = {}
-    started, fold, check, second = time.monotonic(), -1, live0, live0
+    rows: dict[str, dict[int, list[Any]]] = {inner: {} for inner in missing}
+    started, fold, check = time.monotonic(), -1, live0
+    seconds: dict[str, Checker] = {}
     for n, (k, f) in enumerate(sorted(jobs, key=lambda j: j[1])):  # by fold: one checker per fold
         if f != fold:
             fold, check = f, held.checker(live0, "live", f)  # no second look: its own verdict
-            crops = held.checker(photo0, "photo", f) if mode == "photo" else dataclasses.replace(check, first=None)
-            second = dataclasses.replace(check, picture=PictureCheck(PictureRule(mode), crops))
+            seconds = {}
+            for inner in missing:
+                crops = (
+                    held.checker(photos[inner], "photo", f)
+                    if inner != "live"
+                    else dataclasses.replace(check, first=None)
+                )
+                seconds[inner] = dataclasses.replace(check, picture=PictureCheck(PictureRule(crops_mode(inner)), crops))
         bgr = np.asarray(load_frame(items[k].path).bgr) if which == "stills" else scenes.scene_frame(items, plan[k])[0]
         frame = Frame.from_bgr(bgr, source=f"{which}:{k}")
         seen = check.inspect(frame)
         crop = Checker.picture_crop(frame, seen)
-        first = second.picture_inspection(frame, crop[0]) if crop is not None else None
-        tighter = Checker.tighter_crop(frame, crop[0], first) if crop is not None and first is not None else None
-        score2 = None
-        if tighter is not None and tighter[1] < REFINE_MAX:
-            score2 = second.picture_inspection(frame, tighter[0]).verdict.score
-        rows[k] = [
-            seen.verdict.score,
-            seen.verdict.decision is Decision.BLOCK,
-            first.verdict.score if first is not None else None,
-            crop[1] if crop else None,
-            score2,
-            tighter[1] if tighter is not None else None,
-        ]
+        for inner, second in seconds.items():
+            first = second.picture_inspection(frame, crop[0]) if crop is not None else None
+            inside = Checker.tighter_crop(frame, crop[0], first) if tighter and crop and first is not None else None
+            score2 = None
+            if inside is not None and inside[1] < REFINE_MAX:
+                score2 = second.picture_inspection(frame, inside[0]).verdict.score
+            rows[inner][k] = [
+                seen.verdict.score,
+                seen.verdict.decision is Decision.BLOCK,
+                first.verdict.score if first is not None else None,
+                crop[1] if crop else None,
+                score2,
+                inside[1] if inside is not None else None,
+            ]
         if n % 100 == 0:
             print(f"{which} {n}/{len(jobs)} ({time.monotonic() - started:.0f} s)", flush=True)
-    out = [rows[k] for k in range(len(jobs))]
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"version": version, "rows": out}))
-    return out
+    return {inner: [rows[inner][k] for k in range(len(jobs))] for inner in missing}
+
+
+def crops_mode(inner: str) -> str:
+    """The mode of an inner check key (``photo@640`` -> ``photo``)."""
+    return inner.partition("@")[0]
 
 
 def blocked(rows: Rows, rule: PictureRule | None) -> np.ndarray:
@@ -150,7 +188,12 @@ def within_budget(rule: PictureRule | None) -> bool:
     """Whether the live check with ``rule``'s second look blocks at most 1% of the dev safe stills,
     pooled and of the people photos, out of fold (the cached looks; computed if missing)."""
     d = evaluate.Data.of(read_manifest(DEFAULT_MANIFEST))
-    b = blocked(looks("stills", rule.inner if rule else "photo"), rule)
+    inner = rule.inner if rule else "photo"
+    return in_budget(blocked(looks("stills", [inner], tighter=bool(rule and rule.refine))[inner], rule), d)
+
+
+def in_budget(b: np.ndarray, d: evaluate.Data) -> bool:
+    """Whether blocks ``b`` of the dev stills hold 1% of the safe stills pooled and of the people photos."""
     safe, people = d.y == 0, d.cats == "people"
     return bool(b[safe].sum() <= int(0.01 * safe.sum()) and b[people].sum() <= int(0.01 * people.sum()))
 
@@ -180,12 +223,15 @@ def parse_rules(spec: str) -> dict[str, PictureRule | None]:
     return out
 
 
-def table(rules: dict[str, PictureRule | None]) -> list[str]:
+def table(rules: dict[str, PictureRule | None], *, with_scenes: bool = True) -> list[str]:
+    """The report's rows, one per rule (None: the live check alone); ``with_scenes``: the scene
+    copies' columns too (else "-", and they are not computed)."""
     items = read_manifest(DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
-    modes = {r.inner for r in rules.values() if r is not None} | {"photo"}
-    stills = {m: looks("stills", m) for m in modes}
-    scene_rows = {m: looks("scenes", m) for m in modes}
+    inners = sorted({r.inner for r in rules.values() if r is not None}) or ["photo"]
+    need = any(r is not None and r.refine for r in rules.values())  # tighter crops only when a rule reads them
+    stills = looks("stills", inners, tighter=need)
+    scene_rows = looks("scenes", inners, tighter=need) if with_scenes else {}
     plan = scenes.plan(items, d)
     ys = d.y[[sc.item for sc in plan]]
     area = np.array([sc.area for sc in plan])
@@ -198,14 +244,18 @@ def table(rules: dict[str, PictureRule | None]) -> list[str]:
         "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for name, rule in rules.items():
-        m = rule.inner if rule is not None else "photo"
-        b, s = blocked(stills[m], rule), blocked(scene_rows[m], rule)
-        ok = within_budget(rule)
-        cells = " / ".join(str(int(s[(ys == 1) & (area == a)].sum())) for a in scenes.POSITIVE_AREAS)
+        m = rule.inner if rule is not None else inners[0]  # the live check alone: any inner's rows
+        b = blocked(stills[m], rule)
+        ok = in_budget(b, d)
+        cells, safe_scenes = "-", "-"
+        if with_scenes:
+            s = blocked(scene_rows[m], rule)
+            cells = " / ".join(str(int(s[(ys == 1) & (area == a)].sum())) for a in scenes.POSITIVE_AREAS)
+            safe_scenes = f"{int(s[ys == 0].sum())}/{int((ys == 0).sum())}"
         lines.append(
             f"| {name} | {int(b[d.y == 1].sum())}/{int((d.y == 1).sum())} | {int(b[safe].sum())}/{int(safe.sum())} "
             f"| {int(b[people].sum())}/{int(people.sum())} | {int(b[art].sum())}/{int(art.sum())} "
-            f"| {'yes' if ok else 'no'} | {cells} | {int(s[ys == 0].sum())}/{int((ys == 0).sum())} |"
+            f"| {'yes' if ok else 'no'} | {cells} | {safe_scenes} |"
         )
     return lines
 
@@ -220,6 +270,7 @@ def main() -> None:
         " share of the first, at most REFINE_MAX)",
     )
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--no-scenes", action="store_true", help="the stills only (the budget); not the scene copies")
     args = ap.parse_args()
     command = " ".join(["python bench/second_look.py", *sys.argv[1:]])
     lines = [
@@ -229,7 +280,7 @@ def main() -> None:
         " by the live and photo models fitted without its fold (bench/held_out.py), child profile. Budget: at most"
         " 1% of the safe stills pooled and of the photos of people blocked, as the live check alone.",
         "",
-        *table(parse_rules(args.rules)),
+        *table(parse_rules(args.rules), with_scenes=not args.no_scenes),
     ]
     args.out.write_text("\n".join(lines) + "\n")
     print(args.out.read_text())

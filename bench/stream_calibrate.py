@@ -524,8 +524,9 @@ def main() -> None:
         "--picture",
         default="shipped",
         help="the live check's second look (the photo check on the located picture): 'shipped' (as"
-        " configured), 'off' and/or [MODE:]FROM/MIN_SHARE/OFFSET[/REFINE[@WITHIN_MS]] rules"
+        " configured), 'off' and/or [MODE[@PEOPLE]:]FROM/MIN_SHARE/OFFSET[/REFINE[@WITHIN_MS]] rules"
         " (core.second_look.PictureRule; MODE: the crop's check, photo or live: the live check's full set;"
+        " PEOPLE: the photo check's people read at that input size;"
         " WITHIN_MS: the tighter crop's time limit, on each check's recorded times); the first is the baseline's",
     )
     ap.add_argument("--baseline", default="3,0.5,1.0,off", help="K,T,margin,cut[,warn] of the baseline")
