@@ -57,7 +57,8 @@ class PictureRule:
         people_input: the crop check's person detectors (its ``nsfw_probe``) read people at this
             input size (a multiple of 32; 0: as its table configures them). The photo check reads
             people at 960, but a located picture is a 300-800 px crop of a 720p frame, which 960
-            only blows up; at 640 the crop check costs a fifth less (docs/accuracy.md).
+            only blows up. Measured, off as shipped: at 640 the live check's p99 is 8% lower, and
+            held out it leaks a few frames more (docs/accuracy.md, "After v2.10, third").
     """
 
     mode: str = "photo"
