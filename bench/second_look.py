@@ -21,7 +21,8 @@ the issue's live target), like the live check alone.
 Per still and scene the live score, the crop check's score and the box's share of the frame, and
 the tighter crop's score and share of the crop (when under ``REFINE_MAX``), are computed once (the
 loosest rule: every frame with a located picture) and cached in ``$CG_V2_CACHE/second_look/`` (~25
-min on 2 cores the first time, per crop check); the table then takes seconds.
+min on 2 cores the first time, per crop check; again after the fold models are re-fitted); the
+table then takes seconds.
 
     python bench/second_look.py                      # the table, bench/results/second_look.md
     python bench/second_look.py --rules 0.05/0.2/1.39,0.1/0.2/0.85,0.05/0.2/1.39/0.7,live:0.05/0.2/1.5
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -45,7 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: `tools.*`
 
 from tools.calibrate_fusion import DEFAULT_MANIFEST, load_frame, read_manifest
-from tools.detect_v2 import evaluate, scenes
+from tools.detect_v2 import evaluate, fit_heads, scenes
 
 from captureguard.core.frame import Frame
 from captureguard.core.second_look import PictureRule
@@ -82,7 +84,7 @@ def looks(which: str, inners: Sequence[str] = ("photo",), *, tighter: bool = Tru
             raise SystemExit(f"a crop check of {inner!r} is not measured here (photo, photo@PEOPLE, live)")
     items = read_manifest(DEFAULT_MANIFEST)
     d = evaluate.Data.of(items)
-    base = [it.sha256[:12] for it in items] + [f"{int(f)}" for f in d.folds]
+    base = [it.sha256[:12] for it in items] + [f"{int(f)}" for f in d.folds] + [fold_models_id()]
     full, light = [*base, f"refine<{REFINE_MAX}"], [*base, "refine<0"]
     out: dict[str, Rows] = {}
     for inner in inners:
@@ -99,6 +101,14 @@ def looks(which: str, inners: Sequence[str] = ("photo",), *, tighter: bool = Tru
             path.write_text(json.dumps({"version": full if tighter else light, "rows": rows}))
         out |= computed
     return out
+
+
+def fold_models_id() -> str:
+    """A short hash of the fold heads file (``make calibrate`` re-fits it with the probes and locators
+    under it): rows cached with other fold models are computed again. A re-fit moves the numbers
+    (docs/accuracy.md, "After v2.10, third")."""
+    path = fit_heads.FOLD_HEADS
+    return "heads:" + (hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.exists() else "none")
 
 
 def compute_looks(which: str, missing: Sequence[str], *, tighter: bool) -> dict[str, Rows]:

@@ -179,7 +179,7 @@ def test_the_second_look_cache_computes_missing_crop_checks_in_one_pass(
 ) -> None:
     """bench/second_look.py's ``looks``: each inner check cached in its own file; the missing ones
     computed together (one live check per still); rows cached without tighter crops serve only
-    rules that do not read them, rows with them serve both."""
+    rules that do not read them, rows with them serve both; rows of other fold models none."""
     sl = bench_modules.load("second_look")
     calls: list[tuple[str, tuple[str, ...], bool]] = []
 
@@ -187,17 +187,23 @@ def test_the_second_look_cache_computes_missing_crop_checks_in_one_pass(
         calls.append((which, tuple(missing), tighter))
         return {inner: [[0.1, False, 0.5 if "@" in inner else 0.4, 0.3, None, None]] for inner in missing}
 
-    monkeypatch.setattr(sl, "CACHE", tmp_path)
+    monkeypatch.setattr(sl, "CACHE", tmp_path / "looks")
     monkeypatch.setattr(sl, "compute_looks", fake)
+    heads = tmp_path / "fold_heads.json"
+    heads.write_text("{}")
+    monkeypatch.setattr(sl.fit_heads, "FOLD_HEADS", heads)
     got = sl.looks("stills", ["photo", "photo@640"], tighter=False)
     assert calls == [("stills", ("photo", "photo@640"), False)]
     assert got["photo@640"][0][2] == 0.5 and got["photo"][0][2] == 0.4
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["stills.json", "stills_photo@640.json"]
+    assert sorted(p.name for p in (tmp_path / "looks").iterdir()) == ["stills.json", "stills_photo@640.json"]
     sl.looks("stills", ["photo@640"], tighter=False)
     assert len(calls) == 1  # cached
     sl.looks("stills", ["photo@640"], tighter=True)  # the light rows cannot serve a refine rule
     assert calls[-1] == ("stills", ("photo@640",), True)
     sl.looks("stills", ["photo@640"], tighter=False)  # ... and the full rows serve both
     assert len(calls) == 2
+    heads.write_text('{"live": {}}')  # re-fitted fold models: every cached row is stale
+    sl.looks("stills", ["photo", "photo@640"], tighter=False)
+    assert calls[-1] == ("stills", ("photo", "photo@640"), False)
     with pytest.raises(SystemExit, match="live@640"):
         sl.looks("stills", ["live@640"])
