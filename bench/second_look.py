@@ -79,7 +79,7 @@ def looks(which: str, inners: Sequence[str] = ("photo",), *, tighter: bool = Tru
     tighter crops are read too (False: left out, faster; their columns None, and only rules without
     ``refine`` may read those rows; a cache with them serves either way)."""
     for inner in inners:
-        mode, _, people = inner.partition("@")
+        mode, people = split(inner)
         if mode not in ("photo", "live") or (people and mode != "photo"):
             raise SystemExit(f"a crop check of {inner!r} is not measured here (photo, photo@PEOPLE, live)")
     items = read_manifest(DEFAULT_MANIFEST)
@@ -88,7 +88,7 @@ def looks(which: str, inners: Sequence[str] = ("photo",), *, tighter: bool = Tru
     full, light = [*base, f"refine<{REFINE_MAX}"], [*base, "refine<0"]
     out: dict[str, Rows] = {}
     for inner in inners:
-        path = CACHE / (f"{which}.json" if inner == "photo" else f"{which}_{inner}.json")
+        path = cache_path(which, inner)
         cached = json.loads(path.read_text()) if path.exists() else {}
         if cached.get("version") == full or (not tighter and cached.get("version") == light):
             out[inner] = list(cached["rows"])
@@ -97,8 +97,7 @@ def looks(which: str, inners: Sequence[str] = ("photo",), *, tighter: bool = Tru
         computed = compute_looks(which, missing, tighter=tighter)
         CACHE.mkdir(parents=True, exist_ok=True)
         for inner, rows in computed.items():
-            path = CACHE / (f"{which}.json" if inner == "photo" else f"{which}_{inner}.json")
-            path.write_text(json.dumps({"version": full if tighter else light, "rows": rows}))
+            cache_path(which, inner).write_text(json.dumps({"version": full if tighter else light, "rows": rows}))
         out |= computed
     return out
 
@@ -118,9 +117,7 @@ def compute_looks(which: str, missing: Sequence[str], *, tighter: bool) -> dict[
     held = HeldOut.load()
     live0 = Checker.create(mode="live", profile="child", second_look=False)
     photos = {
-        inner: Checker.create(
-            mode="photo", profile="child", reuse=live0, people_input=int(inner.partition("@")[2] or 0)
-        )
+        inner: Checker.create(mode="photo", profile="child", reuse=live0, people_input=split(inner)[1])
         for inner in missing
         if inner != "live"
     }
@@ -142,7 +139,7 @@ def compute_looks(which: str, missing: Sequence[str], *, tighter: bool) -> dict[
                     if inner != "live"
                     else dataclasses.replace(check, first=None)
                 )
-                seconds[inner] = dataclasses.replace(check, picture=PictureCheck(PictureRule(crops_mode(inner)), crops))
+                seconds[inner] = dataclasses.replace(check, picture=PictureCheck(PictureRule(split(inner)[0]), crops))
         bgr = np.asarray(load_frame(items[k].path).bgr) if which == "stills" else scenes.scene_frame(items, plan[k])[0]
         frame = Frame.from_bgr(bgr, source=f"{which}:{k}")
         seen = check.inspect(frame)
@@ -166,9 +163,17 @@ def compute_looks(which: str, missing: Sequence[str], *, tighter: bool) -> dict[
     return {inner: [rows[inner][k] for k in range(len(jobs))] for inner in missing}
 
 
-def crops_mode(inner: str) -> str:
-    """The mode of an inner check key (``photo@640`` -> ``photo``)."""
-    return inner.partition("@")[0]
+def split(inner: str) -> tuple[str, int]:
+    """:meth:`PictureRule.split_inner`, or exit with the reason."""
+    try:
+        return PictureRule.split_inner(inner)
+    except ConfigError as e:
+        raise SystemExit(str(e)) from None
+
+
+def cache_path(which: str, inner: str) -> Path:
+    """Where :func:`looks` caches the rows of ``which`` read by crop check ``inner``."""
+    return CACHE / (f"{which}.json" if inner == "photo" else f"{which}_{inner}.json")
 
 
 def blocked(rows: Rows, rule: PictureRule | None) -> np.ndarray:

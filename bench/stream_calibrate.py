@@ -129,11 +129,11 @@ def inner_bases(live: Checker, looks: dict[str, Look]) -> dict[str, Checker | No
     configured = live.picture.rule.inner if live.picture is not None else "photo"
     out: dict[str, Checker | None] = {}
     for key in sorted({rule.inner for rule, _ in looks.values() if rule is not None} - {configured}):
-        mode, _, people = key.partition("@")
+        mode, people = PictureRule.split_inner(key)  # a rule's own key: well formed
         if key == "live":
             out[key] = None
         elif mode == "photo":
-            out[key] = Checker.create(mode="photo", profile="child", reuse=live, people_input=int(people or 0))
+            out[key] = Checker.create(mode="photo", profile="child", reuse=live, people_input=people)
         else:
             raise SystemExit(f"--picture: a second look of {key!r} is not measured here (photo, photo@PEOPLE, live)")
     return out

@@ -113,6 +113,10 @@ def test_a_rule_is_written_and_read_back_as_the_benchmarks_spell_it() -> None:
         assert PictureRule.from_spec(spec) == rule and rule.spec == spec
     assert PictureRule.from_spec("photo:0/0/0") == PictureRule()
     assert PictureRule.from_spec("photo@640:0/0/0").inner == "photo@640" and PictureRule().inner == "photo"
+    assert PictureRule.split_inner("photo@640") == ("photo", 640) and PictureRule.split_inner("live") == ("live", 0)
+    for key in ("", "photo@", "photo@x", "@640", "photo@0", "photo@-640"):
+        with pytest.raises(ConfigError):
+            PictureRule.split_inner(key)
     bad_specs = ("photo@:0/0/0", "photo@x:0/0/0", "photo@650:0/0/0", "@640@1:0/0/0")
     for bad in ("0.05/0.2", "0.05/0.2/1/0.5/1", "a/b/c", "0.05/2/1", "0.05/0.2/1@400", "0.05/0.2/1/0.7@x", *bad_specs):
         with pytest.raises(ConfigError):

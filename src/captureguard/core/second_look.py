@@ -115,23 +115,36 @@ class PictureRule:
         """
         form = "[MODE[@PEOPLE]:]FROM/MIN_SHARE/OFFSET[/REFINE[@WITHIN_MS]]"
         head, _, rest = spec.rpartition(":")
-        mode, at_people, people = head.partition("@")
         numbers, at, within = rest.partition("@")
         try:
             values = [float(x) for x in numbers.split("/")]
             limit = float(within) if at else 0.0
-            size = int(people) if at_people else 0
-        except ValueError:
-            values, limit, size = [], 0.0, 0
-        if len(values) not in (3, 4) or (at and len(values) != 4) or (at_people and not size):
+            mode, size = cls.split_inner(head or "photo")
+        except (ValueError, ConfigError):
+            values, limit, mode, size = [], 0.0, "", 0
+        if len(values) not in (3, 4) or (at and len(values) != 4):
             raise ConfigError(f"a second-look rule is {form}, got {spec!r}")
         refine = values[3] if len(values) == 4 else 0.0
-        return cls(mode or "photo", values[0], values[1], values[2], refine, refine_within_ms=limit, people_input=size)
+        return cls(mode, values[0], values[1], values[2], refine, refine_within_ms=limit, people_input=size)
 
     @property
     def inner(self) -> str:
         """The crop check this rule runs, as a key: its mode, and ``@PEOPLE`` when it sets :attr:`people_input`."""
         return f"{self.mode}@{self.people_input}" if self.people_input else self.mode
+
+    @staticmethod
+    def split_inner(key: str) -> tuple[str, int]:
+        """The mode and people input of an :attr:`inner` key (``photo@640`` -> ``("photo", 640)``,
+        ``live`` -> ``("live", 0)``).
+
+        Raises:
+            ConfigError: not ``MODE`` or ``MODE@PEOPLE`` with a positive whole number.
+        """
+        mode, at, people = key.partition("@")
+        size = int(people) if at and people.isdigit() else 0
+        if not mode or (at and size <= 0):
+            raise ConfigError(f"a crop check is MODE or MODE@PEOPLE, got {key!r}")
+        return mode, size
 
     @property
     def spec(self) -> str:
