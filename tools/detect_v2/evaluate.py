@@ -327,4 +327,7 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
+    from tools.detect_v2.blas import pin
+
+    pin()  # the shipped fits' BLAS (tools/detect_v2/blas.py)
     main(sys.argv[1:])

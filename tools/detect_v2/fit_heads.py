@@ -844,4 +844,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from tools.detect_v2.blas import pin
+
+    pin()  # the shipped fits' BLAS (tools/detect_v2/blas.py)
     main()

@@ -563,4 +563,7 @@ def merged(old: str, new: str) -> str:
 
 
 if __name__ == "__main__":
+    from tools.detect_v2.blas import pin
+
+    pin()  # the shipped fits' BLAS (tools/detect_v2/blas.py)
     main()

@@ -132,4 +132,7 @@ def row(mode: str, pert: str, *, d: evaluate.Data, idx: np.ndarray, s: np.ndarra
 
 
 if __name__ == "__main__":
+    from tools.detect_v2.blas import pin
+
+    pin()  # the shipped fits' BLAS (tools/detect_v2/blas.py)
     main(sys.argv[1:] or ["motion_blur", "defocus", "low_light", "moire", "text_overlay"])

@@ -107,4 +107,7 @@ def main(out: Path | None = None, command: str = ".venv/bin/python tools/detect_
 
 
 if __name__ == "__main__":
+    from tools.detect_v2.blas import pin
+
+    pin()  # the shipped fits' BLAS (tools/detect_v2/blas.py)
     main()
