@@ -14,13 +14,24 @@ OpenCV 4.10 / 5.1): the spread is the fits'.
 So every fitting tool calls :func:`pin` first: it re-runs the process with :data:`PINNED` in its
 environment (the shipped files were fitted that way: Haswell kernels, which any x86-64 CPU with
 AVX2 runs, on 2 threads), and ``tools/detect_v2/rebuild.sh`` exports them for every step.
+
+Which BLAS reproduces which shipped fit, on the cached features (``$CG_V2_CACHE``: the scene
+copies' maps and the stills' probe features; ~1.5 min per setting on 2 cores)::
+
+    .venv/bin/python tools/detect_v2/blas.py       # the default kernels, SkylakeX and Haswell; x 1 and x 2
+    .venv/bin/python tools/detect_v2/blas.py --kernels Haswell --threads 2
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
+import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 PINNED = {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
 
@@ -49,5 +60,83 @@ def describe() -> str:
     scikit-learn dependency, so build time only)."""
     from threadpoolctl import threadpool_info
 
-    libs = [f"{i.get('internal_api')} {i.get('architecture', '?')} x {i.get('num_threads')}" for i in threadpool_info()]
+    libs = [
+        " ".join(str(v) for v in (i.get("internal_api"), i.get("architecture"), "x", i.get("num_threads")) if v)
+        for i in threadpool_info()
+    ]
     return ", ".join(sorted(set(libs))) or "no BLAS loaded"
+
+
+def distances() -> dict[str, Any]:
+    """This process's BLAS and how far its fits on the cached features are from the shipped files:
+    the picture locator (cell weights, context weights, intercept) and the photo probe pair
+    (weights, intercept), each the largest absolute difference."""
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tools.*`
+    from tools.calibrate_fusion import DEFAULT_MANIFEST, load_frame, read_manifest
+    from tools.detect_v2 import evaluate, locator, probe, scenes
+
+    items = read_manifest(DEFAULT_MANIFEST)
+    d = evaluate.Data.of(items)
+    plan = scenes.plan(items, d)
+    hws = [load_frame(it.path).bgr.shape[:2] for it in items]
+    fitted = locator.fit(locator.scene_cells(items, plan), locator.labels(items, plan, hws))
+    shipped = json.loads(locator.OUT.read_text())
+    out: dict[str, Any] = {"blas": describe()}
+    out["locator"] = [
+        float(np.abs(fitted.weights - np.array(shipped["weights"])).max()),
+        float(np.abs(fitted.context - np.array(shipped["context"])).max()),
+        abs(fitted.intercept - shipped["intercept"]),
+    ]
+    ps = probe.SETS["photo"]
+    people, crops = probe.MAX_CROPS[ps.train]
+    copies = ["clean", *probe.PERTURBATIONS]
+    x = probe.inputs(items, copies, perturbed_sizes=False, pictures=None, outer=ps.outer)
+    sx = {ps.train: probe.matrix(scenes.get(items, plan, people=people), crops, None, outer=ps.outer)}
+    src = np.array([s.item for s in plan])
+    for name, with_scenes, path in (("photo probe", False, ps.out), ("photo scene probe", True, ps.out_scene)):
+        w, b = probe.fit_all(d, x, sx, src, copies, with_scenes=with_scenes, train=ps.train)
+        ref = json.loads(path.read_text())
+        out[name] = [float(np.abs(w - np.array(ref["weights"])).max()), abs(b - ref["intercept"])]
+    return out
+
+
+def compare(kernels: list[str], threads: list[str]) -> str:
+    """:func:`distances` under each OpenBLAS kernel and thread count (one child process each), as
+    a markdown table. ``default`` is the kernel OpenBLAS picks on this machine."""
+    rows = [
+        "| BLAS (kernels x threads) | locator: cell weights / context / intercept | photo probe: weights / intercept"
+        " | photo scene probe |",
+        "|---|---|---|---|",
+    ]
+    for k in kernels:
+        for t in threads:
+            env = {key: v for key, v in os.environ.items() if key != "OPENBLAS_CORETYPE"}
+            env |= {"OPENBLAS_NUM_THREADS": t, "OMP_NUM_THREADS": t}
+            if k != "default":
+                env["OPENBLAS_CORETYPE"] = k
+            run = subprocess.run(
+                [sys.executable, __file__, "--distances"], env=env, capture_output=True, text=True, check=True
+            )
+            r = json.loads(run.stdout.strip().splitlines()[-1])
+            cells = [" / ".join(f"{v:.2g}" for v in r[key]) for key in ("locator", "photo probe", "photo scene probe")]
+            rows.append(f"| {r['blas']} | " + " | ".join(cells) + " |")
+            print(rows[-1], file=sys.stderr, flush=True)
+    return "\n".join(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Which BLAS reproduces the shipped fits (largest differences)")
+    ap.add_argument("--kernels", default="default,SkylakeX,Haswell", help="OpenBLAS kernels (OPENBLAS_CORETYPE)")
+    ap.add_argument("--threads", default="2,1", help="thread counts")
+    ap.add_argument("--distances", action="store_true", help=argparse.SUPPRESS)  # the child's part
+    args = ap.parse_args()
+    if args.distances:
+        print(json.dumps(distances()))
+        return
+    print(compare(args.kernels.split(","), args.threads.split(",")))
+
+
+if __name__ == "__main__":
+    main()
