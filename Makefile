@@ -104,6 +104,7 @@ fuzz: $(STAMP)
 
 # Rebuild the detection-v2 caches from an empty $$CG_V2_CACHE and re-fit the shipped locator, probes
 # and heads in place (72 min to the heads on 2 cores from empty, 2026-12-05); `git diff src/captureguard/data` then shows what moved.
+# OpenBLAS is pinned (tools/detect_v2/blas.py), so on x86-64 with AVX2 it writes the shipped files back byte for byte.
 calibrate: $(STAMP) $(NSFWJS_ONNX)
 	tools/detect_v2/rebuild.sh
 

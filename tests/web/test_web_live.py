@@ -177,6 +177,10 @@ def test_overload_answers_dropped_in_order(tmp_path: Path) -> None:
     det = ColourDetector()
     with running(make_app(tmp_path, det, live_deadline_s=3.0)) as c, viewfinder(c) as ws:
         ws.send_bytes(picture(MAGENTA))  # hangs the guard...
+        started = time.monotonic()
+        while det.calls < 1 and time.monotonic() - started < 5.0:  # once it holds that frame, the queue is empty
+            time.sleep(0.01)
+        assert det.calls == 1
         for _ in range(9):  # ...while a misbehaving client keeps sending
             ws.send_bytes(picture(GREEN))
         time.sleep(0.2)

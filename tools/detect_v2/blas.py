@@ -2,14 +2,14 @@
 
 The fits (the locator's PCA and logistic regression, the probes, the heads) are ill-conditioned
 enough that the machine's BLAS moves them. Measured 2026-12-07 on one AVX-512 machine, on the same
-cached features (``/tmp/rep/blas_locator.py``, one-off): the shipped locator re-fitted with
-OpenBLAS's default kernels there (SkylakeX) is 0.0048 off the shipped cell weights (largest 0.55),
-0.086 off the context weights and 0.033 off the intercept; with the Haswell kernels on 2 threads it
-is the shipped locator to 5e-8 (the JSON's 7 digits); with Haswell on 1 thread, 0.0043 / 0.10 /
-0.34 off. The fold models of such a re-fit moved v2.10's held-out count from 109 to 124 leaked
-frames (docs/accuracy.md, "After v2.10, third"). The features themselves reproduce bit for bit
-(open_nsfw's maps of 12 scene copies at 1 and 2 threads, onnxruntime 1.20.1 / 1.31.1 / 1.32.0,
-OpenCV 4.10 / 5.1): the spread is the fits'.
+cached features (:func:`compare`, ``bench/results/blas_refit.md``): the shipped locator re-fitted
+with OpenBLAS's default kernels there (SkylakeX) is 0.0048 off the shipped cell weights (largest
+0.55), 0.086 off the context weights and 0.033 off the intercept; with the Haswell kernels on 2
+threads it is the shipped locator to 5e-8 (the JSON's 7 digits); with Haswell on 1 thread, 0.0043 /
+0.10 / 0.33 off. The fold models of such a re-fit moved v2.10's held-out count from 109 to 124
+leaked frames; re-fitted pinned, 109 again (docs/accuracy.md, "After v2.10, fourth"). The
+features themselves reproduce bit for bit (open_nsfw's maps of 12 scene copies at 1 and 2 threads,
+onnxruntime 1.20.1 / 1.31.1 / 1.32.0, OpenCV 4.10 / 5.1; one-off): the spread is the fits'.
 
 So every fitting tool calls :func:`pin` first: it re-runs the process with :data:`PINNED` in its
 environment (the shipped files were fitted that way: Haswell kernels, which any x86-64 CPU with
