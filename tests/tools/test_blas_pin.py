@@ -8,6 +8,8 @@ import platform
 import re
 import subprocess
 import sys
+import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,16 @@ def test_rebuild_exports_the_settings() -> None:
     sh = (ROOT / "tools" / "detect_v2" / "rebuild.sh").read_text()
     for k, v in blas.PINNED.items():
         assert f"{k}={v}" in sh
+
+
+def test_version_notes_name_each_package_that_differs() -> None:
+    assert blas.version_notes({"numpy": "0.0.1", "scipy": version("scipy")}) == [
+        f"note: numpy {version('numpy')} is installed; the shipped fits used 0.0.1, so fits may differ from them"
+    ]
+    assert blas.version_notes({"no-such-package-here": "1.0"})[0].startswith("note: no-such-package-here none")
+
+
+def test_the_dev_extra_pins_the_fitting_packages() -> None:
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    for name in ("scikit-learn", "scipy"):
+        assert f"{name}=={blas.VERSIONS[name]}" in dev
