@@ -104,8 +104,8 @@ def looks(which: str, inners: Sequence[str] = ("photo",), *, tighter: bool = Tru
 
 def fold_models_id() -> str:
     """A short hash of the fold heads file (``make calibrate`` re-fits it with the probes and locators
-    under it): rows cached with other fold models are computed again. A re-fit moves the numbers
-    (docs/accuracy.md, "After v2.10, third")."""
+    under it): rows cached with other fold models are computed again. A re-fit with other BLAS kernels
+    or package versions moves the numbers (docs/accuracy.md, "After v2.10, fourth"; pinned since)."""
     path = fit_heads.FOLD_HEADS
     return "heads:" + (hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.exists() else "none")
 
