@@ -59,6 +59,25 @@ def test_a_hung_call_costs_one_timeout_and_a_fresh_worker_takes_the_next() -> No
     runner.close()
 
 
+def test_a_call_may_carry_its_own_deadline() -> None:
+    """The second look is held to what is left of its check's deadline: a per-call limit, also on a
+    runner without one of its own (then on its worker thread, not the caller's)."""
+    script = Script()
+    runner = DeadlineRunner(script, deadline_s=None)
+    assert runner.run(3, deadline_s=1.0) == 6
+    t0 = time.monotonic()
+    with pytest.raises(DeadlineExceededError, match=r"longer than 0\.05 s"):
+        runner.run(-1, deadline_s=0.05)
+    assert time.monotonic() - t0 < 1.0 and runner.hung == 1
+    assert runner.run(4) == 8  # no limit: in the caller's thread, as before
+    limited = DeadlineRunner(script, deadline_s=5.0)
+    with pytest.raises(DeadlineExceededError, match=r"longer than 0\.05 s"):
+        limited.run(-2, deadline_s=0.05)  # shorter than the runner's own
+    script.release.set()
+    runner.close()
+    limited.close()
+
+
 def test_calls_queued_behind_a_hung_call_move_to_the_fresh_worker() -> None:
     script = Script()
     runner = DeadlineRunner(script, deadline_s=0.3)

@@ -116,14 +116,16 @@ class DeadlineRunner(Generic[A, R]):
         with self._lock:
             return len(self._hung)
 
-    def run(self, arg: A) -> R:
-        """``fn(arg)``, or :class:`DeadlineExceededError` if it takes longer than the deadline.
+    def run(self, arg: A, *, deadline_s: float | None = None) -> R:
+        """``fn(arg)``, or :class:`DeadlineExceededError` if it takes longer than the deadline
+        (``deadline_s`` for this call, default the runner's).
 
         Raises:
             DeadlineExceededError: the call overran (it is abandoned), or too many calls are hung.
             Exception: whatever ``fn`` raised.
         """
-        if self.deadline_s is None:
+        limit = self.deadline_s if deadline_s is None else deadline_s
+        if limit is None:
             return self._fn(arg)
         future: concurrent.futures.Future[R] = concurrent.futures.Future()
         with self._lock:
@@ -132,11 +134,11 @@ class DeadlineRunner(Generic[A, R]):
             worker = self._worker = self._worker or _Worker(self._fn, self._name, self._exited)
             worker.submit(arg, future)
         try:
-            return future.result(timeout=self.deadline_s)
+            return future.result(timeout=max(0.0, limit))
         except concurrent.futures.TimeoutError:
             future.cancel()  # if it was still waiting behind a hung call, it never runs
-            self._abandon(worker)
-            raise DeadlineExceededError(f"took longer than {self.deadline_s:g} s") from None
+            self._abandon(worker, limit)
+            raise DeadlineExceededError(f"took longer than {limit:g} s") from None
 
     def close(self) -> None:
         """Stop the worker after the calls already queued (a hung one is abandoned, not waited for)."""
@@ -145,7 +147,7 @@ class DeadlineRunner(Generic[A, R]):
         if worker is not None:
             worker.close()
 
-    def _abandon(self, worker: _Worker[A, R]) -> None:
+    def _abandon(self, worker: _Worker[A, R], limit_s: float) -> None:
         with self._lock:
             if self._worker is not worker:
                 return  # another caller already replaced it
@@ -157,7 +159,7 @@ class DeadlineRunner(Generic[A, R]):
                 self._worker = _Worker(self._fn, self._name, self._exited)
                 for arg, future in waiting:
                     self._worker.submit(arg, future)
-        log.warning("a check overran %.0f ms: its thread is abandoned, a fresh one takes over", self.deadline_s * 1e3)  # type: ignore[operator]
+        log.warning("%s overran %.0f ms: its thread is abandoned, a fresh one takes over", self._name, limit_s * 1e3)
 
     def _exited(self, worker: _Worker[A, R]) -> None:
         with self._lock:
