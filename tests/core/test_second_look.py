@@ -7,7 +7,16 @@ import math
 import pytest
 
 from captureguard.core.policy import Profile
-from captureguard.core.second_look import PICTURE_CHECK, PictureRule, second_look
+from captureguard.core.second_look import (
+    FIT_SHARE,
+    PICTURE_CHECK,
+    PICTURE_LATE,
+    SKIPPED_PICTURE,
+    LookTimes,
+    PictureRule,
+    second_look,
+    withheld_late,
+)
 from captureguard.core.verdict import Decision, Reason, Verdict
 from captureguard.errors import ConfigError
 
@@ -59,6 +68,8 @@ def test_the_offset_moves_the_score_in_logit() -> None:
         {"people_input": 640.0},
         {"people_input": True},
         {"mode": "photo@640"},  # the input size is its own key
+        {"late": "block"},
+        {"late": True},
     ],
 )
 def test_bad_rules_are_refused(table: dict[str, object]) -> None:
@@ -158,3 +169,58 @@ def test_a_failed_crop_check_blocks() -> None:
     crop = Verdict.failure("timeout", "check took too long", profile="child")
     out = second_look(verdict(Decision.ALLOW, 0.2), crop, PictureRule(offset=5.0), CHILD, share=0.5)
     assert out.decision is Decision.BLOCK and out.failed and out.score == 1.0
+
+
+def test_the_look_is_held_to_what_is_left_of_the_checks_deadline() -> None:
+    assert PictureRule().late == "run"  # the default, as shipped (v2.10)
+    rule = PictureRule(late="withhold")
+    assert FIT_SHARE == 0.95
+    assert rule.time_left(100.0, 500.0) == pytest.approx(375.0)  # 95% of 500 less 100
+    assert rule.time_left(480.0, 500.0) == pytest.approx(-5.0)  # none left
+    assert rule.time_left(100.0, None) is None  # no deadline
+    assert PictureRule(late="run").time_left(100.0, 500.0) is None  # v2.10: no limit
+    assert rule.time_left(math.nan, 500.0) == 0.0 and rule.time_left(-1.0, 500.0) == 0.0
+    assert rule.time_left(1.0, math.inf) == 0.0
+    assert PictureRule.from_mapping({"late": "withhold"}).late == "withhold"
+
+
+def test_a_look_starts_only_when_the_fastest_recent_one_would_fit() -> None:
+    rule = PictureRule(late="withhold")
+    assert rule.may_start(None, 10_000.0)  # no limit
+    assert rule.may_start(300.0, None)  # no recent look: it starts (and is timed)
+    assert rule.may_start(300.0, 300.0) and not rule.may_start(300.0, 301.0)
+    assert not rule.may_start(0.0, None) and not rule.may_start(-5.0, None)  # nothing left
+
+
+def test_the_fastest_recent_look_is_kept_and_old_looks_age_out() -> None:
+    times = LookTimes(window_s=10.0, keep=3)
+    assert times.fastest(0.0) is None
+    times.record(1.0, 120.0)
+    times.record(2.0, 300.0)
+    times.record(3.0, 150.0)
+    assert times.fastest(3.0) == 120.0
+    times.record(4.0, 200.0)  # keep 3: the 120 goes
+    assert times.fastest(4.0) == 150.0
+    assert times.fastest(12.5) == 150.0  # the 300 (at 2 s) is older than 10 s
+    assert times.fastest(13.5) == 200.0
+    assert times.fastest(14.5) is None  # all aged out: the next look starts
+    times.record(15.0, math.nan)  # an unknown time is not kept
+    times.record(15.0, -1.0)
+    assert times.fastest(15.0) is None
+    with pytest.raises(ConfigError):
+        LookTimes(window_s=0.0)
+    with pytest.raises(ConfigError):
+        LookTimes(keep=0)
+
+
+def test_a_frame_whose_look_did_not_fit_is_withheld_as_a_warn() -> None:
+    live = verdict(Decision.ALLOW, 0.08, Reason("NSFW_PROBE", 0.08, "probe", ""), total=300.0)
+    late = withheld_late(live, PictureRule(), CHILD, share=0.25, left_ms=175.0)
+    assert late.decision is Decision.WARN and late.score == CHILD.warn_score
+    assert late.reasons[0].code == PICTURE_LATE and "25% of the frame" in late.reasons[0].detail
+    assert [r.code for r in late.reasons[1:]] == ["NSFW_PROBE"]
+    assert late.timings_ms == {"total": 300.0, SKIPPED_PICTURE: 175.0} and not late.failed
+    warn = verdict(Decision.WARN, 0.45)
+    assert withheld_late(warn, PictureRule(), CHILD, share=0.3, left_ms=1.0).score == 0.45  # the larger
+    blocked = verdict(Decision.BLOCK, 0.9)
+    assert withheld_late(blocked, PictureRule(), CHILD, share=0.3, left_ms=1.0) is blocked

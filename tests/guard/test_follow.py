@@ -63,7 +63,7 @@ class Scene:
     region_labels: frozenset[str] = frozenset({LABEL})
     crops: list[tuple[int, Box]] = field(default_factory=list)
 
-    def inspect(self, frame: Frame, *, region: Box | None = None) -> Inspection:
+    def inspect(self, frame: Frame, *, region: Box | None = None, within_ms: float | None = None) -> Inspection:
         box = self.where(frame.index)
         if region is None:
             sees = frame.index in self.whole_sees

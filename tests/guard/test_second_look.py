@@ -13,12 +13,14 @@ import pytest
 from captureguard.core.detection import PICTURE_OUTER, Detections
 from captureguard.core.frame import Frame
 from captureguard.core.fusion import FusionModel
+from captureguard.core.ledger import StreamSettings
 from captureguard.core.policy import Profile
-from captureguard.core.second_look import PICTURE_CHECK, SKIPPED_TIGHTER, PictureRule
+from captureguard.core.second_look import PICTURE_CHECK, PICTURE_LATE, SKIPPED_PICTURE, SKIPPED_TIGHTER, PictureRule
 from captureguard.core.verdict import Decision
 from captureguard.errors import ConfigError
-from captureguard.evaluation.leaks import SecondLookMemo
+from captureguard.evaluation.leaks import FILE_DEADLINE_S, SecondLookMemo
 from captureguard.guard.check import Checker, Inspection, PictureCheck
+from captureguard.guard.stream import StreamGuard
 from captureguard.models.base import load_picture_checks, with_people_input
 from captureguard.models.probe import NsfwProbeDetector
 from captureguard.models.yolo import YoloDetector
@@ -27,6 +29,7 @@ from captureguard.testing import region
 PROFILE = Profile("t", block_score=0.5, warn_score=0.3)
 HEAD = FusionModel(-4.0, {"max:IMAGE_NSFW": 8.0})  # 0.5 at IMAGE_NSFW 0.5
 BOX = (40.0, 20.0, 104.0, 68.0)  # 64 x 48 of a 160 x 96 frame: a fifth of it
+HELD = PictureRule(late="withhold")  # the look held to the check's deadline (measured, not shipped)
 
 
 def frame(index: int = 0) -> Frame:
@@ -149,6 +152,21 @@ def test_the_benchmark_memo_runs_each_crop_check_once_for_every_rule() -> None:
     memo.clear()
     memo.check(frame())
     assert len(photo.shown) == 2
+
+
+def test_the_benchmarks_long_deadline_leaves_the_look_as_it_was() -> None:
+    """The replaying benchmarks hold checks to 120 s (``FILE_DEADLINE_S``): every look fits, so their
+    numbers are those of a look without a deadline."""
+    photo = Photo(0.6)
+    memo = SecondLookMemo(checker(0.2, photo, HELD))
+    free = memo.inspect(frame()).verdict
+    held = memo.inspect(frame(), within_ms=FILE_DEADLINE_S * 1e3).verdict
+    assert (held.decision, held.score, [r.code for r in held.reasons]) == (
+        free.decision,
+        free.score,
+        [r.code for r in free.reasons],
+    )
+    assert held.decision is Decision.BLOCK and SKIPPED_PICTURE not in held.timings_ms
 
 
 def test_the_memo_reads_a_rule_of_another_mode_with_that_modes_inner_check() -> None:
@@ -349,3 +367,74 @@ def test_the_memo_keeps_both_crops_of_a_frame() -> None:
     assert memo.with_rule(PictureRule()).check(small_picture_frame()).decision is Decision.ALLOW  # no refine
     assert memo.with_rule(PictureRule(refine=0.5)).check(small_picture_frame()).decision is Decision.BLOCK
     assert len(zoom.shown) == 2  # each crop checked once
+
+
+@dataclass
+class SlowPhoto(Photo):
+    """:class:`Photo`, taking ``sleep_s`` per crop."""
+
+    sleep_s: float = 0.2
+
+    def detect(self, frame: Frame) -> Detections:
+        time.sleep(self.sleep_s)
+        return super().detect(frame)
+
+
+def test_a_look_past_what_is_left_of_the_deadline_is_left_out_and_the_frame_withheld() -> None:
+    """Held to 100 ms, a 200 ms look is abandoned at 95 ms (95% of the deadline less what the whole
+    frame took) and the frame withheld as a warn that says why; once that look has ended and been
+    timed, the next one is not started at all. With room, or without a deadline, it runs; under
+    ``late = "run"`` it runs regardless, as v2.10 did."""
+    photo = SlowPhoto(0.9)
+    c = checker(0.2, photo, HELD)
+    t0 = time.perf_counter()
+    late = c.inspect(frame(), within_ms=100.0).verdict
+    assert time.perf_counter() - t0 < 0.18  # not waited for
+    assert late.decision is Decision.WARN and late.reasons[0].code == PICTURE_LATE and not late.failed
+    assert 0.0 < late.timings_ms[SKIPPED_PICTURE] <= 95.0
+    time.sleep(0.25)  # the abandoned look ends and is timed
+    assert c.picture is not None and (c.picture.fastest_ms() or 0.0) >= 200.0
+    assert c.inspect(frame(), within_ms=100.0).verdict.reasons[0].code == PICTURE_LATE
+    assert len(photo.shown) == 1  # not started
+    assert c.inspect(frame(), within_ms=1000.0).verdict.decision is Decision.BLOCK and len(photo.shown) == 2
+    assert c.inspect(frame()).verdict.decision is Decision.BLOCK and len(photo.shown) == 3  # no deadline
+    c.close()
+    run = SlowPhoto(0.9)
+    c = checker(0.2, run)  # as shipped: "run"
+    assert c.inspect(frame(), within_ms=100.0).verdict.decision is Decision.BLOCK and len(run.shown) == 1
+    c.close()
+
+
+def test_the_checkers_own_deadline_is_the_looks_budget() -> None:
+    photo = SlowPhoto(0.9, sleep_s=0.0)
+    c = replace(checker(0.2, photo, HELD), deadline_s=10.0)
+    assert c.picture is not None
+    with c.picture._lock:
+        c.picture.times.record(time.monotonic(), 9_600.0)  # the fastest recent look: more than 95% of 10 s
+    assert c.inspect(frame()).verdict.reasons[0].code == PICTURE_LATE and photo.shown == []
+    c.close()
+    c = replace(checker(0.2, photo, HELD), deadline_s=10.0)
+    assert c.inspect(frame()).verdict.decision is Decision.BLOCK and len(photo.shown) == 1  # room enough
+    c.close()
+
+
+def test_a_stream_whose_looks_overrun_withholds_frames_instead_of_timing_out() -> None:
+    """Each look takes 300 ms against the stream's 200 ms deadline. As v2.10 ran it (``late =
+    "run"``) every check times out: a failure block that shuts the stream. Holding the look to the
+    deadline, the frames whose looks do not fit are withheld as warns instead: no timeouts."""
+
+    def run(late: str) -> list[str]:
+        photo = SlowPhoto(0.01, sleep_s=0.3)
+        settings = StreamSettings(max_gap=0, schedule="lockstep")
+        guard = StreamGuard(checker(0.2, photo, PictureRule(late=late)), settings, deadline_s=0.2)
+        try:
+            for i in range(6):
+                guard.submit(frame(i))
+            guard.finish()
+        finally:
+            guard.close()
+        return [reasons[0] for _, _, reasons in guard.stats.block_events]
+
+    assert run("run") == ["timeout"] * 6
+    held = run("withhold")
+    assert held.count("timeout") <= 1 and held.count(PICTURE_LATE) >= 5  # a busy machine may miss once

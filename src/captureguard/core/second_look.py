@@ -17,8 +17,9 @@ moved down by ``offset`` (logit) before the profile's thresholds apply.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from captureguard.core.policy import Profile
@@ -29,9 +30,18 @@ from captureguard.errors import ConfigError
 PICTURE_CHECK = "PICTURE_CHECK"
 #: the timing key of a tighter crop left out on time (its value: the estimate that did not fit)
 SKIPPED_TIGHTER = "skipped:picture2"
+#: the reason code of a frame withheld because its second look would not fit the check's deadline
+PICTURE_LATE = "PICTURE_LATE"
+#: the timing key of a second look left out on time (its value: the ms the check had left for it)
+SKIPPED_PICTURE = "skipped:picture"
+#: what a rule does with a second look when the check has a deadline (:attr:`PictureRule.late`)
+LATE_CHOICES = ("withhold", "run")
+#: the share of the deadline a check with its second look may take (the rest: the join, handing the
+#: verdict back, a busy machine's scheduling)
+FIT_SHARE = 0.95
 
 _SEVERITY = {Decision.ALLOW: 0, Decision.WARN: 1, Decision.BLOCK: 2}
-_KEYS = {"mode", "from_score", "min_share", "offset", "refine", "refine_within_ms", "people_input", "note"}
+_KEYS = {"mode", "from_score", "min_share", "offset", "refine", "refine_within_ms", "people_input", "late", "note"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,14 @@ class PictureRule:
             people at 960, but a located picture is a 300-800 px crop of a 720p frame, which 960
             only blows up. Measured, off as shipped: at 640 the live check's p99 is 8% lower, and
             held out it leaks a few frames more (docs/accuracy.md, "After v2.10, third").
+        late: what a check with a deadline (a stream's) does with the look. ``run`` (shipped, as
+            v2.10): it runs regardless; a check past the deadline blocks as a timeout, which shuts
+            the stream for >= 1 s. ``withhold`` (measured, not shipped): the look is held to what is
+            left of the deadline (:meth:`time_left`); a look that runs past that, or that the recent
+            looks say cannot fit (:meth:`may_start`), is left out and the frame withheld as a warn
+            (:func:`withheld_late`), which does not shut the stream by itself. On a machine half as
+            fast as v2.10's it withheld less safe video and leaked a few frames more
+            (docs/accuracy.md, "After v2.10, fifth").
     """
 
     mode: str = "photo"
@@ -68,6 +86,7 @@ class PictureRule:
     refine: float = 0.0
     refine_within_ms: float = 0.0
     people_input: int = 0
+    late: str = "run"
 
     def __post_init__(self) -> None:
         for key in ("from_score", "min_share", "refine"):
@@ -91,6 +110,8 @@ class PictureRule:
             raise ConfigError(f"picture_check: people_input must be 0 or a multiple of 32 in 64..2048, got {people!r}")
         if not isinstance(self.mode, str) or not self.mode or "@" in self.mode:
             raise ConfigError(f"picture_check: mode must name a detector table, got {self.mode!r}")
+        if self.late not in LATE_CHOICES:
+            raise ConfigError(f"picture_check: late must be one of {list(LATE_CHOICES)}, got {self.late!r}")
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], *, origin: str = "picture_check") -> PictureRule:
@@ -174,6 +195,24 @@ class PictureRule:
             return False
         return self.refine_estimate(spent_ms, crop_ms) <= self.refine_within_ms
 
+    def time_left(self, spent_ms: float, budget_ms: float | None) -> float | None:
+        """The ms the look may take after the check's ``spent_ms``, the check held to ``budget_ms``:
+        :data:`FIT_SHARE` of the budget less what is spent (<= 0: none left). None: no limit (no
+        deadline, or ``late = "run"``). A time that is not a finite number >= 0 leaves none."""
+        if self.late == "run" or budget_ms is None:
+            return None
+        if not all(math.isfinite(t) and t >= 0.0 for t in (spent_ms, budget_ms)):
+            return 0.0
+        return FIT_SHARE * budget_ms - spent_ms
+
+    def may_start(self, left_ms: float | None, fastest_ms: float | None) -> bool:
+        """Whether a look with ``left_ms`` left (:meth:`time_left`; None: no limit) is worth starting,
+        the fastest recent look having taken ``fastest_ms`` (None: none timed lately). One that
+        cannot finish in time would only take the cores from the next checks."""
+        if left_ms is None:
+            return True
+        return left_ms > 0.0 and (fastest_ms is None or fastest_ms <= left_ms)
+
     @staticmethod
     def refine_estimate(spent_ms: float, crop_ms: float) -> float:
         """The check's estimated time with the tighter crop read (:meth:`refine_fits`)."""
@@ -185,6 +224,61 @@ class PictureRule:
             return score
         z = math.log(score / (1.0 - score)) - self.offset
         return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+
+@dataclass
+class LookTimes:
+    """The second look's recent times (the caller's clock, in s): the fastest of the last
+    ``window_s`` seconds (at most ``keep`` looks) is a floor under the next one's.
+
+    Times age out, so a burst of slow looks (a busy machine) holds looks back for ``window_s`` at
+    most: with no recent time the next look starts and is timed. Not thread-safe (the caller locks).
+    """
+
+    window_s: float = 10.0
+    keep: int = 16
+    _times: deque[tuple[float, float]] = field(default_factory=deque, repr=False)
+
+    def __post_init__(self) -> None:
+        if not (self.window_s > 0 and math.isfinite(self.window_s)) or self.keep < 1:
+            raise ConfigError(f"LookTimes: window_s must be > 0 and keep >= 1, got {self.window_s}, {self.keep}")
+
+    def record(self, at_s: float, ms: float) -> None:
+        """A look that took ``ms`` ended at ``at_s`` (a time that is not finite and >= 0 is not kept)."""
+        if not (math.isfinite(ms) and ms >= 0.0):
+            return
+        self._times.append((at_s, ms))
+        while len(self._times) > self.keep:
+            self._times.popleft()
+
+    def fastest(self, at_s: float) -> float | None:
+        """The fastest recent look's ms at ``at_s``; None when none is recent."""
+        while self._times and self._times[0][0] < at_s - self.window_s:
+            self._times.popleft()
+        return min(ms for _, ms in self._times) if self._times else None
+
+
+def withheld_late(live: Verdict, rule: PictureRule, profile: Profile, *, share: float, left_ms: float) -> Verdict:
+    """The verdict of a frame whose second look did not fit the check's deadline (it had ``left_ms``:
+    :meth:`PictureRule.time_left`): withheld as a warn (the profile's warn score at least), its
+    reasons led by :data:`PICTURE_LATE`, ``left_ms`` under :data:`SKIPPED_PICTURE` in its timings.
+
+    The live check allowed this frame but was unsure of it (the rule wanted the look), so it is not
+    released without the look (fail closed). A warn, not a block: in a stream a warn withholds its
+    frame, and it shuts the stream only when it ends a run of checks that were not allowed
+    (:class:`~captureguard.core.ledger.StreamSettings`), where a timeout block shuts it at once.
+    """
+    if live.decision is Decision.BLOCK or live.failed:
+        return live
+    score = max(live.score, profile.warn_score)
+    why = Reason(
+        PICTURE_LATE,
+        score,
+        rule.mode,
+        f"the picture in view ({share:.0%} of the frame) could not be checked in time: withheld",
+    )
+    timings = {**live.timings_ms, SKIPPED_PICTURE: left_ms}
+    return Verdict(Decision.WARN, score, (why, *live.reasons), profile.name, timings)
 
 
 def second_look(

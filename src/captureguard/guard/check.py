@@ -31,7 +31,7 @@ from captureguard.core.frame import Frame
 from captureguard.core.fusion import Assessment, FusionModel
 from captureguard.core.policy import Profile, decide, load_profiles
 from captureguard.core.region import Box, picture_box, pixel_window, shifted, window_area
-from captureguard.core.second_look import SKIPPED_TIGHTER, PictureRule
+from captureguard.core.second_look import SKIPPED_TIGHTER, LookTimes, PictureRule, withheld_late
 from captureguard.core.second_look import second_look as join_looks
 from captureguard.core.verdict import Verdict
 from captureguard.errors import CaptureGuardError, ConfigError
@@ -196,6 +196,10 @@ class FirstStage:
             raise ConfigError(f"cascade: escalate_at must be in (0, 1] and every >= 0, got {self}")
 
 
+#: what reads the located picture's crop: ``(frame, window) -> Inspection``
+CropRead = Callable[[Frame, tuple[int, int, int, int]], Inspection]
+
+
 @dataclass(frozen=True)
 class PictureCheck:
     """The live check's second look (:mod:`captureguard.core.second_look`): ``checker`` (the
@@ -205,6 +209,51 @@ class PictureCheck:
 
     rule: PictureRule
     checker: Checker
+    #: the looks' recent times (:class:`~captureguard.core.second_look.LookTimes`, on the monotonic
+    #: clock): a look that cannot fit what is left of a check's deadline is not started
+    times: LookTimes = field(default_factory=LookTimes, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    _runner: list[DeadlineRunner[tuple[CropRead, Frame, tuple[int, int, int, int]], Inspection]] = field(
+        default_factory=list, compare=False, repr=False
+    )
+
+    def fastest_ms(self) -> float | None:
+        """The fastest recent look's time (None: no recent look timed)."""
+        with self._lock:
+            return self.times.fastest(time.monotonic())
+
+    def read(
+        self, read: CropRead, frame: Frame, window: tuple[int, int, int, int], *, within_ms: float | None
+    ) -> Inspection:
+        """``read(frame, window)`` (the look), timed; within ``within_ms`` (None: no limit) on a
+        worker thread of its own.
+
+        Raises:
+            DeadlineExceededError: the look ran past ``within_ms`` (it is abandoned; its time is
+                recorded when it ends).
+        """
+        if within_ms is None:
+            return self._timed((read, frame, window))
+        with self._lock:
+            if not self._runner:
+                self._runner.append(DeadlineRunner(self._timed, deadline_s=None, name="captureguard-second-look"))
+            runner = self._runner[0]
+        return runner.run((read, frame, window), deadline_s=within_ms / 1e3)
+
+    def _timed(self, job: tuple[CropRead, Frame, tuple[int, int, int, int]]) -> Inspection:
+        read, frame, window = job
+        t0 = time.perf_counter()
+        inner = read(frame, window)
+        with self._lock:
+            self.times.record(time.monotonic(), (time.perf_counter() - t0) * 1e3)
+        return inner
+
+    def close(self) -> None:
+        """Stop the look's worker thread, if it has one."""
+        with self._lock:
+            runners, self._runner[:] = list(self._runner), []
+        for runner in runners:
+            runner.close()
 
 
 @dataclass
@@ -236,7 +285,7 @@ class Checker:
     built: tuple[tuple[int, Mapping[str, object], Detector], ...] = field(default=(), repr=False, compare=False)
     _checks: int = field(default=0, init=False, repr=False)
     _run_ahead: bool = field(default=False, init=False, repr=False)  # the last first stage escalated
-    _deadline_runner: DeadlineRunner[tuple[Frame, Box | None], Inspection] | None = field(
+    _deadline_runner: DeadlineRunner[tuple[Frame, Box | None, float | None], Inspection] | None = field(
         default=None, init=False, repr=False
     )
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -486,15 +535,19 @@ class Checker:
         """Decide about one frame. Never raises for detection failures: they block."""
         return self.inspect(frame).verdict
 
-    def inspect(self, frame: Frame, *, region: Box | None = None) -> Inspection:
+    def inspect(self, frame: Frame, *, region: Box | None = None, within_ms: float | None = None) -> Inspection:
         """Decide about ``frame`` (or only the crop ``region`` of it, in frame pixels) and say why.
 
         The crop is checked like a frame of its own (at the detectors' full input size); its
-        detections are returned in the whole frame's pixels. Never raises: failures block.
+        detections are returned in the whole frame's pixels. ``within_ms``: the deadline the caller
+        holds this check to (a stream guard's; default this checker's ``deadline_s``), which the
+        second look must fit (:meth:`PictureRule.fits`). Never raises: failures block.
         """
         t0 = time.perf_counter()
+        if within_ms is None and self.deadline_s is not None:
+            within_ms = self.deadline_s * 1e3
         try:
-            found = self._runner().run((frame, region))
+            found = self._runner().run((frame, region, within_ms))
         except DeadlineExceededError as exc:
             log.warning("check of %s blocked: %s", frame.source or "frame", exc)
             found = self._failed(Verdict.failure("timeout", f"check {exc}", profile=self.profile.name), region)
@@ -524,13 +577,13 @@ class Checker:
     def _failed(verdict: Verdict, region: Box | None) -> Inspection:
         return Inspection(verdict, Detections.empty(), region)
 
-    def _inspect(self, job: tuple[Frame, Box | None]) -> Inspection:
-        frame, region = job
+    def _inspect(self, job: tuple[Frame, Box | None, float | None]) -> Inspection:
+        frame, region, within_ms = job
         t0 = time.perf_counter()
-        seen = self._look(job)
+        seen = self._look((frame, region))
         if self.picture is None or region is not None or seen.verdict.failed:
             return seen
-        return self.look_again(frame, seen, spent_ms=(time.perf_counter() - t0) * 1e3)
+        return self.look_again(frame, seen, spent_ms=(time.perf_counter() - t0) * 1e3, budget_ms=within_ms)
 
     def look_again(
         self,
@@ -540,6 +593,7 @@ class Checker:
         *,
         crop_check: Callable[[Frame, tuple[int, int, int, int]], Inspection] | None = None,
         spent_ms: float | None = None,
+        budget_ms: float | None = None,
     ) -> Inspection:
         """The second look after ``seen`` (this checker's inspection of the whole ``frame``): the
         :attr:`picture` check on the located picture's crop when ``rule`` (default the configured
@@ -547,8 +601,11 @@ class Checker:
         the crop (default :meth:`picture_inspection`; a benchmark's memo). ``spent_ms``: the time
         ``seen`` took (default its recorded ``total``), which with the first crop's recorded time
         decides whether a tighter crop fits the rule's ``refine_within_ms`` (when it does not, the
-        verdict's timings carry ``SKIPPED_TIGHTER``: the estimate). Never raises: the inner check
-        blocks on failure."""
+        verdict's timings carry ``SKIPPED_TIGHTER``: the estimate). ``budget_ms``: the check's
+        deadline (None: none); the look is held to what is left of it (:meth:`PictureRule.time_left`)
+        and not started when the recent looks say it cannot fit; either way the frame is withheld
+        as a warn (:func:`withheld_late`). Under the rule's ``late = "run"`` it runs regardless.
+        Never raises: the inner check blocks on failure."""
         if self.picture is None:
             return seen
         rule = rule or self.picture.rule
@@ -556,13 +613,22 @@ class Checker:
         if crop is None or not rule.wants(seen.verdict, crop[1]):
             return seen
         window, share = crop
+        spent = seen.verdict.timings_ms.get("total", 0.0) if spent_ms is None else spent_ms
+        left = rule.time_left(spent, budget_ms)
         read = crop_check or self.picture_inspection
-        inner = read(frame, window)
+        try:
+            if not rule.may_start(left, self.picture.fastest_ms()):
+                raise DeadlineExceededError("no time left for the second look")
+            inner = self.picture.read(read, frame, window, within_ms=left)
+        except DeadlineExceededError:
+            if left is None:  # no limit: the look itself timed out (it never does: the inner check blocks)
+                raise
+            late = withheld_late(seen.verdict, rule, self.profile, share=share, left_ms=max(0.0, left))
+            return Inspection(late, seen.detections, None)
         verdict = join_looks(seen.verdict, inner.verdict, rule, self.profile, share=share)
         found = [seen.detections, shifted(inner.detections, window[0], window[1])]
         tighter = self.tighter_crop(frame, window, inner) if rule.refine > 0 and not inner.verdict.failed else None
         if tighter is not None and rule.refines(verdict, tighter[1]):  # the picture found in the crop
-            spent = seen.verdict.timings_ms.get("total", 0.0) if spent_ms is None else spent_ms
             crop_ms = inner.verdict.timings_ms.get("total", 0.0)  # unknown: read it (a look more)
             if not rule.refine_fits(spent, crop_ms):  # the first look's verdict stands
                 late = verdict.with_timings(**{SKIPPED_TIGHTER: rule.refine_estimate(spent, crop_ms)})
@@ -728,15 +794,17 @@ class Checker:
         self._run_ahead = not settled  # a lost update under concurrent checks only costs time
         return found, Detections.concat(parts[n:]) if rest else None, timings, settled
 
-    def _runner(self) -> DeadlineRunner[tuple[Frame, Box | None], Inspection]:
+    def _runner(self) -> DeadlineRunner[tuple[Frame, Box | None, float | None], Inspection]:
         with self._lock:
             if self._deadline_runner is None:
                 self._deadline_runner = DeadlineRunner(self._inspect, deadline_s=self.deadline_s)
             return self._deadline_runner
 
     def close(self) -> None:
-        """Stop the deadline worker (a hung check is abandoned, not waited for)."""
+        """Stop the deadline workers, the second look's too (a hung check is abandoned, not waited for)."""
         with self._lock:
             if self._deadline_runner is not None:
                 self._deadline_runner.close()
                 self._deadline_runner = None
+        if self.picture is not None:
+            self.picture.close()

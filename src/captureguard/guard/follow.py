@@ -32,8 +32,9 @@ class FrameChecker(Protocol):
 class Inspector(Protocol):
     """A checker that can say why and check a crop (:class:`~captureguard.guard.check.Checker`)."""
 
-    def inspect(self, frame: Frame, *, region: Box | None = None) -> Inspection:
-        """Decide about the frame (or the crop ``region``) with the detections behind it."""
+    def inspect(self, frame: Frame, *, region: Box | None = None, within_ms: float | None = None) -> Inspection:
+        """Decide about the frame (or the crop ``region``) with the detections behind it, within
+        ``within_ms`` (the caller's deadline, None: the checker's own)."""
         ...
 
 
@@ -57,11 +58,12 @@ class Look:
         return all(p.verdict.decision is Decision.ALLOW and p.verdict.score < below_score for p in parts)
 
 
-def look(checker: FrameChecker, frame: Frame, focus: Box | None) -> Look:
-    """Check ``frame`` whole, and the crop ``focus`` too when there is one (the checker can)."""
+def look(checker: FrameChecker, frame: Frame, focus: Box | None, *, within_ms: float | None = None) -> Look:
+    """Check ``frame`` whole, and the crop ``focus`` too when there is one (the checker can).
+    ``within_ms``: the whole frame's check is held to this deadline (its second look must fit it)."""
     if not isinstance(checker, Inspector):
         return Look(Inspection(checker.check(frame), Detections.empty()))
-    whole = checker.inspect(frame)
+    whole = checker.inspect(frame, within_ms=within_ms)
     crop = checker.inspect(frame, region=focus) if focus is not None else None
     return Look(whole, crop)
 

@@ -135,6 +135,7 @@ class StreamGuard:
         self.settings = settings or StreamSettings()
         self.stats = StreamStats()
         self._checker = checker
+        self._deadline_ms = deadline_s * 1e3  # the whole frame's check (and its second look) must fit it
         self._runner = DeadlineRunner(self._look, deadline_s=deadline_s, name="captureguard-stream-check")
         # A check with a crop is two checks (whole frame + crop): twice the deadline.
         self._runner2 = DeadlineRunner(self._look, deadline_s=2 * deadline_s, name="captureguard-stream-crop")
@@ -274,7 +275,7 @@ class StreamGuard:
             return None
 
     def _look(self, job: tuple[Frame, Box | None]) -> Look:
-        return look(self._checker, *job)
+        return look(self._checker, *job, within_ms=self._deadline_ms)
 
     def _check(self, frame: Frame, focus: Box | None) -> Look:
         try:
