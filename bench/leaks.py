@@ -32,6 +32,7 @@ from captureguard.core.frame import Frame
 from captureguard.core.ledger import StreamSettings
 from captureguard.core.verdict import Decision
 from captureguard.evaluation.leaks import (
+    FILE_DEADLINE_S,
     MOTIONS,
     SCALES,
     LeakClip,
@@ -139,6 +140,14 @@ def main() -> None:
     ap.add_argument("--assemble", type=Path, nargs="*", help="only write the report from these raw JSON files")
     ap.add_argument("--only-blocked", action="store_true", help="only artworks the photo check blocks as stills")
     ap.add_argument("--settings", help="comma-separated prefixes of the settings to run (default: all)")
+    ap.add_argument(
+        "--deadline-ms",
+        type=float,
+        default=0.0,
+        help="hold each check to this deadline, as `captureguard video --deadline-ms` does (0: 120 s, so "
+        "that the machine's speed decides nothing; with a deadline, run nothing else beside it)",
+    )
+    ap.add_argument("--detectors", type=Path, help="detectors TOML for the live and photo checks (default: shipped)")
     args = ap.parse_args()
     if args.settings:
         keep = [k for k in SETTINGS if any(k.startswith(p) for p in args.settings.split(","))]
@@ -151,27 +160,42 @@ def main() -> None:
     rows, videos = manifest()
     rows = rows[: args.limit] if args.limit else rows
     safe_videos = videos[: args.videos] if args.videos else videos
-    live = MemoChecker(Checker.create(mode="live", profile="child"))
+    live = MemoChecker(Checker.create(mode="live", profile="child", detectors_path=args.detectors))
     raw = {"clips": [], "videos": []}
     if args.part in ("all", "clips"):
-        photo = Checker.create(mode="photo", profile="child")
+        photo = Checker.create(mode="photo", profile="child", detectors_path=args.detectors)
         for i, row in enumerate(rows):
             if i < args.start:
                 continue
             clip = build(i, row, videos, photo, args)
             if clip is None:
                 continue
-            raw["clips"].append(run_clip_all(clip, live))
+            raw["clips"].append(run_clip_all(clip, live, deadline_s=deadline_s(args)))
             args.json.write_text(json.dumps(raw))
             print(f"ran {i + 1}/{len(rows)} {clip.name} still-blocked={clip.blocked_as_still}", flush=True)
             live.memo.clear()  # one clip's checks are never needed again
     if args.part in ("all", "videos"):
         for path in safe_videos:
-            raw["videos"].append(run_video_all(path, live))
+            raw["videos"].append(run_video_all(path, live, deadline_s=deadline_s(args)))
             args.json.write_text(json.dumps(raw))
             print(f"video {path.name}", flush=True)
     args.out.write_text(report(raw, args=args))
     print(args.out.read_text())
+
+
+def deadline_note(args: argparse.Namespace) -> str:
+    """How the report's checks were timed."""
+    if getattr(args, "deadline_ms", 0.0) > 0:
+        return (
+            f"each check held to {args.deadline_ms:g} ms as in `captureguard video --deadline-ms` "
+            "(this machine's speed counts)"
+        )
+    return f"checks held to {FILE_DEADLINE_S:g} s (the machine's speed decides nothing)"
+
+
+def deadline_s(args: argparse.Namespace) -> float:
+    """The checks' deadline (``--deadline-ms``; 0: the file benchmarks' 120 s)."""
+    return args.deadline_ms / 1e3 if args.deadline_ms > 0 else FILE_DEADLINE_S
 
 
 def assemble(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
@@ -185,7 +209,7 @@ def assemble(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
     return {key: list(entries.values()) for key, entries in merged.items()}
 
 
-def run_clip_all(clip: LeakClip, live: MemoChecker) -> dict[str, object]:
+def run_clip_all(clip: LeakClip, live: MemoChecker, *, deadline_s: float = FILE_DEADLINE_S) -> dict[str, object]:
     """One clip through every setting; returns its raw numbers (scores, no pixels)."""
     entry: dict[str, object] = {
         "name": clip.name,
@@ -193,7 +217,7 @@ def run_clip_all(clip: LeakClip, live: MemoChecker) -> dict[str, object]:
         "substantial": sum(clip.substantial),
     }
     for name, settings in SETTINGS.items():
-        entry[name] = clip_numbers(run_clip(clip, live, settings), clip)
+        entry[name] = clip_numbers(run_clip(clip, live, settings, deadline_s=deadline_s), clip)
     whole = live.whole(clip.name)
     entry["whole"] = {int(i): round(v.verdict.score, 4) for i, v in whole.items()}
     entry["whole_block"] = [int(i) for i, v in whole.items() if v.verdict.decision is not Decision.ALLOW]
@@ -201,13 +225,13 @@ def run_clip_all(clip: LeakClip, live: MemoChecker) -> dict[str, object]:
     return entry
 
 
-def run_video_all(path: Path, live: MemoChecker) -> dict[str, object]:
+def run_video_all(path: Path, live: MemoChecker, *, deadline_s: float = FILE_DEADLINE_S) -> dict[str, object]:
     """One safe video through every setting: withheld frames per setting."""
     entry: dict[str, object] = {"name": path.name}
     for name, settings in SETTINGS.items():
         source = AvFileSource(path)
         fps = source.fps or 25.0
-        released = run_source(source, live, settings)
+        released = run_source(source, live, settings, deadline_s=deadline_s)
         entry[name] = {"withheld": released.count(False), "frames": len(released), "fps": float(fps)}
     entry["whole"] = {int(i): round(v.verdict.score, 4) for i, v in live.whole(str(path)).items()}
     return entry
@@ -252,8 +276,10 @@ def report(raw: dict[str, list[dict[str, Any]]], *, args: argparse.Namespace) ->
         f"`python bench/leaks.py` ({time.strftime('%Y-%m-%d')}). Up to {len(clips)} clips (one per dev positive; "
         f"the photo check blocks {len(blocked)} of these artworks as stills), 720p30 H.264 in memory, the "
         f"artwork on screen {args.seconds} s between {args.safe_seconds} s of safe video; up to "
-        f"{len(raw['videos'])} safe videos of the manifest. Shipped live checker, child profile, lockstep file "
-        "mode (like `captureguard video`). Substantially visible: the artwork fills >= 10% of the frame with "
+        f"{len(raw['videos'])} safe videos of the manifest. "
+        f"{'Live checker of ' + str(args.detectors) if getattr(args, 'detectors', None) else 'Shipped live checker'}, "
+        "child profile, lockstep file mode (like `captureguard video`), "
+        f"{deadline_note(args)}. Substantially visible: the artwork fills >= 10% of the frame with "
         ">= 60% of it in view (clip geometry, not a model). Each table compares its settings on the clips and "
         "videos that ran with all of them.",
         "",
