@@ -540,8 +540,9 @@ class Checker:
 
         The crop is checked like a frame of its own (at the detectors' full input size); its
         detections are returned in the whole frame's pixels. ``within_ms``: the deadline the caller
-        holds this check to (a stream guard's; default this checker's ``deadline_s``), which the
-        second look must fit (:meth:`PictureRule.fits`). Never raises: failures block.
+        holds this check to (a stream guard's; default this checker's ``deadline_s``), which a second
+        look under ``late = "withhold"`` must fit (:meth:`PictureRule.time_left`). Never raises:
+        failures block.
         """
         t0 = time.perf_counter()
         if within_ms is None and self.deadline_s is not None:
@@ -602,10 +603,10 @@ class Checker:
         ``seen`` took (default its recorded ``total``), which with the first crop's recorded time
         decides whether a tighter crop fits the rule's ``refine_within_ms`` (when it does not, the
         verdict's timings carry ``SKIPPED_TIGHTER``: the estimate). ``budget_ms``: the check's
-        deadline (None: none); the look is held to what is left of it (:meth:`PictureRule.time_left`)
-        and not started when the recent looks say it cannot fit; either way the frame is withheld
-        as a warn (:func:`withheld_late`). Under the rule's ``late = "run"`` it runs regardless.
-        Never raises: the inner check blocks on failure."""
+        deadline (None: none). Under the rule's ``late = "withhold"`` the look is held to what is
+        left of it (:meth:`PictureRule.time_left`) and not started when the recent looks say it
+        cannot fit; either way the frame is withheld as a warn (:func:`withheld_late`). Under
+        ``late = "run"`` (shipped) it runs regardless. Never raises: the inner check blocks on failure."""
         if self.picture is None:
             return seen
         rule = rule or self.picture.rule
