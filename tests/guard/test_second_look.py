@@ -59,15 +59,18 @@ class Live:
 
 @dataclass
 class Photo:
-    """The inner check's detector: records what it was shown; a score, a region at (2, 2, 10, 10)."""
+    """The inner check's detector: records what it was shown; a score, a region at (2, 2, 10, 10);
+    taking ``sleep_s`` per crop first (a slow look)."""
 
     score: float
     fail: Exception | None = None
     name: str = "photo"
     shown: list[tuple[int, ...]] = field(default_factory=list)
     pixels: list[float] = field(default_factory=list)
+    sleep_s: float = 0.0
 
     def detect(self, frame: Frame) -> Detections:
+        time.sleep(self.sleep_s)
         self.shown.append(frame.bgr.shape)
         self.pixels.append(float(frame.bgr.mean()))
         if self.fail is not None:
@@ -294,26 +297,15 @@ def zoomed_checker(zoom: Zoomed, refine: float, *, within_ms: float = 0.0) -> Ch
     return Checker([Live(0.2)], HEAD, PROFILE, picture=PictureCheck(rule, inner))  # type: ignore[list-item]
 
 
-@dataclass
-class Slow(Zoomed):
-    """:class:`Zoomed`, taking at least ``sleep_s`` per crop."""
-
-    sleep_s: float = 0.05
-
-    def detect(self, frame: Frame) -> Detections:
-        time.sleep(self.sleep_s)
-        return super().detect(frame)
-
-
 def test_the_tighter_crop_is_left_out_when_it_would_not_fit_the_time_limit() -> None:
     """The first crop took >= 50 ms, so the tighter one is estimated at >= 100 ms more: over a 90 ms
     limit, the first look's verdict stands (it allows here) and the estimate is recorded; with room it is read."""
-    late = Slow(0.3, tighter=0.9)
+    late = Zoomed(0.3, sleep_s=0.05, tighter=0.9)
     seen = zoomed_checker(late, refine=0.8, within_ms=90.0).inspect(small_picture_frame())
     assert late.shown == [(48, 64, 3)] and seen.verdict.decision is Decision.ALLOW
     assert seen.verdict.timings_ms[SKIPPED_TIGHTER] >= 100.0
     assert all(not k.startswith("picture2:") for k in seen.verdict.timings_ms)
-    in_time = Slow(0.3, tighter=0.9)
+    in_time = Zoomed(0.3, sleep_s=0.05, tighter=0.9)
     seen = zoomed_checker(in_time, refine=0.8, within_ms=60_000.0).inspect(small_picture_frame())
     assert in_time.shown == [(48, 64, 3), (24, 32, 3)] and seen.verdict.decision is Decision.BLOCK
     assert SKIPPED_TIGHTER not in seen.verdict.timings_ms
@@ -369,23 +361,12 @@ def test_the_memo_keeps_both_crops_of_a_frame() -> None:
     assert len(zoom.shown) == 2  # each crop checked once
 
 
-@dataclass
-class SlowPhoto(Photo):
-    """:class:`Photo`, taking ``sleep_s`` per crop."""
-
-    sleep_s: float = 0.2
-
-    def detect(self, frame: Frame) -> Detections:
-        time.sleep(self.sleep_s)
-        return super().detect(frame)
-
-
 def test_a_look_past_what_is_left_of_the_deadline_is_left_out_and_the_frame_withheld() -> None:
     """Held to 100 ms, a 200 ms look is abandoned at 95 ms (95% of the deadline less what the whole
     frame took) and the frame withheld as a warn that says why; once that look has ended and been
     timed, the next one is not started at all. With room, or without a deadline, it runs; under
     ``late = "run"`` it runs regardless, as v2.10 did."""
-    photo = SlowPhoto(0.9)
+    photo = Photo(0.9, sleep_s=0.2)
     c = checker(0.2, photo, HELD)
     t0 = time.perf_counter()
     late = c.inspect(frame(), within_ms=100.0).verdict
@@ -399,14 +380,14 @@ def test_a_look_past_what_is_left_of_the_deadline_is_left_out_and_the_frame_with
     assert c.inspect(frame(), within_ms=1000.0).verdict.decision is Decision.BLOCK and len(photo.shown) == 2
     assert c.inspect(frame()).verdict.decision is Decision.BLOCK and len(photo.shown) == 3  # no deadline
     c.close()
-    run = SlowPhoto(0.9)
+    run = Photo(0.9, sleep_s=0.2)
     c = checker(0.2, run)  # as shipped: "run"
     assert c.inspect(frame(), within_ms=100.0).verdict.decision is Decision.BLOCK and len(run.shown) == 1
     c.close()
 
 
 def test_the_checkers_own_deadline_is_the_looks_budget() -> None:
-    photo = SlowPhoto(0.9, sleep_s=0.0)
+    photo = Photo(0.9)
     c = replace(checker(0.2, photo, HELD), deadline_s=10.0)
     assert c.picture is not None
     with c.picture._lock:
@@ -424,7 +405,7 @@ def test_a_stream_whose_looks_overrun_withholds_frames_instead_of_timing_out() -
     deadline, the frames whose looks do not fit are withheld as warns instead: no timeouts."""
 
     def run(late: str) -> list[str]:
-        photo = SlowPhoto(0.01, sleep_s=0.3)
+        photo = Photo(0.01, sleep_s=0.3)
         settings = StreamSettings(max_gap=0, schedule="lockstep")
         guard = StreamGuard(checker(0.2, photo, PictureRule(late=late)), settings, deadline_s=0.2)
         try:
