@@ -13,7 +13,8 @@ scheduled every 10th, or run ahead), in which the second look ran, in which it r
 crop and in which it left the tighter crop out on time (``refine_within_ms``), and that the verdicts
 with and without running ahead agree (they must: the same detectors on the same frames; checks in
 which the time limit decided a tighter crop are left out of that comparison, since it depends on
-each run's own timings).
+each run's own timings), and the share of checks in which the hand pass ran (a whole frame not
+allowed) and in which it cleared the frame (``HANDS_EXPLAINED``).
 
 Usage::
 
@@ -31,6 +32,7 @@ from tqdm import tqdm
 
 import stream_lib as sl  # bench/ is on sys.path when this file runs as a script
 from captureguard.core.frame import Frame
+from captureguard.core.hands import HANDS_EXPLAINED, HANDS_TIMING
 from captureguard.core.second_look import SKIPPED_TIGHTER, PictureRule
 from captureguard.guard.check import Checker, PictureCheck
 from captureguard.sources.synthetic import ClipSource
@@ -40,6 +42,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: v2.10's second look (the photo check on the located picture, no tighter crop), measured beside the shipped one
 V210_LOOK = PictureRule("photo", from_score=0.05, min_share=0.2, offset=1.39)
 V210_NAME = "run ahead, v2.10's second look (no tighter crop)"
+NO_HANDS = "run ahead, no hand pass"
 
 
 def frames_of(path: Path, step: int) -> list[Frame]:
@@ -57,6 +60,8 @@ class Tally:
     second: int = 0  # checks with a second look
     tighter: int = 0  # checks whose second look read a tighter crop
     late: int = 0  # checks whose tighter crop was left out on time (``refine_within_ms``)
+    hands: int = 0  # checks in which the hand pass ran
+    cleared: int = 0  # ...and cleared the frame
     decisions: list[str] = dataclasses.field(default_factory=list)
     timed: list[bool] = dataclasses.field(default_factory=list)  # per check: the time limit decided a read
 
@@ -66,6 +71,8 @@ class Tally:
         self.second += other.second
         self.tighter += other.tighter
         self.late += other.late
+        self.hands += other.hands
+        self.cleared += other.cleared
         self.decisions += other.decisions
         self.timed += other.timed
 
@@ -84,6 +91,8 @@ def run(checker: Checker, frames: list[Frame]) -> Tally:
         skipped = SKIPPED_TIGHTER in v.timings_ms
         out.tighter += read
         out.late += skipped
+        out.hands += HANDS_TIMING in v.timings_ms
+        out.cleared += any(r.code == HANDS_EXPLAINED for r in v.reasons)
         out.decisions.append(f"{v.decision.value}:{v.score:.6f}")
         out.timed.append(limited and (read or skipped))
     return out
@@ -118,6 +127,8 @@ def main() -> None:
             on.picture.checker if on.picture.rule.inner == V210_LOOK.inner else Checker.create(mode="photo", reuse=on)
         )
         variants[V210_NAME] = dataclasses.replace(on, picture=PictureCheck(V210_LOOK, inner))
+    if on.hands is not None:
+        variants[NO_HANDS] = dataclasses.replace(on, hands=None)
     videos = sl.VIDEOS[: args.videos or None]
     nude, safe = sl.stills()
     clip = ClipSource(sl.shots(args.seconds, nude, safe), fps=30, size=sl.SIZES["720p"], name="720p")
@@ -134,8 +145,8 @@ def main() -> None:
         " the variants interleaved per video)",
         "",
         "| frames | variant | checks | NudeNet ran | second look ran | tighter crop read | tighter crop left out "
-        "(time) | median ms | p90 ms | p99 ms | verdicts agree |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "(time) | hand pass ran | hands cleared | median ms | p90 ms | p99 ms | verdicts agree |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     bar = tqdm(total=sum(len(v) for v in sets.values()), desc="videos", unit="video")
     for name, groups in sets.items():
@@ -146,13 +157,14 @@ def main() -> None:
                 got[variant].add(run(checker, frames))
             bar.update()
         agree = agreement(got["run ahead"], got["no run ahead"])
-        other_looks = ("run ahead, no second look", V210_NAME)  # other verdicts by design
+        other_looks = ("run ahead, no second look", V210_NAME, NO_HANDS)  # other verdicts by design
         for variant, t in got.items():
             q, n = sorted(t.ms), max(1, len(t.ms))
             lines.append(
                 f"| {name} | {variant} | {len(t.ms)} | {t.escalated} ({100 * t.escalated / n:.1f}%) | "
                 f"{t.second} ({100 * t.second / n:.1f}%) | {t.tighter} ({100 * t.tighter / n:.1f}%) | "
                 f"{t.late} ({100 * t.late / n:.1f}%) | "
+                f"{t.hands} ({100 * t.hands / n:.1f}%) | {t.cleared} ({100 * t.cleared / n:.1f}%) | "
                 f"{sl.quantile(q, 0.5):.1f} | {sl.quantile(q, 0.9):.1f} | {sl.quantile(q, 0.99):.1f} | "
                 f"{agree}{' (n/a)' if variant in other_looks else ''} |"
             )

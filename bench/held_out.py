@@ -162,4 +162,5 @@ class HeldOut:
         picture = base.picture  # the second look: the fold's own check of its mode
         if picture is not None:
             picture = dataclasses.replace(picture, checker=self.checker(picture.checker, picture.rule.mode, fold))
-        return Checker(detectors, head, base.profile, base.deadline_s, first, either, picture)
+        # the hand pass has no fitted part: the shipped hand models, the fold's check of the painted frame
+        return Checker(detectors, head, base.profile, base.deadline_s, first, either, picture, hands=base.hands)

@@ -15,9 +15,15 @@ PREFIX=${PREFIX:-/opt/captureguard}
 DESTDIR=${DESTDIR:-}
 BINDIR=$PREFIX/bin
 MODELDIR=$PREFIX/models
-# nsfwjs InceptionV3 as ONNX (89 MB, built from npm by `make nsfwjs-model`, not in any wheel): the
-# photo check reads it, and since v2.10 the live check's second look does, so camerad needs it
-NSFWJS=nsfwjs_inception_v3.onnx
+# Built model files (in no wheel), each "file:its SHA256 list:the make target that builds it": nsfwjs
+# InceptionV3 as ONNX (89 MB, from npm; the photo check reads it, and since v2.10 the live check's
+# second look does) and MediaPipe's two hand models (from the PyPI wheel; the live check's hand pass
+# since v2.11). camerad's live check refuses to start without any of them.
+MODELS="
+nsfwjs_inception_v3.onnx:tools/nsfwjs/SHA256:nsfwjs-model
+mediapipe_palm_detection_full.onnx:tools/hands/SHA256:hand-models
+mediapipe_hand_landmark_full.onnx:tools/hands/SHA256:hand-models
+"
 live() { [ -z "$DESTDIR" ]; }
 say() { echo "install-chokepoint: $*"; }
 
@@ -44,9 +50,10 @@ place() {  # src dst mode: copy with @BINDIR@ filled in
 
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
 
-install_models() {  # $NSFWJS into $MODELDIR: a checked copy of a built one, else built (not when staging)
-  want=$(awk -v n="$NSFWJS" '$2 == n {print $1}' "$REPO/tools/nsfwjs/SHA256")
-  dst=$DESTDIR$MODELDIR/$NSFWJS
+install_model() {  # file sha-list target: a checked copy of a built one into $MODELDIR, else built (not when staging)
+  name=$1
+  want=$(awk -v n="$name" '$2 == n {print $1}' "$REPO/$2")
+  dst=$DESTDIR$MODELDIR/$name
   if [ -f "$dst" ] && [ "$(sha_of "$dst")" = "$want" ]; then return 0; fi
   dirs=${CAPTUREGUARD_MODEL_DIR:-}
   if live; then
@@ -54,14 +61,21 @@ install_models() {  # $NSFWJS into $MODELDIR: a checked copy of a built one, els
     dirs="$dirs ${home:-/nonexistent}/.cache/captureguard/models ${HOME:-/nonexistent}/.cache/captureguard/models"
   fi
   for dir in $dirs; do
-    [ -f "$dir/$NSFWJS" ] || continue
-    if [ "$(sha_of "$dir/$NSFWJS")" != "$want" ]; then say "$dir/$NSFWJS does not match tools/nsfwjs/SHA256: not used"; continue; fi
-    mkdir -p "$DESTDIR$MODELDIR"; cp "$dir/$NSFWJS" "$dst.tmp"; chmod 644 "$dst.tmp"; mv "$dst.tmp" "$dst"
-    say "copied $NSFWJS from $dir into $MODELDIR"; return 0
+    [ -f "$dir/$name" ] || continue
+    if [ "$(sha_of "$dir/$name")" != "$want" ]; then say "$dir/$name does not match $2: not used"; continue; fi
+    mkdir -p "$DESTDIR$MODELDIR"; cp "$dir/$name" "$dst.tmp"; chmod 644 "$dst.tmp"; mv "$dst.tmp" "$dst"
+    say "copied $name from $dir into $MODELDIR"; return 0
   done
-  if ! live; then say "$NSFWJS not staged (none built; camerad refuses to start without it)"; return 0; fi
-  say "building $NSFWJS into $MODELDIR (make nsfwjs-model: node and npm once)"
-  make -C "$REPO" nsfwjs-model MODEL_DIR="$MODELDIR"
+  if ! live; then say "$name not staged (none built; camerad refuses to start without it)"; return 0; fi
+  say "building $name into $MODELDIR (make $3)"
+  make -C "$REPO" "$3" MODEL_DIR="$MODELDIR"
+}
+
+install_models() {
+  for entry in $MODELS; do
+    name=${entry%%:*}; rest=${entry#*:}
+    install_model "$name" "${rest%%:*}" "${rest#*:}"
+  done
 }
 
 do_install() {

@@ -184,7 +184,8 @@ def test_install_script_copies_a_built_model_only_when_its_checksum_matches(tmp_
     """camerad's live check needs nsfwjs (89 MB, built by ``make nsfwjs-model``, in no wheel): the
     installer copies the one ``make install`` built into $PREFIX/models, checked against
     tools/nsfwjs/SHA256; a file that does not match is never installed."""
-    from captureguard.models.nsfwjs import NSFWJS_MODEL_FILE, model_cache_dir
+    from captureguard.models.nsfwjs import NSFWJS_MODEL_FILE
+    from captureguard.models.runtime import model_cache_dir
 
     script = str(PKG / "install-chokepoint.sh")
     fake = tmp_path / "fake"
@@ -201,3 +202,28 @@ def test_install_script_copies_a_built_model_only_when_its_checksum_matches(tmp_
     out = subprocess.run(["sh", script, "install"], env=env, check=True, timeout=120, capture_output=True, text=True)
     copied = tmp_path / "b/opt/cg/models/nsfwjs_inception_v3.onnx"
     assert "copied" in out.stdout and copied.read_bytes() == built.read_bytes()
+
+
+def test_install_script_copies_the_hand_models_only_when_their_checksums_match(tmp_path: Path) -> None:
+    """camerad's live check has a hand pass since v2.11: MediaPipe's two hand models (built by
+    ``make hand-models``) are installed like nsfwjs, each checked against tools/hands/SHA256."""
+    from captureguard.models.hands import LANDMARK_MODEL_FILE, PALM_MODEL_FILE
+    from captureguard.models.runtime import model_cache_dir
+
+    script = str(PKG / "install-chokepoint.sh")
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / PALM_MODEL_FILE).write_bytes(b"not the model")
+    env = {**os.environ, "DESTDIR": str(tmp_path / "a"), "PREFIX": "/opt/cg", "CAPTUREGUARD_MODEL_DIR": str(fake)}
+    out = subprocess.run(["sh", script, "install"], env=env, check=True, timeout=60, capture_output=True, text=True)
+    assert f"{PALM_MODEL_FILE} does not match tools/hands/SHA256" in out.stdout
+    assert f"{LANDMARK_MODEL_FILE} not staged" in out.stdout
+    assert not (tmp_path / "a/opt/cg/models" / PALM_MODEL_FILE).exists()
+    built = model_cache_dir()
+    if not all((built / n).exists() for n in (PALM_MODEL_FILE, LANDMARK_MODEL_FILE)):
+        pytest.skip(f"hand models not built in {built} (make hand-models)")
+    env |= {"DESTDIR": str(tmp_path / "b"), "CAPTUREGUARD_MODEL_DIR": str(built)}
+    out = subprocess.run(["sh", script, "install"], env=env, check=True, timeout=120, capture_output=True, text=True)
+    for name in (PALM_MODEL_FILE, LANDMARK_MODEL_FILE):
+        copied = tmp_path / "b/opt/cg/models" / name
+        assert f"copied {name}" in out.stdout and copied.read_bytes() == (built / name).read_bytes()

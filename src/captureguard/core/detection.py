@@ -65,6 +65,10 @@ NSFWJS_PICTURE = "NSFWJS_PICTURE"
 #: Other whole-image class probabilities of a multi-class classifier (nsfwjs): evidence for
 #: fusion (a drawing, a neutral photo, a "sexy" but clothed one), never a reason by themselves.
 IMAGE_CLASS_LABELS: tuple[str, ...] = ("IMAGE_DRAWING", "IMAGE_NEUTRAL", "IMAGE_SEXY")
+#: A hand the live check's hand pass found (MediaPipe's hand models, ``models/hands.py``): the box of
+#: its landmarks, scored by the landmark model's hand presence. Never evidence of nudity: the pass
+#: paints hands out and checks the frame again (``core/hands.py``).
+HAND = "HAND"
 KNOWN_LABELS: frozenset[str] = frozenset(
     (
         *BODY_PART_LABELS,
@@ -77,6 +81,7 @@ KNOWN_LABELS: frozenset[str] = frozenset(
         NSFW_PROBE_SCENE,
         NSFWJS_PROBE,
         NSFWJS_PICTURE,
+        HAND,
         *IMAGE_CLASS_LABELS,
     )
 )

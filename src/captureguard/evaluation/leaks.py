@@ -238,7 +238,7 @@ class SecondLookMemo(MemoChecker):
 
     def __post_init__(self) -> None:
         if self.own is None:
-            self.own = replace(self.checker, picture=None)
+            self.own = replace(self.checker, picture=None, hands=None)
 
     def with_rule(self, rule: PictureRule | None, *, off: bool = False) -> SecondLookMemo:
         """The same memos under another rule (None: the checker's own; ``off``: none)."""
@@ -250,8 +250,18 @@ class SecondLookMemo(MemoChecker):
         self.crops.clear()
 
     def inspect(self, frame: Frame, *, region: Box | None = None, within_ms: float | None = None) -> Inspection:
-        """The checker's inspection with the second look under :attr:`rule`, each part computed
+        """The checker's inspection with the second look under :attr:`rule`, then its hand pass
+        (:meth:`Checker.explain_hands`, on the painted frame the same look), each part computed
         once; the second look held to ``within_ms`` on the looks' recorded times."""
+        seen = self._looked(frame, region, within_ms)
+        if region is not None or self.checker.hands is None:
+            return seen
+        return self.checker.explain_hands(
+            frame, seen, recheck=lambda painted, left: self._looked(painted, None, left), budget_ms=within_ms
+        )
+
+    def _looked(self, frame: Frame, region: Box | None, within_ms: float | None) -> Inspection:
+        """The checker's own look (memoised) and its second look under :attr:`rule`."""
         key = (frame.source, frame.index, region)
         if key not in self.memo:
             assert self.own is not None  # __post_init__

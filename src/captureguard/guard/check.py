@@ -20,20 +20,23 @@ import numpy as np
 
 from captureguard.core.detection import (
     DEFAULT_BLOCK_CLASSES,
+    HAND,
     NSFW_PROBE,
     NSFW_PROBE_SCENE,
     NSFWJS_PICTURE,
     NSFWJS_PROBE,
     PICTURE_NSFW,
+    PICTURE_OUTER,
     Detections,
 )
 from captureguard.core.frame import Frame
 from captureguard.core.fusion import Assessment, FusionModel
+from captureguard.core.hands import HANDS_TIMING, Hand, explained
 from captureguard.core.policy import Profile, decide, load_profiles
 from captureguard.core.region import Box, picture_box, pixel_window, shifted, window_area
 from captureguard.core.second_look import SKIPPED_TIGHTER, LookTimes, PictureRule, withheld_late
 from captureguard.core.second_look import second_look as join_looks
-from captureguard.core.verdict import Verdict
+from captureguard.core.verdict import Decision, Verdict
 from captureguard.errors import CaptureGuardError, ConfigError
 from captureguard.guard.deadline import DeadlineExceededError, DeadlineRunner
 from captureguard.models.base import (
@@ -41,10 +44,12 @@ from captureguard.models.base import (
     Detector,
     build_detector,
     load_detector_configs,
+    load_hand_rules,
     load_picture_checks,
     runs_after,
     with_people_input,
 )
+from captureguard.models.hands import HandFinder, hand_finder
 from captureguard.models.nsfwjs import NsfwjsDetector
 from captureguard.models.probe import NsfwProbeDetector
 
@@ -200,6 +205,28 @@ class FirstStage:
 CropRead = Callable[[Frame, tuple[int, int, int, int]], Inspection]
 
 
+def _hand_pass(detectors_path: str | Path | None, mode: str, threads: int) -> HandFinder | None:
+    """The hand finder of ``mode``'s ``[MODE.hands]`` table (None without one).
+
+    Raises:
+        ModelMissingError: the hand models have not been built (``make hand-models``).
+    """
+    rule = load_hand_rules(detectors_path).get(mode)
+    return hand_finder(rule, threads=threads) if rule is not None else None
+
+
+def hand_detections(hands: Sequence[Hand]) -> Detections:
+    """One :data:`~captureguard.core.detection.HAND` detection per hand: its landmarks' box."""
+    if not hands:
+        return Detections.empty()
+    return Detections.from_arrays(
+        np.array([h.box() for h in hands], np.float32),
+        np.array([h.score for h in hands], np.float32),
+        [HAND] * len(hands),
+        model="mediapipe_hands",
+    )
+
+
 @dataclass(frozen=True)
 class PictureCheck:
     """The live check's second look (:mod:`captureguard.core.second_look`): ``checker`` (the
@@ -271,6 +298,9 @@ class Checker:
             alike; run side by side with them on every check.
         picture: the second look (the live check since v2.10): another check run on the located
             picture's crop of a whole frame, joined by :func:`~captureguard.core.second_look.second_look`.
+        hands: the hand pass (:mod:`captureguard.core.hands`): a whole frame the check did not allow
+            is checked again with the hands found in it painted out, and allowed when that check
+            clearly allows it (:meth:`explain_hands`).
     """
 
     detectors: Sequence[Detector]
@@ -283,6 +313,8 @@ class Checker:
     #: ``(threads, config, detector)`` of every detector :meth:`create` built or reused for this
     #: checker, for another checker to reuse (:meth:`create`'s ``reuse``)
     built: tuple[tuple[int, Mapping[str, object], Detector], ...] = field(default=(), repr=False, compare=False)
+    hands: HandFinder | None = None
+    _find_ms: float = field(default=0.0, init=False, repr=False)  # the hand models' last time
     _checks: int = field(default=0, init=False, repr=False)
     _run_ahead: bool = field(default=False, init=False, repr=False)  # the last first stage escalated
     _deadline_runner: DeadlineRunner[tuple[Frame, Box | None, float | None], Inspection] | None = field(
@@ -313,8 +345,10 @@ class Checker:
         photo and live sets of the photo check; with ``reuse``, this checker and that one: the web
         server's photo and live checks) is one object, built once: its models are loaded once, and
         within a check it runs once. Detectors are safe to call from several checks at once.
-        A ``[mode.picture_check]`` table adds the second look (:class:`PictureCheck`; not with
-        ``second_look=False``): that mode's checker, built the same way and sharing detectors.
+        A ``[mode.hands]`` table adds the hand pass (:meth:`explain_hands`; MediaPipe's hand models,
+        built by ``make hand-models``). A ``[mode.picture_check]`` table adds the second look
+        (:class:`PictureCheck`; not with ``second_look=False``): that mode's checker, built the same
+        way and sharing detectors.
         ``people_input`` (0: as configured): ``mode``'s own person detectors (its ``nsfw_probe``
         with people) read at this input size instead (the second look's ``people_input``).
 
@@ -389,7 +423,8 @@ class Checker:
                 rule, own, mode=mode, profile=profile, paths=(profiles_path, detectors_path), threads=threads
             )
             pool = list(picture.checker.built)
-        checker = cls(detectors, fusion, profiles[profile], deadline_s, first, either, picture, tuple(pool))
+        hands = _hand_pass(detectors_path, mode, threads)
+        checker = cls(detectors, fusion, profiles[profile], deadline_s, first, either, picture, tuple(pool), hands)
         checker.warm_up()
         return checker
 
@@ -581,10 +616,75 @@ class Checker:
     def _inspect(self, job: tuple[Frame, Box | None, float | None]) -> Inspection:
         frame, region, within_ms = job
         t0 = time.perf_counter()
+        seen = self._looked(frame, region, within_ms)
+        if self.hands is None or region is not None:
+            return seen
+        return self.explain_hands(frame, seen, spent_ms=(time.perf_counter() - t0) * 1e3, budget_ms=within_ms)
+
+    def _looked(self, frame: Frame, region: Box | None, within_ms: float | None) -> Inspection:
+        """This checker's look at ``frame`` (or ``region`` of it) and, on a whole frame, its second look."""
+        t0 = time.perf_counter()
         seen = self._look((frame, region))
         if self.picture is None or region is not None or seen.verdict.failed:
             return seen
         return self.look_again(frame, seen, spent_ms=(time.perf_counter() - t0) * 1e3, budget_ms=within_ms)
+
+    def explain_hands(
+        self,
+        frame: Frame,
+        seen: Inspection,
+        *,
+        recheck: Callable[[Frame, float | None], Inspection] | None = None,
+        spent_ms: float | None = None,
+        budget_ms: float | None = None,
+    ) -> Inspection:
+        """The hand pass after ``seen`` (this checker's inspection of the whole ``frame``, second
+        look included): when ``seen`` did not allow the frame, the hands in it are found
+        (:attr:`hands`), painted out with a strip along each forearm (never inside a picture the
+        check located, ``PICTURE_OUTER``: a hand in a painting held up to the camera is part of
+        what is judged), and the painted frame is checked again (``recheck(painted, within_ms)``,
+        default this checker's own look and second look). When that check clearly allows it
+        (:meth:`~captureguard.core.hands.HandRule.explains`) the frame is allowed with reason
+        ``HANDS_EXPLAINED`` (:func:`~captureguard.core.hands.explained`); otherwise ``seen`` stands.
+        The frame released is always the camera's own: the painted copy is only checked.
+
+        Fail closed: a failed check, no hand, a hand pass that fails (logged) or one that would not
+        fit ``budget_ms`` (the check's deadline, with ``spent_ms`` spent: :meth:`HandRule.fits`)
+        leave ``seen`` as it was, not allowed. Never raises."""
+        if self.hands is None or seen.verdict.decision is Decision.ALLOW or seen.verdict.failed:
+            return seen
+        spent = seen.verdict.timings_ms.get("total", 0.0) if spent_ms is None else spent_ms
+        if not self.hands.rule.fits(spent, budget_ms, self._find_ms):
+            return seen
+        t0 = time.perf_counter()
+        try:
+            found = self.hands.find(frame.bgr)
+            self._find_ms = (time.perf_counter() - t0) * 1e3
+            if not found:
+                return seen
+            # a located picture is content, its painted hands too: never painted out
+            keep = seen.detections.with_label(PICTURE_OUTER).xyxy
+            pixels, share = self.hands.paint_out(frame.bgr, found, keep=keep)
+        except Exception as exc:  # the flag stands: the frame stays withheld
+            log.warning("hand pass of %s failed, its verdict stands: %s", frame.source or "frame", exc)
+            return seen
+        if share <= 0.0:  # every hand inside a located picture
+            ms = (time.perf_counter() - t0) * 1e3
+            return Inspection(seen.verdict.with_timings(**{HANDS_TIMING: ms}), seen.detections, None)
+        painted = Frame.from_bgr(
+            pixels, index=frame.index, timestamp_s=frame.timestamp_s, source=f"{frame.source}#hands-painted-out"
+        )
+        left = None if budget_ms is None else budget_ms - spent - (time.perf_counter() - t0) * 1e3
+        again = recheck(painted, left) if recheck is not None else self._looked(painted, None, left)
+        ms = (time.perf_counter() - t0) * 1e3
+        if not self.hands.rule.explains(again.verdict, self.profile):
+            return Inspection(seen.verdict.with_timings(**{HANDS_TIMING: ms}), seen.detections, None)
+        verdict = explained(seen.verdict, again.verdict, len(found), share, self.profile)
+        return Inspection(
+            verdict.with_timings(**{HANDS_TIMING: ms}),
+            Detections.concat([again.detections, hand_detections(found)]),
+            None,
+        )
 
     def look_again(
         self,

@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from captureguard._datafiles import load_toml
 from captureguard.core.detection import Detections
 from captureguard.core.frame import Frame
+from captureguard.core.hands import HandRule
 from captureguard.core.second_look import PictureRule
 from captureguard.errors import ConfigError
 from captureguard.models.nsfwjs import nsfwjs_detector
@@ -117,19 +118,44 @@ def build_detector(config: Mapping[str, Any], *, threads: int = 2) -> Detector:
     )
 
 
+def _mode_tables(path: str | Path | None, key: str) -> dict[str, tuple[dict[str, Any], str]]:
+    """``{mode: (its [MODE.key] table, where it was read)}`` of a detectors TOML file (default: the
+    shipped one), for the modes that have one.
+
+    Raises:
+        ConfigError: a ``[MODE.key]`` that is not a table.
+    """
+    data, origin = load_toml(path, "detectors.toml", "detector config")
+    out = {}
+    for mode, table in data.items():
+        extra = table.get(key) if isinstance(table, dict) else None
+        if extra is None:
+            continue
+        if not isinstance(extra, dict):
+            raise ConfigError(f"{origin}: [{mode}.{key}] must be a table")
+        out[mode] = (extra, f"{origin}: [{mode}.{key}]")
+    return out
+
+
 def load_picture_checks(path: str | Path | None = None) -> dict[str, PictureRule]:
     """Read ``{mode: rule}`` of the ``[MODE.picture_check]`` tables (the live check's second look,
     :mod:`captureguard.core.second_look`) from a detectors TOML file (default: the shipped one).
     A rule's ``mode`` may be its own table's: that check's full set, run once more on the crop."""
-    data, origin = load_toml(path, "detectors.toml", "detector config")
+    return {
+        mode: PictureRule.from_mapping(table, origin=where)
+        for mode, (table, where) in _mode_tables(path, "picture_check").items()
+    }
+
+
+def load_hand_rules(path: str | Path | None = None) -> dict[str, HandRule]:
+    """Read ``{mode: rule}`` of the ``[MODE.hands]`` tables (the hand pass, :mod:`captureguard.core.hands`)
+    from a detectors TOML file (default: the shipped one)."""
     out = {}
-    for mode, table in data.items():
-        extra = table.get("picture_check") if isinstance(table, dict) else None
-        if extra is None:
-            continue
-        if not isinstance(extra, dict):
-            raise ConfigError(f"{origin}: [{mode}.picture_check] must be a table")
-        out[mode] = PictureRule.from_mapping(extra, origin=f"{origin}: [{mode}.picture_check]")
+    for mode, (table, where) in _mode_tables(path, "hands").items():
+        try:
+            out[mode] = HandRule.from_mapping(table)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
     return out
 
 

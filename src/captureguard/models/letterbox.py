@@ -134,3 +134,50 @@ def pad(bgr: np.ndarray, *, top: int, bottom: int, left: int, right: int, value:
     if not (top or bottom or left or right):
         return bgr
     return np.asarray(cv2.copyMakeBorder(bgr, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(value,) * 3))
+
+
+def warp_affine(pixels: np.ndarray, matrix: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
+    """``pixels`` mapped by the 2 x 3 affine ``matrix`` (source -> output pixels) into a ``wh`` canvas,
+    bilinear, zeros outside: a rotated or letterboxed model input (the hand models')."""
+    out: np.ndarray = cv2.warpAffine(
+        pixels, matrix, wh, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    return out
+
+
+def affine_of(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 2 x 3 affine matrix taking three points ``src`` onto three points ``dst`` (each ``(3, 2)``)."""
+    m: np.ndarray = cv2.getAffineTransform(src.astype(np.float32), dst.astype(np.float32))
+    return m
+
+
+def paint_out(
+    bgr: np.ndarray,
+    regions: list[tuple[list[np.ndarray], int]],
+    *,
+    keep: np.ndarray | None = None,
+    max_side: int = 480,
+) -> tuple[np.ndarray, float]:
+    """``bgr`` with ``regions`` filled in from around them (OpenCV's Telea inpainting on a copy at
+    most ``max_side`` px long, pasted back into the regions only), and the share of the frame
+    filled. Each region: convex polygons in frame pixels, and a margin in pixels it grows by.
+    ``keep``: boxes ``(N, 4)`` (x0, y0, x1, y1, frame pixels) never painted, whatever the regions."""
+    h, w = bgr.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    for polygons, grow in regions:
+        part = np.zeros((h, w), np.uint8)
+        for poly in polygons:
+            cv2.fillConvexPoly(part, cv2.convexHull(np.round(poly).astype(np.int32)), 255)
+        k = 2 * max(1, grow) + 1
+        mask = np.maximum(mask, np.asarray(cv2.dilate(part, np.ones((k, k), np.uint8)), np.uint8))
+    for x0, y0, x1, y1 in np.asarray(keep if keep is not None else np.zeros((0, 4)), np.float64):
+        mask[max(0, int(y0)) : max(0, int(np.ceil(y1))), max(0, int(x0)) : max(0, int(np.ceil(x1)))] = 0
+    if not mask.any():
+        return bgr, 0.0
+    s = min(1.0, max_side / max(h, w))
+    small = cv2.resize(bgr, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(mask, small.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+    filled = cv2.resize(cv2.inpaint(small, small_mask, 5, cv2.INPAINT_TELEA), (w, h), interpolation=cv2.INTER_LINEAR)
+    out = bgr.copy()
+    out[mask > 0] = filled[mask > 0]
+    return out, float((mask > 0).mean())

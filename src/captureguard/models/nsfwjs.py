@@ -19,7 +19,6 @@ checker orders it). Without a located picture it reads the whole frame, as the l
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from captureguard.core.probe import LinearProbe
 from captureguard.core.region import picture_box, pixel_window
 from captureguard.errors import ConfigError, DetectionError, ModelMissingError
 from captureguard.models.letterbox import resize
-from captureguard.models.runtime import OnnxModel
+from captureguard.models.runtime import OnnxModel, built_model
 
 NSFWJS_MODEL_FILE = "nsfwjs_inception_v3.onnx"
 #: Output classes of the model, in order.
@@ -53,25 +52,17 @@ NSFWJS_EMBEDDING = 2048
 NSFWJS_CROPS = ("", "picture")
 
 
-def model_cache_dir() -> Path:
-    """Where built (not committed) model files live: ``$CAPTUREGUARD_MODEL_DIR`` or ``~/.cache/captureguard/models``."""
-    env = os.environ.get("CAPTUREGUARD_MODEL_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "captureguard" / "models"
-
-
 def nsfwjs_model_path() -> Path:
     """Path of the converted nsfwjs model.
 
     Raises:
         ModelMissingError: it has not been built.
     """
-    path = model_cache_dir() / NSFWJS_MODEL_FILE
-    if not path.is_file():
-        raise ModelMissingError(
-            f"nsfwjs model not found at {path}: build it from the npm package with `make nsfwjs-model` "
-            "(needs node/npm once), or set CAPTUREGUARD_MODEL_DIR to the folder that holds it"
-        )
-    return path
+    return built_model(
+        NSFWJS_MODEL_FILE,
+        what="nsfwjs model",
+        build="from the npm package with `make nsfwjs-model` (needs node/npm once)",
+    )
 
 
 def nsfwjs_input(bgr: np.ndarray) -> np.ndarray:

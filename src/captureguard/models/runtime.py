@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,26 @@ def packaged_model(package: str, filename: str) -> Path:
         ) from exc
     if not path.is_file():
         raise ModelMissingError(f"{filename} not found in package {package!r} at {path}")
+    return path
+
+
+def model_cache_dir() -> Path:
+    """Where built (not committed) model files live: ``$CAPTUREGUARD_MODEL_DIR`` or ``~/.cache/captureguard/models``."""
+    env = os.environ.get("CAPTUREGUARD_MODEL_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "captureguard" / "models"
+
+
+def built_model(filename: str, *, what: str, build: str) -> Path:
+    """Path of the built model file ``filename`` in :func:`model_cache_dir`.
+
+    Raises:
+        ModelMissingError: it has not been built (the message names ``what`` and how to ``build`` it).
+    """
+    path = model_cache_dir() / filename
+    if not path.is_file():
+        raise ModelMissingError(
+            f"{what} not found at {path}: build it {build}, or set CAPTUREGUARD_MODEL_DIR to the folder that holds it"
+        )
     return path
 
 
