@@ -130,7 +130,8 @@ def test_a_hand_inside_a_located_picture_is_not_painted_out() -> None:
 
 def test_no_hand_no_pass_and_allowed_frames_are_not_looked_at() -> None:
     hands = Hands(found=0)
-    assert checker(hands).inspect(frame()).verdict.decision is Decision.BLOCK
+    seen = checker(hands).inspect(frame())
+    assert seen.verdict.decision is Decision.BLOCK and HANDS_TIMING in seen.verdict.timings_ms  # it looked
     hands = Hands()
     clear = Frame.from_bgr(np.zeros((96, 160, 3), np.uint8), source="clip")
     assert checker(hands).inspect(clear).verdict.decision is Decision.ALLOW and hands.calls == 0

@@ -133,7 +133,8 @@ def keep_weighted(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) ->
         if top not in members:
             members = np.concatenate([[top], members])
         out.append(members)
-        left = [i for i in left if i not in set(members.tolist())]
+        taken = set(members.tolist())
+        left = [i for i in left if i not in taken]
     return out
 
 

@@ -661,7 +661,7 @@ class Checker:
             found = self.hands.find(frame.bgr)
             self._find_ms = (time.perf_counter() - t0) * 1e3
             if not found:
-                return seen
+                return Inspection(seen.verdict.with_timings(**{HANDS_TIMING: self._find_ms}), seen.detections, None)
             # a located picture is content, its painted hands too: never painted out
             keep = seen.detections.with_label(PICTURE_OUTER).xyxy
             pixels, share = self.hands.paint_out(frame.bgr, found, keep=keep)
