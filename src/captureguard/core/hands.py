@@ -23,12 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from captureguard.core.detection import pairwise_iou
 from captureguard.core.policy import Profile
 from captureguard.core.verdict import Decision, Reason, Verdict
 from captureguard.errors import ConfigError
 
 #: Reason code of a verdict the hand pass decided (the frame with its hands painted out).
 HANDS_EXPLAINED = "HANDS_EXPLAINED"
+#: Model name the hand pass's detections and reasons cite (MediaPipe's two hand models together).
+HANDS_MODEL = "mediapipe_hands"
 #: Timing key of the hand pass (palm detector, landmark model and the check of the painted frame).
 HANDS_TIMING = "hands"
 
@@ -117,19 +120,13 @@ def decode_palms(
 def keep_weighted(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[np.ndarray]:
     """MediaPipe's weighted NMS: clusters of boxes overlapping the strongest left (IoU > threshold),
     strongest first; each cluster's first index is its strongest."""
+    iou = pairwise_iou(xyxy, xyxy)  # a few dozen candidates at most
     left = list(np.argsort(-scores, kind="stable"))
     out = []
     while left:
         top = left[0]
         rest = np.array(left)
-        x0 = np.maximum(xyxy[top, 0], xyxy[rest, 0])
-        y0 = np.maximum(xyxy[top, 1], xyxy[rest, 1])
-        x1 = np.minimum(xyxy[top, 2], xyxy[rest, 2])
-        y1 = np.minimum(xyxy[top, 3], xyxy[rest, 3])
-        inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-        area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
-        iou = inter / np.maximum(area[top] + area[rest] - inter, 1e-9)
-        members = rest[iou > iou_threshold]
+        members = rest[iou[top, rest] > iou_threshold]
         if top not in members:
             members = np.concatenate([[top], members])
         out.append(members)
@@ -290,7 +287,7 @@ def explained(flagged: Verdict, painted: Verdict, hands: int, share: float, prof
     why = Reason(
         HANDS_EXPLAINED,
         painted.score,
-        "mediapipe_hands",
+        HANDS_MODEL,
         f"{hands} hand{'s' if hands != 1 else ''} in view ({share:.0%} of the frame with forearms) explain the "
         f"evidence: without them the frame scores {painted.score:.2f} (was {flagged.score:.2f})",
     )

@@ -31,7 +31,7 @@ from captureguard.core.detection import (
 )
 from captureguard.core.frame import Frame
 from captureguard.core.fusion import Assessment, FusionModel
-from captureguard.core.hands import HANDS_TIMING, Hand, explained
+from captureguard.core.hands import HANDS_MODEL, HANDS_TIMING, Hand, explained
 from captureguard.core.policy import Profile, decide, load_profiles
 from captureguard.core.region import Box, picture_box, pixel_window, shifted, window_area
 from captureguard.core.second_look import SKIPPED_TIGHTER, LookTimes, PictureRule, withheld_late
@@ -223,7 +223,7 @@ def hand_detections(hands: Sequence[Hand]) -> Detections:
         np.array([h.box() for h in hands], np.float32),
         np.array([h.score for h in hands], np.float32),
         [HAND] * len(hands),
-        model="mediapipe_hands",
+        model=HANDS_MODEL,
     )
 
 

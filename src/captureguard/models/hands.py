@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from captureguard.core.hands import (
+    HANDS_MODEL,
     LANDMARK_INPUT,
     PALM_INPUT,
     Hand,
@@ -77,7 +78,7 @@ class HandFinder:
     palm: OnnxModel
     landmarks: OnnxModel
     rule: HandRule = field(default_factory=HandRule)
-    name: str = "mediapipe_hands"
+    name: str = HANDS_MODEL
 
     def __post_init__(self) -> None:
         self._anchors = palm_anchors()
