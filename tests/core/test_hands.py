@@ -16,12 +16,15 @@ from captureguard.core.hands import (
     HandRule,
     Palm,
     Roi,
+    covered,
     decode_palms,
     explained,
     hand_roi,
     landmarks_to_frame,
     paint_polygons,
     palm_anchors,
+    pictures_kept,
+    unmasked,
 )
 from captureguard.core.policy import Profile
 from captureguard.core.verdict import Decision, Reason, Verdict
@@ -143,6 +146,8 @@ def test_the_rule_checks_its_values() -> None:
         {"grow": 2},
         {"clear_below": 1.5},
         {"palm_score": "0.5"},
+        {"picture_is_hand": 0},
+        {"picture_is_hand": 1.2},
     ):
         with pytest.raises(ConfigError):
             HandRule.from_mapping(bad)
@@ -174,5 +179,25 @@ def test_an_explained_frame_is_allowed_and_says_why() -> None:
     out = explained(flagged, painted, 2, 0.2, PROFILE)
     assert out.decision is Decision.ALLOW and out.score == 0.01
     assert out.reasons[0].code == HANDS_EXPLAINED and "2 hands" in out.reasons[0].detail
-    assert "0.01 (was 0.70)" in out.reasons[0].detail
+    assert "0.01 (was 0.70)" in out.reasons[0].detail and "picture" not in out.reasons[0].detail
     assert out.timings_ms["total"] == 10.0 and out.timings_ms[f"{HANDS_TIMING}:total"] == 10.0
+    taken = explained(flagged, painted, 1, 0.2, PROFILE, pictures=1).reasons[0].detail
+    assert "1 hand in view" in taken and taken.endswith("; 1 located picture was the hand itself")
+
+
+def test_a_located_picture_the_paint_covers_is_the_hand_itself() -> None:
+    mask = np.zeros((100, 200), np.uint8)
+    mask[20:60, 20:60] = 255  # a hand's paint: 40 x 40 px
+    assert covered(mask, np.array([20.0, 20.0, 60.0, 60.0])) == 1.0
+    assert covered(mask, np.array([20.0, 20.0, 100.0, 60.0])) == 0.5
+    assert covered(mask, np.array([-50.0, 20.5, 60.0, 59.5])) == pytest.approx(40 / 60)  # clipped, whole pixels
+    assert covered(mask, np.array([300.0, 0.0, 400.0, 50.0])) == 0.0  # outside the frame
+    pictures = np.array([[15.0, 15.0, 65.0, 65.0], [0.0, 0.0, 200.0, 100.0], [20.0, 20.0, 100.0, 60.0]])
+    # 64% of the first lies under the paint: the locator fired on the hand; the others are pictures
+    assert pictures_kept(mask, pictures, HandRule()).tolist() == pictures[1:].tolist()
+    assert pictures_kept(mask, pictures, HandRule(picture_is_hand=0.5)).tolist() == [pictures[1].tolist()]
+    assert pictures_kept(mask, pictures, HandRule(picture_is_hand=1.0)).tolist() == pictures.tolist()
+    assert pictures_kept(mask, np.zeros((0, 4)), HandRule()).shape == (0, 4)
+    cleared = unmasked(mask, pictures[2:])
+    assert not cleared[:, 20:100].any() and mask[20:60, 20:60].all()  # a copy: the mask is unchanged
+    assert (unmasked(mask, np.zeros((0, 4))) == mask).all()

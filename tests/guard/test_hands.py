@@ -11,7 +11,7 @@ import pytest
 from captureguard.core.detection import HAND, PICTURE_OUTER, Detections
 from captureguard.core.frame import Frame
 from captureguard.core.fusion import FusionModel
-from captureguard.core.hands import HANDS_EXPLAINED, HANDS_TIMING, Hand, HandRule
+from captureguard.core.hands import HANDS_EXPLAINED, HANDS_TIMING, Hand, HandRule, Painted, pictures_kept, unmasked
 from captureguard.core.ledger import StreamSettings
 from captureguard.core.policy import Profile
 from captureguard.core.verdict import Decision
@@ -69,15 +69,17 @@ class Hands:
 
     kept: list[list[list[float]]] = field(default_factory=list)
 
-    def paint_out(
-        self, bgr: np.ndarray, hands: list[Hand], *, keep: np.ndarray | None = None
-    ) -> tuple[np.ndarray, float]:
-        self.kept.append([] if keep is None else np.asarray(keep).tolist())
-        if keep is not None and len(keep):  # the hand lies in the located picture: nothing painted
-            return bgr, 0.0
+    def paint_out(self, bgr: np.ndarray, hands: list[Hand], *, keep: np.ndarray | None = None) -> Painted:
+        """Zeros over the skin patch, except inside the located pictures it does not fill."""
+        mask = np.zeros(bgr.shape[:2], np.uint8)
+        mask[10:40, 10:40] = 255
+        pictures = np.zeros((0, 4)) if keep is None else np.asarray(keep, np.float64).reshape(-1, 4)
+        kept = pictures_kept(mask, pictures, self.rule)
+        self.kept.append(kept.tolist())
+        mask = unmasked(mask, kept)
         out = bgr.copy()
-        out[10:40, 10:40] = 0
-        return out, 900 / (96 * 160)
+        out[mask > 0] = 0
+        return Painted(out, float((mask > 0).mean()), len(pictures) - len(kept))
 
 
 def checker(hands: Hands | None = None, skin: Skin | None = None, **kw: object) -> Checker:
@@ -113,11 +115,13 @@ def test_a_painted_frame_that_is_only_just_allowed_does_not_explain_the_flag() -
 
 @dataclass
 class SkinInPicture(Skin):
-    """:class:`Skin`, and a picture located around the hand (a painting held up to the camera)."""
+    """:class:`Skin`, and a picture located at ``box``: around the hand (a painting held up to the
+    camera), or on the hand itself (the locator firing on its skin)."""
+
+    box: tuple[float, float, float, float] = (5.0, 5.0, 45.0, 45.0)
 
     def detect(self, frame: Frame) -> Detections:
-        box = np.array([[5.0, 5.0, 45.0, 45.0]], np.float32)
-        located = Detections.from_arrays(box, [0.4], [PICTURE_OUTER], model="locator")
+        located = Detections.from_arrays(np.array([self.box], np.float32), [0.4], [PICTURE_OUTER], model="locator")
         return Detections.concat([super().detect(frame), located])
 
 
@@ -125,7 +129,16 @@ def test_a_hand_inside_a_located_picture_is_not_painted_out() -> None:
     hands = Hands()
     seen = checker(hands, SkinInPicture()).inspect(frame())
     assert seen.verdict.decision is Decision.BLOCK and HANDS_TIMING in seen.verdict.timings_ms
-    assert hands.kept == [[[5.0, 5.0, 45.0, 45.0]]]  # the located picture was kept out of the painting
+    assert hands.kept == [[[5.0, 5.0, 45.0, 45.0]]]  # 56% of it is hand: the located picture was kept
+
+
+def test_a_located_picture_that_is_mostly_the_hand_is_painted_with_it() -> None:
+    hands = Hands()
+    seen = checker(hands, SkinInPicture(box=(8.0, 8.0, 42.0, 42.0))).inspect(frame())  # 78% hand
+    assert seen.verdict.decision is Decision.ALLOW and hands.kept == [[]]
+    assert seen.verdict.reasons[0].detail.endswith("1 located picture was the hand itself")
+    hands = Hands(rule=HandRule(picture_is_hand=0.8))  # a stricter rule keeps it
+    assert checker(hands, SkinInPicture(box=(8.0, 8.0, 42.0, 42.0))).inspect(frame()).verdict.decision is Decision.BLOCK
 
 
 def test_no_hand_no_pass_and_allowed_frames_are_not_looked_at() -> None:

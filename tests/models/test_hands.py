@@ -11,6 +11,7 @@ built by ``make hand-models`` (part of ``make install`` and ``make test``) into 
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 from pathlib import Path
 
 import cv2
@@ -84,21 +85,24 @@ def test_painting_out_changes_the_hand_and_its_forearm_only(finder: HandFinder) 
     rel = "tests/models/fixtures/hands/tfjs_asl_hand_f240.jpg"
     bgr = np.ascontiguousarray(rgb_of(rel)[:, :, ::-1])
     (h,) = finder.find(bgr)
-    painted, share = finder.paint_out(bgr, [h])
+    painted, share, taken = astuple(finder.paint_out(bgr, [h]))
     changed = (painted != bgr).any(axis=2)
-    assert 0.05 < share < 0.5 and changed.mean() <= share
+    assert 0.05 < share < 0.5 and changed.mean() <= share and taken == 0
     x0, y0, x1, y1 = h.box()
     assert changed[round(y0) : round(y1), round(x0) : round(x1)].mean() > 0.5  # the hand
     assert not changed[: max(0, round(y0 - h.size)), :].any()  # nothing above the fingers
-    assert finder.paint_out(bgr, []) == (bgr, 0.0)
-    kept, kept_share = finder.paint_out(bgr, [h], keep=np.array([[x0, y0, x1, y1]]))  # a picture around the hand
-    assert (
-        kept_share < share
-        and (
-            kept[round(y0) : round(y1), round(x0) : round(x1)] == bgr[round(y0) : round(y1), round(x0) : round(x1)]
-        ).all()
-    )
-    assert finder.paint_out(bgr, [h], keep=np.array([[0, 0, bgr.shape[1], bgr.shape[0]]]))[1] == 0.0
+    none = finder.paint_out(bgr, [])
+    assert none.pixels is bgr and none.share == 0.0
+    # a picture located around the hand, the hand a small part of it: nothing inside it is painted
+    s = h.size
+    around = np.array([[x0 - 2 * s, y0 - 2 * s, x1 + 2 * s, y1 + 2 * s]])
+    kept = finder.paint_out(bgr, [h], keep=around)
+    inside = (slice(max(0, round(y0 - 2 * s)), round(y1 + 2 * s)), slice(max(0, round(x0 - 2 * s)), round(x1 + 2 * s)))
+    assert kept.share < share and (kept.pixels[inside] == bgr[inside]).all() and kept.pictures == 0
+    # a "picture" that is the hand's own box (the locator firing on its skin) is painted with it
+    own = finder.paint_out(bgr, [h], keep=np.array([[x0, y0, x1, y1]]))
+    assert own.share == share and own.pictures == 1 and (own.pixels == painted).all()
+    assert finder.paint_out(bgr, [h], keep=np.array([[0, 0, bgr.shape[1], bgr.shape[0]]])).share == 0.0
 
 
 class Outputs:

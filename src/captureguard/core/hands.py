@@ -11,7 +11,9 @@ hand's landmarks and a strip along the forearm) before the frame is checked agai
 
 Painting a hand out removes only the hand and its forearm strip from the evidence: a body beside
 or behind the hand is still in the frame that is checked again, and the stricter verdict stands
-unless the frame with the hands painted out is allowed.
+unless the frame with the hands painted out is allowed. Nothing inside a picture the check located
+is painted, except a "picture" that is mostly the hand itself: the picture locator fires on a hand
+and forearm filling the frame (:attr:`HandRule.picture_is_hand`, :func:`pictures_kept`).
 """
 
 from __future__ import annotations
@@ -229,6 +231,10 @@ class HandRule:
         clear_below: the frame with its hands painted out explains the flag only when it is
             allowed *clearly*: its score below this share of the profile's warn score (child: 0.31
             -> 0.10). A frame whose evidence merely dips under the line stays flagged.
+        picture_is_hand: a picture the check located is never painted, unless at least this share
+            of its box lies under a hand's paint (outline, forearm strip and margin): then it is
+            the hand itself (the picture locator fires on a hand and forearm filling the frame) and
+            is painted like the rest of the hand (1.0: only a picture wholly under the paint).
     """
 
     palm_score: float = 0.5
@@ -237,6 +243,7 @@ class HandRule:
     forearm: float = 2.6
     grow: float = 0.125
     clear_below: float = 0.33
+    picture_is_hand: float = 0.6
     note: str = ""
 
     def __post_init__(self) -> None:
@@ -250,6 +257,9 @@ class HandRule:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0.0 <= float(v) <= hi):
                 raise ConfigError(f"hands: {name} must be in [0, {hi}], got {v!r}")
+        v = self.picture_is_hand
+        if not (isinstance(v, (int, float)) and 0.0 < float(v) <= 1.0):
+            raise ConfigError(f"hands: picture_is_hand must be in (0, 1], got {v!r}")
 
     def explains(self, painted: Verdict, profile: Profile) -> bool:
         """Whether ``painted`` (the check of the frame with its hands painted out) clears the frame:
@@ -272,24 +282,76 @@ class HandRule:
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any]) -> HandRule:
-        keys = {"palm_score", "hand_score", "max_hands", "forearm", "grow", "clear_below", "note"}
+        keys = {"palm_score", "hand_score", "max_hands", "forearm", "grow", "clear_below", "picture_is_hand", "note"}
         unknown = set(table) - keys
         if unknown:
             raise ConfigError(f"hands: unknown keys {sorted(unknown)} (known: {sorted(keys)})")
         return cls(**dict(table))
 
 
-def explained(flagged: Verdict, painted: Verdict, hands: int, share: float, profile: Profile) -> Verdict:
+def _window(shape: tuple[int, ...], box: np.ndarray) -> tuple[slice, slice]:
+    """Row and column slices of ``box`` (x0, y0, x1, y1, px; outward to whole pixels) in an image
+    of ``shape``, clipped to it (possibly empty)."""
+    h, w = shape[:2]
+    x0, y0 = min(w, max(0, math.floor(box[0]))), min(h, max(0, math.floor(box[1])))
+    x1, y1 = min(w, max(x0, math.ceil(box[2]))), min(h, max(y0, math.ceil(box[3])))
+    return slice(y0, y1), slice(x0, x1)
+
+
+def covered(mask: np.ndarray, box: np.ndarray) -> float:
+    """The share of ``box`` (x0, y0, x1, y1, frame px; clipped to ``mask``) where ``mask`` (H, W) is
+    set; 0.0 for an empty box."""
+    part = mask[_window(mask.shape, box)]
+    return float(np.count_nonzero(part)) / part.size if part.size else 0.0
+
+
+def pictures_kept(mask: np.ndarray, pictures: np.ndarray, rule: HandRule) -> np.ndarray:
+    """The located pictures ``(N, 4)`` to keep out of the paint: all but those at least
+    :attr:`HandRule.picture_is_hand` of whose box ``mask`` (the hands' paint) covers, which are the
+    hands themselves."""
+    boxes = np.asarray(pictures, np.float64).reshape(-1, 4)
+    kept: np.ndarray = boxes[np.array([covered(mask, b) < rule.picture_is_hand for b in boxes], bool).reshape(-1)]
+    return kept
+
+
+def unmasked(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """A copy of ``mask`` cleared inside ``boxes`` ``(N, 4)`` (frame px, clipped)."""
+    out = mask.copy()
+    for box in np.asarray(boxes, np.float64).reshape(-1, 4):
+        out[_window(out.shape, box)] = 0
+    return out
+
+
+@dataclass(frozen=True)
+class Painted:
+    """A frame with its hands painted out.
+
+    Attributes:
+        pixels: the painted copy (the frame itself when nothing was painted).
+        share: the share of the frame painted (0.0: nothing).
+        pictures: located pictures taken for a hand and painted (:attr:`HandRule.picture_is_hand`).
+    """
+
+    pixels: np.ndarray
+    share: float
+    pictures: int = 0
+
+
+def explained(
+    flagged: Verdict, painted: Verdict, hands: int, share: float, profile: Profile, *, pictures: int = 0
+) -> Verdict:
     """The verdict of a frame the hand pass cleared: ``flagged`` (the frame's own) was not allowed,
-    ``painted`` (the same frame, its ``hands`` hands painted out over ``share`` of it) is clearly
-    allowed. Allowed at ``painted``'s score, with a :data:`HANDS_EXPLAINED` reason first, then the
-    painted check's reasons; the timings are both checks' (the painted one's under ``hands:``)."""
+    ``painted`` (the same frame, its ``hands`` hands painted out over ``share`` of it, ``pictures``
+    located pictures among them taken for a hand) is clearly allowed. Allowed at ``painted``'s
+    score, with a :data:`HANDS_EXPLAINED` reason first, then the painted check's reasons; the
+    timings are both checks' (the painted one's under ``hands:``)."""
+    taken = f"; {pictures} located picture{'s were' if pictures != 1 else ' was'} the hand itself" if pictures else ""
     why = Reason(
         HANDS_EXPLAINED,
         painted.score,
         HANDS_MODEL,
         f"{hands} hand{'s' if hands != 1 else ''} in view ({share:.0%} of the frame with forearms) explain the "
-        f"evidence: without them the frame scores {painted.score:.2f} (was {flagged.score:.2f})",
+        f"evidence: without them the frame scores {painted.score:.2f} (was {flagged.score:.2f}){taken}",
     )
     timings = {**flagged.timings_ms, **{f"{HANDS_TIMING}:{k}": v for k, v in painted.timings_ms.items()}}
     return Verdict(Decision.ALLOW, painted.score, (why, *painted.reasons), profile.name, timings)

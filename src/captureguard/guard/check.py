@@ -642,10 +642,12 @@ class Checker:
         look included): when ``seen`` did not allow the frame, the hands in it are found
         (:attr:`hands`), painted out with a strip along each forearm (never inside a picture the
         check located, ``PICTURE_OUTER``: a hand in a painting held up to the camera is part of
-        what is judged), and the painted frame is checked again (``recheck(painted, within_ms)``,
-        default this checker's own look and second look). When that check clearly allows it
-        (:meth:`~captureguard.core.hands.HandRule.explains`) the frame is allowed with reason
-        ``HANDS_EXPLAINED`` (:func:`~captureguard.core.hands.explained`); otherwise ``seen`` stands.
+        what is judged; unless the hand's paint covers most of that "picture": then it is the hand
+        itself, :attr:`HandRule.picture_is_hand`), and the painted frame is checked again
+        (``recheck(painted, within_ms)``, default this checker's own look and second look). When
+        that check clearly allows it (:meth:`~captureguard.core.hands.HandRule.explains`) the frame
+        is allowed with reason ``HANDS_EXPLAINED`` (:func:`~captureguard.core.hands.explained`);
+        otherwise ``seen`` stands.
         The frame released is always the camera's own: the painted copy is only checked.
 
         Fail closed: a failed check, no hand, a hand pass that fails (logged) or one that would not
@@ -662,24 +664,25 @@ class Checker:
             self._find_ms = (time.perf_counter() - t0) * 1e3
             if not found:
                 return Inspection(seen.verdict.with_timings(**{HANDS_TIMING: self._find_ms}), seen.detections, None)
-            # a located picture is content, its painted hands too: never painted out
+            # a located picture is content, its painted hands too: never painted out, unless it is
+            # mostly the hand itself (the locator firing on its skin: HandRule.picture_is_hand)
             keep = seen.detections.with_label(PICTURE_OUTER).xyxy
-            pixels, share = self.hands.paint_out(frame.bgr, found, keep=keep)
+            done = self.hands.paint_out(frame.bgr, found, keep=keep)
         except Exception as exc:  # the flag stands: the frame stays withheld
             log.warning("hand pass of %s failed, its verdict stands: %s", frame.source or "frame", exc)
             return seen
-        if share <= 0.0:  # every hand inside a located picture
+        if done.share <= 0.0:  # every hand inside a located picture
             ms = (time.perf_counter() - t0) * 1e3
             return Inspection(seen.verdict.with_timings(**{HANDS_TIMING: ms}), seen.detections, None)
         painted = Frame.from_bgr(
-            pixels, index=frame.index, timestamp_s=frame.timestamp_s, source=f"{frame.source}#hands-painted-out"
+            done.pixels, index=frame.index, timestamp_s=frame.timestamp_s, source=f"{frame.source}#hands-painted-out"
         )
         left = None if budget_ms is None else budget_ms - spent - (time.perf_counter() - t0) * 1e3
         again = recheck(painted, left) if recheck is not None else self._looked(painted, None, left)
         ms = (time.perf_counter() - t0) * 1e3
         if not self.hands.rule.explains(again.verdict, self.profile):
             return Inspection(seen.verdict.with_timings(**{HANDS_TIMING: ms}), seen.detections, None)
-        verdict = explained(seen.verdict, again.verdict, len(found), share, self.profile)
+        verdict = explained(seen.verdict, again.verdict, len(found), done.share, self.profile, pictures=done.pictures)
         return Inspection(
             verdict.with_timings(**{HANDS_TIMING: ms}),
             Detections.concat([again.detections, hand_detections(found)]),

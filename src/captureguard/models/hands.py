@@ -26,14 +26,17 @@ from captureguard.core.hands import (
     PALM_INPUT,
     Hand,
     HandRule,
+    Painted,
     decode_palms,
     hand_roi,
     landmarks_to_frame,
     paint_polygons,
     palm_anchors,
+    pictures_kept,
+    unmasked,
 )
 from captureguard.errors import DetectionError
-from captureguard.models.letterbox import affine_of, paint_out, warp_affine
+from captureguard.models.letterbox import affine_of, paint_mask, paint_out, warp_affine
 from captureguard.models.runtime import OnnxModel, built_model
 
 PALM_MODEL_FILE = "mediapipe_palm_detection_full.onnx"
@@ -124,14 +127,17 @@ class HandFinder:
                 hands.append(Hand(p, landmarks_to_frame(raw, roi)))
         return hands
 
-    def paint_out(
-        self, bgr: np.ndarray, hands: list[Hand], *, keep: np.ndarray | None = None
-    ) -> tuple[np.ndarray, float]:
+    def paint_out(self, bgr: np.ndarray, hands: list[Hand], *, keep: np.ndarray | None = None) -> Painted:
         """``bgr`` with ``hands`` (and their forearm strips) painted out: filled in from around them
-        (OpenCV's inpainting on a copy at most 480 px long), and the share of the frame painted
-        (0.0: nothing, ``bgr`` itself). Nothing inside the ``keep`` boxes ``(N, 4)`` is painted."""
+        (OpenCV's inpainting on a copy at most 480 px long). Nothing inside the ``keep`` boxes
+        ``(N, 4)`` (the located pictures) is painted, except those the paint covers enough to be
+        the hand itself (:func:`~captureguard.core.hands.pictures_kept`)."""
         regions = [(paint_polygons(h, self.rule.forearm), round(self.rule.grow * h.size)) for h in hands]
-        return paint_out(bgr, regions, keep=keep)
+        mask = paint_mask(bgr.shape, regions)
+        pictures = np.zeros((0, 4)) if keep is None else np.asarray(keep, np.float64).reshape(-1, 4)
+        kept = pictures_kept(mask, pictures, self.rule)
+        pixels, share = paint_out(bgr, unmasked(mask, kept))
+        return Painted(pixels, share, len(pictures) - len(kept))
 
 
 def hand_finder(rule: HandRule | None = None, *, threads: int = 2) -> HandFinder:

@@ -151,18 +151,10 @@ def affine_of(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return m
 
 
-def paint_out(
-    bgr: np.ndarray,
-    regions: list[tuple[list[np.ndarray], int]],
-    *,
-    keep: np.ndarray | None = None,
-    max_side: int = 480,
-) -> tuple[np.ndarray, float]:
-    """``bgr`` with ``regions`` filled in from around them (OpenCV's Telea inpainting on a copy at
-    most ``max_side`` px long, pasted back into the regions only), and the share of the frame
-    filled. Each region: convex polygons in frame pixels, and a margin in pixels it grows by.
-    ``keep``: boxes ``(N, 4)`` (x0, y0, x1, y1, frame pixels) never painted, whatever the regions."""
-    h, w = bgr.shape[:2]
+def paint_mask(shape: tuple[int, ...], regions: list[tuple[list[np.ndarray], int]]) -> np.ndarray:
+    """The ``(H, W) uint8`` mask (255: to paint) of ``regions`` in a frame of ``shape``: each region
+    convex polygons in frame pixels and a margin in pixels it grows by."""
+    h, w = shape[:2]
     mask = np.zeros((h, w), np.uint8)
     for polygons, grow in regions:
         part = np.zeros((h, w), np.uint8)
@@ -170,10 +162,16 @@ def paint_out(
             cv2.fillConvexPoly(part, cv2.convexHull(np.round(poly).astype(np.int32)), 255)
         k = 2 * max(1, grow) + 1
         mask = np.maximum(mask, np.asarray(cv2.dilate(part, np.ones((k, k), np.uint8)), np.uint8))
-    for x0, y0, x1, y1 in np.asarray(keep if keep is not None else np.zeros((0, 4)), np.float64):
-        mask[max(0, int(y0)) : max(0, int(np.ceil(y1))), max(0, int(x0)) : max(0, int(np.ceil(x1)))] = 0
+    return mask
+
+
+def paint_out(bgr: np.ndarray, mask: np.ndarray, *, max_side: int = 480) -> tuple[np.ndarray, float]:
+    """``bgr`` with the ``mask`` (:func:`paint_mask`) filled in from around it (OpenCV's Telea
+    inpainting on a copy at most ``max_side`` px long, pasted back into the mask only), and the
+    share of the frame filled (0.0 and ``bgr`` itself for an empty mask)."""
     if not mask.any():
         return bgr, 0.0
+    h, w = bgr.shape[:2]
     s = min(1.0, max_side / max(h, w))
     small = cv2.resize(bgr, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     small_mask = cv2.resize(mask, small.shape[1::-1], interpolation=cv2.INTER_NEAREST)
