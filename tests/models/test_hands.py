@@ -29,7 +29,8 @@ FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "hands_parity.json").
 
 @pytest.fixture(scope="module")
 def finder() -> HandFinder:
-    return hand_finder(threads=1)
+    # MediaPipe's own palm threshold (0.5; the live check ships 0.3): parity is with mediapipe.solutions.hands
+    return hand_finder(HandRule(palm_score=0.5), threads=1)
 
 
 def rgb_of(rel: str) -> np.ndarray:

@@ -204,7 +204,7 @@ def landmarks_to_frame(raw: np.ndarray, roi: Roi) -> np.ndarray:
 def paint_polygons(hand: Hand, forearm: float) -> list[np.ndarray]:
     """Polygons (frame px) covering ``hand``: its landmarks' convex outline, and a strip from the
     wrist away from the fingers, ``forearm`` hand sizes long (0: none), a little wider than the
-    palm. The caller fills them, grown by a quarter of the hand size."""
+    palm. The caller fills them, grown by :attr:`HandRule.grow` of the hand size."""
     pts = hand.landmarks
     size = max(hand.size, 1.0)
     d = (pts[WRIST] - pts[MIDDLE_MCP]) / size
@@ -223,7 +223,7 @@ class HandRule:
     """When and how the live check looks for hands (``[live.hands]`` in ``detectors.toml``).
 
     Attributes:
-        palm_score: the lowest palm detector score kept (MediaPipe's default 0.5).
+        palm_score: the lowest palm detector score kept (MediaPipe's default 0.5; shipped 0.3 since v2.13).
         hand_score: the lowest landmark-model presence score for a hand to count (MediaPipe: 0.5).
         max_hands: at most this many palms are read by the landmark model (strongest first).
         forearm: the forearm strip's length in hand sizes (wrist to middle-finger joint).
@@ -237,11 +237,11 @@ class HandRule:
             is painted like the rest of the hand (1.0: only a picture wholly under the paint).
     """
 
-    palm_score: float = 0.5
+    palm_score: float = 0.3
     hand_score: float = 0.5
     max_hands: int = 4
     forearm: float = 2.6
-    grow: float = 0.125
+    grow: float = 0.25
     clear_below: float = 0.33
     picture_is_hand: float = 0.6
     note: str = ""
