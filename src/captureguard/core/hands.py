@@ -229,8 +229,9 @@ class HandRule:
         forearm: the forearm strip's length in hand sizes (wrist to middle-finger joint).
         grow: the painted area grows by this share of the hand size on every side.
         clear_below: the frame with its hands painted out explains the flag only when it is
-            allowed *clearly*: its score below this share of the profile's warn score (child: 0.31
-            -> 0.10). A frame whose evidence merely dips under the line stays flagged.
+            allowed *clearly*: its score below this share of the profile's warn score (shipped 0.8
+            since v2.14, child: 0.31 -> 0.248; 0.33 before). A frame whose evidence merely dips
+            under the line stays flagged.
         picture_is_hand: a picture the check located is never painted, unless at least this share
             of its box lies under a hand's paint (outline, forearm strip and margin): then it is
             the hand itself (the picture locator fires on a hand and forearm filling the frame) and
@@ -242,7 +243,7 @@ class HandRule:
     max_hands: int = 4
     forearm: float = 2.6
     grow: float = 0.25
-    clear_below: float = 0.33
+    clear_below: float = 0.8
     picture_is_hand: float = 0.6
     note: str = ""
 
