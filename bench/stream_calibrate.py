@@ -20,7 +20,8 @@ crop checks, are memoised too).
 The grid: the shipped settings with ``(reopen_checks, reopen_s)`` in ``--kt``, ``confident_below``
 in ``--margins``, ``reopen_on_cut`` in ``--cut`` and the warn rule in ``--warn`` (``shut``: every
 warn shuts, ``withhold``: none does, ``runN``: ``warn_run`` N; default ``shut,run2,run4``; following as
-shipped). The rule (no single
+shipped) and the recording hold-back in ``--hold`` (``hold_s``; ``flag:S`` for ``hold_after = "flag"``;
+default ``0``, none, as a viewfinder's). The rule (no single
 file decides it; only totals are compared):
 
 1. safe videos: withheld s/min at most the baseline's (``--baseline``: margin 1.0, no cut
@@ -169,19 +170,30 @@ def candidates(args: argparse.Namespace) -> dict[str, StreamSettings]:
         for m in args.margins.split(","):
             for cut in args.cut.split(","):
                 for warn in args.warn.split(","):
-                    s = dataclasses.replace(
-                        base,
-                        reopen_checks=int(k),
-                        reopen_s=float(t),
-                        confident_below=float(m),
-                        reopen_on_cut=cut == "on",
-                        warn_shuts=_warn_shuts(warn),
-                        warn_run=_warn_run(warn),
-                    )
-                    for suffix in looks:
-                        out[name_of(s) + suffix] = s
+                    for hold in args.hold.split(","):
+                        s = dataclasses.replace(
+                            base,
+                            reopen_checks=int(k),
+                            reopen_s=float(t),
+                            confident_below=float(m),
+                            reopen_on_cut=cut == "on",
+                            warn_shuts=_warn_shuts(warn),
+                            warn_run=_warn_run(warn),
+                            **_hold(hold),
+                        )
+                        for suffix in looks:
+                            out[name_of(s) + suffix] = s
     out.setdefault(baseline_name(args), baseline(args))
     return out
+
+
+def _hold(value: str) -> dict[str, Any]:
+    """``S`` or ``flag:S``: the recording hold-back (``hold_s``, ``hold_after``; 0: none)."""
+    after, _, secs = value.rpartition(":")
+    try:
+        return {"hold_s": float(secs), "hold_after": after or "shut"}
+    except ValueError:
+        raise SystemExit(f"--hold values are S or flag:S (seconds), got {value!r}") from None
 
 
 def _warn_shuts(value: str) -> bool:
@@ -217,8 +229,12 @@ def name_of(s: StreamSettings) -> str:
     """The setting's name in reports and raw numbers (warns shutting the stream, as before, unnamed)."""
     name = f"K{s.reopen_checks} T{s.reopen_s:g} margin{s.confident_below:g} cut-{'on' if s.reopen_on_cut else 'off'}"
     if not s.warn_shuts:
-        return f"{name} warn-withhold"
-    return name if s.warn_run == 1 else f"{name} warn-run{s.warn_run}"
+        name = f"{name} warn-withhold"
+    elif s.warn_run != 1:
+        name = f"{name} warn-run{s.warn_run}"
+    if s.hold_s:
+        name += f" hold{'-flag' if s.hold_after == 'flag' else ''}{s.hold_s:g}"
+    return name
 
 
 def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
@@ -519,6 +535,12 @@ def main() -> None:
         default="shut,run2,run4",
         help="warn rules: 'shut' (a warn shuts the stream like a block), 'withhold' (only its frame),"
         " 'runN' (a warn shuts when it ends N flagged checks in a row: warn_run)",
+    )
+    ap.add_argument(
+        "--hold",
+        default="0",
+        help="recording hold-backs (StreamSettings.hold_s): seconds, or flag:SECONDS to take frames back"
+        " before any flagged check instead of only a shut stream; 0: none (the viewfinder's)",
     )
     ap.add_argument(
         "--picture",

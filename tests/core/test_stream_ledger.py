@@ -218,3 +218,115 @@ def test_ledger_rejects_out_of_order_frames_and_unknown_results() -> None:
         ledger.add(3, 0.2, cut=False, payload=None)
     with pytest.raises(ValueError, match="not waiting"):
         ledger.record(3, allowed=True, result=None)
+
+
+# ----------------------------------------------------------------------------- recording hold-back
+
+
+def play(verdicts: str, settings: StreamSettings) -> tuple[str, list[tuple[int, int]]]:
+    """Lockstep through one verdict per frame ('a' allow, 'w' warn, 'b' block; checks as the ledger
+    schedules them). Returns each frame's fate as '+' (released) or '.' and, per frame released,
+    ``(its index, frames added when it came out)``."""
+    ledger: StreamLedger[int, str] = StreamLedger(settings)
+    fates: dict[int, bool] = {}
+    when: list[tuple[int, int]] = []
+
+    def pump(added: int) -> None:
+        while (index := ledger.next_check()) is not None:
+            v = verdicts[index]
+            ledger.record(index, allowed=v == "a", warn=v == "w", result=f"{v}{index}")
+        for o in ledger.resolve():
+            fates[o.index] = o.fate.released
+            if o.fate.released:
+                assert o.result is not None and o.result.startswith("a")
+                when.append((o.index, added))
+
+    for i in range(len(verdicts)):
+        ledger.add(i, i / FPS, cut=False, payload=i)
+        pump(i + 1)
+    ledger.end()
+    pump(len(verdicts))
+    assert ledger.pending == 0 and sorted(fates) == list(range(len(verdicts)))
+    return "".join("+" if fates[i] else "." for i in range(len(verdicts))), when
+
+
+def test_hold_takes_back_the_frames_shown_just_before_a_slide_in_was_caught() -> None:
+    # A nude picture slides in; the checks catch it at frame 60 and the stream shuts.
+    verdicts = "a" * 60 + "b" * 30
+    plain, _ = play(verdicts, StreamSettings())
+    held, when = play(verdicts, StreamSettings(hold_s=0.3))
+    assert plain == "+" * 59 + "." * 31  # frame 59 lies beside the blocking check
+    assert held == "+" * 51 + "." * 39  # 0.3 s (9 frames) before the check at frame 60: taken back
+    # ...and each released frame came out only once the checks had reached 0.3 s past it
+    assert all(added - 1 >= index + 9 for index, added in when), when
+
+
+def test_shut_hold_reaches_back_from_the_first_check_of_the_run_that_shut() -> None:
+    # Warns from frame 40 shut the stream at the 4th flagged check in a row (warn_run 4, max_gap 1:
+    # checks at 40, 42, 44, 46): the hold reaches 0.2 s (6 frames) before frame 40.
+    verdicts = "a" * 40 + "w" * 20 + "a" * 60
+    held, _ = play(verdicts, StreamSettings(hold_s=0.2))
+    assert held[:34] == "+" * 34 and held[34:40] == "......"
+
+
+def test_shut_hold_leaves_a_run_of_warns_that_never_shut_alone() -> None:
+    # Two warns in a row (fewer than warn_run) withhold their own frames and the ones beside them;
+    # "shut" takes nothing more back, "flag" takes back 0.2 s before each.
+    verdicts = "a" * 40 + "wwww" + "a" * 40
+    plain, _ = play(verdicts, StreamSettings())
+    shut, _ = play(verdicts, StreamSettings(hold_s=0.2))
+    flag, _ = play(verdicts, StreamSettings(hold_s=0.2, hold_after="flag"))
+    assert shut == plain
+    assert plain[:39] == "+" * 39
+    assert flag[:34] == "+" * 34 and flag[34:40] == "......"
+
+
+def test_without_a_hold_frames_come_out_at_once() -> None:
+    _, when = play("a" * 30, StreamSettings())
+    assert all(added - 1 <= index + 2 for index, added in when), when
+
+
+@pytest.mark.parametrize("bad", [{"hold_s": -0.1}, {"hold_s": 6.0}, {"hold_after": "later"}])
+def test_hold_settings_are_validated(bad: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        StreamSettings(**bad)  # type: ignore[arg-type]
+
+
+def test_a_frame_taken_back_cites_the_check_that_shut_the_stream() -> None:
+    ledger: StreamLedger[int, str] = StreamLedger(StreamSettings(hold_s=0.1))
+    out = []
+    for i in range(12):
+        ledger.add(i, i / FPS, cut=False, payload=i)
+        while (index := ledger.next_check()) is not None:
+            ledger.record(index, allowed=index < 8, result=f"{'allow' if index < 8 else 'block'}:{index}")
+        out += ledger.resolve()
+    # 5 and 6 were cleared (6 checked safe, 5 covered) and taken back within 0.1 s of the block at
+    # 8; 7 lies beside that block (withheld without a hold, citing no check of its own)
+    fates = {o.index: (o.fate, o.result) for o in out}
+    assert fates[4][0].released
+    assert [fates[i] for i in (5, 6, 7)] == [(Fate.BLOCKED, "block:8")] * 2 + [(Fate.BLOCKED, None)]
+
+
+def test_a_hold_lengthens_a_live_delay_line_by_the_hold_only() -> None:
+    # Live schedule, a slow detector (each check takes 15 frame intervals): the delay line's bound
+    # (max_delay_frames) counts the frames past the hold, so it holds at most the hold's 9 more.
+    def longest(hold_s: float) -> tuple[int, list[Fate]]:
+        s = StreamSettings(hold_s=hold_s, max_delay_frames=4, schedule="latest")
+        ledger: StreamLedger[int, str] = StreamLedger(s)
+        in_flight: tuple[int, int] | None = None
+        most, fates = 0, []
+        for i in range(300):
+            ledger.add(i, i / FPS, cut=False, payload=i)
+            if in_flight is not None and i >= in_flight[1]:
+                ledger.record(in_flight[0], allowed=True, result=f"allow:{in_flight[0]}")
+                in_flight = None
+            if in_flight is None and (index := ledger.next_check()) is not None:
+                in_flight = (index, i + 15)
+            fates += [o.fate for o in ledger.resolve()]
+            most = max(most, ledger.pending)
+        return most, fates
+
+    plain, plain_fates = longest(0.0)
+    held, held_fates = longest(0.3)
+    assert held <= plain + 9, (held, plain)
+    assert Fate.UNCOVERED in held_fates and Fate.UNCOVERED in plain_fates  # overloaded: frames given up

@@ -36,6 +36,14 @@ that wait longer than the delay line allows, are withheld (never released)."""
 Withheld = Literal["placeholder", "drop"]
 """What sinks get for a frame that may not be shown: the guard's placeholder, or nothing."""
 
+HoldAfter = Literal["shut", "flag"]
+"""What takes back held frames (:attr:`StreamSettings.hold_s`): ``shut``, a check that shuts the
+stream (a block, or a warn ending a run of ``warn_run``), back to ``hold_s`` before the first check
+of its flagged run; ``flag``, any check that does not allow its frame, back to ``hold_s`` before it."""
+
+#: The longest hold-back (:attr:`StreamSettings.hold_s`): its frames stay in memory.
+MAX_HOLD_S = 5.0
+
 P = TypeVar("P")
 R = TypeVar("R")
 
@@ -143,6 +151,14 @@ class StreamSettings:
             given up (never released). (``lockstep`` never fills it.)
         schedule: ``lockstep`` (files, viewfinder) or ``latest`` (live cameras): :data:`Schedule`.
         withheld: ``placeholder`` or ``drop``: what sinks get for a withheld frame (:data:`Withheld`).
+        hold_s: a hold-back for recordings (0: none, as for a viewfinder): a frame cleared for
+            release waits until the stream's checks have reached ``hold_s`` seconds past it, and
+            is withheld after all when, in that time, the stream shut (``hold_after``). A nude
+            picture sliding or zooming into view is flagged only some checks after it became
+            substantially visible; the hold takes back the frames shown just before. It adds
+            ``hold_s`` of latency and keeps that much video in memory; nothing is released
+            earlier or more often than without it.
+        hold_after: what takes held frames back (:data:`HoldAfter`): ``shut`` (default) or ``flag``.
     """
 
     max_gap: int = 1
@@ -158,6 +174,8 @@ class StreamSettings:
     max_delay_frames: int = 12
     schedule: Schedule = "lockstep"
     withheld: Withheld = "placeholder"
+    hold_s: float = 0.0
+    hold_after: HoldAfter = "shut"
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_gap <= 30:
@@ -178,6 +196,10 @@ class StreamSettings:
             raise ConfigError(f"schedule must be 'lockstep' or 'latest', got {self.schedule!r}")
         if self.withheld not in ("placeholder", "drop"):
             raise ConfigError(f"withheld must be 'placeholder' or 'drop', got {self.withheld!r}")
+        if not 0.0 <= self.hold_s <= MAX_HOLD_S:
+            raise ConfigError(f"hold_s must be 0..{MAX_HOLD_S:g} seconds, got {self.hold_s}")
+        if self.hold_after not in ("shut", "flag"):
+            raise ConfigError(f"hold_after must be 'shut' or 'flag', got {self.hold_after!r}")
 
 
 @dataclass
@@ -273,6 +295,10 @@ class StreamLedger(Generic[P, R]):
     _last_check: _Slot[P, R] | None = None  # the newest finished check before the delay line's front
     _ended: bool = False
     _flagged_run: int = 0  # checks in a row, up to the latest recorded, that were not allowed (warn_run)
+    _run_start_s: float | None = None  # time of the first check of that run (None: the last check allowed)
+    _last_record_s: float = float("-inf")  # time of the newest recorded check
+    #: (from_s, to_s, result): held frames in that time are taken back, citing the check's result
+    _takebacks: deque[tuple[float, float, R]] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -362,21 +388,59 @@ class StreamLedger(Generic[P, R]):
         s = self.settings
         shuts = not warn or (s.warn_shuts and self._flagged_run >= s.warn_run)
         slot.safe = self._hysteresis.update(allowed, slot.t_s, confident=sure, new_scene=new_scene, shut=shuts)
+        self._last_record_s = slot.t_s
+        if allowed:
+            self._run_start_s = None
+            return
+        if self._run_start_s is None:
+            self._run_start_s = slot.t_s
+        if s.hold_s > 0 and (s.hold_after == "flag" or shuts):
+            since = slot.t_s if s.hold_after == "flag" else self._run_start_s
+            self._takebacks.append((since - s.hold_s, slot.t_s, result))
 
     def resolve(self) -> list[Outcome[P, R]]:
         """Pop every frame at the front whose fate is settled, in order."""
         out: list[Outcome[P, R]] = []
         while self._slots:
             fate = self._fate_of_front()
+            taken: tuple[float, float, R] | None = None
             if fate is None:
                 if not self._overloaded():
                     break
                 fate = Fate.UNCOVERED  # live overload: give up the oldest, never release it
+            elif fate.released and self.settings.hold_s > 0:
+                taken = self._taken_back(self._slots[0].t_s)
+                if taken is not None:
+                    fate = Fate.BLOCKED  # the stream shut within the hold: taken back
+                elif not self._hold_over(self._slots[0].t_s):
+                    if not self._overloaded(held=True):
+                        break
+                    fate = Fate.UNCOVERED  # live overload while held: given up, never released
             slot = self._slots.popleft()
             if slot.state is _State.DONE:
                 self._last_check = slot
-            out.append(Outcome(slot.index, fate, slot.payload, self._result_for(slot, fate)))
+            result = taken[2] if taken is not None else self._result_for(slot, fate)
+            out.append(Outcome(slot.index, fate, slot.payload, result))
         return out
+
+    def _taken_back(self, t_s: float) -> tuple[float, float, R] | None:
+        """The take-back (:attr:`StreamSettings.hold_s`) whose time span holds ``t_s``, if any.
+        Frames resolve in order, so spans that end before ``t_s`` are forgotten."""
+        while self._takebacks and self._takebacks[0][1] < t_s:
+            self._takebacks.popleft()
+        return next((tb for tb in self._takebacks if tb[0] - 1e-6 <= t_s <= tb[1]), None)
+
+    def _hold_over(self, t_s: float) -> bool:
+        """Whether a frame at ``t_s`` cleared for release has been held long enough: a check at
+        least ``hold_s`` after it is recorded, and (``hold_after = "shut"``) no flagged run that
+        began within the hold is still open (it may yet shut the stream); or the stream ended
+        with no check left to come."""
+        s = self.settings
+        reached = self._last_record_s >= t_s + s.hold_s - 1e-6
+        run = self._run_start_s
+        if reached and (s.hold_after == "flag" or run is None or run > t_s + s.hold_s + 1e-6):
+            return True
+        return self._ended and not any(x.state in (_State.NEW, _State.QUEUED) for x in self._slots)
 
     def abandon(self) -> list[Outcome[P, R]]:
         """Give up every frame in the delay line (worker died, stream cut short): none is released."""
@@ -398,13 +462,19 @@ class StreamLedger(Generic[P, R]):
                 return s
         raise KeyError(f"frame {index} is not in the delay line")
 
-    def _overloaded(self) -> bool:
+    def _overloaded(self, *, held: bool = False) -> bool:
         # Only frames nobody is checking are given up: a check in flight still moves the
-        # hysteresis (a block found late must still shut it).
-        return (
-            self.settings.schedule == "latest"
-            and len(self._slots) > self.settings.max_delay_frames
-            and self._slots[0].state in (_State.NEW, _State.SKIPPED)
+        # hysteresis (a block found late must still shut it). A held frame (``held``) waits for
+        # the checks after it; the frames within the hold behind it do not count toward the bound.
+        if self.settings.schedule != "latest":
+            return False
+        if held:
+            end = self._slots[0].t_s + self.settings.hold_s + 1e-6
+            waiting = sum(1 for x in self._slots if x.t_s > end)
+            return waiting > self.settings.max_delay_frames
+        return len(self._slots) > self.settings.max_delay_frames and self._slots[0].state in (
+            _State.NEW,
+            _State.SKIPPED,
         )
 
     def _fate_of_front(self) -> Fate | None:
