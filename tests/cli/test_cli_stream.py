@@ -64,6 +64,24 @@ def test_video_withholds_the_nude_stretch(tmp_path: Path, spliced: tuple[Path, r
     assert not list(tmp_path.glob(".*partial*"))
 
 
+def test_video_hold_takes_back_the_frames_before_the_cut(tmp_path: Path, spliced: tuple[Path, range]) -> None:
+    # Held 0.2 s (5 frames at 25 fps): the block at the cut (frame 15) takes back frames 10-14,
+    # which the checks before it had allowed; frames 0-9 are written as they were.
+    src, nude = spliced
+    out = tmp_path / "held.mp4"
+    assert main(["video", str(src), str(out), "--hold-s", "0.2", "--no-progress"]) == 1
+    frames = decode(out)
+    assert len(frames) == 70
+    assert all(frames[i].mean() > 25 for i in range(10))
+    assert all(frames[i].mean() < 25 for i in range(10, nude.stop))
+
+
+def test_video_refuses_a_hold_over_the_bound(tmp_path: Path, spliced: tuple[Path, range]) -> None:
+    src, _ = spliced
+    assert main(["video", str(src), str(tmp_path / "o.mp4"), "--hold-s", "9"]) == 2
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def test_video_stop_on_block_keeps_only_what_came_before(tmp_path: Path, spliced: tuple[Path, range]) -> None:
     src, nude = spliced
     out = tmp_path / "stopped.mp4"

@@ -114,6 +114,23 @@ def test_a_warn_withholds_its_frames_and_shuts_the_stream_only_when_set(warn_shu
     assert [o.frame.index for o in out if not o.release.released] == list(range(9, last_withheld + 1))
 
 
+def test_a_hold_takes_back_the_frames_before_a_block_and_their_pixels_never_leave() -> None:
+    # A picture comes into view at frame 14 and is first blocked by the check of frame 20
+    # (max_gap 1: checks at 0, 2, ...). Held 0.2 s (6 frames), the frames 14..19 shown before
+    # it are taken back: placeholders citing the block; frames 0..13 are released.
+    src = frames(40)
+    settings = StreamSettings(max_gap=1, reopen_checks=2, reopen_s=0.0, hold_s=0.2)
+    guard = StreamGuard(ScriptedChecker(lambda i: NUDE if 20 <= i < 26 else SAFE), settings)
+    out = run(guard, src)
+    assert [o.frame.index for o in out] == list(range(40))
+    withheld = [o.frame.index for o in out if not o.release.released]
+    assert withheld[0] == 14 and set(range(14, 27)) <= set(withheld)
+    for o in out[14:20]:
+        assert o.release is Release.BLOCKED and o.verdict is NUDE
+        assert not np.array_equal(o.frame.bgr, src[o.frame.index].bgr)
+    assert all(o.release.released for o in out[:14])
+
+
 @pytest.mark.parametrize(
     ("flagged", "last_withheld"),
     [

@@ -15,7 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from captureguard.core.frame import Frame
-from captureguard.core.ledger import StreamSettings
+from captureguard.core.ledger import MAX_HOLD_S, StreamSettings
 from captureguard.errors import CaptureGuardError, ConfigError
 from captureguard.guard.check import Checker
 from captureguard.guard.placeholder import Placeholder
@@ -25,6 +25,8 @@ from captureguard.sinks import Sink
 from captureguard.sources import Source
 
 EXIT_OK, EXIT_FLAGGED, EXIT_ERROR = 0, 1, 2
+#: ``captureguard video``'s recording hold-back (``StreamSettings.hold_s``; README, "Leaks").
+VIDEO_HOLD_S = 0.0
 
 
 def add_stream_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,7 +43,7 @@ def add_stream_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     v.add_argument("output", metavar="OUT", type=Path, help="guarded .mp4 to write (only .mp4)")
     v.add_argument("--report", type=Path, help="write a JSON report (counters, blocks; no pixels)")
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    _add_guard_options(v)
+    _add_guard_options(v, hold_s=VIDEO_HOLD_S, hold_help=f"default {VIDEO_HOLD_S:g}: a file has no viewer waiting")
 
     c = sub.add_parser("camera", help="guard a live camera into a recording, a preview and/or a virtual camera")
     c.add_argument("--device", default="0", help="camera index (default 0), or an RTSP/HTTP URL, or a file")
@@ -55,7 +57,7 @@ def add_stream_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     c.add_argument("--virtualcam", action="store_true", help="publish the guarded stream as a virtual camera")
     c.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: until Ctrl-C)")
     c.add_argument("--report", type=Path, help="write a JSON report when done")
-    _add_guard_options(c)
+    _add_guard_options(c, hold_s=0.0, hold_help="default 0: it delays the preview and virtual camera too")
 
 
 def add_profile_options(p: argparse.ArgumentParser) -> None:
@@ -64,7 +66,7 @@ def add_profile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profiles-file", type=Path, help="TOML file of profiles (default: shipped)")
 
 
-def _add_guard_options(p: argparse.ArgumentParser) -> None:
+def _add_guard_options(p: argparse.ArgumentParser, *, hold_s: float, hold_help: str) -> None:
     d = StreamSettings()
     add_profile_options(p)
     p.add_argument(
@@ -87,6 +89,14 @@ def _add_guard_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--deadline-ms", type=float, default=500.0, help="a check slower than this blocks (default 500)")
     p.add_argument(
+        "--hold-s",
+        type=float,
+        default=hold_s,
+        metavar="S",
+        help=f"hold each frame back S seconds and withhold it after all when the stream shuts within them: a nude"
+        f" picture coming into view is caught a few checks late ({hold_help}; 0 = none; at most {MAX_HOLD_S:g})",
+    )
+    p.add_argument(
         "--detectors",
         type=Path,
         metavar="FILE",
@@ -103,6 +113,7 @@ def _guard(args: argparse.Namespace, *, live: bool) -> StreamGuard:
         schedule="latest" if live else "lockstep",
         max_delay_frames=max(12, args.max_gap + 2),
         withheld="drop" if args.placeholder == "drop" else "placeholder",
+        hold_s=args.hold_s,
     )
     look: Placeholder = "blur" if args.placeholder == "blur" else "black"
     return StreamGuard(checker, settings, deadline_s=args.deadline_ms / 1e3, placeholder=look)
