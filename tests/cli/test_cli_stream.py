@@ -74,6 +74,7 @@ def test_video_hold_takes_back_the_frames_before_the_cut(tmp_path: Path, spliced
     assert len(frames) == 70
     assert all(frames[i].mean() > 25 for i in range(10))
     assert all(frames[i].mean() < 25 for i in range(10, nude.stop))
+    assert frames[-1].mean() > 25  # the last frames, held at the end of the file, are written too
 
 
 def test_video_refuses_a_hold_over_the_bound(tmp_path: Path, spliced: tuple[Path, range]) -> None:

@@ -129,6 +129,16 @@ def test_a_hold_takes_back_the_frames_before_a_block_and_their_pixels_never_leav
         assert o.release is Release.BLOCKED and o.verdict is NUDE
         assert not np.array_equal(o.frame.bgr, src[o.frame.index].bgr)
     assert all(o.release.released for o in out[:14])
+    assert out[-1].release.released  # the last frames, still held when the stream ends, come out
+
+
+def test_a_held_stream_ends_without_waiting_for_a_check() -> None:
+    # Every frame checked by the end: the frames still held are settled at once, not at the timeout.
+    guard = StreamGuard(ScriptedChecker(lambda i: SAFE), StreamSettings(max_gap=0, hold_s=0.5))
+    t0 = time.monotonic()
+    out = run(guard, frames(20), timeout_s=5.0)
+    assert time.monotonic() - t0 < 2.0
+    assert [o.frame.index for o in out] == list(range(20)) and all(o.release.released for o in out)
 
 
 @pytest.mark.parametrize(

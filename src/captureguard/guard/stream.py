@@ -220,6 +220,7 @@ class StreamGuard:
         """End of stream: wait for the last checks; frames still undecided become placeholders."""
         with self._cond:
             self._ledger.end()
+            self._resolve(self._ledger.resolve())  # frames held back (hold_s) whose last check is in
             self._cond.notify_all()
         out: list[AllowedFrame] = []
         deadline = time.monotonic() + timeout_s
@@ -228,6 +229,7 @@ class StreamGuard:
             with self._cond:
                 if not self._ledger.pending or self._error is not None:
                     break
+                self._resolve(self._ledger.resolve())
         with self._cond:
             self._resolve(self._ledger.abandon())  # the stream ended before its checks finished
             out += list(self._ready)
