@@ -125,9 +125,20 @@ def build(i: int, row: dict[str, str], videos: list[Path], photo: Checker, args:
 def clip_arguments(ap: argparse.ArgumentParser) -> None:
     """The options that choose the leak clips (shared with ``bench/stream_calibrate.py``)."""
     ap.add_argument("--limit", type=int, default=0, help="only the first N positives (0: all)")
+    ap.add_argument(
+        "--clips",
+        default="",
+        help="only these positives (comma-separated file stems; each keeps the motion and scale of its place)",
+    )
     ap.add_argument("--videos", type=int, default=0, help="only the first N safe videos (0: all)")
     ap.add_argument("--seconds", type=float, default=2.0, help="seconds the artwork is on screen per clip")
     ap.add_argument("--safe-seconds", type=float, default=0.75, help="safe video before and after it")
+
+
+def wanted(row: dict[str, str], args: argparse.Namespace) -> bool:
+    """Whether ``--clips`` (empty: all) names this positive's file stem."""
+    names = {n for n in getattr(args, "clips", "").split(",") if n}
+    return not names or Path(row["path"]).stem in names
 
 
 def main() -> None:
@@ -165,7 +176,7 @@ def main() -> None:
     if args.part in ("all", "clips"):
         photo = Checker.create(mode="photo", profile="child", detectors_path=args.detectors)
         for i, row in enumerate(rows):
-            if i < args.start:
+            if i < args.start or not wanted(row, args):
                 continue
             clip = build(i, row, videos, photo, args)
             if clip is None:

@@ -68,7 +68,15 @@ from captureguard.guard.check import Checker, PictureCheck
 from captureguard.sources.image import load_image
 from captureguard.sources.video import AvFileSource
 from held_out import HeldOut
-from leaks import EVAL, artwork, blocked_as_still, build, clip_arguments, manifest  # bench/leaks.py: the same clips
+from leaks import (  # bench/leaks.py: the same clips
+    EVAL,
+    artwork,
+    blocked_as_still,
+    build,
+    clip_arguments,
+    manifest,
+    wanted,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "stream_calibration.md"
@@ -264,6 +272,8 @@ def measure(args: argparse.Namespace, grid: dict[str, StreamSettings]) -> Raw:
     raw["held_out"] = [args.held_out or ""]  # type: ignore[list-item]
     started = time.monotonic()
     for i, row in enumerate(rows):
+        if not wanted(row, args):
+            continue
         if held is not None:  # this artwork's fold: models fitted without it
             fold = held.fold(row["path"])
             clip = build(i, row, videos, held.checker(photo, "photo", fold), args)
