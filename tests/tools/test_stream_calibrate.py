@@ -12,7 +12,14 @@ from tests.tools import bench_modules
 
 
 def _args(**kw: str) -> argparse.Namespace:
-    base = {"kt": "5/1.0", "margins": "1.0", "cut": "off", "warn": "shut,withhold", "baseline": "5,1.0,1.0,off"}
+    base = {
+        "kt": "5/1.0",
+        "margins": "1.0",
+        "cut": "off",
+        "warn": "shut,withhold",
+        "hold": "0",
+        "baseline": "5,1.0,1.0,off",
+    }
     return argparse.Namespace(**(base | kw))
 
 
@@ -41,6 +48,18 @@ def test_a_warn_run_is_in_the_grid_by_name() -> None:
     assert sc.baseline(_args(baseline="5,1.0,1.0,off,run3")).warn_run == 3
     with pytest.raises(SystemExit, match="--warn"):
         sc.candidates(_args(warn="runs"))
+
+
+def test_a_recording_hold_is_in_the_grid_by_name() -> None:
+    sc = bench_modules.load("stream_calibrate")
+    grid = sc.candidates(_args(warn="run4", hold="0,0.5,flag:0.33", baseline="5,1.0,1.0,off,run4"))
+    base = "K5 T1 margin1 cut-off warn-run4"
+    assert sorted(grid) == [base, f"{base} hold-flag0.33", f"{base} hold0.5"]
+    assert grid[base].hold_s == 0.0  # no hold: the earlier reports' names still match
+    assert (grid[f"{base} hold0.5"].hold_s, grid[f"{base} hold0.5"].hold_after) == (0.5, "shut")
+    assert (grid[f"{base} hold-flag0.33"].hold_s, grid[f"{base} hold-flag0.33"].hold_after) == (0.33, "flag")
+    with pytest.raises(SystemExit, match="--hold"):
+        sc.candidates(_args(hold="soon"))
 
 
 def test_a_budget_holds_the_safe_videos_to_what_the_models_shipped_before_withheld() -> None:
