@@ -26,7 +26,7 @@ from captureguard.sources import Source
 
 EXIT_OK, EXIT_FLAGGED, EXIT_ERROR = 0, 1, 2
 #: ``captureguard video``'s recording hold-back (``StreamSettings.hold_s``; README, "Leaks").
-VIDEO_HOLD_S = 0.0
+VIDEO_HOLD_S = 0.5
 
 
 def add_stream_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
