@@ -59,6 +59,7 @@ def test_video_withholds_the_nude_stretch(tmp_path: Path, spliced: tuple[Path, r
     assert frames[0].mean() > 25 and frames[-1].mean() > 25
     doc = json.loads(report.read_text())
     assert doc["stats"]["frames_in"] == 70 and doc["stats"]["placeholders"] >= 15
+    assert doc["hold_s"] == 0.5  # the default hold-back is in the report
     blocked_checks = {b["frame"] for b in doc["blocks"]}
     assert blocked_checks and blocked_checks <= set(nude)  # only checks of painting frames blocked
     assert not list(tmp_path.glob(".*partial*"))

@@ -295,7 +295,13 @@ def _finish(report: RunReport, args: argparse.Namespace, error: str, *, output: 
     if output is not None and report.written:
         print(f"wrote {output} ({report.written} frames, only checked or covered frames and placeholders)")
     if args.report:
-        doc = {"command": args.command, "profile": args.profile, "max_gap": args.max_gap, **report.to_dict()}
+        doc = {
+            "command": args.command,
+            "profile": args.profile,
+            "max_gap": args.max_gap,
+            "hold_s": args.hold_s,
+            **report.to_dict(),
+        }
         args.report.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     if error:
         print(f"captureguard: error: {error}", file=sys.stderr)
