@@ -199,6 +199,8 @@ def _hold(value: str) -> dict[str, Any]:
     """``S`` or ``flag:S``: the recording hold-back (``hold_s``, ``hold_after``; 0: none)."""
     after, _, secs = value.rpartition(":")
     try:
+        if after not in ("", "flag"):
+            raise ValueError(after)
         return {"hold_s": float(secs), "hold_after": after or "shut"}
     except ValueError:
         raise SystemExit(f"--hold values are S or flag:S (seconds), got {value!r}") from None

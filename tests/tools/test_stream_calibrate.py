@@ -58,8 +58,9 @@ def test_a_recording_hold_is_in_the_grid_by_name() -> None:
     assert grid[base].hold_s == 0.0  # no hold: the earlier reports' names still match
     assert (grid[f"{base} hold0.5"].hold_s, grid[f"{base} hold0.5"].hold_after) == (0.5, "shut")
     assert (grid[f"{base} hold-flag0.33"].hold_s, grid[f"{base} hold-flag0.33"].hold_after) == (0.33, "flag")
-    with pytest.raises(SystemExit, match="--hold"):
-        sc.candidates(_args(hold="soon"))
+    for bad in ("soon", "later:0.3"):
+        with pytest.raises(SystemExit, match="--hold"):
+            sc.candidates(_args(hold=bad))
 
 
 def test_a_budget_holds_the_safe_videos_to_what_the_models_shipped_before_withheld() -> None:
