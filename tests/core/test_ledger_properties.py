@@ -65,20 +65,67 @@ def _take(trace: Trace, outcomes: list[Outcome[int, str]]) -> None:
             assert o.result is not None and o.result.startswith("allow"), o
 
 
-def drive(settings: StreamSettings, frames: list[FrameSpec]) -> Trace:
+class Ledgers:
+    """The live ledger and, given a ``recording`` trace, the recording's (``record_hold_s``), fed
+    as StreamGuard feeds them: the same frames and checks, the recording following the live
+    schedule and withholding every frame the live output withheld."""
+
+    def __init__(self, settings: StreamSettings, trace: Trace, recording: Trace | None) -> None:
+        self.live: StreamLedger[int, str] = StreamLedger(settings)
+        self.trace, self.recording = trace, recording
+        self.twin: StreamLedger[int, str] | None = None
+        if recording is not None:
+            assert settings.records_apart
+            self.twin = StreamLedger(settings.for_recording())
+        self.all = [self.live] if self.twin is None else [self.live, self.twin]
+
+    def add(self, index: int, t_s: float, *, cut: bool) -> None:
+        for each in self.all:
+            each.add(index, t_s, cut=cut, payload=index)
+
+    def next_check(self) -> int | None:
+        index = self.live.next_check()
+        if index is not None and self.twin is not None:
+            self.twin.queue(index)
+        return index
+
+    def record(self, index: int, *, allowed: bool, new_scene: bool) -> None:
+        result = f"{'allow' if allowed else 'block'}:{index}"
+        for each in self.all:
+            each.record(index, allowed=allowed, result=result, new_scene=new_scene)
+
+    def settle(self, *, abandon: bool = False) -> None:
+        outcomes = self.live.abandon() if abandon else self.live.resolve()
+        _take(self.trace, outcomes)
+        if self.twin is not None and self.recording is not None:
+            for o in outcomes:
+                if not o.fate.released and not abandon:
+                    self.twin.withhold(o.index)
+            _take(self.recording, self.twin.abandon() if abandon else self.twin.resolve())
+
+    def end(self) -> None:
+        for each in self.all:
+            each.end()
+
+    @property
+    def pending(self) -> bool:
+        return any(each.pending for each in self.all)
+
+
+def drive(settings: StreamSettings, frames: list[FrameSpec], recording: Trace | None = None) -> Trace:
     """Feed ``frames`` through a ledger the way StreamGuard does (lockstep: checks run between
-    frames; latest: a check takes ``latency`` frame periods), then end the stream."""
-    ledger: StreamLedger[int, str] = StreamLedger(settings)
+    frames; latest: a check takes ``latency`` frame periods), then end the stream. ``recording``
+    (with ``settings.records_apart``): filled with the outcomes of the recording's ledger."""
     trace = Trace(settings, scenes={i: f.scene for i, f in enumerate(frames)})
+    ledgers = Ledgers(settings, trace, recording)
     in_flight: list[int] = []  # [index, frames left]
     blocked: set[int] = set()  # scenes that blocked since the stream shut (as StreamGuard keeps them)
 
     def finish(index: int) -> None:
         allowed, scene = frames[index].allowed, frames[index].scene
-        new = allowed and bool(blocked) and scene not in blocked
-        ledger.record(index, allowed=allowed, result=f"{'allow' if allowed else 'block'}:{index}", new_scene=new)
+        ledgers.record(index, allowed=allowed, new_scene=allowed and bool(blocked) and scene not in blocked)
         trace.checks.append((index, allowed))
-        if not ledger.blocked:
+        if not ledgers.live.blocked:
             blocked.clear()
         elif not allowed:
             blocked.add(scene)
@@ -86,7 +133,7 @@ def drive(settings: StreamSettings, frames: list[FrameSpec]) -> Trace:
     def pump() -> None:
         nonlocal in_flight
         if settings.schedule == "lockstep":
-            while (index := ledger.next_check()) is not None:
+            while (index := ledgers.next_check()) is not None:
                 finish(index)
         else:
             if in_flight:
@@ -94,26 +141,26 @@ def drive(settings: StreamSettings, frames: list[FrameSpec]) -> Trace:
                 if in_flight[1] <= 0:
                     finish(in_flight[0])
                     in_flight = []
-            if not in_flight and (index := ledger.next_check()) is not None:
+            if not in_flight and (index := ledgers.next_check()) is not None:
                 in_flight = [index, frames[index].latency]
                 if in_flight[1] == 0:
                     finish(index)
                     in_flight = []
-        _take(trace, ledger.resolve())
+        ledgers.settle()
 
     for i, spec in enumerate(frames):
         cut = spec.cut or (i > 0 and spec.scene != frames[i - 1].scene)
-        ledger.add(i, i / FPS, cut=cut, payload=i)
+        ledgers.add(i, i / FPS, cut=cut)
         trace.added.append((i, i / FPS, cut))
-        _take(trace, ledger.resolve())
+        ledgers.settle()
         pump()
         assert not violations(trace), violations(trace)
-    ledger.end()
+    ledgers.end()
     for _ in range(4 * len(frames) + 10):
         pump()
-        if not ledger.pending:
+        if not ledgers.pending:
             break
-    _take(trace, ledger.abandon())
+    ledgers.settle(abandon=True)
     return trace
 
 
@@ -136,6 +183,32 @@ def test_a_hold_only_takes_frames_back(settings: StreamSettings, frames: list[Fr
     released = {i for i, r, _ in held.outcomes if r}
     assert released <= {i for i, r, _ in plain.outcomes if r}
     assert [i for i, _, _ in held.outcomes] == [i for i, _, _ in plain.outcomes]
+
+
+@given(
+    settings=stream_settings(),
+    frames=st.lists(frame_specs, min_size=1, max_size=80),
+    record_hold_s=st.sampled_from([0.1, 0.3, 0.5]),
+)
+def test_a_recording_held_apart_is_the_stream_with_that_hold(
+    settings: StreamSettings, frames: list[FrameSpec], record_hold_s: float
+) -> None:
+    # StreamSettings.record_hold_s: a second ledger follows the live one's schedule and is fed the
+    # same checks. The live output is unchanged; the recording releases exactly what one ledger with
+    # that hold releases, except the frames the live output withheld (both schedules: under "latest"
+    # the live overload bound can give up a frame the held ledger would still see covered).
+    live = dataclasses.replace(settings, hold_s=0.0)
+    apart = dataclasses.replace(live, record_hold_s=record_hold_s)
+    recording = Trace(apart.for_recording(), scenes={i: f.scene for i, f in enumerate(frames)})
+    shown = drive(apart, frames, recording)
+    recording.added, recording.checks = shown.added, shown.checks
+    note(f"live: {shown.outcomes}\nrecording: {recording.outcomes}")
+    assert shown.outcomes == drive(live, frames).outcomes
+    held = drive(dataclasses.replace(live, hold_s=record_hold_s), frames).outcomes
+    assert [i for i, _, _ in recording.outcomes] == [i for i, _, _ in held] == list(range(len(frames)))
+    released_live = {i for i, r, _ in shown.outcomes if r}
+    assert {i for i, r, _ in recording.outcomes if r} == {i for i, r, _ in held if r} & released_live
+    assert violations(recording, complete=True) == []
 
 
 @given(settings=stream_settings(), frames=st.lists(frame_specs, min_size=1, max_size=60))

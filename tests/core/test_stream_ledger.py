@@ -330,3 +330,53 @@ def test_a_hold_lengthens_a_live_delay_line_by_the_hold_only() -> None:
     held, held_fates = longest(0.3)
     assert held <= plain + 9, (held, plain)
     assert Fate.UNCOVERED in held_fates and Fate.UNCOVERED in plain_fates  # overloaded: frames given up
+
+
+# --------------------------------------------------------------- a recording held apart (record_hold_s)
+
+
+@pytest.mark.parametrize("bad", [{"record_hold_s": -0.1}, {"record_hold_s": 6.0}])
+def test_recording_hold_is_validated(bad: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        StreamSettings(**bad)  # type: ignore[arg-type]
+
+
+def test_a_recording_is_held_apart_only_when_it_is_held_longer() -> None:
+    assert StreamSettings(record_hold_s=0.5).records_apart
+    assert not StreamSettings(hold_s=0.5, record_hold_s=0.5).records_apart
+    assert not StreamSettings().records_apart
+    recording = StreamSettings(max_gap=3, record_hold_s=0.5).for_recording()
+    assert (recording.hold_s, recording.record_hold_s, recording.max_gap) == (0.5, 0.0, 3)
+
+
+def test_a_recording_ledger_follows_the_live_schedule_and_refuses_another() -> None:
+    live: StreamLedger[int, str] = StreamLedger(StreamSettings(max_gap=1))
+    twin: StreamLedger[int, str] = StreamLedger(StreamSettings(max_gap=1, hold_s=0.5))
+    for i in range(3):
+        live.add(i, i / FPS, cut=False, payload=i)
+        twin.add(i, i / FPS, cut=False, payload=i)
+    assert live.next_check() == 0
+    twin.queue(0)
+    with pytest.raises(ValueError, match="frame 2 cannot"):
+        twin.queue(2)  # one check at a time
+    for each in (live, twin):
+        each.record(0, allowed=True, result="allow:0")
+    with pytest.raises(ValueError, match="frame 0 cannot"):
+        twin.queue(0)  # checked already
+    with pytest.raises(ValueError, match="frame 9 is not"):
+        twin.withhold(9)
+
+
+def test_a_frame_the_live_ledger_withheld_is_never_released_by_the_recording() -> None:
+    ledger: StreamLedger[int, str] = StreamLedger(StreamSettings(max_gap=0, hold_s=0.1))
+    for i in range(10):
+        ledger.add(i, i / FPS, cut=False, payload=i)
+        if i == 4:
+            ledger.withhold(4)  # e.g. given up by the live ledger's overload bound
+        while (index := ledger.next_check()) is not None:
+            ledger.record(index, allowed=True, result=f"allow:{index}")
+    ledger.end()
+    while (index := ledger.next_check()) is not None:
+        ledger.record(index, allowed=True, result=f"allow:{index}")
+    fates = {o.index: o.fate for o in ledger.resolve()}
+    assert fates[4] is Fate.UNCOVERED and all(fates[i].released for i in range(10) if i != 4)

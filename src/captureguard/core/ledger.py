@@ -20,6 +20,7 @@ Every frame added gets exactly one :class:`Outcome`, in order.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections import deque
 from dataclasses import dataclass, field
@@ -43,6 +44,11 @@ of its flagged run; ``flag``, any check that does not allow its frame, back to `
 
 #: The longest hold-back (:attr:`StreamSettings.hold_s`): its frames stay in memory.
 MAX_HOLD_S = 5.0
+#: The hold of recordings (``captureguard video``'s ``hold_s``; ``record_hold_s`` of ``captureguard
+#: camera --record`` and of the web viewfinder's recordings): the shortest hold that took back every
+#: late-caught leaked frame in-sample (bench/results/stream_calibration_hold_insample8.md), for
+#: +0.13 s/min of safe video withheld (stream_calibration_hold_videos.md).
+RECORDING_HOLD_S = 0.5
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -159,6 +165,11 @@ class StreamSettings:
             ``hold_s`` of latency and keeps that much video in memory; nothing is released
             earlier or more often than without it.
         hold_after: what takes held frames back (:data:`HoldAfter`): ``shut`` (default) or ``flag``.
+        record_hold_s: a hold for the recording only (0: none). When longer than ``hold_s`` the
+            stream guard keeps a second ledger, fed the same frames and checks, whose output goes to
+            the sinks that keep the stream (a recording file) while the viewfinder, a virtual camera
+            or a web client get the live output at once: the recording loses the frames shown just
+            before a shut, the viewer waits for nothing. Its take-backs follow ``hold_after``.
     """
 
     max_gap: int = 1
@@ -176,6 +187,16 @@ class StreamSettings:
     withheld: Withheld = "placeholder"
     hold_s: float = 0.0
     hold_after: HoldAfter = "shut"
+    record_hold_s: float = 0.0
+
+    @property
+    def records_apart(self) -> bool:
+        """The recording is held longer than the live output: it needs a ledger of its own."""
+        return self.record_hold_s > self.hold_s
+
+    def for_recording(self) -> StreamSettings:
+        """The settings of the recording's ledger (its hold: ``record_hold_s``)."""
+        return dataclasses.replace(self, hold_s=self.record_hold_s, record_hold_s=0.0)
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_gap <= 30:
@@ -198,6 +219,8 @@ class StreamSettings:
             raise ConfigError(f"withheld must be 'placeholder' or 'drop', got {self.withheld!r}")
         if not 0.0 <= self.hold_s <= MAX_HOLD_S:
             raise ConfigError(f"hold_s must be 0..{MAX_HOLD_S:g} seconds, got {self.hold_s}")
+        if not 0.0 <= self.record_hold_s <= MAX_HOLD_S:
+            raise ConfigError(f"record_hold_s must be 0..{MAX_HOLD_S:g} seconds, got {self.record_hold_s}")
         if self.hold_after not in ("shut", "flag"):
             raise ConfigError(f"hold_after must be 'shut' or 'flag', got {self.hold_after!r}")
 
@@ -263,6 +286,7 @@ class _Slot(Generic[P, R]):
     state: _State = _State.NEW
     safe: bool = False  # check allowed it and the hysteresis was open
     result: R | None = None  # the caller's record of its check (e.g. the verdict)
+    vetoed: bool = False  # another ledger withheld it (:meth:`StreamLedger.withhold`)
 
 
 @dataclass(frozen=True)
@@ -348,12 +372,39 @@ class StreamLedger(Generic[P, R]):
                 chosen = candidates[-1]
             else:
                 return None
+        self._hand_over(chosen, candidates)
+        return chosen.index
+
+    def queue(self, index: int) -> None:
+        """Hand frame ``index`` to the detector because another ledger's :meth:`next_check` chose it.
+
+        A recording ledger (:attr:`StreamSettings.record_hold_s`) is fed the same frames and checks
+        as the live one and follows its schedule, so both see exactly the same checks and only the
+        hold differs. Raises ValueError if this ledger could not have chosen ``index`` now."""
+        candidates = [s for s in self._slots if s.state is _State.NEW and s.index > self._last_scheduled]
+        chosen = next((s for s in candidates if s.index == index), None)
+        if chosen is None or self._queued():
+            raise ValueError(f"frame {index} cannot be handed to the detector now")
+        self._hand_over(chosen, candidates)
+
+    def withhold(self, index: int) -> None:
+        """Another ledger withheld frame ``index``: never release it here either.
+
+        The recording's ledger holds frames longer, so under ``latest`` the live ledger's overload
+        bound can give up a frame (never checked, not yet covered) that the recording's, still
+        holding the frames before it, would see covered later. A recording keeps no frame the live
+        output withheld. Raises ValueError if the frame is no longer in this delay line."""
+        slot = self._slot_or_none(index)
+        if slot is None:
+            raise ValueError(f"frame {index} is not in the delay line")
+        slot.vetoed = True
+
+    def _hand_over(self, chosen: _Slot[P, R], candidates: list[_Slot[P, R]]) -> None:
         for s in candidates:
             if s.index < chosen.index:
                 s.state = _State.SKIPPED
         chosen.state = _State.QUEUED
         self._last_scheduled = chosen.index
-        return chosen.index
 
     def _queued(self) -> bool:
         return any(s.state is _State.QUEUED for s in self._slots)
@@ -379,7 +430,7 @@ class StreamLedger(Generic[P, R]):
         hysteresis; a warn only with :attr:`StreamSettings.warn_shuts` and when it ends
         :attr:`StreamSettings.warn_run` checks in a row that were not allowed. Either way the
         frame itself is not released, nor the unchecked frames beside it."""
-        slot = next((s for s in self._slots if s.index == index), None)
+        slot = self._slot_or_none(index)
         if slot is None or slot.state is not _State.QUEUED:
             raise ValueError(f"frame {index} was not waiting for a check")
         slot.state, slot.result = _State.DONE, result
@@ -408,6 +459,8 @@ class StreamLedger(Generic[P, R]):
                 if not self._overloaded():
                     break
                 fate = Fate.UNCOVERED  # live overload: give up the oldest, never release it
+            elif fate.released and self._slots[0].vetoed:
+                fate = Fate.UNCOVERED  # the live output gave it up: the recording does too
             elif fate.released and self.settings.hold_s > 0:
                 taken = self._taken_back(self._slots[0].t_s)
                 if taken is not None:
@@ -457,10 +510,12 @@ class StreamLedger(Generic[P, R]):
         return slot.result
 
     def _slot(self, index: int) -> _Slot[P, R]:
-        for s in self._slots:
-            if s.index == index:
-                return s
-        raise KeyError(f"frame {index} is not in the delay line")
+        if (slot := self._slot_or_none(index)) is None:
+            raise KeyError(f"frame {index} is not in the delay line")
+        return slot
+
+    def _slot_or_none(self, index: int) -> _Slot[P, R] | None:
+        return next((s for s in self._slots if s.index == index), None)
 
     def _overloaded(self, *, held: bool = False) -> bool:
         # Only frames nobody is checking are given up: a check in flight still moves the
