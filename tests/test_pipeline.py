@@ -16,19 +16,25 @@ from tests.guard.test_streamguard import NUDE, SAFE, ScriptedChecker, frames
 
 
 def guarded(
-    n: int, unsafe: set[int], *, on_block: str = "placeholder", source: ListSource | None = None
+    n: int,
+    unsafe: set[int],
+    *,
+    on_block: str = "placeholder",
+    source: ListSource | None = None,
+    record_hold_s: float = 0.0,
+    recorder: MemorySink | None = None,
 ) -> tuple[RunReport, MemorySink, ListSource]:
     src = source or ListSource(frames(n))
     sink = MemorySink()
-    guard = StreamGuard(
-        ScriptedChecker(lambda i: NUDE if i in unsafe else SAFE), StreamSettings(max_gap=1, reopen_checks=1, reopen_s=0)
-    )
+    settings = StreamSettings(max_gap=1, reopen_checks=1, reopen_s=0, record_hold_s=record_hold_s)
+    guard = StreamGuard(ScriptedChecker(lambda i: NUDE if i in unsafe else SAFE), settings)
+    recorders = [] if recorder is None else [recorder]
     result: list[RunReport] = []
     error: list[BaseException] = []
 
     def body() -> None:
         try:
-            result.append(run_guarded(src, guard, [sink], on_block=on_block))
+            result.append(run_guarded(src, guard, [sink], recorders=recorders, on_block=on_block))
         except BaseException as exc:
             error.append(exc)
 
@@ -63,6 +69,33 @@ def test_stop_on_block_ends_the_recording_before_the_block() -> None:
     assert all(i.release.released for i in sink.items)
     assert max(i.frame.index for i in sink.items) < 12
     assert sink.closed
+
+
+def test_a_recording_held_apart_loses_the_frames_the_sinks_showed_just_before_a_block() -> None:
+    # Checks at 0, 2, ...; the check of 20 blocks. The sinks (a viewfinder) show 0..18 at once; the
+    # recorder, held 0.2 s (6 frames), gets 14..19 as placeholders too. Every frame reaches both.
+    recorder = MemorySink()
+    report, sink, _ = guarded(40, set(range(20, 26)), record_hold_s=0.2, recorder=recorder)
+    assert [i.frame.index for i in sink.items] == [i.frame.index for i in recorder.items] == list(range(40))
+    assert next(i.frame.index for i in sink.items if not i.release.released) == 19
+    assert next(i.frame.index for i in recorder.items if not i.release.released) == 14
+    assert report.written == report.recorded == 40 and recorder.closed
+    assert report.stats["recorded_withheld"] == report.stats["placeholders"] + 5
+
+
+def test_without_a_recording_hold_the_recorders_get_the_sinks_frames() -> None:
+    recorder = MemorySink()
+    report, sink, _ = guarded(20, {8, 9}, recorder=recorder)
+    assert [(i.frame.index, i.release) for i in recorder.items] == [(i.frame.index, i.release) for i in sink.items]
+    assert report.written == report.recorded == 20 and recorder.closed
+
+
+def test_stop_on_block_ends_a_recording_held_apart_before_the_frames_it_takes_back() -> None:
+    recorder = MemorySink()
+    report, sink, _ = guarded(40, {20}, on_block="stop", record_hold_s=0.2, recorder=recorder)
+    assert report.stopped_on_block and recorder.closed
+    assert all(i.release.released for i in sink.items + recorder.items)
+    assert max(i.frame.index for i in sink.items) < 20 and max(i.frame.index for i in recorder.items) < 14
 
 
 def test_after_a_source_fault_the_sink_holds_only_frames_before_it() -> None:

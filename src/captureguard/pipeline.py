@@ -33,6 +33,8 @@ class RunReport:
         source: the source's name.
         fps: the source's nominal fps.
         written: frames handed to the sinks (released + placeholders).
+        recorded: frames handed to the recorders (released + placeholders; ``run_guarded``'s
+            ``recorders``: the same as ``written`` unless the guard holds the recording apart).
         stopped_on_block: the run ended early because ``on_block="stop"`` and a block came.
         stats: the guard's counters (:meth:`StreamStats.to_dict`).
         error: the error that ended the run early, or "".
@@ -42,6 +44,7 @@ class RunReport:
     source: str
     fps: float
     written: int = 0
+    recorded: int = 0
     stopped_on_block: bool = False
     stats: dict[str, float | int] = field(default_factory=dict)
     error: str = ""
@@ -53,6 +56,7 @@ class RunReport:
             "source": self.source,
             "fps": self.fps,
             "written": self.written,
+            "recorded": self.recorded,
             "stopped_on_block": self.stopped_on_block,
             "error": self.error,
             "stats": self.stats,
@@ -64,12 +68,17 @@ OnBlock = Literal["placeholder", "stop"]
 """At a block: keep going (withheld frames as placeholders), or stop and finalise the sinks."""
 
 
-class _Writer(threading.Thread):
-    """Writes the guard's output to the sinks; its exception is re-raised by :meth:`stop`."""
+Deliver = Callable[[AllowedFrame], bool]
+"""Hands one frame to its sinks; False: the run stops here (``on_block="stop"``)."""
 
-    def __init__(self, guard: StreamGuard, deliver: Callable[[AllowedFrame], bool]) -> None:
+
+class _Writer(threading.Thread):
+    """Writes the guard's output to the sinks (and its recording output, held apart, to the
+    recorders); its exception is re-raised by :meth:`stop`."""
+
+    def __init__(self, guard: StreamGuard, deliver: Deliver, record: Deliver | None) -> None:
         super().__init__(name="captureguard-writer", daemon=True)
-        self._guard, self._deliver = guard, deliver
+        self._guard, self._deliver, self._record = guard, deliver, record
         self._stopping = threading.Event()
         self.error: BaseException | None = None
         self.wants_stop = threading.Event()
@@ -77,10 +86,9 @@ class _Writer(threading.Thread):
     def run(self) -> None:
         try:
             while not self._stopping.is_set():
-                for item in self._guard.collect(timeout=0.05):
-                    if not self._deliver(item):
-                        self.wants_stop.set()
-                        return
+                if not _pump(self._guard, self._deliver, self._record, timeout=0.05):
+                    self.wants_stop.set()
+                    return
         except BaseException as exc:
             self.error = exc
             self.wants_stop.set()
@@ -92,11 +100,20 @@ class _Writer(threading.Thread):
             raise self.error
 
 
+def _pump(guard: StreamGuard, deliver: Deliver, record: Deliver | None, *, timeout: float) -> bool:
+    """Hand what the guard has decided to the sinks, then the recording's to the recorders (waits up
+    to ``timeout`` s for the live output); False when a delivery stopped the run."""
+    if not all(deliver(item) for item in guard.collect(timeout=timeout)):
+        return False
+    return record is None or all(record(item) for item in guard.collect_recording())
+
+
 def run_guarded(
     source: Source,
     guard: StreamGuard,
     sinks: Sequence[Sink],
     *,
+    recorders: Sequence[Sink] = (),
     on_block: OnBlock = "placeholder",
     on_frame: Callable[[Frame], None] | None = None,
     stop: threading.Event | None = None,
@@ -109,6 +126,10 @@ def run_guarded(
         guard: a fresh :class:`StreamGuard` (``schedule="latest"`` for a live source, else
             ``"lockstep"``); its ``settings.withheld`` says whether sinks get placeholders.
         sinks: every destination; each receives only :class:`AllowedFrame`.
+        recorders: destinations that keep the stream (a recording file): they get the guard's
+            recording output when it holds the recording apart (``StreamSettings.record_hold_s``:
+            the frames shown just before the stream shut are taken back from it), else the same
+            frames as ``sinks``. Counted in ``report.recorded``.
         on_block: ``"placeholder"`` keeps recording with placeholders; ``"stop"`` ends the run at
             the first block (the files keep only what came before it).
         on_frame: called with each frame read, after it was submitted (progress bars, the
@@ -123,37 +144,44 @@ def run_guarded(
     report = report or RunReport(source.name, source.fps)
 
     drop = guard.settings.withheld == "drop"
+    apart = guard.records_apart and bool(recorders)
 
-    def deliver(item: AllowedFrame) -> bool:
-        if on_block == "stop" and item.release.is_block:
-            report.stopped_on_block = True
-            return False
-        if drop and not item.release.released:
-            return True  # withheld, and the sinks get nothing for it
-        for sink in sinks:
-            sink.write(item)
-        report.written += 1
-        return True
+    def deliver_to(targets: Sequence[Sink], *, live: bool, recorded: bool) -> Deliver:
+        def deliver(item: AllowedFrame) -> bool:
+            if on_block == "stop" and item.release.is_block:
+                report.stopped_on_block = True
+                return False
+            if drop and not item.release.released:
+                return True  # withheld, and the sinks get nothing for it
+            for sink in targets:
+                sink.write(item)
+            report.written += live
+            report.recorded += recorded
+            return True
 
-    writer = _Writer(guard, deliver)
+        return deliver
+
+    if apart:
+        deliver = deliver_to(sinks, live=True, recorded=False)
+        record: Deliver | None = deliver_to(recorders, live=False, recorded=True)
+    else:
+        deliver, record = deliver_to([*sinks, *recorders], live=True, recorded=bool(recorders)), None
+    writer = _Writer(guard, deliver, record)
     writer.start()
     try:
         _read(source, guard, writer, on_frame, stop)
         writer.stop()
-        if not report.stopped_on_block:
-            for item in guard.finish():
-                if not deliver(item):
-                    break
+        _finish(guard, deliver, record, report)
     except BaseException as exc:
         report.error = f"{type(exc).__name__}: {exc}"
-        _wind_down(writer, guard, deliver, report)
+        _wind_down(writer, guard, deliver, record, report)
         raise
     finally:
         report.stats = guard.stats.to_dict()
         report.blocks = list(guard.stats.block_events)
         guard.close()
         source.close()
-        _close_all(sinks)
+        _close_all([*sinks, *recorders])
     return report
 
 
@@ -172,14 +200,25 @@ def _read(
             on_frame(frame)
 
 
-def _wind_down(writer: _Writer, guard: StreamGuard, deliver: Callable[[AllowedFrame], bool], report: RunReport) -> None:
+def _finish(
+    guard: StreamGuard, deliver: Deliver, record: Deliver | None, report: RunReport, *, timeout_s: float = 30.0
+) -> None:
+    """End of the source: the guard's last frames to the sinks, then the recording's to the recorders."""
+    if report.stopped_on_block or not all(deliver(item) for item in guard.finish(timeout_s=timeout_s)):
+        return
+    if record is not None:
+        for item in guard.collect_recording():
+            if not record(item):
+                return
+
+
+def _wind_down(
+    writer: _Writer, guard: StreamGuard, deliver: Deliver, record: Deliver | None, report: RunReport
+) -> None:
     """After an error: write what was decided before it; nothing undecided is released."""
     try:
         writer.stop()
-        if not report.stopped_on_block:
-            for item in guard.finish(timeout_s=5.0):
-                if not deliver(item):
-                    break
+        _finish(guard, deliver, record, report, timeout_s=5.0)
     except BaseException as exc:  # the first error is the one re-raised
         log.error("while winding down after an error: %r", exc)
 

@@ -141,6 +141,62 @@ def test_a_held_stream_ends_without_waiting_for_a_check() -> None:
     assert [o.frame.index for o in out] == list(range(20)) and all(o.release.released for o in out)
 
 
+def test_a_recording_held_apart_loses_the_frames_before_a_block_while_the_viewer_waits_for_nothing() -> None:
+    # The same slide-in as above, the hold on the recording only (record_hold_s): the live output
+    # releases 0..18 at once (19 lies beside the block); the recording takes 14..19 back, citing
+    # the block, and releases nothing the live output withheld. One check per frame checked, not two.
+    src = frames(40)
+    settings = StreamSettings(max_gap=1, reopen_checks=2, reopen_s=0.0, record_hold_s=0.2)
+    checker = ScriptedChecker(lambda i: NUDE if 20 <= i < 26 else SAFE)
+    guard = StreamGuard(checker, settings)
+    assert guard.records_apart
+    live: list[AllowedFrame] = []
+    recorded: list[AllowedFrame] = []
+    for f in src:
+        guard.submit(f)
+        live += guard.collect()
+        recorded += guard.collect_recording()
+        if f.index == 12:  # lockstep: 12 checked, shown at once; recorded up to 0.2 s (6 frames) before it
+            assert [o.frame.index for o in live] == list(range(13))
+            assert [o.frame.index for o in recorded] == list(range(7))
+    live += guard.finish()
+    recorded += guard.collect_recording()
+    guard.close()
+    assert [o.frame.index for o in live] == [o.frame.index for o in recorded] == list(range(40))
+    assert next(o.frame.index for o in live if not o.release.released) == 19
+    assert next(o.frame.index for o in recorded if not o.release.released) == 14
+    for o in recorded[14:20]:
+        assert o.release is Release.BLOCKED and o.verdict is NUDE
+        assert not np.array_equal(o.frame.bgr, src[o.frame.index].bgr)
+    kept = {o.frame.index for o in recorded if o.release.released}
+    assert kept <= {o.frame.index for o in live if o.release.released}
+    assert checker.checked == sorted(set(checker.checked))  # each frame checked once, for both outputs
+    stats = guard.stats.to_dict()
+    assert stats["recorded_released"] + stats["recorded_withheld"] == 40
+    assert stats["recorded_withheld"] == stats["placeholders"] + 5  # 14..18 taken back
+
+
+def test_without_a_recording_hold_the_guard_has_one_output() -> None:
+    guard = StreamGuard(ScriptedChecker(lambda i: SAFE), StreamSettings(hold_s=0.3, record_hold_s=0.3))
+    assert not guard.records_apart and "recorded_released" not in guard.stats.to_dict()
+    with pytest.raises(RuntimeError, match="no recording output"):
+        guard.collect_recording()
+    guard.close()
+
+
+def test_a_recording_held_apart_gets_placeholders_when_the_worker_dies() -> None:
+    def script(i: int) -> Verdict:
+        if i == 6:
+            raise Die
+        return SAFE
+
+    guard = StreamGuard(ScriptedChecker(script), StreamSettings(max_gap=0, record_hold_s=0.5))
+    with pytest.raises(DetectionError):
+        run(guard, frames(12))
+    recorded = guard.collect_recording()
+    assert recorded and not any(o.release.released for o in recorded)  # nothing held is let out
+
+
 @pytest.mark.parametrize(
     ("flagged", "last_withheld"),
     [

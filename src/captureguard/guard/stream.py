@@ -1,7 +1,9 @@
 """StreamGuard: the threaded shell around :class:`~captureguard.core.ledger.StreamLedger`.
 
 The caller submits frames in order and collects one :class:`AllowedFrame` per frame (released, or
-withheld with the guard's placeholder pixels), in the same order. One worker thread runs the checks
+withheld with the guard's placeholder pixels), in the same order. With a recording held apart
+(``StreamSettings.record_hold_s``) a second ledger, fed the same frames and checks, decides a second
+output for the sinks that keep the stream (:meth:`StreamGuard.collect_recording`). One worker thread runs the checks
 the ledger asks for through the one :class:`~captureguard.guard.deadline.DeadlineRunner`. Every
 failure blocks: a check that raises or returns a failure verdict blocks (``FAILED``); a check that
 overruns ``deadline_s`` is abandoned and blocks as a ``timeout``; a dead worker turns every pending
@@ -70,6 +72,10 @@ class StreamStats:
     dropped: int = 0  # withheld frames the sinks do not get (``withheld="drop"``)
     uncovered: int = 0  # of the withheld: not checked and not covered (the rest were blocked)
     checks: int = 0
+    #: With a recording held apart (``StreamSettings.record_hold_s``): frames the recording output
+    #: released, and those it withheld (more than the live output: the frames taken back).
+    recorded_released: int | None = None
+    recorded_withheld: int | None = None
     blocks: int = 0
     failures: int = 0
     #: ``(frame index, timestamp_s, reason codes)`` of the checks that did not allow their frame
@@ -85,6 +91,9 @@ class StreamStats:
     def to_dict(self) -> dict[str, float | int]:
         """JSON-ready summary with p50/p99 latency and throughput."""
         elapsed = (self.ended_s or time.monotonic()) - self.started_s
+        recording: dict[str, float | int] = {}
+        if self.recorded_released is not None and self.recorded_withheld is not None:
+            recording = {"recorded_released": self.recorded_released, "recorded_withheld": self.recorded_withheld}
         return {
             "frames_in": self.frames_in,
             "released": self.released_checked + self.released_covered,
@@ -100,7 +109,7 @@ class StreamStats:
             "latency_ms_p99": round(_quantile(self.latency_ms, 0.99), 1),
             "check_ms_p50": round(_quantile(self.check_ms, 0.5), 1),
             "throughput_fps": round(self.frames_in / elapsed, 2) if elapsed > 0 else 0.0,
-        }
+        } | recording
 
 
 def _quantile(values: deque[float], q: float) -> float:
@@ -145,8 +154,14 @@ class StreamGuard:
         self._focus: Box | None = None  # the crop re-checked while shut (frame pixels)
         self._placeholder, self._notice = placeholder, notice
         self._ledger: StreamLedger[_Pending, Verdict] = StreamLedger(self.settings)
+        # The recording's ledger (record_hold_s): same frames, same checks, a longer hold.
+        self._record: StreamLedger[_Pending, Verdict] | None = None
+        if self.settings.records_apart:
+            self._record = StreamLedger(self.settings.for_recording())
+            self.stats.recorded_released = self.stats.recorded_withheld = 0
         self._cond = threading.Condition()
         self._ready: deque[AllowedFrame] = deque()
+        self._record_ready: deque[AllowedFrame] = deque()
         self._in_flight: int | None = None  # index of the frame being checked
         self._last_thumb: np.ndarray | None = None  # of the last frame sent to a check
         self._prev_thumb: np.ndarray | None = None  # of the previous frame
@@ -166,6 +181,11 @@ class StreamGuard:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def records_apart(self) -> bool:
+        """The recording has an output of its own (:meth:`collect_recording`)."""
+        return self._record is not None
 
     @property
     def blocked(self) -> bool:
@@ -189,9 +209,11 @@ class StreamGuard:
             if jump:
                 self._jumps.append(frame.index)
             self._prev_thumb = thumb
-            self._ledger.add(frame.index, frame.timestamp_s, cut=cut, payload=_Pending(frame, time.monotonic(), thumb))
+            pending = _Pending(frame, time.monotonic(), thumb)
+            for ledger in self._ledgers():
+                ledger.add(frame.index, frame.timestamp_s, cut=cut, payload=pending)
             self.stats.frames_in += 1
-            self._resolve(self._ledger.resolve())
+            self._settle()
             self._cond.notify_all()
             if self.settings.schedule == "lockstep":
                 while self._error is None and not (self._in_flight is None and self._idle_at == self.stats.frames_in):
@@ -211,27 +233,47 @@ class StreamGuard:
                 self._raise_if_dead()
             return out
 
+    def collect_recording(self, timeout: float = 0.0) -> list[AllowedFrame]:
+        """The recording's frames now decided, in order (only with :attr:`records_apart`; waits up to
+        ``timeout`` s for at least one). Each frame submitted comes out here too, exactly once; a
+        frame released here was also released by :meth:`collect`."""
+        if self._record is None:
+            raise RuntimeError("this guard has no recording output of its own (StreamSettings.record_hold_s)")
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._record_ready and self._error is None and (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(min(left, 0.05))
+            self._notice_dead_worker()
+            out = list(self._record_ready)
+            self._record_ready.clear()
+            if not out:
+                self._raise_if_dead()
+            return out
+
     def process(self, frame: Frame) -> list[AllowedFrame]:
         """``submit`` then ``collect(0)``: the simple loop for files."""
         self.submit(frame)
         return self.collect()
 
     def finish(self, timeout_s: float = 30.0) -> list[AllowedFrame]:
-        """End of stream: wait for the last checks; frames still undecided become placeholders."""
+        """End of stream: wait for the last checks; frames still undecided become placeholders.
+        Returns the live output's last frames; the recording's (:attr:`records_apart`) are then
+        all in :meth:`collect_recording`."""
         with self._cond:
-            self._ledger.end()
-            self._resolve(self._ledger.resolve())  # frames held back (hold_s) whose last check is in
+            for ledger in self._ledgers():
+                ledger.end()
+            self._settle()  # frames held back (hold_s) whose last check is in
             self._cond.notify_all()
         out: list[AllowedFrame] = []
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             out += self.collect(timeout=0.05)
             with self._cond:
-                if not self._ledger.pending or self._error is not None:
+                if not any(ledger.pending for ledger in self._ledgers()) or self._error is not None:
                     break
-                self._resolve(self._ledger.resolve())
+                self._settle()
         with self._cond:
-            self._resolve(self._ledger.abandon())  # the stream ended before its checks finished
+            self._abandon()  # the stream ended before its checks finished
             out += list(self._ready)
             self._ready.clear()
         self.stats.ended_s = time.monotonic()
@@ -261,13 +303,15 @@ class StreamGuard:
             log.error("stream guard worker died: %r", exc)
             with self._cond:
                 self._error = exc
-                self._resolve(self._ledger.abandon())
+                self._abandon()
                 self._cond.notify_all()
 
     def _next_job(self) -> tuple[int, Frame, Box | None] | None:
         with self._cond:
             while not self._stop.is_set():
                 if (index := self._ledger.next_check()) is not None:
+                    if self._record is not None:
+                        self._record.queue(index)  # the recording sees the same checks
                     pending = self._ledger.payload(index)
                     self._in_flight, self._last_thumb = index, pending.thumb
                     return index, pending.frame, self._focus if self.settings.follow_region else None
@@ -308,15 +352,31 @@ class StreamGuard:
             jumped = self._jumped_since_last_check(index)  # always: it also moves past this check
             new_scene = allowed and jumped and self._left_blocked_scene(thumb)
             warn = verdict.decision is Decision.WARN
-            self._ledger.record(
-                index, allowed=allowed, result=verdict, confident=confident, new_scene=new_scene, warn=warn
-            )
+            for ledger in self._ledgers():
+                ledger.record(
+                    index, allowed=allowed, result=verdict, confident=confident, new_scene=new_scene, warn=warn
+                )
             self._remember_scene(thumb, allowed=allowed)
             self._follow(seen, frame)
-            self._resolve(self._ledger.resolve())
+            self._settle()
             self._cond.notify_all()
 
     # -- under the lock -----------------------------------------------------------------------
+
+    def _ledgers(self) -> tuple[StreamLedger[_Pending, Verdict], ...]:
+        return (self._ledger,) if self._record is None else (self._ledger, self._record)
+
+    def _settle(self) -> None:
+        """Pop every frame whose fate is settled, from the live ledger and the recording's."""
+        self._resolve(self._ledger.resolve())
+        if self._record is not None:
+            self._resolve_recording(self._record.resolve())
+
+    def _abandon(self) -> None:
+        """Give up every undecided frame in both ledgers (none is released)."""
+        self._resolve(self._ledger.abandon())
+        if self._record is not None:
+            self._resolve_recording(self._record.abandon())
 
     def _jumped_since_last_check(self, index: int) -> bool:
         """A frame after the previous check, up to this one, jumped from the frame before it (a cut).
@@ -365,10 +425,25 @@ class StreamGuard:
                     self.stats.released_covered += 1
             else:
                 item = self._withheld(outcome)
+                if self._record is not None:
+                    self._record.withhold(outcome.index)  # the recording keeps none the viewer missed
             self.stats.latency_ms.append((time.monotonic() - outcome.payload.submitted_s) * 1e3)
             self._ready.append(item)
 
-    def _withheld(self, outcome: Outcome[_Pending, Verdict]) -> AllowedFrame:
+    def _resolve_recording(self, outcomes: list[Outcome[_Pending, Verdict]]) -> None:
+        assert self.stats.recorded_released is not None and self.stats.recorded_withheld is not None
+        for outcome in outcomes:
+            frame = outcome.payload.frame
+            if outcome.fate.released and outcome.result is not None:
+                release = Release.CHECKED if outcome.fate is Fate.CHECKED else Release.COVERED
+                self.stats.recorded_released += 1
+                self._record_ready.append(mint_frame(frame, release, outcome.result))
+            else:
+                self.stats.recorded_withheld += 1
+                self._record_ready.append(self._withheld(outcome, count=False))
+
+    def _withheld(self, outcome: Outcome[_Pending, Verdict], *, count: bool = True) -> AllowedFrame:
+        """The placeholder of a withheld frame (``count``: in the live output's counters)."""
         verdict = outcome.result
         if outcome.fate is Fate.BLOCKED:
             if verdict is None or verdict.decision is Decision.ALLOW:
@@ -376,10 +451,10 @@ class StreamGuard:
             release = Release.FAILED if verdict.failed else Release.BLOCKED
         else:
             verdict, release = UNCOVERED, Release.UNCOVERED
-            self.stats.uncovered += 1
-        if self.settings.withheld == "drop":
+            self.stats.uncovered += count
+        if count and self.settings.withheld == "drop":
             self.stats.dropped += 1
-        else:
+        elif count:
             self.stats.placeholders += 1
         return mint_frame(self._placeholder_of(outcome.payload.frame), release, verdict)
 
@@ -396,7 +471,7 @@ class StreamGuard:
     def _notice_dead_worker(self) -> None:
         if not self._worker.is_alive() and not self._stop.is_set() and self._error is None:
             self._error = DetectionError("the stream guard's worker thread stopped unexpectedly")
-            self._resolve(self._ledger.abandon())
+            self._abandon()
 
     def _raise_if_dead(self) -> None:
         if self._error is not None:
