@@ -128,6 +128,32 @@ def test_camera_from_a_stream_file_records_the_guarded_stream(tmp_path: Path, sp
     assert len(frames) == 70 and all(frames[i].mean() < 25 for i in nude)
 
 
+def test_camera_recording_hold_takes_back_the_frames_before_the_cut(
+    tmp_path: Path, spliced: tuple[Path, range]
+) -> None:
+    # --record-hold-s 0.2 (5 frames at 25 fps): the recording loses frames 10-14, which the live
+    # output (a preview or virtual camera, had there been one) showed at once.
+    src, nude = spliced
+    out, report = tmp_path / "rec.mp4", tmp_path / "report.json"
+    argv = ["camera", "--device", str(src), "--record", str(out), "--record-hold-s", "0.2", "--report", str(report)]
+    assert main(argv) == 1
+    frames = decode(out)
+    assert len(frames) == 70
+    assert all(frames[i].mean() > 25 for i in range(10))
+    assert all(frames[i].mean() < 25 for i in range(10, nude.stop))
+    doc = json.loads(report.read_text())
+    assert doc["record_hold_s"] == 0.2 and doc["hold_s"] == 0.0 and doc["recorded"] == 70
+    stats = doc["stats"]
+    assert stats["recorded_withheld"] == stats["placeholders"] + 5  # the live output kept 10-14
+
+
+def test_camera_refuses_a_recording_hold_over_the_bound(tmp_path: Path, spliced: tuple[Path, range]) -> None:
+    src, _ = spliced
+    out = tmp_path / "o.mp4"
+    assert main(["camera", "--device", str(src), "--record", str(out), "--record-hold-s", "9"]) == 2
+    assert not out.exists()
+
+
 def test_photo_trigger_saves_safe_frames_only(
     tmp_path: Path, nude_samples: list[Sample], safe_samples: list[Sample]
 ) -> None:

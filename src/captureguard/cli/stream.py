@@ -15,7 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from captureguard.core.frame import Frame
-from captureguard.core.ledger import MAX_HOLD_S, StreamSettings
+from captureguard.core.ledger import MAX_HOLD_S, RECORDING_HOLD_S, StreamSettings
 from captureguard.errors import CaptureGuardError, ConfigError
 from captureguard.guard.check import Checker
 from captureguard.guard.placeholder import Placeholder
@@ -25,8 +25,9 @@ from captureguard.sinks import Sink
 from captureguard.sources import Source
 
 EXIT_OK, EXIT_FLAGGED, EXIT_ERROR = 0, 1, 2
-#: ``captureguard video``'s recording hold-back (``StreamSettings.hold_s``; README, "Leaks").
-VIDEO_HOLD_S = 0.5
+#: ``captureguard video``'s hold-back (``StreamSettings.hold_s``) and ``camera --record``'s
+#: (``record_hold_s``; README, "Leaks").
+VIDEO_HOLD_S = RECORDING_HOLD_S
 
 
 def add_stream_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,6 +59,15 @@ def add_stream_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     c.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: until Ctrl-C)")
     c.add_argument("--report", type=Path, help="write a JSON report when done")
     _add_guard_options(c, hold_s=0.0, hold_help="default 0: it delays the preview and virtual camera too")
+    c.add_argument(
+        "--record-hold-s",
+        type=float,
+        default=RECORDING_HOLD_S,
+        metavar="S",
+        help=f"hold the recording (--record) back S seconds and take out of it the frames shown just before the"
+        f" stream shuts; the preview and virtual camera do not wait (default {RECORDING_HOLD_S:g}; 0 or at most"
+        f" --hold-s: the recording gets what the preview gets; at most {MAX_HOLD_S:g})",
+    )
 
 
 def add_profile_options(p: argparse.ArgumentParser) -> None:
@@ -114,6 +124,7 @@ def _guard(args: argparse.Namespace, *, live: bool) -> StreamGuard:
         max_delay_frames=max(12, args.max_gap + 2),
         withheld="drop" if args.placeholder == "drop" else "placeholder",
         hold_s=args.hold_s,
+        record_hold_s=getattr(args, "record_hold_s", 0.0),
     )
     look: Placeholder = "blur" if args.placeholder == "blur" else "black"
     return StreamGuard(checker, settings, deadline_s=args.deadline_ms / 1e3, placeholder=look)
@@ -172,24 +183,31 @@ def run_camera(args: argparse.Namespace) -> int:
     stop = threading.Event()
     photos = _PhotoTrigger(args) if args.photos else None
     sinks = _camera_sinks(args, source.fps or 30.0, stop, photos)
+    recorders = _camera_recorders(args, source.fps or 30.0)
     if args.seconds > 0:
         threading.Timer(args.seconds, stop.set).start()
     print(f"guarding {source.name}; Ctrl-C to stop" + ("; SIGUSR1 takes a photo" if photos else ""), file=sys.stderr)
     with _signals(stop, photos):
-        report, error = _run(source, guard, sinks, args, on_frame=photos, stop=stop)
+        report, error = _run(source, guard, sinks, args, on_frame=photos, stop=stop, recorders=recorders)
     if photos is not None:
         photos.wait()
-    return _finish(report, args, error, output=args.record)
+    return _finish(report, args, error, output=args.record, written=report.recorded)
+
+
+def _camera_recorders(args: argparse.Namespace, fps: float) -> list[Sink]:
+    """The sinks that keep the stream: the recording (held ``--record-hold-s``)."""
+    if not args.record:
+        return []
+    from captureguard.sinks.mp4 import Mp4Sink
+
+    return [Mp4Sink(args.record, fps=fps)]
 
 
 def _camera_sinks(
     args: argparse.Namespace, fps: float, stop: threading.Event, photos: _PhotoTrigger | None
 ) -> list[Sink]:
+    """The sinks someone watches: the preview and the virtual camera (never held)."""
     sinks: list[Sink] = []
-    if args.record:
-        from captureguard.sinks.mp4 import Mp4Sink
-
-        sinks.append(Mp4Sink(args.record, fps=fps))
     if args.preview:
         from captureguard.sinks.preview import PreviewSink
 
@@ -274,32 +292,52 @@ def _run(
     *,
     on_frame: Callable[[Frame], None] | None,
     stop: threading.Event | None = None,
+    recorders: list[Sink] | None = None,
 ) -> tuple[RunReport, str]:
     report = RunReport(source.name, source.fps)
     try:
-        run_guarded(source, guard, sinks, on_block=args.on_block, on_frame=on_frame, stop=stop, report=report)
+        run_guarded(
+            source,
+            guard,
+            sinks,
+            recorders=recorders or [],
+            on_block=args.on_block,
+            on_frame=on_frame,
+            stop=stop,
+            report=report,
+        )
     except CaptureGuardError as exc:
         return report, str(exc)
     return report, ""
 
 
-def _finish(report: RunReport, args: argparse.Namespace, error: str, *, output: Path | None) -> int:
+def _finish(
+    report: RunReport, args: argparse.Namespace, error: str, *, output: Path | None, written: int | None = None
+) -> int:
+    """Print the summary (``written``: frames in ``output``, default ``report.written``), write the
+    ``--report``; returns the exit code."""
     s = report.stats
+    recording = ""
+    if "recorded_released" in s:
+        recording = f"; the recording {s['recorded_released']} released, {s['recorded_withheld']} withheld"
     print(
         f"{report.source}: {s.get('frames_in', 0)} frames in, {s.get('released', 0)} released "
         f"({s.get('released_checked', 0)} checked, {s.get('released_covered', 0)} covered), "
         f"{s.get('placeholders', 0)} placeholders, {s.get('dropped', 0)} dropped; {s.get('checks', 0)} checks; "
         f"added latency p50 {s.get('latency_ms_p50', 0)} ms, p99 {s.get('latency_ms_p99', 0)} ms"
+        + recording
         + ("; stopped at the first block" if report.stopped_on_block else "")
     )
-    if output is not None and report.written:
-        print(f"wrote {output} ({report.written} frames, only checked or covered frames and placeholders)")
+    written = report.written if written is None else written
+    if output is not None and written:
+        print(f"wrote {output} ({written} frames, only checked or covered frames and placeholders)")
     if args.report:
         doc = {
             "command": args.command,
             "profile": args.profile,
             "max_gap": args.max_gap,
             "hold_s": args.hold_s,
+            "record_hold_s": getattr(args, "record_hold_s", None),
             **report.to_dict(),
         }
         args.report.write_text(json.dumps(doc, indent=2), encoding="utf-8")
