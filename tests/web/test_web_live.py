@@ -256,8 +256,16 @@ def videos(tmp_path: Path) -> list[Path]:
     return sorted((tmp_path / "data" / "gallery" / "videos").iterdir())
 
 
+@pytest.fixture
+def unheld(tmp_path: Path) -> Any:
+    """Recordings not held back (``record_hold_s=0``): they get exactly what the viewfinder shows."""
+    with running(make_app(tmp_path, record_hold_s=0.0)) as c:
+        yield c
+
+
 @pytest.mark.parametrize("mode", ["placeholder", "pause"])
-def test_recording_never_holds_a_blocked_frame(client: TestClient, tmp_path: Path, mode: str) -> None:
+def test_recording_never_holds_a_blocked_frame(unheld: TestClient, tmp_path: Path, mode: str) -> None:
+    client = unheld
     token = csrf(client)
     if mode == "pause":
         tighter = {"settings": {"record_on_block": "pause"}}
@@ -279,7 +287,8 @@ def test_recording_never_holds_a_blocked_frame(client: TestClient, tmp_path: Pat
     assert any(i["name"] == started["name"] for i in client.get("/api/gallery").json()["items"])
 
 
-def test_record_on_block_stop_ends_the_recording(client: TestClient, tmp_path: Path) -> None:
+def test_record_on_block_stop_ends_the_recording(unheld: TestClient, tmp_path: Path) -> None:
+    client = unheld
     token = csrf(client)
     stop = {"settings": {"record_on_block": "stop"}}
     assert client.post("/api/settings", json=stop, headers={"x-csrf-token": token}).status_code == 200
@@ -294,6 +303,55 @@ def test_record_on_block_stop_ends_the_recording(client: TestClient, tmp_path: P
     frames = video_frames(videos(tmp_path)[0])
     means = [f.reshape(-1, 3).mean(axis=0) for f in frames]
     assert len(frames) == 2 and not any(is_reddish((float(m[0]), float(m[1]), float(m[2]))) for m in means)
+
+
+def send_paced(ws: Any, colours: list[tuple[int, int, int]], statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Send frames 0.1 s apart (capture times are receive times), each after the last one's answer."""
+    answers = []
+    for colour in colours:
+        t = time.monotonic()
+        answers.append(send(ws, colour, statuses)[0])
+        time.sleep(max(0.0, 0.1 - (time.monotonic() - t)))
+    return answers
+
+
+def test_a_held_recording_leaves_out_what_the_viewfinder_showed_just_before_a_block(
+    client: TestClient, tmp_path: Path
+) -> None:
+    # record_hold_s 0.5 (the default): 12 green frames 0.1 s apart, then red. The viewfinder shows
+    # every green frame at once; the recording takes back those captured within 0.5 s before the
+    # red one (placeholders), keeps the earlier ones, and never a red pixel.
+    statuses: list[dict[str, Any]] = []
+    with viewfinder(client) as ws:
+        started = record(ws, True, statuses)
+        answers = send_paced(ws, [GREEN] * 12 + [RED] * 2, statuses)
+        stopped = record(ws, False, statuses)
+    assert [a["blocked"] for a in answers] == [False] * 12 + [True] * 2
+    assert stopped["name"] == started["name"] and stopped["reason"] == "stopped"
+    frames = video_frames(videos(tmp_path)[0])
+    means = [tuple(float(v) for v in f.reshape(-1, 3).mean(axis=0)) for f in frames]
+    assert len(frames) == 14  # placeholder mode: every frame has its place
+    assert not any(is_reddish(m) for m in means)  # type: ignore[arg-type]
+    shown = [max(m) > 60 for m in means]  # green, not a dark placeholder
+    assert all(shown[:5]) and not any(shown[9:])  # >= 0.7 s before red kept; <= 0.3 s before it taken back
+
+
+def test_a_held_recording_stops_with_the_frames_captured_before_the_click(client: TestClient, tmp_path: Path) -> None:
+    # The stop waits for the frames still held (their hold needs the checks of the frames after
+    # them): the viewfinder keeps sending, so the file ends with the last frame captured before
+    # the click, not 0.5 s earlier, and holds nothing captured after it.
+    grey = (200, 200, 200)  # safe, and told apart from green by its blue channel
+    statuses: list[dict[str, Any]] = []
+    with viewfinder(client) as ws:
+        record(ws, True, statuses)
+        send_paced(ws, [GREEN] * 10, statuses)
+        ws.send_text(json.dumps({"type": "record", "on": False}))
+        send_paced(ws, [grey] * 10, statuses)
+        while not any(s["type"] == "recording" for s in statuses):
+            statuses.append(ws.receive_json())
+    assert [(s["on"], s["reason"]) for s in statuses if s["type"] == "recording"] == [(False, "stopped")]
+    frames = video_frames(videos(tmp_path)[0])
+    assert len(frames) == 10 and all(f.reshape(-1, 3).mean(axis=0)[0] < 100 for f in frames)
 
 
 def test_recording_is_finalised_when_the_client_leaves(client: TestClient, tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from captureguard.core.ledger import MAX_HOLD_S, RECORDING_HOLD_S
+
 if TYPE_CHECKING:
     from captureguard.web.pin import PinStore
 
@@ -43,6 +45,14 @@ def add_serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=30.0,
         metavar="S",
         help="close a viewfinder socket that sends nothing for this many seconds (default 30)",
+    )
+    s.add_argument(
+        "--record-hold-s",
+        type=float,
+        default=RECORDING_HOLD_S,
+        metavar="S",
+        help="hold viewfinder recordings back S seconds and leave out the frames shown just before the stream"
+        f" shuts; the viewfinder never waits (default {RECORDING_HOLD_S:g}; 0 = none; at most {MAX_HOLD_S:g})",
     )
     s.add_argument(
         "--set-pin",
@@ -128,6 +138,7 @@ def run_serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         detectors_path=args.detectors,
         viewer_idle_timeout_s=args.viewer_idle_timeout,
+        record_hold_s=args.record_hold_s,
         setup_code=secrets.token_urlsafe(12),
     )
     check_config(config)  # a bad file or --data: one line and exit 2, before anything loads

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from captureguard.core.ledger import RECORDING_HOLD_S
 from captureguard.guard.check import Checker
 
 
@@ -42,6 +43,10 @@ class ServerConfig:
             gets 503 with ``Retry-After``, so parallel large uploads cannot exhaust memory.
         setup_code: the one-time code needed to set the first admin PIN (``None``: a random
             one is made at start-up; ``captureguard serve`` prints it on the console).
+        record_hold_s: viewfinder recordings are held back this long (``StreamSettings.record_hold_s``):
+            the frames shown just before the stream shuts are left out of the file; the viewfinder
+            itself never waits. A recording covers the frames captured between start and stop, so
+            a stop waits up to this long (plus 1 s) for the last of them. 0: none.
     """
 
     data_dir: Path
@@ -66,6 +71,7 @@ class ServerConfig:
     viewer_idle_timeout_s: float = 30.0
     decode_budget_megapixels: float = 200.0
     setup_code: str | None = None
+    record_hold_s: float = RECORDING_HOLD_S
 
     @property
     def scheme(self) -> str:

@@ -2,11 +2,13 @@
 
 Everything the app would otherwise only find in its lifespan (where uvicorn prints a long
 traceback) is checked here first, so a bad ``--messages``/``--profiles-file``/``--detectors``
-file or a ``--data`` that is not a folder is one line and exit 2, like the CLI's other errors.
+file, a ``--data`` that is not a folder or a ``--record-hold-s`` out of range is one line and
+exit 2, like the CLI's other errors.
 """
 
 from __future__ import annotations
 
+from captureguard.core.ledger import StreamSettings
 from captureguard.core.policy import load_profiles
 from captureguard.errors import ConfigError
 from captureguard.models.base import load_detector_configs
@@ -21,6 +23,7 @@ def check_config(config: ServerConfig) -> None:
         ConfigError: a file cannot be read or is invalid, the default profile is unknown, or
             ``data_dir`` exists but is not a folder (or cannot be created).
     """
+    StreamSettings(record_hold_s=config.record_hold_s)  # a hold out of range: ConfigError, as a session would
     profiles = load_profiles(config.profiles_path)
     if config.default_profile not in profiles:
         raise ConfigError(f"unknown profile {config.default_profile!r}; choose one of {', '.join(profiles)}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 
 router = APIRouter()
 HELLO_TIMEOUT_S = 10.0
+#: A stopped recording waits up to its hold plus this long for the frames captured before the stop
+#: (they need the checks of the frames after them); a client that stops sending leaves them out.
+RECORD_STOP_SLACK_S = 1.0
 
 
 @router.websocket("/ws/viewfinder")
@@ -98,12 +102,15 @@ class LiveSession:
         self._out: asyncio.Queue[Outgoing] = asyncio.Queue()
         self._closed = asyncio.Event()
         self._receiver: asyncio.Task[str] | None = None
+        self._stopping: set[asyncio.Task[None]] = set()  # recordings being stopped
         config, settings = state.config, state.settings
         lang = state.language(websocket.headers.get("accept-language"))
-        self.recorder = Recorder(state.gallery, mode=lambda: state.settings.record_on_block)
+        self._t0 = t0 = time.monotonic()
+        # A recording is held back (record_hold_s) and covers the frames captured between the clicks.
+        self.recorder = Recorder(state.gallery, mode=lambda: state.settings.record_on_block, clock=self._clock)
         guard = StreamGuard(
             _CurrentChecker(state),
-            StreamSettings(max_gap=0, schedule="lockstep"),
+            StreamSettings(max_gap=0, schedule="lockstep", record_hold_s=config.record_hold_s),
             deadline_s=config.live_deadline_s,
             placeholder=settings.placeholder,
         )
@@ -114,7 +121,7 @@ class LiveSession:
             log_event=self._log_event,
             notice=state.notice("viewfinder", lang),
             max_side=config.max_frame_side,
-            t0=time.monotonic(),
+            t0=t0,
             max_waiting=MAX_UNANSWERED_FRAMES + 1,
         )
 
@@ -133,6 +140,8 @@ class LiveSession:
             self._worker.stop()  # the thread finalises the recording even if this task is cancelled
             try:
                 await anyio.to_thread.run_sync(self._worker.done.wait, 30.0)
+                if self._stopping:  # the worker finalised the recording: these return at once
+                    await asyncio.wait(self._stopping, timeout=5.0)
             finally:
                 sender.cancel()
                 # asyncio.wait, not gather: gather would re-raise a child's CancelledError here.
@@ -196,12 +205,29 @@ class LiveSession:
         if not isinstance(control, dict):
             self._out.put_nowait(Fatal(1003, "text messages must be JSON objects such as {type: record, on: true}"))
             return False
-        if control.get("type") == "record" and isinstance(control.get("on"), bool):
-            action = self.recorder.start if control["on"] else self.recorder.stop
-            self._out.put_nowait(Control(await anyio.to_thread.run_sync(action)))
+        at_s = self._clock()  # frames received before this message were captured before it
+        if control.get("type") == "record" and control.get("on") is True:
+            start = functools.partial(self.recorder.start, at_s=at_s)
+            self._out.put_nowait(Control(await anyio.to_thread.run_sync(start)))
+        elif control.get("type") == "record" and control.get("on") is False:
+            # The stop waits for the frames captured before it, which the hold hands over late:
+            # frames must keep coming in meanwhile, so it runs beside this loop.
+            task = asyncio.create_task(self._stop_recording(at_s))
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
         else:
             log.debug("ignoring viewfinder control %.80s", text)
         return True
+
+    async def _stop_recording(self, at_s: float) -> None:
+        hold_s = self._state.config.record_hold_s
+        wait_s = hold_s + RECORD_STOP_SLACK_S if hold_s > 0 else 0.0
+        stop = functools.partial(self.recorder.stop, "stopped", wait_s=wait_s, at_s=at_s)
+        self._out.put_nowait(Control(await anyio.to_thread.run_sync(stop)))
+
+    def _clock(self) -> float:
+        """The session's capture time now (frames' ``timestamp_s``: received time since the start)."""
+        return time.monotonic() - self._t0
 
     async def _send_loop(self) -> None:
         next_index, ready = 0, dict[int, FrameAnswer | Dropped]()

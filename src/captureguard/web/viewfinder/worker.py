@@ -114,6 +114,20 @@ class _AnswerSink:
         self._worker._answer(require_allowed(item, "the viewfinder"))
 
     def close(self) -> None:
+        """Nothing to close: the socket side owns the connection."""
+
+
+class _RecordSink:
+    """Feeds the session's recording (the guard's recording output: held back, when it is)."""
+
+    def __init__(self, worker: ViewfinderWorker) -> None:
+        self._worker = worker
+
+    def write(self, item: AllowedFrame) -> None:
+        """Record one frame if a recording is open."""
+        self._worker._record(require_allowed(item, "a recording"))
+
+    def close(self) -> None:
         """The recording is finalised by the worker when the session ends."""
 
 
@@ -174,7 +188,8 @@ class ViewfinderWorker:
 
     def _run(self) -> None:
         try:
-            run_guarded(_InboxSource(self._inbox, self._decode), self._guard, [_AnswerSink(self)], stop=self._stop)
+            source = _InboxSource(self._inbox, self._decode)
+            run_guarded(source, self._guard, [_AnswerSink(self)], recorders=[_RecordSink(self)], stop=self._stop)
         except BadFrameError as exc:
             self._post(Fatal(1003, str(exc)))
         except Exception as exc:  # the guard died or encoding failed: fail closed, end the session
@@ -214,6 +229,8 @@ class ViewfinderWorker:
             "notice": self._notice if blocked else None,
         }
         self._post(FrameAnswer(index, header, self._encode(out)))
+
+    def _record(self, out: AllowedFrame) -> None:
         ended = self._recorder.write(out)
         if ended is not None:
             self._post(Control(ended))
