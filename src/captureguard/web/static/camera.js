@@ -45,6 +45,7 @@ let newCameraFrame = true;
 let pendingFrame = null;  // the "frame" message whose JPEG is the next binary message
 let drawChain = Promise.resolve();
 let recording = false;
+let stopping = false; // a stop was sent; its answer comes once the held frames are in
 
 const stats = {
   sent: 0, drawn: 0, dropped: 0, blocked: 0, fps: 0,
@@ -258,6 +259,10 @@ function pump() {
 function setRecording(on, reason, name = null) {
   const was = recording;
   recording = on;
+  if (stopping) {
+    stopping = false;
+    recordButton.disabled = !(socket && socket.readyState === WebSocket.OPEN);
+  }
   recBadge.hidden = !on;
   recordButton.setAttribute("aria-pressed", String(on));
   recordButton.classList.toggle("on", on);
@@ -278,6 +283,13 @@ function setRecording(on, reason, name = null) {
 
 recordButton.addEventListener("click", () => {
   if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  if (recording) {
+    // Recordings are held back (serve --record-hold-s): the server saves the file once the frames
+    // captured before this click have been checked and held, about half a second.
+    stopping = true;
+    recordButton.disabled = true;
+    recordButton.querySelector(".record-label").textContent = t("stopping");
+  }
   socket.send(JSON.stringify({ type: "record", on: !recording }));
 });
 

@@ -6,7 +6,7 @@
 const CHROME = {
   en: {
     nav_camera: "Camera", nav_gallery: "Gallery", nav_events: "Events", nav_settings: "Settings",
-    shutter: "Take photo", record: "Record", stop: "Stop", rec: "REC",
+    shutter: "Take photo", record: "Record", stop: "Stop", stopping: "Saving…", rec: "REC",
     starting: "Starting the camera…", connecting: "Connecting to the guard…",
     retry: "Try again", close: "Close", saved: "Saved", open_photo: "Open photo",
     cam_denied: "Camera access was refused. Allow the camera for this page in the browser settings, then try again.",
@@ -37,7 +37,7 @@ const CHROME = {
   },
   ja: {
     nav_camera: "カメラ", nav_gallery: "ギャラリー", nav_events: "記録", nav_settings: "設定",
-    shutter: "撮影", record: "録画", stop: "停止", rec: "録画中",
+    shutter: "撮影", record: "録画", stop: "停止", stopping: "保存中…", rec: "録画中",
     starting: "カメラを起動しています…", connecting: "ガードに接続しています…",
     retry: "再試行", close: "閉じる", saved: "保存しました", open_photo: "写真を開く",
     cam_denied: "カメラの使用が許可されませんでした。ブラウザの設定でこのページにカメラを許可してから、もう一度お試しください。",
