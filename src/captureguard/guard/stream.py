@@ -222,16 +222,7 @@ class StreamGuard:
 
     def collect(self, timeout: float = 0.0) -> list[AllowedFrame]:
         """Frames now decided, in order; waits up to ``timeout`` s for at least one."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not self._ready and self._error is None and (left := deadline - time.monotonic()) > 0:
-                self._cond.wait(min(left, 0.05))
-            self._notice_dead_worker()
-            out = list(self._ready)
-            self._ready.clear()
-            if not out:
-                self._raise_if_dead()
-            return out
+        return self._collect(self._ready, timeout)
 
     def collect_recording(self, timeout: float = 0.0) -> list[AllowedFrame]:
         """The recording's frames now decided, in order (only with :attr:`records_apart`; waits up to
@@ -239,13 +230,16 @@ class StreamGuard:
         frame released here was also released by :meth:`collect`."""
         if self._record is None:
             raise RuntimeError("this guard has no recording output of its own (StreamSettings.record_hold_s)")
+        return self._collect(self._record_ready, timeout)
+
+    def _collect(self, ready: deque[AllowedFrame], timeout: float) -> list[AllowedFrame]:
         deadline = time.monotonic() + timeout
         with self._cond:
-            while not self._record_ready and self._error is None and (left := deadline - time.monotonic()) > 0:
+            while not ready and self._error is None and (left := deadline - time.monotonic()) > 0:
                 self._cond.wait(min(left, 0.05))
             self._notice_dead_worker()
-            out = list(self._record_ready)
-            self._record_ready.clear()
+            out = list(ready)
+            ready.clear()
             if not out:
                 self._raise_if_dead()
             return out

@@ -103,32 +103,21 @@ class _InboxSource:
         """Nothing to release: the socket side owns the connection."""
 
 
-class _AnswerSink:
-    """Answers the client for every frame the guard decides, records it, logs block episodes."""
+class _WorkerSink:
+    """A sink side of the pump that hands each frame to the worker: ``_answer`` (the client, for
+    every frame the guard decides; block episodes are logged there) or ``_record`` (the session's
+    recording, from the guard's recording output: held back, when it is). Closing does nothing:
+    the socket side owns the connection, the worker finalises the recording when the session ends."""
 
-    def __init__(self, worker: ViewfinderWorker) -> None:
-        self._worker = worker
-
-    def write(self, item: AllowedFrame) -> None:
-        """Answer one frame (the sink side of the pump)."""
-        self._worker._answer(require_allowed(item, "the viewfinder"))
-
-    def close(self) -> None:
-        """Nothing to close: the socket side owns the connection."""
-
-
-class _RecordSink:
-    """Feeds the session's recording (the guard's recording output: held back, when it is)."""
-
-    def __init__(self, worker: ViewfinderWorker) -> None:
-        self._worker = worker
+    def __init__(self, take: Callable[[AllowedFrame], None], where: str) -> None:
+        self._take, self._where = take, where
 
     def write(self, item: AllowedFrame) -> None:
-        """Record one frame if a recording is open."""
-        self._worker._record(require_allowed(item, "a recording"))
+        """Hand one frame on."""
+        self._take(require_allowed(item, self._where))
 
     def close(self) -> None:
-        """The recording is finalised by the worker when the session ends."""
+        """Nothing to close (see the class)."""
 
 
 class ViewfinderWorker:
@@ -189,7 +178,8 @@ class ViewfinderWorker:
     def _run(self) -> None:
         try:
             source = _InboxSource(self._inbox, self._decode)
-            run_guarded(source, self._guard, [_AnswerSink(self)], recorders=[_RecordSink(self)], stop=self._stop)
+            answers, recording = _WorkerSink(self._answer, "the viewfinder"), _WorkerSink(self._record, "a recording")
+            run_guarded(source, self._guard, [answers], recorders=[recording], stop=self._stop)
         except BadFrameError as exc:
             self._post(Fatal(1003, str(exc)))
         except Exception as exc:  # the guard died or encoding failed: fail closed, end the session
