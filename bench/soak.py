@@ -10,7 +10,10 @@ faulted, let through), RSS, open file descriptors and threads at start/mid/end.
 **Web** (real time): ``captureguard serve`` (real models) in a subprocess; a websocket client acts
 as a fake camera at ``--web-fps`` (3 s safe portrait, 3 s nude painting, 3 s safe cat, looping),
 turns recording on for each loop and off after it. Counted: answers, released, placeholders,
-painting frames released (must be 0), the server's RSS and open fds at start/mid/end.
+painting frames released (must be 0), the recordings written and their frames, **painting frames
+recorded** (must be 0: each decoded frame is matched to the nearest of the three pictures; the
+recordings are held back 0.5 s, so they also lose the safe frames shown just before the painting),
+the server's RSS and open fds at start/mid/end.
 
 Usage::
 
@@ -221,12 +224,16 @@ def stream_soak(minutes: float, *, fault_every_s: float = 3.0, deadline_s: float
 # -- web soak -----------------------------------------------------------------------------------
 
 
-def _jpeg(name: str) -> bytes:
+def _bgr(name: str) -> np.ndarray:
+    """A demo picture at the fake camera's 640x480."""
     bgr = cv2.imread(str(DEMO / name), cv2.IMREAD_COLOR)
     if bgr is None:
         raise SystemExit(f"missing demo picture {name}")
-    bgr = cv2.resize(bgr, (640, 480), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return cv2.resize(bgr, (640, 480), interpolation=cv2.INTER_AREA)
+
+
+def _jpeg(name: str) -> bytes:
+    ok, buf = cv2.imencode(".jpg", _bgr(name), [cv2.IMWRITE_JPEG_QUALITY, 85])
     assert ok
     return bytes(buf.tobytes())
 
@@ -283,7 +290,31 @@ def web_soak(minutes: float, *, fps: float = 10.0, min_frames: int = 0) -> dict[
         samples.append(Sample("end", rss_mb(pid), open_fds(pid)))
         alive = server._proc is not None and server._proc.poll() is None
         code = server.stop()
+        pictures_bgr = [(label, _bgr(name)) for label, name in WEB_SCRIPT]
+        counts |= recorded(Path(tmp) / "data" / "gallery" / "videos", pictures_bgr)
     return {"real_min": minutes, **counts, "server_alive_at_end": alive, "exit_code": code, "samples": samples}
+
+
+def recorded(folder: Path, pictures: list[tuple[str, np.ndarray]]) -> dict[str, int]:
+    """The finished recordings in ``folder``: how many, their frames, and how many of those show
+    the painting (nearest of ``pictures`` by mean absolute difference, and close to it; a
+    placeholder is near none; a frame of another size matches nothing)."""
+    import av
+
+    out = {"recordings_written": 0, "recorded_frames": 0, "recorded_placeholders": 0, "painting_recorded": 0}
+    for path in sorted(folder.glob("*.mp4")) if folder.is_dir() else []:
+        out["recordings_written"] += 1
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                bgr = frame.to_ndarray(format="bgr24").astype(np.int16)
+                diffs = [float(np.abs(bgr - pic).mean()) if bgr.shape == pic.shape else 255.0 for _, pic in pictures]
+                nearest = int(np.argmin(diffs))
+                out["recorded_frames"] += 1
+                if diffs[nearest] > 25:
+                    out["recorded_placeholders"] += 1
+                elif pictures[nearest][0] == "nudity":
+                    out["painting_recorded"] += 1
+    return out
 
 
 def _answer(ws: Any, label: str, counts: dict[str, int]) -> None:
@@ -345,6 +376,7 @@ def ok(stream: dict[str, Any] | None, web: dict[str, Any] | None) -> bool:
     if web is not None:
         good &= web["painting_released"] == 0 and web["errors"] == 0 and web["server_alive_at_end"]
         good &= web["answered"] + web["dropped"] == web["sent"] and flat(web["samples"])
+        good &= web["painting_recorded"] == 0 and web["recordings_written"] > 0
     return bool(good)
 
 

@@ -45,5 +45,22 @@ def test_web_soak_twenty_seconds_keeps_serving_and_shows_no_painting() -> None:
     assert result["answered"] + result["dropped"] == result["sent"]
     assert result["painting_released"] == 0
     assert result["placeholders"] > 0  # the painting was seen and hidden
+    assert result["recordings_written"] >= 1 and result["painting_recorded"] == 0
+    assert result["recorded_frames"] > result["recorded_placeholders"] > 0  # safe frames kept, the painting hidden
     assert result["errors"] == 0 and result["server_alive_at_end"] and result["exit_code"] == 0
     assert [s.label for s in result["samples"]] == ["start", "mid", "end"]  # flatness is judged on the long run
+
+
+def test_the_soak_counts_a_recorded_painting_frame(tmp_path: Path) -> None:
+    # The recording check must be able to fail: a file with the painting, a placeholder and the
+    # portrait is read as 1 painting frame, 1 placeholder and 3 frames.
+    import numpy as np
+
+    from tests.sources.test_sources import write_video
+
+    soak = _soak()
+    pictures = [(label, soak._bgr(name)) for label, name in soak.WEB_SCRIPT]
+    painting = next(bgr for label, bgr in pictures if label == "nudity")
+    write_video(tmp_path / "rec.mp4", [pictures[0][1], np.zeros_like(painting), painting])
+    found = soak.recorded(tmp_path, pictures)
+    assert found == {"recordings_written": 1, "recorded_frames": 3, "recorded_placeholders": 1, "painting_recorded": 1}

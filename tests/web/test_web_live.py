@@ -354,6 +354,30 @@ def test_a_held_recording_stops_with_the_frames_captured_before_the_click(client
     assert len(frames) == 10 and all(f.reshape(-1, 3).mean(axis=0)[0] < 100 for f in frames)
 
 
+def test_a_recording_can_start_while_the_last_one_waits_for_its_held_frames(client: TestClient, tmp_path: Path) -> None:
+    # Stop and start at once (the page never does; a client may): the first file gets the frames
+    # captured before the stop, the second those captured after the start, each once.
+    grey = (200, 200, 200)
+    statuses: list[dict[str, Any]] = []
+    with viewfinder(client) as ws:
+        first = record(ws, True, statuses)["name"]
+        send_paced(ws, [GREEN] * 6, statuses)
+        ws.send_text(json.dumps({"type": "record", "on": False}))
+        second = record(ws, True, statuses)["name"]
+        send_paced(ws, [grey] * 8, statuses)
+        ws.send_text(json.dumps({"type": "record", "on": False}))
+        send_paced(ws, [GREEN] * 8, statuses)  # frames after the stop let it finish
+        while sum(s["type"] == "recording" for s in statuses) < 2:
+            statuses.append(ws.receive_json())
+    assert second != first
+    ended = sorted((s["name"], s["reason"]) for s in statuses if s["type"] == "recording")
+    assert ended == sorted([(first, "stopped"), (second, "stopped")])
+    by_name = {p.name: video_frames(p) for p in videos(tmp_path)}
+    blue = {name: [float(f.reshape(-1, 3).mean(axis=0)[0]) for f in frames] for name, frames in by_name.items()}
+    assert len(blue[first]) == 6 and all(b < 100 for b in blue[first])  # green only
+    assert len(blue[second]) == 8 and all(b > 150 for b in blue[second])  # grey only
+
+
 def test_recording_is_finalised_when_the_client_leaves(client: TestClient, tmp_path: Path) -> None:
     statuses: list[dict[str, Any]] = []
     with viewfinder(client) as ws:

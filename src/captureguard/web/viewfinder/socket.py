@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Literal
 
 import anyio
@@ -31,7 +32,7 @@ from captureguard.web.config import MAX_UNANSWERED_FRAMES
 from captureguard.web.events import Event
 from captureguard.web.security import SESSION_COOKIE
 from captureguard.web.state import AppState, app_state
-from captureguard.web.viewfinder.recorder import Recorder
+from captureguard.web.viewfinder.recorder import Recorder, Status
 from captureguard.web.viewfinder.worker import Control, Dropped, Fatal, FrameAnswer, FrameIn, Outgoing, ViewfinderWorker
 
 log = logging.getLogger(__name__)
@@ -210,20 +211,20 @@ class LiveSession:
             start = functools.partial(self.recorder.start, at_s=at_s)
             self._out.put_nowait(Control(await anyio.to_thread.run_sync(start)))
         elif control.get("type") == "record" and control.get("on") is False:
-            # The stop waits for the frames captured before it, which the hold hands over late:
-            # frames must keep coming in meanwhile, so it runs beside this loop.
-            task = asyncio.create_task(self._stop_recording(at_s))
+            # Stopped now (a start right after it opens a new recording), finalised once the frames
+            # captured before it, which the hold hands over late, are in: frames must keep coming
+            # in meanwhile, so that runs beside this loop.
+            hold_s = self._state.config.record_hold_s
+            finalise = self.recorder.detach(wait_s=hold_s + RECORD_STOP_SLACK_S if hold_s > 0 else 0.0, at_s=at_s)
+            task = asyncio.create_task(self._stop_recording(finalise))
             self._stopping.add(task)
             task.add_done_callback(self._stopping.discard)
         else:
             log.debug("ignoring viewfinder control %.80s", text)
         return True
 
-    async def _stop_recording(self, at_s: float) -> None:
-        hold_s = self._state.config.record_hold_s
-        wait_s = hold_s + RECORD_STOP_SLACK_S if hold_s > 0 else 0.0
-        stop = functools.partial(self.recorder.stop, "stopped", wait_s=wait_s, at_s=at_s)
-        self._out.put_nowait(Control(await anyio.to_thread.run_sync(stop)))
+    async def _stop_recording(self, finalise: Callable[[], Status]) -> None:
+        self._out.put_nowait(Control(await anyio.to_thread.run_sync(finalise)))
 
     def _clock(self) -> float:
         """The session's capture time now (frames' ``timestamp_s``: received time since the start)."""
