@@ -133,3 +133,14 @@ def test_stop_event_ends_a_run_early() -> None:
     )
     assert 10 <= report.stats["frames_in"] <= 11
     assert len(sink.items) == report.stats["frames_in"]
+
+
+def test_a_recording_output_without_recorders_is_drained() -> None:
+    # A guard that holds a recording apart, run without recorders: its recording output must not
+    # pile up (a camera with only a preview); the sinks get the live output.
+    src = ListSource(frames(30))
+    sink = MemorySink()
+    guard = StreamGuard(ScriptedChecker(lambda i: SAFE), StreamSettings(max_gap=1, record_hold_s=0.3))
+    report = run_guarded(src, guard, [sink])
+    assert len(sink.items) == 30 and report.recorded == 30 and report.written == 30
+    assert guard.collect_recording() == []  # nothing left behind

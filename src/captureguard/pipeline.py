@@ -144,7 +144,7 @@ def run_guarded(
     report = report or RunReport(source.name, source.fps)
 
     drop = guard.settings.withheld == "drop"
-    apart = guard.records_apart and bool(recorders)
+    apart = guard.records_apart  # (with no recorders its recording output is still drained)
 
     def deliver_to(targets: Sequence[Sink], *, live: bool, recorded: bool) -> Deliver:
         def deliver(item: AllowedFrame) -> bool:

@@ -124,7 +124,7 @@ def _guard(args: argparse.Namespace, *, live: bool) -> StreamGuard:
         max_delay_frames=max(12, args.max_gap + 2),
         withheld="drop" if args.placeholder == "drop" else "placeholder",
         hold_s=args.hold_s,
-        record_hold_s=getattr(args, "record_hold_s", 0.0),
+        record_hold_s=getattr(args, "record_hold_s", 0.0) if getattr(args, "record", None) else 0.0,
     )
     look: Placeholder = "blur" if args.placeholder == "blur" else "black"
     return StreamGuard(checker, settings, deadline_s=args.deadline_ms / 1e3, placeholder=look)

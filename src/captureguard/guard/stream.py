@@ -3,11 +3,12 @@
 The caller submits frames in order and collects one :class:`AllowedFrame` per frame (released, or
 withheld with the guard's placeholder pixels), in the same order. With a recording held apart
 (``StreamSettings.record_hold_s``) a second ledger, fed the same frames and checks, decides a second
-output for the sinks that keep the stream (:meth:`StreamGuard.collect_recording`). One worker thread runs the checks
-the ledger asks for through the one :class:`~captureguard.guard.deadline.DeadlineRunner`. Every
-failure blocks: a check that raises or returns a failure verdict blocks (``FAILED``); a check that
-overruns ``deadline_s`` is abandoned and blocks as a ``timeout``; a dead worker turns every pending
-frame into a placeholder and its exception is re-raised in the caller.
+output for the sinks that keep the stream (:meth:`StreamGuard.collect_recording`; collect it, or it
+grows). One worker thread runs the checks the ledger asks for through the one
+:class:`~captureguard.guard.deadline.DeadlineRunner`. Every failure blocks: a check that raises or
+returns a failure verdict blocks (``FAILED``); a check that overruns ``deadline_s`` is abandoned and
+blocks as a ``timeout``; a dead worker turns every pending frame into a placeholder and its
+exception is re-raised in the caller.
 
 Schedules (:data:`~captureguard.core.ledger.Schedule`): ``lockstep`` (files, the web viewfinder)
 returns from :meth:`StreamGuard.submit` only once every check the frame made due has run, so the
