@@ -187,6 +187,7 @@ def candidates(args: argparse.Namespace) -> dict[str, StreamSettings]:
                             reopen_on_cut=cut == "on",
                             warn_shuts=_warn_shuts(warn),
                             warn_run=_warn_run(warn),
+                            warn_window=_warn_window(warn),
                             **_hold(hold),
                         )
                         for suffix in looks:
@@ -207,14 +208,21 @@ def _hold(value: str) -> dict[str, Any]:
 
 
 def _warn_shuts(value: str) -> bool:
-    if value not in ("shut", "withhold") and not (value.startswith("run") and value[3:].isdigit()):
-        raise SystemExit(f"--warn values are 'shut', 'withhold' and 'runN', got {value!r}")
+    run, slash, window = value[3:].partition("/")
+    runs = value.startswith("run") and run.isdigit() and (not slash or window.isdigit())
+    if value not in ("shut", "withhold") and not runs:
+        raise SystemExit(f"--warn values are 'shut', 'withhold', 'runN' and 'runN/M', got {value!r}")
     return value != "withhold"
 
 
 def _warn_run(value: str) -> int:
-    """``runN``: a warn shuts the stream when it ends N flagged checks in a row (``warn_run``)."""
-    return int(value[3:]) if value.startswith("run") else 1
+    """``runN``: a warn shuts the stream when it ends N flagged checks in a row (``warn_run``);
+    ``runN/M``: ...or when N of the last M checks were flagged (``warn_window``)."""
+    return int(value[3:].partition("/")[0]) if value.startswith("run") else 1
+
+
+def _warn_window(value: str) -> int:
+    return int(value.partition("/")[2] or 0) if value.startswith("run") else 0
 
 
 def baseline(args: argparse.Namespace) -> StreamSettings:
@@ -242,6 +250,8 @@ def name_of(s: StreamSettings) -> str:
         name = f"{name} warn-withhold"
     elif s.warn_run != 1:
         name = f"{name} warn-run{s.warn_run}"
+    if s.warn_shuts and s.warn_window > s.warn_run:
+        name = f"{name}of{s.warn_window}"
     if s.hold_s:
         name += f" hold{'-flag' if s.hold_after == 'flag' else ''}{s.hold_s:g}"
     return name

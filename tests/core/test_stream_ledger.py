@@ -380,3 +380,23 @@ def test_a_frame_the_live_ledger_withheld_is_never_released_by_the_recording() -
         ledger.record(index, allowed=True, result=f"allow:{index}")
     fates = {o.index: o.fate for o in ledger.resolve()}
     assert fates[4] is Fate.UNCOVERED and all(fates[i].released for i in range(10) if i != 4)
+
+
+def test_a_warn_window_shuts_on_warns_that_never_run() -> None:
+    # A small picture read as warn and allow by turns (checks at every frame): no run of 4 forms,
+    # so each warn withholds its own frame; with a window of 8, the 4th warn within 8 checks shuts
+    # the stream (K5 over 1 s reopens it at frame 51: 5 safe checks spanning 30 frames after 21).
+    verdicts = "a" * 10 + "wa" * 6 + "a" * 60
+    run_only, _ = play(verdicts, StreamSettings(max_gap=0))
+    windowed, _ = play(verdicts, StreamSettings(max_gap=0, warn_window=8))
+    assert run_only == "+" * 10 + ".+" * 6 + "+" * 60
+    assert windowed == "+" * 10 + ".+" * 3 + "." * 35 + "+" * 31
+    # ...and a hold takes back the allowed frames between those warns (11, 13, 15: still held
+    # when 16 shut the stream); frames before the first warn had waited their 0.2 s already.
+    held, _ = play(verdicts, StreamSettings(max_gap=0, warn_window=8, hold_s=0.2))
+    assert held[:51] == "+" * 10 + "." * 41
+
+
+def test_a_warn_window_no_longer_than_the_run_changes_nothing() -> None:
+    verdicts = "a" * 10 + "wa" * 6 + "wwww" + "a" * 60
+    assert play(verdicts, StreamSettings(max_gap=0, warn_window=4)) == play(verdicts, StreamSettings(max_gap=0))

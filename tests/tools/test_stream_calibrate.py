@@ -51,6 +51,18 @@ def test_a_warn_run_is_in_the_grid_by_name() -> None:
         sc.candidates(_args(warn="runs"))
 
 
+def test_a_warn_window_is_in_the_grid_by_name() -> None:
+    sc = bench_modules.load("stream_calibrate")
+    grid = sc.candidates(_args(warn="run4,run4/8", baseline="5,1.0,1.0,off,run4"))
+    base = "K5 T1 margin1 cut-off warn-run4"
+    assert sorted(grid) == [base, f"{base}of8"]
+    assert (grid[f"{base}of8"].warn_run, grid[f"{base}of8"].warn_window) == (4, 8)
+    assert grid[base].warn_window == 0  # the earlier reports' names still match
+    for bad in ("run4/", "run4/x", "run/8"):
+        with pytest.raises(SystemExit, match="--warn"):
+            sc.candidates(_args(warn=bad))
+
+
 def test_a_recording_hold_is_in_the_grid_by_name() -> None:
     sc = bench_modules.load("stream_calibrate")
     grid = sc.candidates(_args(warn="run4", hold="0,0.5,flag:0.33", baseline="5,1.0,1.0,off,run4"))

@@ -124,6 +124,10 @@ class StreamSettings:
             2: 51 and 6.24; 3: 52 and 5.67; 4: 81 and 5.46 (6 the same); warns never shutting: 82
             and 5.30; one safe video (a hand holding bottles at a desk) is flagged on more checks.
             Held to v2.6's 4.97 s/min + 10% (``--budget 4.97``), the tool picks 4: 4 ships.
+        warn_window: with ``warn_shuts``, a warn also shuts when at least ``warn_run`` of the last
+            ``warn_window`` checks (this one included) were not allowed, in a row or not (0, or at
+            most ``warn_run``: in a row only). A small picture in view can be read as a warn and an
+            allow by turns, so no run forms (measured: docs/accuracy.md).
         reopen_on_cut: a confidently safe check of a *new scene* reopens at once (a new scene owes
             nothing to the old one). A new scene: a hard cut (a frame that jumps by more than
             ``scene_cut`` from the one before it) since the previous check, **and** the checked
@@ -178,6 +182,7 @@ class StreamSettings:
     confident_below: float = 1.0
     warn_shuts: bool = True
     warn_run: int = 4
+    warn_window: int = 0
     reopen_on_cut: bool = False
     follow_region: bool = True
     follow_min_score: float = 0.6
@@ -199,12 +204,18 @@ class StreamSettings:
         return dataclasses.replace(self, hold_s=self.record_hold_s, record_hold_s=0.0)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.max_gap <= 30:
-            raise ConfigError(f"max_gap must be 0..30 frames, got {self.max_gap}")
+        ranges: tuple[tuple[str, float, float, str], ...] = (
+            ("max_gap", 0, 30, "frames"),
+            ("warn_run", 1, 10, "checks"),
+            ("warn_window", 0, 30, "checks"),
+            ("hold_s", 0.0, MAX_HOLD_S, "seconds"),
+            ("record_hold_s", 0.0, MAX_HOLD_S, "seconds"),
+        )
+        for name, low, high, unit in ranges:
+            if not low <= getattr(self, name) <= high:
+                raise ConfigError(f"{name} must be {low:g}..{high:g} {unit}, got {getattr(self, name)}")
         if self.reopen_checks < 1 or self.reopen_s < 0:
             raise ConfigError("reopen_checks must be >= 1 and reopen_s >= 0")
-        if not 1 <= self.warn_run <= 10:
-            raise ConfigError(f"warn_run must be 1..10 checks, got {self.warn_run}")
         if not 0 < self.confident_below <= 1:
             raise ConfigError(f"confident_below must be in (0, 1] (of the block score), got {self.confident_below}")
         if not 0 <= self.follow_min_score <= 1:
@@ -213,16 +224,14 @@ class StreamSettings:
             raise ConfigError(f"scene_cut must be in (0, 1], got {self.scene_cut}")
         if self.max_delay_frames < self.max_gap + 2:
             raise ConfigError(f"max_delay_frames must be at least max_gap + 2 = {self.max_gap + 2}")
-        if self.schedule not in ("lockstep", "latest"):
-            raise ConfigError(f"schedule must be 'lockstep' or 'latest', got {self.schedule!r}")
-        if self.withheld not in ("placeholder", "drop"):
-            raise ConfigError(f"withheld must be 'placeholder' or 'drop', got {self.withheld!r}")
-        if not 0.0 <= self.hold_s <= MAX_HOLD_S:
-            raise ConfigError(f"hold_s must be 0..{MAX_HOLD_S:g} seconds, got {self.hold_s}")
-        if not 0.0 <= self.record_hold_s <= MAX_HOLD_S:
-            raise ConfigError(f"record_hold_s must be 0..{MAX_HOLD_S:g} seconds, got {self.record_hold_s}")
-        if self.hold_after not in ("shut", "flag"):
-            raise ConfigError(f"hold_after must be 'shut' or 'flag', got {self.hold_after!r}")
+        choices = (
+            ("schedule", ("lockstep", "latest")),
+            ("withheld", ("placeholder", "drop")),
+            ("hold_after", ("shut", "flag")),
+        )
+        for name, allowed in choices:
+            if (value := getattr(self, name)) not in allowed:
+                raise ConfigError(f"{name} must be {' or '.join(repr(a) for a in allowed)}, got {value!r}")
 
 
 @dataclass
@@ -320,6 +329,8 @@ class StreamLedger(Generic[P, R]):
     _ended: bool = False
     _flagged_run: int = 0  # checks in a row, up to the latest recorded, that were not allowed (warn_run)
     _run_start_s: float | None = None  # time of the first check of that run (None: the last check allowed)
+    #: (time, flagged) of the last ``warn_window`` checks (``StreamSettings.warn_window``)
+    _window: deque[tuple[float, bool]] = field(default_factory=deque)
     _last_record_s: float = float("-inf")  # time of the newest recorded check
     #: (from_s, to_s, result): held frames in that time are taken back, citing the check's result
     _takebacks: deque[tuple[float, float, R]] = field(default_factory=deque)
@@ -437,7 +448,14 @@ class StreamLedger(Generic[P, R]):
         sure = allowed if confident is None else allowed and confident
         self._flagged_run = 0 if allowed else self._flagged_run + 1
         s = self.settings
-        shuts = not warn or (s.warn_shuts and self._flagged_run >= s.warn_run)
+        window = self._window
+        if s.warn_window > s.warn_run:
+            window.append((slot.t_s, not allowed))
+            while len(window) > s.warn_window:
+                window.popleft()
+        flagged = [t for t, f in window if f]
+        dense = len(flagged) >= s.warn_run  # (empty unless warn_window > warn_run)
+        shuts = not warn or (s.warn_shuts and (self._flagged_run >= s.warn_run or dense))
         slot.safe = self._hysteresis.update(allowed, slot.t_s, confident=sure, new_scene=new_scene, shut=shuts)
         self._last_record_s = slot.t_s
         if allowed:
@@ -447,6 +465,8 @@ class StreamLedger(Generic[P, R]):
             self._run_start_s = slot.t_s
         if s.hold_s > 0 and (s.hold_after == "flag" or shuts):
             since = slot.t_s if s.hold_after == "flag" else self._run_start_s
+            if s.hold_after == "shut" and dense:
+                since = min(since, flagged[0])  # a warn that shut by the window: from its first flagged check
             self._takebacks.append((since - s.hold_s, slot.t_s, result))
 
     def resolve(self) -> list[Outcome[P, R]]:
