@@ -235,6 +235,7 @@ def baseline(args: argparse.Namespace) -> StreamSettings:
         reopen_on_cut=cut == "on",
         warn_shuts=_warn_shuts(warn[0] if warn else "shut"),
         warn_run=_warn_run(warn[0] if warn else "shut"),
+        warn_window=_warn_window(warn[0] if warn else "shut"),
     )
 
 

@@ -103,20 +103,25 @@ def test_a_warn_that_does_not_shut(timeline: Timeline, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("verdict", "warn_shuts", "warn_run", "withheld"),
+    ("verdict", "warn_shuts", "warn_run", "window", "withheld"),
     [
-        ({5: "w"}, True, 1, {5, 6}),  # every warn shuts: 6 is the first of the 2 safe checks
-        ({5: "w"}, True, 2, {5}),  # a lone warn: its own frame only
-        ({5: "w", 6: "w"}, True, 2, {5, 6, 7}),  # the second in a row shuts; 7, 8 reopen
-        ({5: "w", 6: "c", 7: "w"}, True, 2, {5, 7}),  # a safe check between: the run restarts
-        ({5: "B", 6: "w"}, True, 2, {5, 6, 7}),  # a warn after a block ends a run of 2
-        ({5: "w", 6: "w"}, False, 1, {5, 6}),  # warns never shut
+        ({5: "w"}, True, 1, 0, {5, 6}),  # every warn shuts: 6 is the first of the 2 safe checks
+        ({5: "w"}, True, 2, 0, {5}),  # a lone warn: its own frame only
+        ({5: "w", 6: "w"}, True, 2, 0, {5, 6, 7}),  # the second in a row shuts; 7, 8 reopen
+        ({5: "w", 6: "c", 7: "w"}, True, 2, 0, {5, 7}),  # a safe check between: the run restarts
+        ({5: "w", 6: "c", 7: "w"}, True, 2, 4, {5, 7, 8}),  # ...but 2 of the last 4 shut (warn_window)
+        ({5: "w", 6: "c", 7: "c", 8: "c", 9: "w"}, True, 2, 4, {5, 9}),  # 2 of 5: not within 4
+        ({5: "B", 6: "w"}, True, 2, 0, {5, 6, 7}),  # a warn after a block ends a run of 2
+        ({5: "w", 6: "w"}, False, 1, 0, {5, 6}),  # warns never shut
+        ({5: "w", 6: "c", 7: "w"}, False, 1, 8, {5, 7}),  # ...not even by the window
     ],
 )
 def test_the_ledger_applies_the_warn_rule(
-    verdict: dict[int, str], warn_shuts: bool, warn_run: int, withheld: set[int]
+    verdict: dict[int, str], warn_shuts: bool, warn_run: int, window: int, withheld: set[int]
 ) -> None:
-    settings = StreamSettings(max_gap=0, reopen_checks=2, reopen_s=0.0, warn_shuts=warn_shuts, warn_run=warn_run)
+    settings = StreamSettings(
+        max_gap=0, reopen_checks=2, reopen_s=0.0, warn_shuts=warn_shuts, warn_run=warn_run, warn_window=window
+    )
     fates = run(12, verdict, settings, cuts=set())
     assert {i for i, f in fates.items() if not f.released} == withheld
 

@@ -387,7 +387,7 @@ def test_a_warn_window_shuts_on_warns_that_never_run() -> None:
     # so each warn withholds its own frame; with a window of 8, the 4th warn within 8 checks shuts
     # the stream (K5 over 1 s reopens it at frame 51: 5 safe checks spanning 30 frames after 21).
     verdicts = "a" * 10 + "wa" * 6 + "a" * 60
-    run_only, _ = play(verdicts, StreamSettings(max_gap=0))
+    run_only, _ = play(verdicts, StreamSettings(max_gap=0, warn_window=0))
     windowed, _ = play(verdicts, StreamSettings(max_gap=0, warn_window=8))
     assert run_only == "+" * 10 + ".+" * 6 + "+" * 60
     assert windowed == "+" * 10 + ".+" * 3 + "." * 35 + "+" * 31
@@ -399,4 +399,5 @@ def test_a_warn_window_shuts_on_warns_that_never_run() -> None:
 
 def test_a_warn_window_no_longer_than_the_run_changes_nothing() -> None:
     verdicts = "a" * 10 + "wa" * 6 + "wwww" + "a" * 60
-    assert play(verdicts, StreamSettings(max_gap=0, warn_window=4)) == play(verdicts, StreamSettings(max_gap=0))
+    in_a_row = StreamSettings(max_gap=0, warn_window=0)
+    assert play(verdicts, StreamSettings(max_gap=0, warn_window=4)) == play(verdicts, in_a_row)

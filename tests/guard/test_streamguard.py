@@ -207,7 +207,7 @@ def test_a_recording_held_apart_gets_placeholders_when_the_worker_dies() -> None
 )
 def test_with_warn_run_2_a_warn_shuts_only_after_a_flagged_check(flagged: set[int], last_withheld: int) -> None:
     warn = Verdict(Decision.WARN, 0.4)
-    settings = StreamSettings(max_gap=1, reopen_checks=5, reopen_s=0.2, warn_run=2)
+    settings = StreamSettings(max_gap=1, reopen_checks=5, reopen_s=0.2, warn_run=2, warn_window=0)  # in a row only
     out = run(StreamGuard(ScriptedChecker(lambda i: warn if i in flagged else SAFE), settings), frames(30))
     withheld = [o.frame.index for o in out if not o.release.released]
     assert withheld[0] == 9 and withheld[-1] == last_withheld

@@ -32,8 +32,10 @@ def test_the_warn_rule_is_in_the_grid_and_named_only_when_it_differs() -> None:
     assert grid["K5 T1 margin1 cut-off warn-withhold"].warn_shuts is False
     assert sc.baseline(_args(baseline="3,0.5,1.0,off,withhold")).warn_shuts is False
     # "shut": every warn shuts (warn_run 1, v2.5); v2.6 shipped "run2", v2.7 "run4"
-    assert sc.baseline(_args()) == StreamSettings(reopen_checks=5, reopen_s=1.0, warn_run=1)
-    assert sc.baseline(_args(baseline="5,1.0,1.0,off,run4")) == StreamSettings(reopen_checks=5, reopen_s=1.0)
+    assert sc.baseline(_args()) == StreamSettings(reopen_checks=5, reopen_s=1.0, warn_run=1, warn_window=0)
+    in_a_row = StreamSettings(reopen_checks=5, reopen_s=1.0, warn_window=0)  # v2.7-v2.14
+    assert sc.baseline(_args(baseline="5,1.0,1.0,off,run4")) == in_a_row
+    assert sc.baseline(_args(baseline="5,1.0,1.0,off,run4/8")) == StreamSettings(reopen_checks=5, reopen_s=1.0)
     assert sc.baseline(_args(baseline="5,1.0,1.0,off,run2")).warn_run == 2
     with pytest.raises(SystemExit, match="--warn"):
         sc.candidates(_args(warn="sometimes"))
