@@ -472,7 +472,7 @@ class StreamLedger(Generic[P, R]):
         if s.hold_s > 0 and (s.hold_after == "flag" or shuts):
             since = slot.t_s if s.hold_after == "flag" else self._run_start_s
             if s.hold_after == "shut" and dense:
-                since = min(since, flagged[0])  # a warn that shut by the window: from its first flagged check
+                since = min(since, flagged[0])  # the window is full: from its first flagged check
             self._takebacks.append((since - s.hold_s, slot.t_s, result))
 
     def resolve(self) -> list[Outcome[P, R]]:
