@@ -176,6 +176,40 @@ def test_a_recording_held_apart_loses_the_frames_before_a_block_while_the_viewer
     assert stats["recorded_withheld"] == stats["placeholders"] + 5  # 14..18 taken back
 
 
+def test_a_recording_held_apart_blurs_each_withheld_frame_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With blurred placeholders the recording reuses the live output's blur of a frame both withhold;
+    # it blurs only the frames it alone takes back (14..18 here), and its placeholders hide the frame.
+    import captureguard.guard.stream as stream_module
+
+    blurred: list[int] = []
+    real = stream_module.placeholder
+
+    def counting(bgr: np.ndarray, **kw: object) -> np.ndarray:
+        blurred.append(int(bgr[0, 0, 0]))  # frames() marks pixel (0, 0) with the index
+        return real(bgr, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stream_module, "placeholder", counting)
+    src = frames(40)
+    settings = StreamSettings(max_gap=1, reopen_checks=2, reopen_s=0.0, record_hold_s=0.2)
+    guard = StreamGuard(ScriptedChecker(lambda i: NUDE if 20 <= i < 26 else SAFE), settings, placeholder="blur")
+    live, recorded = [], []
+    for f in src:
+        guard.submit(f)
+        live += guard.collect()
+        recorded += guard.collect_recording()
+    live += guard.finish()
+    recorded += guard.collect_recording()
+    guard.close()
+    withheld_live = [o.frame.index for o in live if not o.release.released]
+    withheld_rec = [o.frame.index for o in recorded if not o.release.released]
+    assert sorted(blurred) == sorted(set(withheld_live) | set(withheld_rec))  # each once
+    assert set(withheld_rec) - set(withheld_live) == {14, 15, 16, 17, 18}
+    for o in recorded:
+        if not o.release.released:
+            assert not np.array_equal(o.frame.bgr, src[o.frame.index].bgr)
+    assert guard._blurred == {}  # nothing left waiting for the recording
+
+
 def test_without_a_recording_hold_the_guard_has_one_output() -> None:
     guard = StreamGuard(ScriptedChecker(lambda i: SAFE), StreamSettings(hold_s=0.3, record_hold_s=0.3))
     assert not guard.records_apart and "recorded_released" not in guard.stats.to_dict()

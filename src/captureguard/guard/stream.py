@@ -171,6 +171,9 @@ class StreamGuard:
         self._jumps: deque[int] = deque(maxlen=MAX_BLOCK_EVENTS)  # frames that jumped from the one before
         self._recorded = -1  # index of the last check recorded
         self._black: dict[tuple[int, int], np.ndarray] = {}
+        # Blurred placeholders the live output made, until the recording's output (which withholds
+        # every frame the live one did) takes them: a frame is blurred once, not once per output.
+        self._blurred: dict[int, np.ndarray] = {}
         self._idle_at = -1  # frames_in when the worker last found nothing to check
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -435,10 +438,11 @@ class StreamGuard:
                 self._record_ready.append(mint_frame(frame, release, outcome.result))
             else:
                 self.stats.recorded_withheld += 1
-                self._record_ready.append(self._withheld(outcome, count=False))
+                self._record_ready.append(self._withheld(outcome, live=False))
 
-    def _withheld(self, outcome: Outcome[_Pending, Verdict], *, count: bool = True) -> AllowedFrame:
-        """The placeholder of a withheld frame (``count``: in the live output's counters)."""
+    def _withheld(self, outcome: Outcome[_Pending, Verdict], *, live: bool = True) -> AllowedFrame:
+        """The placeholder of a withheld frame (``live``: of the live output, in its counters; else of
+        the recording's)."""
         verdict = outcome.result
         if outcome.fate is Fate.BLOCKED:
             if verdict is None or verdict.decision is Decision.ALLOW:
@@ -446,16 +450,20 @@ class StreamGuard:
             release = Release.FAILED if verdict.failed else Release.BLOCKED
         else:
             verdict, release = UNCOVERED, Release.UNCOVERED
-            self.stats.uncovered += count
-        if count and self.settings.withheld == "drop":
+            self.stats.uncovered += live
+        if live and self.settings.withheld == "drop":
             self.stats.dropped += 1
-        elif count:
+        elif live:
             self.stats.placeholders += 1
-        return mint_frame(self._placeholder_of(outcome.payload.frame), release, verdict)
+        return mint_frame(self._placeholder_of(outcome.payload.frame, live=live), release, verdict)
 
-    def _placeholder_of(self, frame: Frame) -> Frame:
+    def _placeholder_of(self, frame: Frame, *, live: bool) -> Frame:
         if self._placeholder == "blur":
-            pixels = placeholder(frame.bgr, mode="blur", notice=self._notice)
+            pixels = None if live else self._blurred.pop(frame.index, None)
+            if pixels is None:
+                pixels = placeholder(frame.bgr, mode="blur", notice=self._notice)
+            if live and self._record is not None:
+                self._blurred[frame.index] = pixels
         else:
             key = (frame.height, frame.width)
             if key not in self._black:
