@@ -8,7 +8,10 @@ A throwaway PipeWire session (pipewire + wireplumber under ``dbus-run-session``,
   the clock starts, so playing it costs no CPU, like a camera), guarded by the shipped live models
   (or, for the transport-only row, by a stub that allows every frame);
 * **publish**: ``captureguard publish`` and its ``gst-launch-1.0 ... pipewiresink`` child;
-* **app**: ``gst-launch-1.0 pipewiresrc target-object=captureguard-camera ! videoconvert`` to BGR.
+* **app**: ``gst-launch-1.0 pipewiresrc target-object=captureguard-camera ! videoconvert`` to BGR;
+  in the held row, an app that records: ``target-object=captureguard-camera-held``, fed by
+  ``captureguard publish --held`` from camerad's held socket (the stream held back 0.5 s, so that
+  the frames shown just before a block are taken back).
 
 Reported per run: delivered fps at the app, added latency (camera frame handed out by the
 source -> the app has the whole BGR frame; marked frames only) p50/p99, CPU per process as % of
@@ -40,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-NODE = "captureguard-camera"
+NODE, HELD_NODE = "captureguard-camera", "captureguard-camera-held"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -200,7 +203,7 @@ class Run:
     longest_gap_ms: float = 0.0
 
 
-def run_once(label: str, seconds: float, frames: int, unsafe: set[int], *, stub: bool) -> Run:
+def run_once(label: str, seconds: float, frames: int, unsafe: set[int], *, stub: bool, held: bool = False) -> Run:
     from captureguard.chokepoint.conformance import MarkedClip
 
     size = (1280, 720)
@@ -215,9 +218,11 @@ def run_once(label: str, seconds: float, frames: int, unsafe: set[int], *, stub:
         camerad += ["--source", f"conformance:1280x720:{seconds:g}", "--socket", str(sock), "--view-group", "none"]
         session.start("camerad", [*camerad, "--loop"])
         wait_for("camerad's socket", sock.exists, 180)
-        session.start("publish", [py, "-m", "captureguard", "publish", "--socket", str(sock)])
-        wait_for("the PipeWire node", lambda: NODE in session.sources(), 120)
-        app_argv = ["gst-launch-1.0", "-q", "pipewiresrc", f"target-object={NODE}", f"num-buffers={frames}"]
+        node = HELD_NODE if held else NODE
+        publish = ["--held", "--socket", str(work / "frames-held.sock")] if held else ["--socket", str(sock)]
+        session.start("publish", [py, "-m", "captureguard", "publish", *publish])
+        wait_for("the PipeWire node", lambda: node in session.sources(), 120)
+        app_argv = ["gst-launch-1.0", "-q", "pipewiresrc", f"target-object={node}", f"num-buffers={frames}"]
         # A leaky queue, like an app that always hands buffers back: Debian 12's gst pipewiresrc
         # otherwise stalls for good after its downstream blocked once (docs/chokepoint.md).
         app_argv += ["!", "queue", "leaky=downstream", "max-size-buffers=2"]
@@ -355,7 +360,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=24.0, help="clip length (longer than the app's run)")
     parser.add_argument("--frames", type=int, default=600, help="frames the app takes per run")
-    parser.add_argument("--only", choices=("models", "stub"), help="run one of the two rows")
+    parser.add_argument("--only", choices=("models", "held", "stub"), help="run one of the three rows")
     args = parser.parse_args()
 
     from captureguard import Checker, Decision
@@ -367,9 +372,12 @@ def main() -> None:
     print(f"clip: {len(clip)} frames at 1280x720 30 fps; {sum(clip.truth)} show part of a nude painting; "
           f"{len(unsafe)} blocked by the photo check")  # fmt: skip
     runs = []
-    if args.only != "stub":
+    if args.only in (None, "models"):
         runs.append(run_once("shipped live models", args.seconds, args.frames, unsafe, stub=False))
-    if args.only != "models":
+    if args.only in (None, "held"):
+        label = "shipped live models, held camera (publish --held)"
+        runs.append(run_once(label, args.seconds, args.frames, unsafe, stub=False, held=True))
+    if args.only in (None, "stub"):
         runs.append(run_once("allow-all stub (transport only)", args.seconds, args.frames, unsafe, stub=True))
     stages = list(runs[0].cpu)
     print(f"\n`python bench/chokepoint.py --seconds {args.seconds:g} --frames {args.frames}` "

@@ -32,6 +32,7 @@ udev/71-captureguard.rules:/etc/udev/rules.d/71-captureguard.rules:644
 sysusers.d/captureguard.conf:/usr/lib/sysusers.d/captureguard.conf:644
 systemd/captureguard-camerad.service:/etc/systemd/system/captureguard-camerad.service:644
 systemd/captureguard-publish.service:/etc/systemd/user/captureguard-publish.service:644
+systemd/captureguard-publish-held.service:/etc/systemd/user/captureguard-publish-held.service:644
 modprobe.d/captureguard-v4l2loopback.conf:/etc/modprobe.d/captureguard-v4l2loopback.conf:644
 modules-load.d/captureguard-v4l2loopback.conf:/etc/modules-load.d/captureguard-v4l2loopback.conf:644
 wireplumber/0.4/main.lua.d/51-captureguard.lua:/etc/wireplumber/main.lua.d/51-captureguard.lua:644
@@ -108,7 +109,7 @@ do_install() {
   if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     systemctl daemon-reload
     systemctl enable --now captureguard-camerad.service
-    systemctl --global enable captureguard-publish.service
+    systemctl --global enable captureguard-publish.service captureguard-publish-held.service
   fi
   modinfo v4l2loopback >/dev/null 2>&1 || say "v4l2loopback not installed (optional: apt-get install v4l2loopback-dkms; set virtualcam = true)"
   say "done. Users log out and in once (new group), then run: captureguard doctor"
@@ -117,7 +118,7 @@ do_install() {
 do_uninstall() {
   if live && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     systemctl disable --now captureguard-camerad.service || true
-    systemctl --global disable captureguard-publish.service || true
+    systemctl --global disable captureguard-publish.service captureguard-publish-held.service || true
   fi
   for entry in $FILES; do
     rest=${entry#*:}; rm -f "$DESTDIR${rest%%:*}"

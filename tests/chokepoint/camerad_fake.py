@@ -1,9 +1,10 @@
 """``captureguard camerad`` with a scripted checker in place of the models (run as a child process).
 
-    python -m tests.chokepoint.camerad_fake --mode oracle|raise|hang [--release-log FILE] -- CAMERAD ARGS
+    python -m tests.chokepoint.camerad_fake --mode oracle|late|raise|hang [--release-log FILE] -- CAMERAD ARGS
 
 ``oracle`` blocks exactly the frames whose mark names a frame showing a nude painting (the clip's
-geometric truth); ``raise`` raises on every check; ``hang`` never returns in time. The release log
+geometric truth); ``late`` blocks them only once the painting has shown for 6 frames (as real
+detectors often catch on late); ``raise`` raises on every check; ``hang`` never returns in time. The release log
 holds one ``index release`` line per frame the guard handed to its sinks (no pixels).
 """
 
@@ -24,8 +25,8 @@ NUDE = Verdict(Decision.BLOCK, 0.99, (Reason("FEMALE_BREAST_EXPOSED", 0.99, "fak
 
 
 class OracleChecker:
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
+    def __init__(self, mode: str, *, late: int = 6) -> None:
+        self.mode, self.late = mode, late if mode == "late" else 0
         self.truth: list[bool] = []
 
     def check(self, frame: Frame) -> Verdict:
@@ -36,7 +37,7 @@ class OracleChecker:
         index = read_mark(frame.bgr)
         if index is None or index >= len(self.truth):
             return NUDE  # unknown frame: block (fail closed)
-        return NUDE if self.truth[index] else SAFE
+        return NUDE if all(self.truth[max(0, index - self.late) : index + 1]) else SAFE
 
 
 class ReleaseLog:
@@ -52,7 +53,7 @@ class ReleaseLog:
 
 def main() -> int:
     own = argparse.ArgumentParser()
-    own.add_argument("--mode", choices=("oracle", "raise", "hang"), default="oracle")
+    own.add_argument("--mode", choices=("oracle", "late", "raise", "hang"), default="oracle")
     own.add_argument("--release-log", type=Path)
     mine, rest = own.parse_known_args()
     parser = argparse.ArgumentParser()

@@ -137,7 +137,9 @@ class PipeWireSession:
 class Consumer:
     """``gst-launch-1.0 pipewiresrc target-object=...`` writing BGR frames to a pipe we read."""
 
-    def __init__(self, session: PipeWireSession, size: tuple[int, int], *, frames: int, target: str) -> None:
+    def __init__(
+        self, session: PipeWireSession, size: tuple[int, int], *, frames: int, target: str, name: str = "consumer"
+    ) -> None:
         w, h = size
         self.frame_bytes = w * h * 3
         self.size = size
@@ -149,7 +151,7 @@ class Consumer:
             "!", "videoconvert", "!", f"video/x-raw,format=BGR,width={w},height={h}",
             "!", "fdsink", "fd=1", "sync=false",
         ]  # fmt: skip
-        self.proc = session.procs.start("consumer", argv, stdout=subprocess.PIPE)
+        self.proc = session.procs.start(name, argv, stdout=subprocess.PIPE)
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 

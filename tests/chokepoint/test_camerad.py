@@ -14,7 +14,7 @@ import pytest
 from captureguard import ConfigError
 from captureguard.chokepoint.camerad import ServeOptions, serve
 from captureguard.chokepoint.conformance import MarkedClip, audit, mark, read_mark
-from captureguard.chokepoint.framesock import SHOWN, FrameClient, FrameServer
+from captureguard.chokepoint.framesock import SHOWN, FrameClient, FrameServer, ReceivedFrame
 from captureguard.cli import chokepoint as cli
 from tests.chokepoint.camerad_fake import OracleChecker
 
@@ -34,26 +34,49 @@ def run_daemon(tmp_path: Path, clip: MarkedClip, mode: str) -> tuple[list[object
     """Serve the clip once (paced) to one reader; returns what it received and the frames' indices."""
     checker = OracleChecker(mode)
     checker.truth = clip.truth
+    got = serve_clip(tmp_path, checker)["live"]
+    return [g.bgr for g in got], [g.header.index for g in got]
+
+
+def serve_clip(
+    tmp_path: Path, checker: OracleChecker, *, held: bool = False, record_hold_s: float = 0.5
+) -> dict[str, list[ReceivedFrame]]:
+    """Serve the paced clip once to a reader of each socket (``held``: the held one too)."""
     server = FrameServer(str(tmp_path / "f.sock"))
-    settings = cli.CameradSettings(deadline_ms=200)
+    held_server = FrameServer(str(tmp_path / "h.sock")) if held else None
+    settings = cli.CameradSettings(
+        deadline_ms=200, held_socket=held_server.path if held_server else None, record_hold_s=record_hold_s
+    )
     paced = MarkedClip(size=SIZE, seconds=SECONDS, paced=True, cache=True)
     stop = threading.Event()
 
     def run() -> None:
         try:
-            serve(lambda: paced, cli.guard_factory(settings, checker), server, stop=stop)
+            serve(lambda: paced, cli.guard_factory(settings, checker), server, held=held_server, stop=stop)
         finally:
             server.close()  # as run_camerad does: readers get end-of-stream
+            if held_server is not None:
+                held_server.close()
 
+    paths = {"live": server.path} | ({"held": held_server.path} if held_server else {})
+    got: dict[str, list[ReceivedFrame]] = {name: [] for name in paths}
+    clients = {name: FrameClient(path, connect_timeout_s=2) for name, path in paths.items()}
+
+    def read(name: str) -> None:
+        with clients[name] as client:
+            while (item := client.receive(timeout_s=10)) is not None:
+                got[name].append(item)
+
+    readers = [threading.Thread(target=read, args=(name,)) for name in paths]
     daemon = threading.Thread(target=run)
-    got = []
-    with FrameClient(server.path, connect_timeout_s=2) as client:
-        daemon.start()
-        while (item := client.receive(timeout_s=10)) is not None:
-            got.append(item)
+    daemon.start()
+    for r in readers:
+        r.start()
+    for r in readers:
+        r.join(30)
     stop.set()
     daemon.join(10)
-    return [g.bgr for g in got], [g.header.index for g in got]
+    return got
 
 
 def test_reader_gets_released_frames_and_placeholders_only(tmp_path: Path, clip: MarkedClip) -> None:
@@ -74,7 +97,33 @@ def test_failing_detector_gives_only_placeholders(tmp_path: Path, clip: MarkedCl
     assert frames and result.placeholders == len(frames), result.summary()
 
 
-def test_camera_opens_only_while_someone_reads(tmp_path: Path, clip: MarkedClip) -> None:
+def test_held_socket_takes_back_what_a_late_catch_showed_live(tmp_path: Path, clip: MarkedClip) -> None:
+    """A detector 0.2 s late leaks the first frames of each painting to the live socket; the held
+    socket (0.5 s) takes them back, and is otherwise the same stream."""
+    late = OracleChecker("late", late=6)
+    late.truth = clip.truth
+    got = serve_clip(tmp_path, late, held=True)
+    live, held = (audit([g.bgr for g in got[k]], clip) for k in ("live", "held"))
+    assert live.leaked, "the late detector must leak to the live socket, or this test cannot fail"
+    assert held.passed, held.summary()
+    assert set(held.released) <= set(live.released), "the held socket releases nothing the live one withheld"
+    assert len(held.released) > 40, held.summary()
+    for name in ("live", "held"):
+        indices = [g.header.index for g in got[name]]
+        assert indices == sorted(indices), f"{name}: frames arrive in order"
+    assert len(got["held"]) >= 0.9 * len(got["live"]), "the held socket carries the whole stream"
+
+
+def test_without_a_held_socket_the_guard_holds_nothing_back() -> None:
+    settings = cli.CameradSettings(held_socket=None)
+    guard = cli.guard_factory(settings, OracleChecker("oracle"))(MarkedClip(size=SIZE, seconds=1.0, paced=True))
+    assert not guard.records_apart
+    held = cli.guard_factory(cli.CameradSettings(), OracleChecker("oracle"))(MarkedClip(size=SIZE, seconds=1.0))
+    assert held.records_apart and held.settings.record_hold_s == 0.5
+
+
+@pytest.mark.parametrize("reader", ["live", "held"])
+def test_camera_opens_only_while_someone_reads(tmp_path: Path, clip: MarkedClip, reader: str) -> None:
     opened: list[float] = []
 
     def open_source() -> MarkedClip:
@@ -82,29 +131,31 @@ def test_camera_opens_only_while_someone_reads(tmp_path: Path, clip: MarkedClip)
         return MarkedClip(size=SIZE, seconds=30.0, paced=True)
 
     checker = OracleChecker("oracle")
-    server = FrameServer(str(tmp_path / "f.sock"))
+    server, held = FrameServer(str(tmp_path / "f.sock")), FrameServer(str(tmp_path / "h.sock"))
     stop = threading.Event()
     opts = ServeOptions(on_demand=True, idle_close_s=0.3)
     daemon = threading.Thread(
         target=serve,
-        args=(open_source, cli.guard_factory(cli.CameradSettings(), checker), server),
-        kwargs={"stop": stop, "options": opts},
+        args=(open_source, cli.guard_factory(cli.CameradSettings(held_socket=held.path), checker), server),
+        kwargs={"stop": stop, "options": opts, "held": held},
     )
     daemon.start()
+    path = server.path if reader == "live" else held.path
     try:
         time.sleep(0.5)
         assert opened == [], "the camera opened with nobody reading"
-        with FrameClient(server.path, connect_timeout_s=2) as client:
+        with FrameClient(path, connect_timeout_s=2) as client:
             assert client.receive(timeout_s=5) is not None
         assert len(opened) == 1
         time.sleep(1.0)  # idle: the session closes; the daemon waits for the next reader
-        with FrameClient(server.path, connect_timeout_s=2) as client:
+        with FrameClient(path, connect_timeout_s=2) as client:
             assert client.receive(timeout_s=5) is not None
         assert len(opened) == 2
     finally:
         stop.set()
         daemon.join(10)
         server.close()
+        held.close()
     assert not daemon.is_alive()
 
 
@@ -132,6 +183,37 @@ def test_settings_defaults_then_config_then_command_line(tmp_path: Path, args: a
     cfg.chmod(0o644)
     s = cli.resolve_settings(args, cli.load_config(cfg))
     assert (s.profile, s.max_gap, s.view_group, s.socket_mode, s.placeholder) == ("teen", 2, None, 0o640, "black")
+
+
+def test_held_socket_settings(tmp_path: Path, args: argparse.Namespace) -> None:
+    assert cli.resolve_settings(args, {}).held_socket == "/run/captureguard/frames-held.sock"
+    assert cli.resolve_settings(args, {"socket": "/tmp/x/f.sock"}).held_socket == "/tmp/x/f-held.sock"
+    assert cli.resolve_settings(args, {"held_socket": "/tmp/h.sock"}).held_socket == "/tmp/h.sock"
+    assert cli.resolve_settings(args, {"held_socket": "none"}).held_socket is None
+    assert cli.resolve_settings(args, {"record_hold_s": 1.0}).record_hold_s == 1.0
+    assert cli.resolve_settings(args, {"held_socket": "none", "record_hold_s": 0.0}).record_hold_s == 0.0
+    for config, problem in [
+        ({"record_hold_s": 0.0}, "above 0"),
+        ({"record_hold_s": 60.0}, "record_hold_s"),
+        ({"held_socket": "/run/captureguard/frames.sock"}, "same path"),
+    ]:
+        with pytest.raises(ConfigError, match=problem):
+            cli.resolve_settings(args, config)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["publish"], ("/run/captureguard/frames.sock", "captureguard-camera", "Camera (guarded")),
+        (["publish", "--held"], ("/run/captureguard/frames-held.sock", "captureguard-camera-held", "Camera for rec")),
+        (["publish", "--held", "--socket", "/x.sock", "--node-name", "n"], ("/x.sock", "n", "Camera for rec")),
+    ],
+)
+def test_publish_options_for_the_live_and_the_held_camera(argv: list[str], expected: tuple[str, str, str]) -> None:
+    parser = argparse.ArgumentParser()
+    cli.add_parsers(parser.add_subparsers(dest="command"))
+    opts = cli.publish_options(parser.parse_args(argv))
+    assert (opts.socket_path, opts.node_name) == expected[:2] and opts.description.startswith(expected[2])
 
 
 @pytest.mark.parametrize(("text", "mode", "problem"), [

@@ -130,3 +130,20 @@ def test_doctor_passes_when_only_root_and_the_daemon_group_can_open(tmp_path: Pa
     if os.geteuid() != 0:
         pytest.skip("as an ordinary user the stand-ins are ours, so we can open them: run as root")
     assert run_doctor(doctor_args(dev, sys, tmp_path)) == 0
+
+
+def test_doctor_judges_the_held_socket_like_the_live_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    dev, sys = fake_dev(tmp_path, 0o600)
+    args = doctor_args(dev, sys, tmp_path)
+    args.held_socket = str(tmp_path / "held.sock")
+    run_doctor(args)
+    found = {f["what"]: f["level"] for f in json.loads(capsys.readouterr().out)["findings"]}
+    assert found[f"no held socket at {args.held_socket} (off, or camerad is not running)"] == "ok"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as held:
+        held.bind(args.held_socket)
+        os.chmod(args.held_socket, 0o666)
+        assert run_doctor(args) == 1, "a held socket every user can read is a way around the guard's groups"
+        failed = [f["what"] for f in json.loads(capsys.readouterr().out)["findings"] if f["level"] == "fail"]
+        assert any(args.held_socket in f and "every user" in f for f in failed), failed

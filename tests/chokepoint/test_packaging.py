@@ -103,9 +103,11 @@ def verify(unit: Path, *, user: bool) -> str:
 
 def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
     need_root_tool("systemd-analyze")
-    camerad, publish = render_units(tmp_path)
+    camerad, held, publish = render_units(tmp_path)
     assert verify(camerad, user=False) == "rc=0"
     assert verify(publish, user=True) == "rc=0"
+    assert verify(held, user=True) == "rc=0"
+    assert "captureguard publish --held" in held.read_text()
     text = camerad.read_text()
     hardening = ["User=captureguard", "DevicePolicy=closed", "DeviceAllow=char-video4linux rw", "PrivateNetwork=yes"]
     hardening += ["NoNewPrivileges=yes", "ProtectSystem=strict", "Restart=always"]
@@ -132,6 +134,7 @@ def test_install_script_stages_and_removes_every_file(tmp_path: Path) -> None:
     assert "etc/udev/rules.d/71-captureguard.rules" in staged
     assert "etc/wireplumber/main.lua.d/51-captureguard.lua" in staged
     assert "etc/wireplumber/wireplumber.conf.d/51-captureguard.conf" in staged
+    assert "etc/systemd/user/captureguard-publish-held.service" in staged
     unit = (root / "etc/systemd/system/captureguard-camerad.service").read_text()
     assert "ExecStart=/opt/cg/bin/captureguard camerad" in unit and "@BINDIR@" not in unit
     # the daemon's live check reads nsfwjs (v2.10's second look) from the installed models folder

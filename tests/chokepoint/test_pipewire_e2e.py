@@ -1,7 +1,8 @@
 """End to end through a real PipeWire session (no camera): camerad -> socket -> publish -> app.
 
 The "camera" is the conformance clip (index-marked frames, nude paintings cut, panned and slid
-in); the app is ``gst-launch-1.0 pipewiresrc target-object=captureguard-camera``. Every frame it
+in); the app is ``gst-launch-1.0 pipewiresrc target-object=captureguard-camera`` (or
+``captureguard-camera-held``, the held camera for apps that record). Every frame it
 receives must be a frame the guard released (mark + pixels) or the guard's placeholder.
 """
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 SIZE, SECONDS = (320, 240), 6.0
 CLIP = f"conformance:{SIZE[0]}x{SIZE[1]}:{SECONDS:g}"
-NODE = "captureguard-camera"
+NODE, HELD = "captureguard-camera", "captureguard-camera-held"
 
 
 @pytest.fixture
@@ -72,6 +73,25 @@ def test_app_receives_only_released_frames_or_placeholders(
     # The run must have exercised both paths: released frames and withheld (nude) stretches.
     assert len(result.released) >= 30 and result.placeholders >= 30, result.summary()
     assert session.video_sources() == [NODE], "exactly one Video/Source: the guarded camera"
+
+
+def test_recording_apps_get_the_held_camera(session: PipeWireSession, tmp_path: Path, clip: MarkedClip) -> None:
+    """``publish --held``: a second camera fed by camerad's held socket. With a detector that
+    catches each painting 6 frames late, the live camera shows those frames; the held one never does."""
+    _, log = start_chain(session, tmp_path, "late")
+    held_sock = tmp_path / "frames-held.sock"  # camerad's default: beside --socket
+    assert held_sock.exists()
+    session.captureguard("publish-held", "publish", "--held", "--socket", str(held_sock), "--connect-timeout-s", "20")
+    wait_for(f"the {HELD} node", lambda: HELD in session.video_sources(), 30)
+    app = Consumer(session, SIZE, frames=240, target=HELD, name="held-app")
+    assert app.wait(60), f"the app did not get 240 frames in 60 s: {session.procs.log('held-app')}"
+    result = audit(app.frames, clip)  # a frame showing any part of a painting leaks
+    assert result.passed, result.summary()
+    # (a 6 s clip is mostly paintings and the stream's reopening time: few frames are released)
+    assert len(result.released) >= 10 and result.placeholders >= 30, result.summary()
+    shown, _ = released_log(log)
+    assert shown & {i for i, t in enumerate(clip.truth) if t}, "the late detector must leak live, or this test is moot"
+    assert sorted(session.video_sources()) == [NODE, HELD]
 
 
 @pytest.mark.parametrize("mode", ["raise", "hang"])

@@ -3,10 +3,14 @@
 Camera -> :class:`~captureguard.guard.stream.StreamGuard` -> released frames only, to
 
 * the frame socket (:class:`SocketSink` -> :class:`~.framesock.FrameServer`), which each user's
-  ``captureguard publish`` turns into a PipeWire camera, and optionally
+  ``captureguard publish`` turns into a PipeWire camera,
+* the held socket (optional): the guard's recording output
+  (:attr:`~captureguard.StreamSettings.record_hold_s`), the same stream held back so that the
+  frames shown just before the stream shut are taken back; ``captureguard publish --held`` turns
+  it into a second camera for apps that record, and optionally
 * a v4l2loopback device (:class:`~captureguard.sinks.virtualcam.VirtualCamSink`).
 
-The camera is opened only while someone reads the socket (``on_demand``), so its light is off
+The camera is opened only while someone reads a socket (``on_demand``), so its light is off
 when no app uses it. A detector error or overrun gives placeholders (the StreamGuard's rule);
 if this process dies, readers get end-of-stream, never a raw frame, and systemd restarts it.
 """
@@ -110,6 +114,7 @@ def serve(
     make_guard: Callable[[Source], StreamGuard],
     server: FrameServer,
     *,
+    held: FrameServer | None = None,
     extra_sinks: Callable[[Source], Sequence[Sink]] = lambda s: (),
     options: ServeOptions | None = None,
     stop: threading.Event | None = None,
@@ -119,22 +124,28 @@ def serve(
     Each session: open the source, make a fresh guard, ``run_guarded`` into the socket (and the
     extra sinks) until the source ends, the readers leave (``on_demand``) or ``stop``.
 
+    ``held`` (optional) gets the guard's recording output: held back by the guard's
+    ``record_hold_s``, it loses the frames shown just before the stream shut (with no hold, the
+    same frames as ``server``). A reader of either socket opens the camera.
+
     Raises:
         BadInputError: the camera could not be opened or broke off.
         DetectionError: the guard's worker died (frames not yet decided became placeholders).
     """
     opts, stop = options or ServeOptions(), stop or threading.Event()
+    servers = [server] if held is None else [server, held]
     reports: list[RunReport] = []
     while not stop.is_set():
-        if opts.on_demand and not server.wait_for_client(stop=stop):
+        if opts.on_demand and not _wait_for_reader(servers, stop):
             break
         source = open_source()
         session_stop, idled = threading.Event(), threading.Event()
-        watcher = _watch(server, stop, session_stop, idled, opts)
+        watcher = _watch(servers, stop, session_stop, idled, opts)
         log.info("camera session %d: guarding %s", len(reports) + 1, source.name)
         try:
             sinks = [SocketSink(server), *extra_sinks(source)]
-            reports.append(run_guarded(source, make_guard(source), sinks, stop=session_stop))
+            recorders = [] if held is None else [SocketSink(held)]
+            reports.append(run_guarded(source, make_guard(source), sinks, recorders=recorders, stop=session_stop))
         finally:
             session_stop.set()
             watcher.join(timeout=1.0)
@@ -144,14 +155,24 @@ def serve(
     return reports
 
 
+def _wait_for_reader(servers: Sequence[FrameServer], stop: threading.Event) -> bool:
+    """Block until one of ``servers`` has a reader (True) or ``stop`` is set (False)."""
+    if len(servers) == 1:
+        return servers[0].wait_for_client(stop=stop)
+    while not stop.is_set() and not all(s.closed for s in servers):
+        if any(s.wait_for_client(timeout_s=0.05, stop=stop) for s in servers):
+            return True
+    return False
+
+
 def _watch(
-    server: FrameServer,
+    servers: Sequence[FrameServer],
     stop: threading.Event,
     session_stop: threading.Event,
     idled: threading.Event,
     opts: ServeOptions,
 ) -> threading.Thread:
-    """Ends a session on ``stop``, or when no reader has been connected for ``idle_close_s``."""
+    """Ends a session on ``stop``, or when no socket has had a reader for ``idle_close_s``."""
 
     def run() -> None:
         idle_since: float | None = None
@@ -161,7 +182,7 @@ def _watch(
                 return
             if not opts.on_demand:
                 continue
-            if server.clients:
+            if any(s.clients for s in servers):
                 idle_since = None
             elif idle_since is None:
                 idle_since = time.monotonic()

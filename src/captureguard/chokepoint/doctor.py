@@ -262,8 +262,10 @@ class Report:
         return any(f.level == "fail" for f in self.findings)
 
 
-def examine(*, dev: Path, sys: Path, socket_path: str, ask_pipewire: bool) -> Report:
-    """Gather and judge."""
+def examine(
+    *, dev: Path, sys: Path, socket_path: str, ask_pipewire: bool, held_socket_path: str | None = None
+) -> Report:
+    """Gather and judge (``held_socket_path``: camerad's held socket, which may be off)."""
     report = Report(devices=find_devices(dev, sys))
     me, root = _user(os.geteuid()), os.geteuid() == 0
     for node in report.devices:
@@ -274,17 +276,22 @@ def examine(*, dev: Path, sys: Path, socket_path: str, ask_pipewire: bool) -> Re
     report.services = {
         "captureguard-camerad.service": service_state("captureguard-camerad.service"),
         "captureguard-publish.service (user)": service_state("captureguard-publish.service", user=True),
+        "captureguard-publish-held.service (user)": service_state("captureguard-publish-held.service", user=True),
     }
     report.findings += _judge_socket(socket_path)
+    if held_socket_path is not None:
+        report.findings += _judge_socket(held_socket_path, held=True)
     if ask_pipewire:
         report.findings += judge_sources(pipewire_sources(), real_device=lambda p: _is_real_v4l(Path(p).name, sys))
     return report
 
 
-def _judge_socket(path: str) -> list[Finding]:
+def _judge_socket(path: str, *, held: bool = False) -> list[Finding]:
     try:
         st = os.stat(path)
     except OSError:
+        if held:  # optional: camerad's held_socket = "none", or camerad is not running
+            return [Finding("ok", f"no held socket at {path} (off, or camerad is not running)")]
         return [
             Finding(
                 "warn", f"no frame socket at {path}: camerad is not running", "systemctl start captureguard-camerad"
@@ -297,7 +304,13 @@ def _judge_socket(path: str) -> list[Finding]:
 
 def run_doctor(args: argparse.Namespace) -> int:
     """``captureguard doctor``: print the report; exit 1 when a real camera is reachable outside the guard."""
-    report = examine(dev=Path(args.dev), sys=Path(args.sys), socket_path=args.socket, ask_pipewire=not args.no_pipewire)
+    report = examine(
+        dev=Path(args.dev),
+        sys=Path(args.sys),
+        socket_path=args.socket,
+        ask_pipewire=not args.no_pipewire,
+        held_socket_path=getattr(args, "held_socket", None),
+    )
     if args.json:
         doc = {
             "ok": not report.failed,

@@ -40,6 +40,9 @@ from captureguard.chokepoint.peercred import PeerCred, may_view, peer_credential
 log = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "/run/captureguard/frames.sock"
+#: The held socket: the same stream, held back ``record_hold_s`` so that frames shown just before
+#: the stream shut are taken back (for recording apps; ``captureguard publish --held``).
+DEFAULT_HELD_SOCKET = "/run/captureguard/frames-held.sock"
 MAGIC, VERSION = b"CGFS", 1
 _HEADER = struct.Struct("<4sBBBB4sIIIQQqQ8x")  # 64 bytes
 HEADER_SIZE = _HEADER.size
@@ -294,6 +297,11 @@ class FrameServer:
         """Readers connected now."""
         with self._lock:
             return len(self._clients)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run (no reader will come)."""
+        return self._stop.is_set()
 
     def wait_for_client(self, timeout_s: float | None = None, stop: threading.Event | None = None) -> bool:
         """Block until a reader is connected (True), the timeout passes or ``stop`` is set (False)."""

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from captureguard import ConfigError, Sink, Source, StreamGuard, StreamSettings
-from captureguard.chokepoint.framesock import DEFAULT_SOCKET, FrameServer
+from captureguard.chokepoint.framesock import DEFAULT_HELD_SOCKET, DEFAULT_SOCKET, FrameServer
 from captureguard.chokepoint.peercred import group_id
-from captureguard.core.ledger import Schedule
+from captureguard.chokepoint.publish import PublishOptions
+from captureguard.core.ledger import RECORDING_HOLD_S, Schedule
 from captureguard.guard.placeholder import Placeholder
 from captureguard.guard.stream import FrameChecker
 
@@ -31,15 +32,23 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path("/etc/captureguard/camerad.toml")
 COMMANDS = ("camerad", "publish", "doctor")
+#: PipeWire node names: the live camera, and the held one for apps that record (``publish --held``).
+LIVE_NODE, HELD_NODE = "captureguard-camera", "captureguard-camera-held"
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 
 @dataclass(frozen=True)
 class CameradSettings:
-    """camerad's settings after the config file and the command line (``resolve_settings``)."""
+    """camerad's settings after the config file and the command line (``resolve_settings``).
+
+    ``held_socket`` (None: off) carries the same stream held back ``record_hold_s`` seconds, for
+    apps that record (``captureguard publish --held``).
+    """
 
     source: str = "0"
     socket: str = DEFAULT_SOCKET
+    held_socket: str | None = DEFAULT_HELD_SOCKET
+    record_hold_s: float = RECORDING_HOLD_S
     view_group: str | None = "cgview"
     socket_mode: int = 0o660
     profile: str = "child"
@@ -61,6 +70,15 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--source", help="camera index, device path, URL, video file, or 'conformance' (the marked test clip)"
     )
     c.add_argument("--socket", help=f"frame socket path (default {DEFAULT_SOCKET})")
+    c.add_argument(
+        "--held-socket",
+        help=f"the held socket for recording apps (default beside --socket: {DEFAULT_HELD_SOCKET}; 'none': off)",
+    )
+    c.add_argument(
+        "--record-hold-s",
+        type=float,
+        help=f"how long the held socket holds frames back (default {RECORDING_HOLD_S})",
+    )
     c.add_argument("--view-group", help="group allowed to read frames (default cgview; 'none': only this user)")
     c.add_argument("--socket-mode", help="socket file mode in octal (default 660)")
     c.add_argument("--profile", help="policy profile (default child)")
@@ -74,11 +92,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     c.add_argument("--loop", action="store_true", default=None, help="replay a file source when it ends")
 
     p = sub.add_parser("publish", help="this user's PipeWire camera, fed only by camerad's socket")
-    p.add_argument("--socket", default=DEFAULT_SOCKET, help=f"camerad's frame socket (default {DEFAULT_SOCKET})")
     p.add_argument(
-        "--node-name", default="captureguard-camera", help="PipeWire node.name (default captureguard-camera)"
+        "--held",
+        action="store_true",
+        help="publish camerad's held socket: the camera for apps that record (changes the defaults below)",
     )
-    p.add_argument("--description", default="Camera (guarded by captureguard)", help="the name apps show")
+    p.add_argument("--socket", help=f"camerad's frame socket (default {DEFAULT_SOCKET}; --held: {DEFAULT_HELD_SOCKET})")
+    p.add_argument("--node-name", help=f"PipeWire node.name (default {LIVE_NODE}; --held: {HELD_NODE})")
+    p.add_argument("--description", help="the name apps show")
     p.add_argument("--format", default="YUY2", help="raw format offered to apps (default YUY2)")
     p.add_argument("--fps", type=int, default=30, help="frame rate announced to apps (default 30)")
     p.add_argument("--connect-timeout-s", type=float, help="give up if camerad is not there this long (default: wait)")
@@ -86,6 +107,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     d = sub.add_parser("doctor", help="check that no real camera is reachable outside the guard (exit 1 if one is)")
     d.add_argument("--json", action="store_true", help="print one JSON document")
     d.add_argument("--socket", default=DEFAULT_SOCKET, help="camerad's frame socket")
+    d.add_argument("--held-socket", default=DEFAULT_HELD_SOCKET, help="camerad's held socket (for recording apps)")
     d.add_argument("--no-pipewire", action="store_true", help="skip asking PipeWire for video sources")
     d.add_argument("--dev", default="/dev", help=argparse.SUPPRESS)
     d.add_argument("--sys", default="/sys", help=argparse.SUPPRESS)
@@ -143,9 +165,24 @@ def resolve_settings(args: argparse.Namespace, config: dict[str, Any]) -> Camera
         values["view_group"] = None
     if "source" in values:
         values["source"] = str(values["source"])
+    if "held_socket" not in values:  # beside the socket: frames.sock -> frames-held.sock
+        sock = Path(values.get("socket", DEFAULT_SOCKET))
+        values["held_socket"] = str(sock.with_name(f"{sock.stem}-held{sock.suffix or '.sock'}"))
+    elif str(values["held_socket"]).lower() == "none":
+        values["held_socket"] = None
     if values.get("placeholder", "black") not in ("black", "blur"):
         raise ConfigError(f"placeholder must be 'black' or 'blur', got {values['placeholder']!r}")
-    return CameradSettings(**values)
+    settings = CameradSettings(**values)
+    if settings.held_socket is not None:
+        if settings.held_socket == settings.socket:
+            raise ConfigError(f"held_socket and socket are the same path ({settings.socket})")
+        if not settings.record_hold_s > 0:
+            raise ConfigError(
+                f"record_hold_s must be above 0 with a held socket, got {settings.record_hold_s} "
+                "(held_socket = 'none' turns the held socket off)"
+            )
+        StreamSettings(record_hold_s=settings.record_hold_s)  # out of range: ConfigError now, not per session
+    return settings
 
 
 def open_camera(spec: str) -> Source:
@@ -182,7 +219,12 @@ def guard_factory(s: CameradSettings, checker: FrameChecker | None = None) -> Ca
 
     def make(source: Source) -> StreamGuard:
         schedule: Schedule = "latest" if source.live else "lockstep"
-        settings = StreamSettings(max_gap=s.max_gap, schedule=schedule, max_delay_frames=max(12, s.max_gap + 2))
+        settings = StreamSettings(
+            max_gap=s.max_gap,
+            schedule=schedule,
+            max_delay_frames=max(12, s.max_gap + 2),
+            record_hold_s=s.record_hold_s if s.held_socket else 0.0,
+        )
         return StreamGuard(checker, settings, deadline_s=s.deadline_ms / 1e3, placeholder=s.placeholder)
 
     return make
@@ -206,21 +248,34 @@ def run_camerad(args: argparse.Namespace, *, checker: FrameChecker | None = None
         ) from exc
     Path(s.socket).parent.mkdir(parents=True, exist_ok=True)
     server = FrameServer(s.socket, view_gid=gid, mode=s.socket_mode)
+    held: FrameServer | None = None
+    try:
+        if s.held_socket is not None:
+            Path(s.held_socket).parent.mkdir(parents=True, exist_ok=True)
+            held = FrameServer(s.held_socket, view_gid=gid, mode=s.socket_mode)
+    except BaseException:
+        server.close()
+        raise
     stop = threading.Event()
     options = ServeOptions(on_demand=not s.always_on, idle_close_s=s.idle_close_s, loop=s.loop)
     print(f"camerad: guarding {s.source} -> {s.socket} (profile {s.profile})", file=sys.stderr, flush=True)
+    if held is not None:
+        print(f"camerad: held back {s.record_hold_s:g} s -> {s.held_socket}", file=sys.stderr, flush=True)
     try:
         with _stop_on_signals(stop):
             reports = serve(
                 lambda: open_camera(s.source),
                 make_guard,
                 server,
+                held=held,
                 extra_sinks=_extra_sinks(s),
                 options=options,
                 stop=stop,
             )
     finally:
         server.close()
+        if held is not None:
+            held.close()
     for r in reports:
         print(f"camerad: session {r.source}: {r.stats}", file=sys.stderr)
     return EXIT_OK
@@ -257,13 +312,28 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 # -- publish ------------------------------------------------------------------------------------
 
 
+def publish_options(args: argparse.Namespace) -> PublishOptions:
+    """``publish``'s options: the live camera, or with ``--held`` the held one (pure)."""
+    held = bool(getattr(args, "held", False))
+    default_socket, default_node = (DEFAULT_HELD_SOCKET, HELD_NODE) if held else (DEFAULT_SOCKET, LIVE_NODE)
+    description = (
+        "Camera for recording (guarded by captureguard, held back)" if held else "Camera (guarded by captureguard)"
+    )
+    return PublishOptions(
+        args.socket or default_socket,
+        args.node_name or default_node,
+        args.description or description,
+        args.format,
+        args.fps,
+    )
+
+
 def run_publish(args: argparse.Namespace) -> int:
     """``captureguard publish``: forward camerad's frames to a PipeWire camera until SIGTERM."""
-    from captureguard.chokepoint.publish import PublishOptions
     from captureguard.chokepoint.publish import run_publish as forward
 
-    opts = PublishOptions(args.socket, args.node_name, args.description, args.format, args.fps)
+    opts = publish_options(args)
     stop = threading.Event()
-    print(f"publish: {args.socket} -> PipeWire node {args.node_name}", file=sys.stderr, flush=True)
+    print(f"publish: {opts.socket_path} -> PipeWire node {opts.node_name}", file=sys.stderr, flush=True)
     with _stop_on_signals(stop):
         return forward(opts, stop, connect_timeout_s=args.connect_timeout_s)
