@@ -113,22 +113,30 @@ def report(runs: list[ClipRun], args: argparse.Namespace, started: str, load: tu
         "`bench/stream_calibrate.py --held-out shipped`) and **timed** (the machine decides which frames "
         "get checked: run nothing beside it).",
         "",
-        "| | clips | substantially visible frames | leaked, camera | leaked, held camera "
-        "| released, camera / held | safe frames withheld, camera / held |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| | clips | frames (arrived, camera / held) | substantially visible | leaked, camera "
+        "| leaked, held camera | released, camera / held | showing no part of the artwork "
+        "| of those withheld, camera / held |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, rs in (("artwork blocked as a still", blocked), ("other artworks", other)):
-        frames = sum(sum(r.clip.substantial) for r in rs)
+        if not rs:
+            continue
+        frames = sum(len(r.clip.substantial) for r in rs)
+        arrived = " / ".join(str(sum(len(r.got[k]) for r in rs)) for k in SOCKETS)
+        substantial = sum(sum(r.clip.substantial) for r in rs)
+        safe = sum(r.clip.visible_any.count(False) for r in rs)
         lines.append(
-            f"| {label} | {len(rs)} | {frames} | **{total(rs, 'leaked', 'camera')}** "
+            f"| {label} | {len(rs)} | {frames} ({arrived}) | {substantial} | **{total(rs, 'leaked', 'camera')}** "
             f"| **{total(rs, 'leaked', 'held')}** | {total(rs, 'released', 'camera')} / "
-            f"{total(rs, 'released', 'held')} | {total(rs, 'safe_withheld', 'camera')} / "
+            f"{total(rs, 'released', 'held')} | {safe} | {total(rs, 'safe_withheld', 'camera')} / "
             f"{total(rs, 'safe_withheld', 'held')} |"
         )
     lines += [
         "",
-        f"Checks: median of the clips' check p50 {statistics.median(checks):.0f} ms; frames the paced "
-        f"source skipped (late by a whole frame, as a camera moves on): {sum(r.skipped for r in runs)}.",
+        f"Checks: {sum(int(r.stats.get('checks', 0)) for r in runs)}, the median of the clips' check p50 "
+        f"{statistics.median(checks):.0f} ms, {sum(int(r.stats.get('failed_checks', 0)) for r in runs)} failed "
+        f"or over the 0.5 s deadline (they block); frames the paced source skipped (late by a whole frame, "
+        f"as a camera moves on): {sum(r.skipped for r in runs)}.",
         "",
         "Clips that leaked to either socket:",
         "",
@@ -152,7 +160,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     args.only_blocked = False
-    args.cli = " ".join(
+    args.cli = " ".join(  # the command line, for the report
         f"--{k.replace('_', '-')} {v}"
         for k, v in (("limit", args.limit), ("clips", args.clips), ("hold_s", args.hold_s))
         if v and not (k == "hold_s" and v == 0.5)
