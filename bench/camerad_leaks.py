@@ -68,13 +68,15 @@ class ClipRun:
 Arrivals = dict[str, list[tuple[int, bool]]]
 
 
-def serve_once(source: Source, checker: Checker, hold_s: float) -> tuple[Arrivals, dict[str, float], int]:
+def serve_once(
+    source: Source, checker: Checker, hold_s: float, max_gap: int = 1
+) -> tuple[Arrivals, dict[str, float], int]:
     """Play ``source`` on its frame clock through camerad's ``serve`` into both sockets; read both
     until end of stream. Returns per socket ``(frame index, shown)``, the guard's stats and the
     frames the paced source skipped."""
     work = Path(tempfile.mkdtemp(prefix="cg-camerad-leaks-"))
     servers = {name: FrameServer(str(work / f"{name}.sock")) for name in SOCKETS}
-    settings = cli.CameradSettings(held_socket=servers["held"].path, record_hold_s=hold_s)
+    settings = cli.CameradSettings(held_socket=servers["held"].path, record_hold_s=hold_s, max_gap=max_gap)
     got: Arrivals = {name: [] for name in SOCKETS}
     paced = PacedSource(source)
     clients = {name: FrameClient(s.path, connect_timeout_s=5) for name, s in servers.items()}
@@ -103,9 +105,9 @@ def serve_once(source: Source, checker: Checker, hold_s: float) -> tuple[Arrival
     return got, (reports[0].stats if reports else {}), paced.skipped
 
 
-def run_clip(clip: LeakClip, checker: Checker, hold_s: float) -> ClipRun:
+def run_clip(clip: LeakClip, checker: Checker, hold_s: float, max_gap: int = 1) -> ClipRun:
     """One leak clip through camerad."""
-    got, stats, skipped = serve_once(clip.source(), checker, hold_s)
+    got, stats, skipped = serve_once(clip.source(), checker, hold_s, max_gap)
     return ClipRun(clip, got, stats, skipped)
 
 
@@ -124,11 +126,11 @@ class VideoRun:
         return self.withheld[socket] / self.fps / max(self.frames / self.fps / 60, 1e-9)
 
 
-def run_video(path: Path, checker: Checker, hold_s: float) -> VideoRun:
+def run_video(path: Path, checker: Checker, hold_s: float, max_gap: int = 1) -> VideoRun:
     """One safe video through camerad (frames the paced source skipped count as withheld: never shown)."""
     source = AvFileSource(path)
     fps = float(source.fps or 25.0)
-    got, _, skipped = serve_once(source, checker, hold_s)
+    got, _, skipped = serve_once(source, checker, hold_s, max_gap)
     frames = len(got["camera"]) + skipped
     withheld = {k: sum(not shown for _, shown in got[k]) + skipped for k in SOCKETS}
     return VideoRun(path.name, fps, frames, withheld, skipped)
@@ -141,7 +143,8 @@ def report(
         "# Leak clips and safe videos through camerad in real time: the camera and the held camera",
         "",
         f"`python bench/camerad_leaks.py {args.cli}` ({started} UTC, 2 CPU cores, load average "
-        f"{load[0]:.2f} at the end; the shipped live models, `child`; held camera: `record_hold_s` {args.hold_s:g}).",
+        f"{load[0]:.2f} at the end; the shipped live models, `child`; `max_gap` {args.max_gap}; held camera: "
+        f"`record_hold_s` {args.hold_s:g}).",
         "",
         "**Timed**: the machine decides which frames get checked (run nothing beside it).",
     ]
@@ -240,6 +243,7 @@ def main() -> None:
     clip_arguments(ap)
     ap.add_argument("--part", choices=("all", "clips", "videos"), default="all", help="run only part")
     ap.add_argument("--hold-s", type=float, default=0.5, help="the held socket's hold (camerad's record_hold_s)")
+    ap.add_argument("--max-gap", type=int, default=1, help="camerad's max_gap (default 1, as shipped)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     args.only_blocked = False
@@ -251,8 +255,12 @@ def main() -> None:
             ("clips", args.clips),
             ("videos", args.videos),
             ("hold_s", args.hold_s),
+            ("max_gap", args.max_gap),
         )
-        if v and not (k == "hold_s" and v == 0.5) and not (k == "part" and v == "all")
+        if v
+        and not (k == "hold_s" and v == 0.5)
+        and not (k == "part" and v == "all")
+        and not (k == "max_gap" and v == 1)
     )
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     rows, videos = manifest()
@@ -266,7 +274,7 @@ def main() -> None:
                 continue
             clip = build(i, row, videos, photo, args)
             assert clip is not None
-            run = run_clip(clip, live, args.hold_s)
+            run = run_clip(clip, live, args.hold_s, args.max_gap)
             runs.append(run)
             print(
                 f"{i + 1}/{len(rows)} {clip.name}: leaked camera {run.leaked('camera')}, held {run.leaked('held')}",
@@ -275,7 +283,7 @@ def main() -> None:
     vids: list[VideoRun] = []
     if args.part in ("all", "videos"):
         for path in videos[: args.videos] if args.videos else videos:
-            vids.append(run_video(path, live, args.hold_s))
+            vids.append(run_video(path, live, args.hold_s, args.max_gap))
             print(f"video {path.name}: {vids[-1].per_minute('camera'):.1f} s/min withheld", flush=True)
     args.out.write_text(report(runs, vids, args, started, os.getloadavg()))
     print(args.out.read_text())
