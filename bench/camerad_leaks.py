@@ -120,6 +120,7 @@ class VideoRun:
     frames: int
     withheld: dict[str, int]
     skipped: int
+    stats: dict[str, float] = field(default_factory=dict)
 
     def per_minute(self, socket: str) -> float:
         """Seconds withheld per minute of video."""
@@ -130,10 +131,10 @@ def run_video(path: Path, checker: Checker, hold_s: float, max_gap: int = 1) -> 
     """One safe video through camerad (frames the paced source skipped count as withheld: never shown)."""
     source = AvFileSource(path)
     fps = float(source.fps or 25.0)
-    got, _, skipped = serve_once(source, checker, hold_s, max_gap)
+    got, stats, skipped = serve_once(source, checker, hold_s, max_gap)
     frames = len(got["camera"]) + skipped
     withheld = {k: sum(not shown for _, shown in got[k]) + skipped for k in SOCKETS}
-    return VideoRun(path.name, fps, frames, withheld, skipped)
+    return VideoRun(path.name, fps, frames, withheld, skipped, stats)
 
 
 def report(
@@ -227,13 +228,14 @@ def video_lines(vids: list[VideoRun]) -> list[str]:
         "|---|---:|---:|",
         f"| all {len(vids)} videos | **{rate('camera'):.1f}** | **{rate('held'):.1f}** |",
         "",
-        "| video | fps | frames | withheld s/min, camera | held camera | skipped |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| video | fps | frames | withheld s/min, camera | held camera | skipped | checks | not allowed | check p50 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for v in vids:
+        g = v.stats
         lines.append(
             f"| {v.name} | {v.fps:g} | {v.frames} | {v.per_minute('camera'):.1f} | {v.per_minute('held'):.1f} "
-            f"| {v.skipped} |"
+            f"| {v.skipped} | {g.get('checks', 0)} | {g.get('blocked_checks', 0)} | {g.get('check_ms_p50', 0)} |"
         )
     return lines
 
