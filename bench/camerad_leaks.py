@@ -7,12 +7,13 @@ held camera get.
 Each leak clip of ``bench/leaks.py`` (a dev positive filmed over safe video at one motion and
 scale, H.264) plays in ``camerad``'s ``serve`` on its frame clock (``PacedSource``: the live
 schedule, the real check times of this machine), guarded by the shipped live models, with one
-reader on each socket: ``frames.sock`` (the camera) and ``frames-held.sock`` (the held camera,
-``record_hold_s`` 0.5 s). Counted per socket from the frame headers (frame index and release; no
-pixels are kept): released frames in which the artwork is substantially visible (>= 10% of the
-frame, >= 60% of it in view), split by whether the photo check blocks the artwork as a still, and
-safe frames withheld (frames that show no part of the artwork). Each safe video of the manifest
-plays the same way: seconds withheld per minute on each socket.
+reader process on each socket (as ``publish`` is): ``frames.sock`` (the camera) and
+``frames-held.sock`` (the held camera, ``record_hold_s`` 0.5 s). Counted per socket from the frame
+headers (frame index and release; no pixels are kept): released frames in which the artwork is
+substantially visible (>= 10% of the frame, >= 60% of it in view), split by whether the photo
+check blocks the artwork as a still, and safe frames withheld (frames that show no part of the
+artwork). Each safe video of the manifest plays the same way: seconds withheld per minute on each
+socket.
 
 Two caveats, printed in the report. The shipped models were fitted on these artworks, so the
 clips are in-sample: the held-out leak counts come from ``bench/stream_calibrate.py --held-out shipped``.
@@ -25,14 +26,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from captureguard.chokepoint.camerad import PacedSource, ServeOptions, serve
-from captureguard.chokepoint.framesock import SHOWN, FrameClient, FrameServer
+from captureguard.chokepoint.framesock import FrameServer
 from captureguard.cli import chokepoint as cli
 from captureguard.evaluation.leaks import LeakClip
 from captureguard.guard.check import Checker
@@ -41,6 +43,14 @@ from captureguard.sources.video import AvFileSource
 from leaks import build, clip_arguments, manifest, wanted  # bench/leaks.py: the same clips
 
 OUT = Path(__file__).resolve().parent / "results" / "camerad_leaks.md"
+#: A reader process: one ``index shown`` line per frame it receives (no pixels kept).
+READER = """
+import sys
+from captureguard.chokepoint.framesock import SHOWN, FrameClient
+with FrameClient(sys.argv[1], connect_timeout_s=5) as client:
+    while (item := client.receive(timeout_s=30)) is not None:
+        print(item.header.index, int(item.header.release in SHOWN))
+"""
 SOCKETS = ("camera", "held")
 
 
@@ -77,18 +87,18 @@ def serve_once(
     work = Path(tempfile.mkdtemp(prefix="cg-camerad-leaks-"))
     servers = {name: FrameServer(str(work / f"{name}.sock")) for name in SOCKETS}
     settings = cli.CameradSettings(held_socket=servers["held"].path, record_hold_s=hold_s, max_gap=max_gap)
-    got: Arrivals = {name: [] for name in SOCKETS}
     paced = PacedSource(source)
-    clients = {name: FrameClient(s.path, connect_timeout_s=5) for name, s in servers.items()}
-
-    def read(name: str) -> None:
-        with clients[name] as client:
-            while (item := client.receive(timeout_s=30)) is not None:
-                got[name].append((item.header.index, item.header.release in SHOWN))
-
-    readers = [threading.Thread(target=read, args=(name,), daemon=True) for name in SOCKETS]
-    for r in readers:
-        r.start()
+    # Each reader is a process of its own, as publish is: in-process readers would share camerad's
+    # GIL and CPU time accounting and slow its checks.
+    readers = {
+        name: subprocess.Popen([sys.executable, "-c", READER, s.path], stdout=subprocess.PIPE, text=True)
+        for name, s in servers.items()
+    }
+    deadline = time.monotonic() + 30
+    while not all(s.clients for s in servers.values()):  # both connected before the first frame
+        if time.monotonic() > deadline:
+            raise SystemExit("the reader processes did not connect in 30 s")
+        time.sleep(0.02)
     try:
         reports = serve(
             lambda: paced,
@@ -100,8 +110,10 @@ def serve_once(
     finally:
         for s in servers.values():
             s.close()  # readers get end of stream
-    for r in readers:
-        r.join(30)
+    got: Arrivals = {}
+    for name, proc in readers.items():
+        out, _ = proc.communicate(timeout=60)
+        got[name] = [(int(i), shown == "1") for i, shown in (line.split() for line in out.splitlines())]
     return got, (reports[0].stats if reports else {}), paced.skipped
 
 
@@ -228,7 +240,8 @@ def video_lines(vids: list[VideoRun]) -> list[str]:
         "|---|---:|---:|",
         f"| all {len(vids)} videos | **{rate('camera'):.1f}** | **{rate('held'):.1f}** |",
         "",
-        "| video | fps | frames | withheld s/min, camera | held camera | skipped | checks | not allowed | check p50 ms |",
+        "| video | fps | frames | withheld s/min, camera | held camera | skipped | checks | not allowed "
+        "| check p50 ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for v in vids:
