@@ -109,9 +109,7 @@ do_install() {
   if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     systemctl daemon-reload
     systemctl enable --now captureguard-camerad.service
-    systemctl --global enable captureguard-publish.service
-    # the held camera (for apps that record) is opt-in: a second publish converts every frame again
-    say "the held camera for recording apps: systemctl --user enable --now captureguard-publish-held"
+    systemctl --global enable captureguard-publish.service captureguard-publish-held.service
   fi
   modinfo v4l2loopback >/dev/null 2>&1 || say "v4l2loopback not installed (optional: apt-get install v4l2loopback-dkms; set virtualcam = true)"
   say "done. Users log out and in once (new group), then run: captureguard doctor"

@@ -201,6 +201,21 @@ def test_held_socket_settings(tmp_path: Path, args: argparse.Namespace) -> None:
             cli.resolve_settings(args, config)
 
 
+def test_pw_link_list_tells_which_node_an_app_reads() -> None:
+    from captureguard.chokepoint.publish import linked_in
+
+    # ``pw-link -l`` as PipeWire 0.3.65 printed it in the test session with one app on the camera
+    listing = (
+        "captureguard-camera:out_0\n  |-> gst-launch-1.0:in_0\ngst-launch-1.0:in_0\n  |<- captureguard-camera:out_0\n"
+    )
+    assert linked_in(listing, "captureguard-camera")
+    assert not linked_in(listing, "captureguard-camera-held"), "a name that starts alike is another node"
+    assert not linked_in(listing, "gst-launch-1.0"), "an input link is not an app reading the node"
+    assert not linked_in("", "captureguard-camera")
+    held = "captureguard-camera-held:out_0\n  |-> obs:in_0\n"
+    assert linked_in(held, "captureguard-camera-held") and not linked_in(held, "captureguard-camera")
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -214,6 +229,7 @@ def test_publish_options_for_the_live_and_the_held_camera(argv: list[str], expec
     cli.add_parsers(parser.add_subparsers(dest="command"))
     opts = cli.publish_options(parser.parse_args(argv))
     assert (opts.socket_path, opts.node_name) == expected[:2] and opts.description.startswith(expected[2])
+    assert opts.on_demand and not cli.publish_options(parser.parse_args([*argv, "--always"])).on_demand
 
 
 @pytest.mark.parametrize(("text", "mode", "problem"), [

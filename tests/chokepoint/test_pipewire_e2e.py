@@ -94,6 +94,32 @@ def test_recording_apps_get_the_held_camera(session: PipeWireSession, tmp_path: 
     assert sorted(session.video_sources()) == [NODE, HELD]
 
 
+def test_the_camera_closes_while_no_app_reads(session: PipeWireSession, tmp_path: Path) -> None:
+    """publish reads camerad's socket only while an app reads its node: with none, camerad closes the
+    camera (no frame is guarded any more); an app that connects opens it again."""
+    sock, log = tmp_path / "frames.sock", tmp_path / "released.txt"
+    camerad_args = ["--source", CLIP, "--socket", str(sock), "--view-group", "none", "--loop", "--idle-close-s", "0.5"]
+    session.fake_camerad("camerad", "--mode", "oracle", "--release-log", str(log), "--", *camerad_args)
+    wait_for("the frame socket", sock.exists, 30)
+    session.captureguard("publish", "publish", "--socket", str(sock), "--connect-timeout-s", "20")
+    wait_for(f"the {NODE} node", lambda: NODE in session.video_sources(), 30)
+
+    def frames_guarded() -> int:
+        return len(log.read_text().splitlines()) if log.exists() else 0
+
+    def camera_closed() -> bool:
+        before = frames_guarded()
+        time.sleep(1.0)
+        return frames_guarded() == before
+
+    wait_for("camerad to close the camera with no app", camera_closed, 20)
+    assert NODE in session.video_sources(), "the node stays for apps to find"
+    before = frames_guarded()
+    app = Consumer(session, SIZE, frames=60, target=NODE)
+    assert app.wait(30), f"the app got {len(app.frames)} frames: {session.procs.log('publish')}"
+    assert frames_guarded() > before + 30, "an app reading the node opened the camera again"
+
+
 @pytest.mark.parametrize("mode", ["raise", "hang"])
 def test_failing_detector_gives_placeholders_only(
     session: PipeWireSession, tmp_path: Path, clip: MarkedClip, mode: str

@@ -4,7 +4,8 @@ Reads released frames from camerad's socket and hands them to ``gst-launch-1.0 .
 mode=provide``, which creates a PipeWire node (``media.class=Video/Source``,
 ``media.role=Camera``, ``node.name=captureguard-camera``). Browsers (through the camera portal),
 OBS and every other PipeWire client then see this camera. It never sees a raw frame: killing or
-replacing it only loses the camera.
+replacing it only loses the camera. Once its node exists, it reads the socket only while an app
+reads the node (``pw-link -l``), so camerad can close the camera while no app uses it.
 
 Debian 12's ``pipewiresink`` (PipeWire 0.3.65) crashes when fed by ``videoconvert`` /
 ``rawvideoparse`` buffers unless ``identity drop-allocation=true`` sits before it, so it does.
@@ -18,6 +19,8 @@ import os
 import shutil
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from captureguard import ConfigError
@@ -36,6 +39,8 @@ class PublishOptions:
         description: the name apps show.
         pixel_format: the raw format offered to apps (``YUY2``: what most webcams deliver).
         fps: the frame rate announced in the caps (frames are forwarded as they come).
+        on_demand: read camerad's socket only while an app reads the node (camerad then keeps the
+            camera closed while no app uses it); False: read all the time.
     """
 
     socket_path: str = DEFAULT_SOCKET
@@ -43,6 +48,7 @@ class PublishOptions:
     description: str = "Camera (guarded by captureguard)"
     pixel_format: str = "YUY2"
     fps: int = 30
+    on_demand: bool = True
 
 
 def gst_command(width: int, height: int, opts: PublishOptions, *, gst_launch: str = "gst-launch-1.0") -> list[str]:
@@ -121,16 +127,64 @@ class GstCamera:
             self._proc.wait(timeout=3)
 
 
-def run_publish(opts: PublishOptions, stop: threading.Event, *, connect_timeout_s: float | None = None) -> int:
+#: Seconds without an app linked to the node before publish leaves camerad's socket.
+IDLE_S = 3.0
+#: How often publish asks PipeWire whether an app reads its node.
+LINK_POLL_S = 0.5
+
+#: ``linked(node_name)``: whether a PipeWire link reads the node (None: cannot tell).
+Linked = Callable[[str], "bool | None"]
+
+
+def linked_in(pw_link_list: str, node_name: str) -> bool:
+    """Whether ``pw-link -l``'s output shows a link out of a port of ``node_name`` (pure).
+
+    ``pw-link -l`` prints each linked port, then its links indented (``|->`` out, ``|<-`` in).
+    """
+    port = ""
+    for line in pw_link_list.splitlines():
+        if not line[:1].isspace():
+            port = line.strip()
+        elif line.strip().startswith("|->") and port.startswith(f"{node_name}:"):
+            return True
+    return False
+
+
+def node_linked(node_name: str) -> bool | None:
+    """Ask PipeWire (``pw-link -l``) whether an app reads ``node_name``; None when it cannot say."""
+    pw_link = shutil.which("pw-link")
+    if pw_link is None:
+        return None
+    try:
+        out = subprocess.run([pw_link, "-l"], capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return linked_in(out.stdout, node_name) if out.returncode == 0 else None
+
+
+def run_publish(
+    opts: PublishOptions,
+    stop: threading.Event,
+    *,
+    connect_timeout_s: float | None = None,
+    linked: Linked = node_linked,
+) -> int:
     """Forward frames until ``stop``; reconnects when camerad restarts. Returns an exit code.
 
     While camerad is away the node stays but gets no frames (apps keep the camera open and
     resume when systemd has restarted camerad); nothing else is ever shown.
+
+    On demand (``opts.on_demand``): once the node exists (it needs a first frame for its size),
+    publish reads camerad's socket only while an app is linked to the node (``linked``), and
+    leaves it ``IDLE_S`` after the last app went, so that camerad can close the camera. When
+    PipeWire cannot be asked (``linked`` returns None), it keeps reading.
     """
     camera: GstCamera | None = None
     waited = 0.0
     try:
         while not stop.is_set():
+            if camera is not None and opts.on_demand and not _wait_for_app(opts.node_name, linked, stop):
+                break
             try:
                 client = FrameClient(opts.socket_path, connect_timeout_s=0.5)
             except ConnectionError as exc:
@@ -144,8 +198,10 @@ def run_publish(opts: PublishOptions, stop: threading.Event, *, connect_timeout_
                 continue
             waited = 0.0
             with client:
-                camera = _forward(client, camera, opts, stop)
-            if not stop.is_set():
+                camera, idle = _forward(client, camera, opts, stop, linked)
+            if idle:
+                log.info("no app reads %s: left camerad's socket until one does", opts.node_name)
+            elif not stop.is_set():
                 log.warning("camerad closed the stream; waiting for it to come back")
                 stop.wait(0.5)
     finally:
@@ -154,23 +210,45 @@ def run_publish(opts: PublishOptions, stop: threading.Event, *, connect_timeout_
     return 0
 
 
+def _wait_for_app(node_name: str, linked: Linked, stop: threading.Event) -> bool:
+    """Block until an app is linked to the node (True) or ``stop`` (False)."""
+    while not stop.is_set():
+        if linked(node_name) is not False:
+            return True
+        stop.wait(LINK_POLL_S)
+    return False
+
+
 def _forward(
-    client: FrameClient, camera: GstCamera | None, opts: PublishOptions, stop: threading.Event
-) -> GstCamera | None:
+    client: FrameClient, camera: GstCamera | None, opts: PublishOptions, stop: threading.Event, linked: Linked
+) -> tuple[GstCamera | None, bool]:
+    """Forward frames until the stream ends, ``stop``, or (on demand) no app has read the node for
+    ``IDLE_S``. Returns the camera and whether it stopped for want of an app."""
+    seen = asked = time.monotonic()  # when an app was last seen linked, and PipeWire last asked
     while not stop.is_set():
         try:
             frame = client.receive(timeout_s=0.5)
         except TimeoutError:
-            continue
-        if frame is None:
-            return camera
-        size = (frame.header.width, frame.header.height)
-        if camera is None or camera.size != size:
-            if camera is not None:
-                camera.close()
-            camera = GstCamera(*size, opts)
-        camera.write(frame)
-    return camera
+            frame = None
+        else:
+            if frame is None:
+                return camera, False  # camerad ended the stream
+        if frame is not None:
+            size = (frame.header.width, frame.header.height)
+            if camera is None or camera.size != size:
+                if camera is not None:
+                    camera.close()
+                camera = GstCamera(*size, opts)
+                seen = time.monotonic()  # a new node: give apps time to find it
+            camera.write(frame)
+        now = time.monotonic()
+        if opts.on_demand and camera is not None and now - asked >= LINK_POLL_S:
+            asked = now
+            if linked(opts.node_name) is not False:
+                seen = now
+            elif now - seen >= IDLE_S:
+                return camera, True
+    return camera, False
 
 
 def process_exists(pid: int) -> bool:

@@ -103,6 +103,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--format", default="YUY2", help="raw format offered to apps (default YUY2)")
     p.add_argument("--fps", type=int, default=30, help="frame rate announced to apps (default 30)")
     p.add_argument("--connect-timeout-s", type=float, help="give up if camerad is not there this long (default: wait)")
+    p.add_argument(
+        "--always",
+        action="store_true",
+        help="read camerad's socket all the time (default: only while an app reads the camera, so that "
+        "camerad can close the camera when none does)",
+    )
 
     d = sub.add_parser("doctor", help="check that no real camera is reachable outside the guard (exit 1 if one is)")
     d.add_argument("--json", action="store_true", help="print one JSON document")
@@ -325,6 +331,7 @@ def publish_options(args: argparse.Namespace) -> PublishOptions:
         args.description or description,
         args.format,
         args.fps,
+        on_demand=not getattr(args, "always", False),
     )
 
 
